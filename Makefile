@@ -1,0 +1,48 @@
+# The index of what can be run. `make help` lists the targets.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help dev test services services-stop lint format typecheck requirements clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+$(INSTALLED): requirements/test.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements/test.txt
+	touch $@
+
+dev: $(INSTALLED)  ## Run the whole platform in one process at http://127.0.0.1:8000
+	mkdir -p var
+	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py run_standalone
+
+test: $(INSTALLED) services lint typecheck  ## Start the real services, lint, then run every test
+	$(BIN)/pytest
+
+services:  ## Install (if missing) and start PostgreSQL, Redis, Kafka, Elasticsearch, Prometheus
+	platform/local/services.sh start
+
+services-stop:  ## Stop the services that `make services` started
+	platform/local/services.sh stop
+
+lint: $(INSTALLED)  ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(INSTALLED)  ## mypy with the Django plugin
+	$(BIN)/mypy apps config workers
+
+format: $(INSTALLED)  ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+requirements: $(INSTALLED)  ## Re-pin requirements/*.txt from requirements/*.in
+	cd requirements && ../$(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-emit-find-links -o base.txt base.in
+	cd requirements && ../$(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-emit-find-links -o test.txt test.in
+
+clean:  ## Remove the virtualenv and local state (stop the services first)
+	rm -rf $(VENV) var .services .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,75 @@
+"""`make dev`: web and an embedded Celery worker in one process, on SQLite and an in-memory broker.
+
+For trying dts on one machine; production runs each process on its own (see the README).
+"""
+
+import socket
+import threading
+from typing import Any
+
+import uvicorn
+from celery.worker import WorkController
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from apps.core.demo import demo_load
+from config.asgi import application
+from workers.celery import app
+from workers.queues import Queue
+
+
+class Command(BaseCommand):
+    help = "Run the web server and a worker in this one process (the `make dev` platform)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--concurrency", type=int, default=2)
+        parser.add_argument("--demo-username", default="admin")
+        parser.add_argument("--demo-password", default="admin")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.CELERY_BROKER_URL.startswith("memory://"):
+            raise CommandError(
+                "run_standalone embeds its worker with the in-memory broker; "
+                "use config.settings.local (CELERY_BROKER_URL=memory://)."
+            )
+        if options["concurrency"] < 1:
+            raise CommandError("--concurrency must be at least 1.")
+        call_command("migrate", interactive=False, verbosity=0)
+        demo_load(username=options["demo_username"], password=options["demo_password"])
+
+        worker = self._start_worker(concurrency=options["concurrency"])
+        url = f"http://{options['host']}:{options['port']}"
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"dts is starting at {url}/admin/ — log in as "
+                f"{options['demo_username']} / {options['demo_password']}"
+            )
+        )
+        try:
+            uvicorn.run(
+                application,
+                host=options["host"],
+                port=options["port"],
+                lifespan="off",
+                log_level="info",
+            )
+        finally:
+            worker.stop(in_sighandler=False, exitcode=0)
+
+    def _start_worker(self, *, concurrency: int) -> WorkController:
+        # A WorkController, unlike `celery worker`, installs no signal handlers, so it can live in a
+        # thread; the thread pool is the one that works inside a single process.
+        worker = app.WorkController(
+            hostname=f"standalone@{socket.gethostname()}",
+            pool_cls="threads",
+            concurrency=concurrency,
+            queues=[queue.value for queue in Queue],
+            without_heartbeat=True,
+            without_mingle=True,
+            without_gossip=True,
+        )
+        threading.Thread(target=worker.start, name="dts-worker", daemon=True).start()
+        return worker

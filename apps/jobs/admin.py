@@ -1,0 +1,138 @@
+import json
+from typing import Any, cast
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+
+from apps.core.exceptions import ApplicationError
+from apps.jobs.models import Job
+from apps.jobs.services import EDITABLE_FIELDS, job_create, job_definition_validate, job_update
+from apps.runs.models import Run, RunTrigger
+from apps.runs.services import run_trigger
+from workers.registry import task_type_list
+
+
+class JobAdminForm(forms.ModelForm):
+    task_type = forms.ChoiceField(choices=())
+    args = forms.JSONField(
+        initial=dict,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 80}),
+        help_text="A JSON object, checked against the task type's schema (listed below the form).",
+    )
+
+    class Meta:
+        model = Job
+        fields = sorted(EDITABLE_FIELDS)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        registered = [(task_type.name, task_type.name) for task_type in task_type_list()]
+        current = self.instance.task_type
+        # An existing job whose task type is no longer registered still opens, and says so on save.
+        if current and current not in dict(registered):
+            registered.append((current, f"{current} (not registered)"))
+        cast(forms.ChoiceField, self.fields["task_type"]).choices = registered
+
+    def clean_args(self) -> Any:
+        args = self.cleaned_data.get("args")
+        return {} if args is None else args
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if "task_type" in cleaned and "args" in cleaned:
+            try:
+                job_definition_validate(task_type=cleaned["task_type"], args=cleaned["args"])
+            except ApplicationError as error:
+                self.add_error(error.field, error.message)
+        return cleaned
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    form = JobAdminForm
+    list_display = ["name", "task_type", "queue", "enabled", "last_run", "updated_at"]
+    list_filter = ["enabled", "task_type", "queue"]
+    search_fields = ["name", "description"]
+    actions = ["run_now"]
+    readonly_fields = ["task_type_schemas", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "description", "enabled"]}),
+        ("What to run", {"fields": ["task_type", "args", "task_type_schemas"]}),
+        ("How to run it", {"fields": ["queue", "soft_timeout_seconds", "hard_timeout_seconds"]}),
+        ("History", {"fields": ["created_at", "updated_at"]}),
+    ]
+
+    @admin.display(description="Argument schemas of the registered task types")
+    def task_type_schemas(self, job: Job) -> str:
+        rows = "".join(
+            format_html(
+                "<dt><code>{}</code> — {}</dt><dd><pre>{}</pre></dd>",
+                task_type.name,
+                task_type.description,
+                json.dumps(task_type.schema, indent=2),
+            )
+            for task_type in task_type_list()
+        )
+        return format_html("<dl>{}</dl>", format_html(rows)) if rows else "-"
+
+    @admin.display(description="Last run")
+    def last_run(self, job: Job) -> str:
+        run = job.runs.order_by("-created_at").first()
+        if run is None:
+            return "-"
+        url = reverse("admin:runs_run_change", args=[run.id])
+        return format_html('<a href="{}">{}</a>', url, run.get_state_display())
+
+    def save_model(
+        self, request: HttpRequest, obj: Job, form: forms.ModelForm, change: bool
+    ) -> None:
+        data = {field: form.cleaned_data[field] for field in EDITABLE_FIELDS}
+        if change:
+            job_update(job=obj, data=data)
+        else:
+            created = job_create(**data)
+            obj.pk, obj.created_at, obj.updated_at = (
+                created.pk,
+                created.created_at,
+                created.updated_at,
+            )
+
+    @admin.action(description="Run now")
+    def run_now(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        for job in queryset:
+            self._trigger(request, job)
+
+    def get_urls(self) -> list[URLPattern]:
+        run_now_url = path(
+            "<int:job_id>/run-now/",
+            self.admin_site.admin_view(self.run_now_view),
+            name="jobs_job_run_now",
+        )
+        return [run_now_url, *super().get_urls()]
+
+    def run_now_view(self, request: HttpRequest, job_id: int) -> HttpResponseRedirect:
+        job = get_object_or_404(Job, id=job_id)
+        if request.method != "POST" or not self.has_change_permission(request, job):
+            return HttpResponseRedirect(reverse("admin:jobs_job_change", args=[job.id]))
+        run = self._trigger(request, job)
+        if run is None:
+            return HttpResponseRedirect(reverse("admin:jobs_job_change", args=[job.id]))
+        return HttpResponseRedirect(reverse("admin:runs_run_change", args=[run.id]))
+
+    def _trigger(self, request: HttpRequest, job: Job) -> Run | None:
+        try:
+            run = run_trigger(job=job, trigger=RunTrigger.MANUAL)
+        except ApplicationError as error:
+            self.message_user(request, f"{job}: not run. {error}", messages.ERROR)
+            return None
+        url = reverse("admin:runs_run_change", args=[run.id])
+        self.message_user(
+            request, format_html('{}: <a href="{}">run {}</a> triggered.', job, url, run.id)
+        )
+        return run

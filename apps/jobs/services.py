@@ -1,0 +1,71 @@
+from typing import Any
+
+from django.db import transaction
+
+from apps.core.exceptions import ValidationFailed
+from apps.core.validation import model_validate
+from apps.jobs.models import Job
+from workers.queues import Queue
+from workers.registry import task_args_validate
+
+EDITABLE_FIELDS = frozenset(
+    {
+        "name",
+        "description",
+        "task_type",
+        "args",
+        "queue",
+        "soft_timeout_seconds",
+        "hard_timeout_seconds",
+        "enabled",
+    }
+)
+
+
+def job_definition_validate(*, task_type: str, args: Any) -> None:
+    """Refuse an unregistered task type, or arguments its schema does not accept."""
+    task_args_validate(task_type_name=task_type, args=args)
+
+
+def _job_validate(job: Job) -> None:
+    model_validate(job)
+    job_definition_validate(task_type=job.task_type, args=job.args)
+
+
+@transaction.atomic
+def job_create(
+    *,
+    name: str,
+    task_type: str,
+    args: dict[str, Any] | None = None,
+    description: str = "",
+    queue: str = Queue.DEFAULT,
+    soft_timeout_seconds: int | None = None,
+    hard_timeout_seconds: int | None = None,
+    enabled: bool = True,
+) -> Job:
+    job = Job(
+        name=name,
+        description=description,
+        task_type=task_type,
+        args={} if args is None else args,
+        queue=queue,
+        soft_timeout_seconds=soft_timeout_seconds,
+        hard_timeout_seconds=hard_timeout_seconds,
+        enabled=enabled,
+    )
+    _job_validate(job)
+    job.save()
+    return job
+
+
+@transaction.atomic
+def job_update(*, job: Job, data: dict[str, Any]) -> Job:
+    unknown = sorted(set(data) - EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationFailed(f"{unknown[0]!r} cannot be changed.", field=unknown[0])
+    for field, value in data.items():
+        setattr(job, field, value)
+    _job_validate(job)
+    job.save(update_fields=[*data, "updated_at"])
+    return job

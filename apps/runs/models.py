@@ -1,0 +1,52 @@
+import uuid
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+
+from apps.jobs.models import Job
+from apps.runs.states import TERMINAL_STATES, RunState
+from workers.queues import Queue
+
+
+class RunTrigger(models.TextChoices):
+    SCHEDULE = "schedule", "Schedule"
+    MANUAL = "manual", "Manual"
+    API = "api", "API"
+    RETRY = "retry", "Retry"
+
+
+class Run(models.Model):
+    """One execution of a job. Its id is also the Celery task id of the message that carries it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
+    trigger = models.CharField(max_length=20, choices=RunTrigger.choices)
+    state = models.CharField(max_length=20, choices=RunState.choices, default=RunState.PENDING)
+    attempt = models.PositiveIntegerField(default=1)
+    # What was run, as it was when the run was triggered: later edits of the job do not rewrite it.
+    task_type = models.CharField(max_length=200)
+    args = models.JSONField(default=dict)
+    queue = models.CharField(max_length=100, choices=Queue.choices, default=Queue.DEFAULT)
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    result = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["job", "-created_at"], name="run_job_created_idx"),
+            models.Index(fields=["state", "created_at"], name="run_state_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job} run {self.id}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES

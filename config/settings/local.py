@@ -1,0 +1,16 @@
+"""`make dev`: the whole platform in one process on SQLite and an in-memory broker."""
+
+from .base import *  # noqa: F403
+from .base import BASE_DIR, env
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="dts-local-development-only-not-secret")
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'dts.sqlite3'}"),
+}
+# SQLite allows one writer; the web and worker threads wait for each other instead of failing.
+DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
+CELERY_BROKER_TRANSPORT_OPTIONS = {}

@@ -1,0 +1,13 @@
+"""pytest: the real PostgreSQL and Redis that `make services` starts."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="dts-test-only-not-secret")
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:56379/1")
+
+KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:59092")
+ELASTICSEARCH_URL = env("ELASTICSEARCH_URL", default="http://127.0.0.1:59200")
+PROMETHEUS_URL = env("PROMETHEUS_URL", default="http://127.0.0.1:59090")

@@ -1,0 +1,77 @@
+import pytest
+
+from apps.core.exceptions import ApplicationError, ValidationFailed
+from apps.jobs.models import Job
+from apps.jobs.services import job_create, job_update
+from tests.factories import JobFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_stores_a_valid_job():
+    job = job_create(name="nightly report", task_type="dts.sleep", args={"seconds": 1})
+
+    assert Job.objects.get(id=job.id).args == {"seconds": 1}
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "reason"),
+    [
+        ({"task_type": "os.system"}, "task_type", "not a registered task type"),
+        ({"task_type": "dts.sleep", "args": {"seconds": "x"}}, "args", "is not of type 'number'"),
+        ({"task_type": "dts.noop", "args": {"unexpected": 1}}, "args", "Additional properties"),
+        ({"task_type": "dts.noop", "queue": "nowhere"}, "queue", "is not a valid choice"),
+        ({"task_type": "dts.noop", "name": ""}, "name", "cannot be blank"),
+        (
+            {"task_type": "dts.noop", "soft_timeout_seconds": 10, "hard_timeout_seconds": 5},
+            None,
+            "soft timeout must be shorter",
+        ),
+        ({"task_type": "dts.noop", "hard_timeout_seconds": 0}, None, "at least 1 second"),
+    ],
+)
+def test_create_refuses_bad_input_with_the_field_and_writes_nothing(fields, field, reason):
+    with pytest.raises(ApplicationError) as raised:
+        job_create(**{"name": "job", **fields})
+
+    assert raised.value.field == field
+    assert reason in raised.value.message
+    assert Job.objects.count() == 0
+
+
+def test_create_refuses_a_duplicate_name():
+    JobFactory(name="taken")
+
+    with pytest.raises(ValidationFailed) as raised:
+        job_create(name="taken", task_type="dts.noop")
+
+    assert raised.value.field == "name"
+
+
+def test_update_changes_the_given_fields():
+    job = JobFactory(task_type="dts.echo", args={"a": 1})
+
+    job_update(job=job, data={"args": {"a": 2}, "enabled": False})
+
+    job.refresh_from_db()
+    assert (job.args, job.enabled) == ({"a": 2}, False)
+
+
+def test_update_validates_args_against_the_new_task_type_and_writes_nothing_when_bad():
+    job = JobFactory(task_type="dts.echo", args={"a": 1})
+
+    with pytest.raises(ValidationFailed) as raised:
+        job_update(job=job, data={"task_type": "dts.sleep"})
+
+    assert raised.value.field == "args"
+    job.refresh_from_db()
+    assert job.task_type == "dts.echo"
+
+
+def test_update_refuses_fields_that_are_not_editable():
+    job = JobFactory()
+
+    with pytest.raises(ValidationFailed) as raised:
+        job_update(job=job, data={"created_at": None})
+
+    assert raised.value.field == "created_at"

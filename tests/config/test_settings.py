@@ -1,0 +1,63 @@
+"""Production settings refuse unsafe values and pass Django's deployment checks."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    "DJANGO_SECRET_KEY": "k" * 30 + "-production-secret-for-the-deploy-check",
+    "DJANGO_ALLOWED_HOSTS": "dts.example.com",
+    "DATABASE_URL": "postgres://dts:dts@127.0.0.1:55432/dts",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:56379/0",
+}
+
+
+def manage(*args, **env):
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DATABASE_", "CELERY_"))
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=clean | {key: value for key, value in env.items() if value is not None},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_settings_pass_the_deploy_check():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV)
+
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "CELERY_BROKER_URL"]
+)
+def test_production_refuses_to_start_without_a_required_setting(missing):
+    result = manage("check", **(PRODUCTION_ENV | {missing: None}))
+
+    assert result.returncode != 0
+    assert f"Set the {missing} environment variable" in result.stderr
+
+
+def test_production_refuses_to_start_with_debug_on():
+    result = manage("check", **(PRODUCTION_ENV | {"DJANGO_DEBUG": "true"}))
+
+    assert result.returncode != 0
+    assert "DJANGO_DEBUG must be off in production" in result.stderr
+
+
+def test_production_refuses_a_short_secret_key():
+    result = manage("check", **(PRODUCTION_ENV | {"DJANGO_SECRET_KEY": "short"}))
+
+    assert result.returncode != 0
+    assert "at least 50 characters" in result.stderr

@@ -1,0 +1,69 @@
+"""A real `celery worker` process on the real Redis and PostgreSQL executes runs end to end."""
+
+import pytest
+
+from apps.core.exceptions import NotFound
+from apps.jobs.services import job_create
+from apps.runs.models import Run
+from apps.runs.services import EXECUTE_RUN_TASK, run_trigger
+from apps.runs.states import RunState
+from tests.conftest import wait_for_run
+from tests.factories import JobFactory
+from workers.celery import app
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
+
+
+def test_triggered_run_succeeds_with_its_result_stored(celery_worker_process):
+    job = job_create(name="echo", task_type="dts.echo", args={"greeting": "hello", "n": [1, 2]})
+
+    run = wait_for_run(run_trigger(job=job).id)
+
+    assert run.state == RunState.SUCCEEDED
+    assert run.result == {"greeting": "hello", "n": [1, 2]}
+    assert run.worker.startswith("test-worker@")
+    assert run.created_at <= run.published_at
+    assert run.started_at <= run.finished_at
+
+
+def test_failing_run_is_failed_with_error_and_traceback(celery_worker_process):
+    job = job_create(name="fail", task_type="dts.fail", args={"message": "disk full"})
+
+    run = wait_for_run(run_trigger(job=job).id)
+
+    assert run.state == RunState.FAILED
+    assert run.error == "TaskFailedOnPurpose: disk full"
+    assert "Traceback (most recent call last)" in run.traceback
+    assert "workers/builtin.py" in run.traceback
+    assert run.result is None
+
+
+def test_a_second_message_for_a_finished_run_does_not_run_it_again(celery_worker_process):
+    job = job_create(name="sleep", task_type="dts.sleep", args={"seconds": 0})
+    run = wait_for_run(run_trigger(job=job).id)
+    started_at = run.started_at
+
+    app.send_task(EXECUTE_RUN_TASK, args=[str(run.id)], task_id=str(run.id), queue="default")
+    follow_up = wait_for_run(run_trigger(job=job).id)
+
+    run.refresh_from_db()
+    assert follow_up.state == RunState.SUCCEEDED
+    assert (run.state, run.started_at) == (RunState.SUCCEEDED, started_at)
+
+
+def test_an_unregistered_task_type_can_be_neither_saved_nor_triggered(celery_worker_process):
+    with pytest.raises(NotFound, match="not a registered task type"):
+        job_create(name="shell", task_type="os.system", args={})
+    legacy = JobFactory(task_type="billing.removed_module", args={})
+
+    with pytest.raises(NotFound, match="not a registered task type"):
+        run_trigger(job=legacy)
+
+    assert Run.objects.count() == 0
+
+
+def test_a_message_naming_a_run_that_does_not_exist_is_dropped(celery_worker_process):
+    app.send_task(EXECUTE_RUN_TASK, args=["not-a-run-id"], queue="default")
+    job = job_create(name="after garbage", task_type="dts.noop", args={})
+
+    assert wait_for_run(run_trigger(job=job).id).state == RunState.SUCCEEDED

@@ -1,0 +1,5 @@
+"""Celery side of dts: `celery -A workers worker` and `celery -A workers beat` find `app` here."""
+
+from workers.celery import app
+
+__all__ = ["app"]

@@ -1,0 +1,33 @@
+"""Celery signal hooks: each moves a run to its outcome through the run services, nothing more."""
+
+from typing import Any
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.signals import task_failure, task_success
+
+from apps.runs.services import EXECUTE_RUN_TASK, run_fail, run_succeed, run_time_out
+
+
+@task_success.connect
+def record_success(sender: Task | None = None, result: Any = None, **kwargs: Any) -> None:
+    if sender is not None and sender.name == EXECUTE_RUN_TASK:
+        run_succeed(run_id=str(sender.request.id), result=result)
+
+
+@task_failure.connect
+def record_failure(
+    sender: Task | None = None,
+    task_id: str = "",
+    exception: BaseException | None = None,
+    einfo: Any = None,
+    **kwargs: Any,
+) -> None:
+    if sender is None or sender.name != EXECUTE_RUN_TASK:
+        return
+    error = f"{type(exception).__name__}: {exception}"
+    traceback = str(einfo or "")
+    if isinstance(exception, SoftTimeLimitExceeded | TimeLimitExceeded):
+        run_time_out(run_id=task_id, error=error, traceback=traceback)
+    else:
+        run_fail(run_id=task_id, error=error, traceback=traceback)
