@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from apps.core.exceptions import ApplicationError
 from apps.jobs.models import Job
@@ -70,16 +70,15 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="Argument schemas of the registered task types")
     def task_type_schemas(self, job: Job) -> str:
-        rows = "".join(
-            format_html(
-                "<dt><code>{}</code> — {}</dt><dd><pre>{}</pre></dd>",
-                task_type.name,
-                task_type.description,
-                json.dumps(task_type.schema, indent=2),
-            )
-            for task_type in task_type_list()
+        rows = format_html_join(
+            "",
+            "<dt><code>{}</code> — {}</dt><dd><pre>{}</pre></dd>",
+            (
+                (task_type.name, task_type.description, json.dumps(task_type.schema, indent=2))
+                for task_type in task_type_list()
+            ),
         )
-        return format_html("<dl>{}</dl>", format_html(rows)) if rows else "-"
+        return format_html("<dl>{}</dl>", rows)
 
     @admin.display(description="Last run")
     def last_run(self, job: Job) -> str:
