@@ -25,7 +25,10 @@ def record_failure(
 ) -> None:
     if sender is None or sender.name != EXECUTE_RUN_TASK:
         return
-    error = f"{type(exception).__name__}: {exception}"
+    error = type(exception).__name__
+    detail = str(exception)
+    if detail and detail != repr(exception):  # Celery's time-limit errors repeat their own repr
+        error = f"{error}: {detail}"
     traceback = str(einfo or "")
     if isinstance(exception, SoftTimeLimitExceeded | TimeLimitExceeded):
         run_time_out(run_id=task_id, error=error, traceback=traceback)

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -52,3 +53,18 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def time_limits(self) -> tuple[int, int]:
+        """The (soft, hard) limits in seconds that a run of this job gets.
+
+        Celery arms the hard timer only once the soft one has fired, so soft must never exceed
+        hard: a job that sets only a hard limit is told to stop at that limit and killed at once if
+        it does not, and one that sets only a soft limit is killed the default grace later.
+        """
+        default_soft = settings.CELERY_TASK_SOFT_TIME_LIMIT
+        default_hard = settings.CELERY_TASK_TIME_LIMIT
+        soft = self.soft_timeout_seconds or default_soft
+        hard = self.hard_timeout_seconds or default_hard
+        if self.hard_timeout_seconds is None and soft >= hard:
+            hard = soft + (default_hard - default_soft)
+        return min(soft, hard), hard

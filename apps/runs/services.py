@@ -52,14 +52,14 @@ def run_trigger(
 
 def run_publish(*, run: Run) -> None:
     """Send the run's Celery message (task id = run id), then record that it was published."""
-    job = run.job
+    soft_time_limit, time_limit = run.job.time_limits()
     app.send_task(
         EXECUTE_RUN_TASK,
         args=[str(run.id)],
         task_id=str(run.id),
         queue=run.queue,
-        soft_time_limit=job.soft_timeout_seconds,
-        time_limit=job.hard_timeout_seconds,
+        soft_time_limit=soft_time_limit,
+        time_limit=time_limit,
     )
     # One UPDATE whatever the run's state by now: a fast worker may already have started it.
     Run.objects.filter(id=run.id).update(

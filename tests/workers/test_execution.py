@@ -67,3 +67,28 @@ def test_a_message_naming_a_run_that_does_not_exist_is_dropped(celery_worker_pro
     job = job_create(name="after garbage", task_type="dts.noop", args={})
 
     assert wait_for_run(run_trigger(job=job).id).state == RunState.SUCCEEDED
+
+
+def test_a_run_past_its_soft_time_limit_is_timed_out(celery_worker_process):
+    job = job_create(
+        name="slow",
+        task_type="dts.sleep",
+        args={"seconds": 30},
+        soft_timeout_seconds=1,
+        hard_timeout_seconds=20,
+    )
+
+    run = wait_for_run(run_trigger(job=job).id)
+
+    assert run.state == RunState.TIMED_OUT
+    assert run.error == "SoftTimeLimitExceeded"
+
+
+def test_a_run_with_only_a_hard_time_limit_is_stopped_at_it(celery_worker_process):
+    job = job_create(name="stuck", task_type="dts.sleep", args={"seconds": 30}, hard_timeout_seconds=2)
+
+    run = wait_for_run(run_trigger(job=job).id)
+
+    assert run.state == RunState.TIMED_OUT
+    assert "TimeLimitExceeded" in run.error
+    assert (run.finished_at - run.started_at).total_seconds() < 10

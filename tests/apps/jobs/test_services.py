@@ -75,3 +75,21 @@ def test_update_refuses_fields_that_are_not_editable():
         job_update(job=job, data={"created_at": None})
 
     assert raised.value.field == "created_at"
+
+
+@pytest.mark.parametrize(
+    ("soft", "hard", "limits"),
+    [
+        (None, None, (300, 360)),
+        (10, 20, (10, 20)),
+        (None, 30, (30, 30)),
+        (None, 1000, (300, 1000)),
+        (10, None, (10, 360)),
+        (600, None, (600, 660)),
+    ],
+)
+def test_time_limits_never_put_the_soft_limit_past_the_hard_one(soft, hard, limits, settings):
+    settings.CELERY_TASK_SOFT_TIME_LIMIT, settings.CELERY_TASK_TIME_LIMIT = 300, 360
+    job = JobFactory.build(soft_timeout_seconds=soft, hard_timeout_seconds=hard)
+
+    assert job.time_limits() == limits
