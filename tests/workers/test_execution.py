@@ -85,7 +85,9 @@ def test_a_run_past_its_soft_time_limit_is_timed_out(celery_worker_process):
 
 
 def test_a_run_with_only_a_hard_time_limit_is_stopped_at_it(celery_worker_process):
-    job = job_create(name="stuck", task_type="dts.sleep", args={"seconds": 30}, hard_timeout_seconds=2)
+    job = job_create(
+        name="stuck", task_type="dts.sleep", args={"seconds": 30}, hard_timeout_seconds=2
+    )
 
     run = wait_for_run(run_trigger(job=job).id)
 
