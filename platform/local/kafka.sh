@@ -2,7 +2,7 @@
 # Apache Kafka, single node in KRaft mode (broker + controller), on
 # 127.0.0.1:$DTS_KAFKA_PORT (controller $DTS_KAFKA_CONTROLLER_PORT).  Its jars
 # come from Maven Central via kafka/pom.xml into the cache; logs and data in
-# .services/kafka.  Usage: kafka.sh start|stop|status|smoke [TOPIC]
+# .services/kafka.  Usage: kafka.sh start|stop|status
 set -euo pipefail
 SERVICE=kafka
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -73,11 +73,5 @@ svc_start() {
 }
 
 svc_stop() { stop_pid "$PIDFILE" 60; }
-
-# smoke [TOPIC]: produce one record and read it back (kafka/KafkaSmoke.java).
-cmd_smoke() {
-  java -Dorg.slf4j.simpleLogger.defaultLogLevel=error -cp "$LIBS/*" \
-    "$LOCAL_DIR/kafka/KafkaSmoke.java" "127.0.0.1:$PORT" "${1:-dts-smoke}"
-}
 
 service_main "$@"
