@@ -158,8 +158,7 @@ ensure_traversable() {
 }
 
 # Each service script sets LOG (its main log) and PIDFILE, defines svc_url,
-# svc_healthy, svc_start and svc_stop (and optionally cmd_NAME for extra
-# subcommands), then calls service_main.
+# svc_healthy, svc_start and svc_stop, then calls service_main.
 service_main() {
   case "${1:-}" in
     start)
@@ -180,12 +179,8 @@ service_main() {
       if svc_healthy; then log "up at $(svc_url)"; else log "down"; return 3; fi
       ;;
     *)
-      if [[ -n ${1:-} ]] && declare -F "cmd_$1" >/dev/null; then
-        "cmd_$1" "${@:2}"
-      else
-        echo "usage: $0 start|stop|status" >&2
-        exit 2
-      fi
+      echo "usage: $0 start|stop|status" >&2
+      exit 2
       ;;
   esac
 }
