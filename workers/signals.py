@@ -4,9 +4,15 @@ from typing import Any
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
-from celery.signals import task_failure, task_success
+from celery.signals import task_failure, task_revoked, task_success
 
-from apps.runs.services import EXECUTE_RUN_TASK, run_fail, run_succeed, run_time_out
+from apps.runs.services import (
+    EXECUTE_RUN_TASK,
+    run_cancel_confirm,
+    run_fail,
+    run_succeed,
+    run_time_out,
+)
 
 
 @task_success.connect
@@ -34,3 +40,9 @@ def record_failure(
         run_time_out(run_id=task_id, error=error, traceback=traceback)
     else:
         run_fail(run_id=task_id, error=error, traceback=traceback)
+
+
+@task_revoked.connect
+def record_cancelled(sender: Task | None = None, request: Any = None, **kwargs: Any) -> None:
+    if sender is not None and sender.name == EXECUTE_RUN_TASK and request is not None:
+        run_cancel_confirm(run_id=request.id)

@@ -14,6 +14,7 @@ from apps.jobs.models import Job
 from apps.jobs.services import EDITABLE_FIELDS, job_create, job_definition_validate, job_update
 from apps.runs.models import Run, RunTrigger
 from apps.runs.services import run_trigger
+from apps.schedules.admin import ScheduleInline
 from workers.registry import task_type_list
 
 
@@ -61,10 +62,14 @@ class JobAdmin(admin.ModelAdmin):
     search_fields = ["name", "description"]
     actions = ["run_now"]
     readonly_fields = ["task_type_schemas", "created_at", "updated_at"]
+    inlines = [ScheduleInline]
     fieldsets = [
         (None, {"fields": ["name", "description", "enabled"]}),
         ("What to run", {"fields": ["task_type", "args", "task_type_schemas"]}),
-        ("How to run it", {"fields": ["queue", "soft_timeout_seconds", "hard_timeout_seconds"]}),
+        (
+            "How to run it",
+            {"fields": ["queue", "soft_timeout_seconds", "hard_timeout_seconds", "overlap_policy"]},
+        ),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
 

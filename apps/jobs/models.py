@@ -5,6 +5,14 @@ from django.db.models import Q
 from workers.queues import Queue
 
 
+class OverlapPolicy(models.TextChoices):
+    """What a schedule does when it fires while the job's previous run is still active."""
+
+    ALLOW = "allow", "Allow: run alongside"
+    SKIP = "skip", "Skip this fire (recorded)"
+    CANCEL_PREVIOUS = "cancel_previous", "Cancel the previous run, then run"
+
+
 class Job(models.Model):
     """What to run: a registered task type with its JSON arguments and how to execute it."""
 
@@ -25,7 +33,10 @@ class Job(models.Model):
         blank=True,
         help_text="The task's process is killed after this long (default from settings).",
     )
-    enabled = models.BooleanField(default=True)
+    overlap_policy = models.CharField(
+        max_length=20, choices=OverlapPolicy.choices, default=OverlapPolicy.ALLOW
+    )
+    enabled = models.BooleanField(default=True, help_text="A disabled job's schedules do not fire.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

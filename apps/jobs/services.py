@@ -4,7 +4,8 @@ from django.db import transaction
 
 from apps.core.exceptions import ValidationFailed
 from apps.core.validation import model_validate
-from apps.jobs.models import Job
+from apps.jobs.models import Job, OverlapPolicy
+from apps.schedules.services import schedules_reactivate
 from workers.queues import Queue
 from workers.registry import task_args_validate
 
@@ -18,6 +19,7 @@ EDITABLE_FIELDS = frozenset(
         "soft_timeout_seconds",
         "hard_timeout_seconds",
         "enabled",
+        "overlap_policy",
     }
 )
 
@@ -43,6 +45,7 @@ def job_create(
     soft_timeout_seconds: int | None = None,
     hard_timeout_seconds: int | None = None,
     enabled: bool = True,
+    overlap_policy: str = OverlapPolicy.ALLOW,
 ) -> Job:
     job = Job(
         name=name,
@@ -53,6 +56,7 @@ def job_create(
         soft_timeout_seconds=soft_timeout_seconds,
         hard_timeout_seconds=hard_timeout_seconds,
         enabled=enabled,
+        overlap_policy=overlap_policy,
     )
     _job_validate(job)
     job.save()
@@ -64,8 +68,11 @@ def job_update(*, job: Job, data: dict[str, Any]) -> Job:
     unknown = sorted(set(data) - EDITABLE_FIELDS)
     if unknown:
         raise ValidationFailed(f"{unknown[0]!r} cannot be changed.", field=unknown[0])
+    was_enabled = Job.objects.select_for_update().values_list("enabled", flat=True).get(id=job.id)
     for field, value in data.items():
         setattr(job, field, value)
     _job_validate(job)
     job.save(update_fields=[*data, "updated_at"])
+    if job.enabled and not was_enabled:
+        schedules_reactivate(job=job)
     return job

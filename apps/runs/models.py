@@ -27,6 +27,10 @@ class Run(models.Model):
     task_type = models.CharField(max_length=200)
     args = models.JSONField(default=dict)
     queue = models.CharField(max_length=100, choices=Queue.choices, default=Queue.DEFAULT)
+    # Set for runs fired by a schedule: the nominal fire time, which a schedule fires at most once.
+    schedule = models.ForeignKey(
+        "schedules.Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
     scheduled_for = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
@@ -39,9 +43,20 @@ class Run(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["schedule", "scheduled_for"], name="run_unique_schedule_fire_time"
+            ),
+        ]
         indexes = [
             models.Index(fields=["job", "-created_at"], name="run_job_created_idx"),
             models.Index(fields=["state", "created_at"], name="run_state_created_idx"),
+            # The sweeper's look-up of runs committed but never published.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(state="pending", published_at__isnull=True),
+                name="run_unpublished_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,7 @@
 import json
 import logging
 import uuid
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -20,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 EXECUTE_RUN_TASK = "dts.execute_run"
 RunId = uuid.UUID | str
+PUBLISH_CHUNK = 500
 
 
 def run_transition(*, run_id: RunId, to: RunState, **fields: Any) -> bool:
@@ -46,26 +48,79 @@ def run_trigger(
         )
         # robust: the run is committed whatever the broker says; one that was never published
         # stays PENDING with no published_at, which is what the sweeper looks for.
-        transaction.on_commit(partial(run_publish, run=run), robust=True)
+        transaction.on_commit(partial(runs_publish, runs=[run]), robust=True)
     return run
 
 
-def run_publish(*, run: Run) -> None:
-    """Send the run's Celery message (task id = run id), then record that it was published."""
-    soft_time_limit, time_limit = run.job.time_limits()
-    app.send_task(
-        EXECUTE_RUN_TASK,
-        args=[str(run.id)],
-        task_id=str(run.id),
-        queue=run.queue,
-        soft_time_limit=soft_time_limit,
-        time_limit=time_limit,
+def runs_publish(*, runs: list[Run]) -> None:
+    """Send each run's Celery message (task id = run id), then record that it was published.
+
+    Messages go out over one producer, in chunks each followed by one UPDATE, so `published_at`
+    stays within a chunk's time of the real send.
+    """
+    for start in range(0, len(runs), PUBLISH_CHUNK):
+        chunk = runs[start : start + PUBLISH_CHUNK]
+        with app.producer_or_acquire() as producer:
+            for run in chunk:
+                soft_time_limit, time_limit = run.job.time_limits()
+                app.send_task(
+                    EXECUTE_RUN_TASK,
+                    args=[str(run.id)],
+                    task_id=str(run.id),
+                    queue=run.queue,
+                    soft_time_limit=soft_time_limit,
+                    time_limit=time_limit,
+                    producer=producer,
+                )
+        # Whatever the runs' states by now (a fast worker may have started one), one UPDATE.
+        Run.objects.filter(id__in=[run.id for run in chunk]).update(
+            published_at=Coalesce(F("published_at"), Value(timezone.now())),
+            state=Case(
+                When(state=RunState.PENDING, then=Value(RunState.QUEUED)), default=F("state")
+            ),
+        )
+
+
+def runs_publish_stale(*, older_than: timedelta, limit: int = 1000) -> int:
+    """Publish runs committed but never published (their publisher crashed or the broker was
+    down); a run published twice is still executed once, by the worker's start guard."""
+    with transaction.atomic():
+        stale = list(
+            Run.objects.select_related("job")
+            .select_for_update(skip_locked=True, of=("self",))
+            .filter(
+                state=RunState.PENDING,
+                published_at__isnull=True,
+                created_at__lt=timezone.now() - older_than,
+            )
+            .order_by("created_at")[:limit]
+        )
+        if stale:
+            logger.warning("Publishing %d runs that were committed but never published", len(stale))
+            runs_publish(runs=stale)
+    return len(stale)
+
+
+def runs_cancel(*, runs: list[Run]) -> None:
+    """Cancel runs: those not started end at once; running ones are asked to stop (after commit)
+    and end CANCELLED when their worker confirms."""
+    now = timezone.now()
+    waiting = sources_of(RunState.CANCELLED) - {RunState.CANCELLING}
+    Run.objects.filter(id__in=[run.id for run in runs], state__in=waiting).update(
+        state=RunState.CANCELLED, finished_at=now
     )
-    # One UPDATE whatever the run's state by now: a fast worker may already have started it.
-    Run.objects.filter(id=run.id).update(
-        published_at=Coalesce(F("published_at"), Value(timezone.now())),
-        state=Case(When(state=RunState.PENDING, then=Value(RunState.QUEUED)), default=F("state")),
-    )
+    running = [run.id for run in runs if run.state == RunState.RUNNING]
+    Run.objects.filter(id__in=running, state=RunState.RUNNING).update(state=RunState.CANCELLING)
+
+    def revoke() -> None:
+        for run_id in running:
+            app.control.revoke(str(run_id), terminate=True, signal="SIGTERM")
+
+    transaction.on_commit(revoke, robust=True)
+
+
+def run_cancel_confirm(*, run_id: RunId) -> bool:
+    return run_transition(run_id=run_id, to=RunState.CANCELLED, finished_at=timezone.now())
 
 
 def run_start(*, run_id: RunId, worker: str) -> Run | None:

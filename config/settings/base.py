@@ -31,6 +31,7 @@ LOCAL_APPS = [
     "apps.core",
     "apps.jobs",
     "apps.runs",
+    "apps.schedules",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -125,6 +126,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 
 # dts -------------------------------------------------------------------------------------------
+
+# The scheduler (`celery -A workers beat -S workers.scheduler:DatabaseScheduler`).
+# A fire later than this is missed (its schedule's misfire policy applies), not merely late.
+DTS_SCHEDULER_MISFIRE_GRACE_SECONDS = env.int("DTS_SCHEDULER_MISFIRE_GRACE_SECONDS", default=60)
+# Schedules claimed per transaction; more due than this are fired in further batches at once.
+DTS_SCHEDULER_BATCH_SIZE = env.int("DTS_SCHEDULER_BATCH_SIZE", default=500)
+# The longest a scheduler sleeps without a change notification before looking again.
+DTS_SCHEDULER_MAX_SLEEP_SECONDS = env.float("DTS_SCHEDULER_MAX_SLEEP_SECONDS", default=5.0)
+# Runs still unpublished this long after commit are published by the sweeper.
+DTS_SWEEPER_STALE_SECONDS = env.int("DTS_SWEEPER_STALE_SECONDS", default=30)
 
 # Modules that register operators' own task types with @task_type; the built-ins always load.
 DTS_TASK_MODULES: list[str] = env.list("DTS_TASK_MODULES", default=[])

@@ -20,6 +20,9 @@ def job_form(**fields):
         "soft_timeout_seconds": "",
         "hard_timeout_seconds": "",
         "enabled": "on",
+        "overlap_policy": "allow",
+        "schedules-TOTAL_FORMS": "0",
+        "schedules-INITIAL_FORMS": "0",
         **fields,
     }
 

@@ -7,11 +7,11 @@ from apps.core.exceptions import NotFound, ValidationFailed
 from apps.runs.models import Run
 from apps.runs.services import (
     run_fail,
-    run_publish,
     run_start,
     run_succeed,
     run_transition,
     run_trigger,
+    runs_publish,
 )
 from apps.runs.states import TRANSITIONS, RunState
 from tests.factories import JobFactory, RunFactory
@@ -117,8 +117,7 @@ def test_publish_marks_a_pending_run_queued_but_never_moves_a_started_one(monkey
     pending = RunFactory(state=RunState.PENDING)
     already_running = RunFactory(state=RunState.RUNNING)
 
-    run_publish(run=pending)
-    run_publish(run=already_running)
+    runs_publish(runs=[pending, already_running])
 
     pending.refresh_from_db()
     already_running.refresh_from_db()

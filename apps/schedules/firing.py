@@ -1,0 +1,160 @@
+"""The scheduler's work: claim due schedules, fire each due time once, and publish after commit.
+
+Any number of schedulers may run this at once. Each claims a batch of due schedules with
+`FOR UPDATE SKIP LOCKED`, so no two hold the same schedule; inserts the runs (unique on schedule and
+nominal time, so even a stray second insert is a no-op), records skipped fires and advances
+`next_fire_at`, all in one transaction; and only after the commit publishes the runs. A crash
+between commit and publish leaves runs `pending` and unpublished: `runs_publish_stale` sends them.
+"""
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Min
+
+from apps.core.exceptions import ApplicationError
+from apps.jobs.models import Job, OverlapPolicy
+from apps.runs.models import Run, RunTrigger
+from apps.runs.services import runs_cancel, runs_publish
+from apps.runs.states import TERMINAL_STATES, RunState
+from apps.schedules.models import MisfirePolicy, Schedule, SkipReason
+from apps.schedules.services import schedule_next_fire_set, skipped_fires_record
+from workers.registry import task_args_validate
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FireReport:
+    claimed: int = 0
+    fired: list[Run] = field(default_factory=list)
+    skipped: int = 0
+
+
+def schedules_due_claim(*, now: datetime, limit: int) -> list[Schedule]:
+    """Lock up to `limit` due schedules that no other scheduler holds."""
+    due = (
+        Schedule.objects.select_related("job")
+        .select_for_update(skip_locked=True, of=("self",))
+        .filter(enabled=True, paused=False, job__enabled=True, next_fire_at__lte=now)
+        .order_by("next_fire_at")[:limit]
+    )
+    return list(due)
+
+
+def schedules_next_due_at() -> datetime | None:
+    return Schedule.objects.filter(enabled=True, paused=False, job__enabled=True).aggregate(
+        next_due=Min("next_fire_at")
+    )["next_due"]
+
+
+def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
+    """Fire every due time of up to `batch_size` due schedules; publish the runs after commit."""
+    report = FireReport()
+    with transaction.atomic():
+        schedules = schedules_due_claim(now=now, limit=batch_size)
+        report.claimed = len(schedules)
+        if not schedules:
+            return report
+        fire_times = {schedule.id: _due_fire_times(schedule, now=now) for schedule in schedules}
+        active = _active_runs_by_job(
+            {s.job for s in schedules if s.job.overlap_policy != OverlapPolicy.ALLOW}
+        )
+        to_insert: list[Run] = []
+        for schedule in schedules:
+            times = fire_times[schedule.id]
+            job = schedule.job
+            if times and active.get(job.id):
+                if job.overlap_policy == OverlapPolicy.SKIP:
+                    skipped_fires_record(
+                        schedule, reason=SkipReason.OVERLAP, first=times[0], last=times[-1]
+                    )
+                    report.skipped += len(times)
+                    times = []
+                elif job.overlap_policy == OverlapPolicy.CANCEL_PREVIOUS:
+                    runs_cancel(runs=active.pop(job.id))
+            to_insert.extend(_runs_for(schedule, times, now=now))
+            if times:
+                schedule.last_fired_for = times[-1]
+            schedule_next_fire_set(schedule, after=now)
+        Run.objects.bulk_create(to_insert, ignore_conflicts=True)
+        Schedule.objects.bulk_update(
+            schedules, ["next_scheduled_for", "next_fire_at", "last_fired_for"], batch_size=1000
+        )
+        # With ignore_conflicts the objects cannot tell which rows were inserted; ask the database.
+        inserted_ids = set(
+            Run.objects.filter(id__in=[run.id for run in to_insert]).values_list("id", flat=True)
+        )
+        report.fired = [run for run in to_insert if run.id in inserted_ids]
+        to_publish = [run for run in report.fired if run.state == RunState.PENDING]
+        transaction.on_commit(lambda: runs_publish(runs=to_publish), robust=True)
+    return report
+
+
+def _due_fire_times(schedule: Schedule, *, now: datetime) -> list[datetime]:
+    """The nominal times to fire now, after the misfire policy; records those it skips."""
+    first = schedule.next_scheduled_for
+    if first is None:
+        return []
+    recurrence = schedule.recurrence()
+    # A fire is missed, not merely late, once it is later than the grace (plus its own jitter).
+    missed_before = now - timedelta(
+        seconds=settings.DTS_SCHEDULER_MISFIRE_GRACE_SECONDS + schedule.jitter_seconds
+    )
+    on_time = list(recurrence.fires_between(max(first, missed_before), now))
+    if first >= missed_before:
+        return on_time
+    latest_missed = recurrence.latest_at_or_before(missed_before - timedelta(microseconds=1))
+    if latest_missed is None or latest_missed < first:
+        return on_time
+    fired_missed: list[datetime] = []
+    if schedule.misfire_policy == MisfirePolicy.RUN_ONCE and not on_time:
+        fired_missed = [latest_missed]
+    elif schedule.misfire_policy == MisfirePolicy.CATCH_UP:
+        window_start = max(first, now - timedelta(seconds=schedule.catch_up_window_seconds))
+        in_window = list(recurrence.fires_between(window_start, latest_missed))
+        fired_missed = in_window[-schedule.catch_up_max_fires :]
+    skipped_until = fired_missed[0] - timedelta(microseconds=1) if fired_missed else latest_missed
+    if skipped_until >= first:
+        skipped_fires_record(schedule, reason=SkipReason.MISFIRE, first=first, last=skipped_until)
+    return fired_missed + on_time
+
+
+def _active_runs_by_job(jobs: set[Job]) -> dict[int, list[Run]]:
+    if not jobs:
+        return {}
+    active: dict[int, list[Run]] = defaultdict(list)
+    runs = Run.objects.filter(job__in=jobs).exclude(state__in=TERMINAL_STATES)
+    for run in runs:
+        active[run.job_id].append(run)
+    return active
+
+
+def _runs_for(schedule: Schedule, times: list[datetime], *, now: datetime) -> list[Run]:
+    job = schedule.job
+    try:
+        task_args_validate(task_type_name=job.task_type, args=job.args)
+        refusal = None
+    except ApplicationError as error:
+        # Recorded as a failed run rather than dropped, so the operator sees why nothing ran.
+        refusal = f"Not run: {error}"
+        logger.warning("Schedule %s of job %s cannot fire: %s", schedule.id, job.id, error)
+    return [
+        Run(
+            job=job,
+            schedule=schedule,
+            trigger=RunTrigger.SCHEDULE,
+            task_type=job.task_type,
+            args=job.args,
+            queue=job.queue,
+            scheduled_for=time,
+            state=RunState.FAILED if refusal else RunState.PENDING,
+            error=refusal or "",
+            finished_at=now if refusal else None,
+        )
+        for time in times
+    ]

@@ -1,0 +1,25 @@
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from apps.runs.models import Run
+from apps.schedules.models import Schedule, SkippedFire
+
+
+@dataclass(frozen=True)
+class ScheduleExplanation:
+    """What a schedule did lately: the runs it fired and the fires it skipped, with why."""
+
+    last_fires: list[Run]
+    skipped: list[SkippedFire]
+
+
+def schedule_list() -> QuerySet[Schedule]:
+    return Schedule.objects.select_related("job")
+
+
+def schedule_explain(*, schedule: Schedule, limit: int = 20) -> ScheduleExplanation:
+    return ScheduleExplanation(
+        last_fires=list(schedule.runs.order_by("-scheduled_for")[:limit]),
+        skipped=list(schedule.skipped_fires.all()[:limit]),
+    )

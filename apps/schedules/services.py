@@ -1,0 +1,196 @@
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.exceptions import ValidationFailed
+from apps.core.validation import model_validate
+from apps.jobs.models import Job
+from apps.schedules.models import MisfirePolicy, Schedule, SkippedFire, SkipReason
+from apps.schedules.validation import schedule_validate
+from apps.schedules.wakeup import schedules_changed_notify
+
+# Counting the fires a long pause skipped stops here; the record then says "at least".
+SKIPPED_COUNT_BOUND = 10_000
+
+EDITABLE_FIELDS = frozenset(
+    {
+        "kind",
+        "cron_expression",
+        "timezone",
+        "interval_seconds",
+        "once_at",
+        "start_at",
+        "end_at",
+        "jitter_seconds",
+        "misfire_policy",
+        "catch_up_window_seconds",
+        "catch_up_max_fires",
+        "enabled",
+    }
+)
+
+
+def schedule_next_fire_set(schedule: Schedule, *, after: datetime) -> None:
+    """Set the next nominal fire time strictly after `after`, and when to fire it (with jitter)."""
+    nominal = schedule.recurrence().next_after(after)
+    schedule.next_scheduled_for = nominal
+    schedule.next_fire_at = None
+    if nominal is not None:
+        jitter = secrets.randbelow(schedule.jitter_seconds + 1) if schedule.jitter_seconds else 0
+        schedule.next_fire_at = nominal + timedelta(seconds=jitter)
+
+
+@transaction.atomic
+def schedule_create(
+    *,
+    job: Job,
+    kind: str,
+    cron_expression: str = "",
+    timezone_name: str = "UTC",
+    interval_seconds: int | None = None,
+    once_at: datetime | None = None,
+    start_at: datetime | None = None,
+    end_at: datetime | None = None,
+    jitter_seconds: int = 0,
+    misfire_policy: str = MisfirePolicy.RUN_ONCE,
+    catch_up_window_seconds: int = 3600,
+    catch_up_max_fires: int = 10,
+    enabled: bool = True,
+) -> Schedule:
+    now = timezone.now()
+    schedule = Schedule(
+        job=job,
+        kind=kind,
+        cron_expression=cron_expression,
+        timezone=timezone_name,
+        interval_seconds=interval_seconds,
+        once_at=once_at,
+        start_at=start_at,
+        end_at=end_at,
+        jitter_seconds=jitter_seconds,
+        misfire_policy=misfire_policy,
+        catch_up_window_seconds=catch_up_window_seconds,
+        catch_up_max_fires=catch_up_max_fires,
+        enabled=enabled,
+    )
+    _schedule_check(schedule, now=now)
+    schedule_next_fire_set(schedule, after=now)
+    schedule.save()
+    schedules_changed_notify()
+    return schedule
+
+
+@transaction.atomic
+def schedule_update(*, schedule: Schedule, data: dict[str, Any]) -> Schedule:
+    """Change a schedule; its next fire is computed anew from now (never re-firing a past time)."""
+    unknown = sorted(set(data) - EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationFailed(f"{unknown[0]!r} cannot be changed.", field=unknown[0])
+    now = timezone.now()
+    stored = Schedule.objects.select_for_update().get(id=schedule.id)
+    for field, value in data.items():
+        setattr(schedule, field, value)
+    _schedule_check(schedule, now=now)
+    if schedule.enabled and not stored.enabled:
+        _skipped_while_inactive_record(schedule, reason=SkipReason.DISABLED, now=now)
+    after = max(now, schedule.last_fired_for) if schedule.last_fired_for else now
+    schedule_next_fire_set(schedule, after=after)
+    schedule.save(update_fields=[*data, "next_scheduled_for", "next_fire_at", "updated_at"])
+    schedules_changed_notify()
+    return schedule
+
+
+@transaction.atomic
+def schedule_pause(*, schedule: Schedule, note: str, user: AbstractBaseUser | None) -> Schedule:
+    if schedule.paused:
+        raise ValidationFailed("is already paused.", field="paused")
+    schedule.paused = True
+    schedule.pause_note = note
+    schedule.paused_by = user  # type: ignore[assignment]
+    schedule.paused_at = timezone.now()
+    schedule.save(update_fields=["paused", "pause_note", "paused_by", "paused_at", "updated_at"])
+    schedules_changed_notify()
+    return schedule
+
+
+@transaction.atomic
+def schedule_resume(*, schedule: Schedule) -> Schedule:
+    """Resume; the fire times that passed while paused are recorded as skipped, not fired."""
+    if not schedule.paused:
+        raise ValidationFailed("is not paused.", field="paused")
+    now = timezone.now()
+    _skipped_while_inactive_record(schedule, reason=SkipReason.PAUSED, now=now)
+    schedule.paused = False
+    schedule.paused_at = None
+    schedule.paused_by = None
+    schedule_next_fire_set(schedule, after=now)
+    schedule.save(
+        update_fields=[
+            "paused",
+            "paused_at",
+            "paused_by",
+            "next_scheduled_for",
+            "next_fire_at",
+            "updated_at",
+        ]
+    )
+    schedules_changed_notify()
+    return schedule
+
+
+def schedules_reactivate(*, job: Job) -> None:
+    """The job was enabled again: its schedules skip what passed while it was disabled."""
+    now = timezone.now()
+    for schedule in job.schedules.select_for_update().filter(enabled=True, paused=False):
+        _skipped_while_inactive_record(schedule, reason=SkipReason.DISABLED, now=now)
+        schedule_next_fire_set(schedule, after=now)
+        schedule.save(update_fields=["next_scheduled_for", "next_fire_at", "updated_at"])
+    schedules_changed_notify()
+
+
+def skipped_fires_record(
+    schedule: Schedule, *, reason: SkipReason, first: datetime, last: datetime
+) -> SkippedFire | None:
+    """Record the fire times in [first, last] as skipped for `reason`, as one row."""
+    count = 0
+    for fire in schedule.recurrence().fires_between(first, last):
+        count += 1
+        last_counted = fire
+        if count == SKIPPED_COUNT_BOUND:
+            break
+    if count == 0:
+        return None
+    return SkippedFire.objects.create(
+        schedule=schedule,
+        reason=reason,
+        first_scheduled_for=first,
+        last_scheduled_for=last_counted,
+        count=count,
+        count_is_lower_bound=count == SKIPPED_COUNT_BOUND,
+    )
+
+
+def schedule_preview(
+    schedule: Schedule, *, count: int = 10, after: datetime | None = None
+) -> list[datetime]:
+    """The next `count` fire times (nominal, before jitter) after `after` (default: now)."""
+    if not 1 <= count <= 1000:
+        raise ValidationFailed("must be between 1 and 1000.", field="count")
+    fires = schedule.recurrence().fires_after(after or timezone.now())
+    return [fire for _, fire in zip(range(count), fires, strict=False)]
+
+
+def _schedule_check(schedule: Schedule, *, now: datetime) -> None:
+    model_validate(schedule)
+    schedule_validate(schedule, now=now)
+
+
+def _skipped_while_inactive_record(
+    schedule: Schedule, *, reason: SkipReason, now: datetime
+) -> None:
+    if schedule.next_scheduled_for is not None and schedule.next_scheduled_for <= now:
+        skipped_fires_record(schedule, reason=reason, first=schedule.next_scheduled_for, last=now)

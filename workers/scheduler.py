@@ -1,0 +1,75 @@
+"""dts's Celery beat scheduler: `celery -A workers beat -S workers.scheduler:DatabaseScheduler`.
+
+It keeps no schedule of its own in memory or on disk: every tick asks PostgreSQL for the due
+schedules (an indexed query), fires them through apps.schedules.firing, and then sleeps until the
+next due time or until a schedule change is notified, whichever comes first. So any number of
+replicas can run, restarts lose nothing, and edits apply without a reload.
+"""
+
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from celery import beat
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from apps.runs.services import runs_publish_stale
+from apps.schedules.firing import schedules_fire_due, schedules_next_due_at
+from apps.schedules.wakeup import ScheduleWakeup
+
+logger = logging.getLogger(__name__)
+
+SWEEP_EVERY_SECONDS = 10.0
+RETRY_AFTER_ERROR_SECONDS = 1.0
+
+
+class DatabaseScheduler(beat.Scheduler):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.wakeup = ScheduleWakeup()
+        self.next_sweep = 0.0
+        super().__init__(*args, **kwargs)
+        self.max_interval = min(self.max_interval, settings.DTS_SCHEDULER_MAX_SLEEP_SECONDS)
+
+    def setup_schedule(self) -> None:
+        """Schedules live in the database; Celery's own beat_schedule is not used."""
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        """Fire what is due, then wait for the next due time or a change; beat loops at once."""
+        try:
+            self.fire_due()
+            delay = self.seconds_until_due()
+        except Exception:
+            # A database or broker outage must not end the scheduler: log, reconnect, go on.
+            logger.exception("Scheduler tick failed; retrying")
+            close_old_connections()
+            self.wakeup.close()
+            delay = RETRY_AFTER_ERROR_SECONDS
+        if delay > 0:
+            self.wakeup.wait(delay)
+        return 0
+
+    def fire_due(self) -> None:
+        batch_size = settings.DTS_SCHEDULER_BATCH_SIZE
+        while schedules_fire_due(now=timezone.now(), batch_size=batch_size).claimed == batch_size:
+            pass
+        if time.monotonic() >= self.next_sweep:
+            runs_publish_stale(older_than=timedelta(seconds=settings.DTS_SWEEPER_STALE_SECONDS))
+            self.next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
+
+    def seconds_until_due(self) -> float:
+        longest = float(self.max_interval or settings.DTS_SCHEDULER_MAX_SLEEP_SECONDS)
+        next_due = schedules_next_due_at()
+        if next_due is None:
+            return longest
+        return min(longest, max(0.0, (next_due - timezone.now()).total_seconds()))
+
+    def close(self) -> None:
+        self.wakeup.close()
+        super().close()
+
+    @property
+    def info(self) -> str:
+        return "    . db -> dts schedules (PostgreSQL, woken by NOTIFY)"
