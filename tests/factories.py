@@ -3,6 +3,7 @@ import factory
 from apps.jobs.models import Job
 from apps.runs.models import Run, RunTrigger
 from apps.runs.states import RunState
+from apps.schedules.models import Schedule, ScheduleKind
 
 
 class JobFactory(factory.django.DjangoModelFactory):
@@ -23,3 +24,14 @@ class RunFactory(factory.django.DjangoModelFactory):
     state = RunState.PENDING
     task_type = factory.SelfAttribute("job.task_type")
     args = factory.SelfAttribute("job.args")
+
+
+class ScheduleFactory(factory.django.DjangoModelFactory):
+    """A schedule row as stored; tests that need validation go through schedule_create."""
+
+    class Meta:
+        model = Schedule
+
+    job = factory.SubFactory(JobFactory)
+    kind = ScheduleKind.INTERVAL
+    interval_seconds = 60

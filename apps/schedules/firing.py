@@ -112,7 +112,7 @@ def _due_fire_times(schedule: Schedule, *, now: datetime) -> list[datetime]:
     if latest_missed is None or latest_missed < first:
         return on_time
     fired_missed: list[datetime] = []
-    if schedule.misfire_policy == MisfirePolicy.RUN_ONCE and not on_time:
+    if schedule.misfire_policy == MisfirePolicy.RUN_ONCE:
         fired_missed = [latest_missed]
     elif schedule.misfire_policy == MisfirePolicy.CATCH_UP:
         window_start = max(first, now - timedelta(seconds=schedule.catch_up_window_seconds))

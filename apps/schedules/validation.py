@@ -90,10 +90,10 @@ def _cron_validate(expression: str, *, now: datetime) -> None:
             expanded, now.replace(tzinfo=None), max_years_between_matches=CRON_HORIZON_YEARS
         )
         matches.get_next(datetime)
-    except (CroniterBadCronError, CroniterNotAlphaError, ValueError, KeyError) as error:
-        raise ValidationFailed(f"{error}", field="cron_expression") from None
-    except CroniterBadDateError:
+    except CroniterBadDateError:  # a subclass of the next one: first
         raise ValidationFailed(
             f"{expression!r} never fires (no matching date in {CRON_HORIZON_YEARS} years).",
             field="cron_expression",
         ) from None
+    except (CroniterBadCronError, CroniterNotAlphaError, ValueError, KeyError) as error:
+        raise ValidationFailed(f"{error}", field="cron_expression") from None
