@@ -7,7 +7,9 @@ from django.db import transaction
 
 from apps.jobs.models import Job
 from apps.jobs.services import job_create
+from apps.schedules.services import schedule_create
 
+EVERY_MINUTE_JOB = "demo: say hello"
 DEMO_JOBS: list[dict[str, Any]] = [
     {"name": "demo: say hello", "task_type": "dts.echo", "args": {"greeting": "hello from dts"}},
     {"name": "demo: do nothing", "task_type": "dts.noop", "args": {}},
@@ -29,4 +31,6 @@ def demo_load(*, username: str, password: str) -> None:
     existing = set(Job.objects.values_list("name", flat=True))
     for definition in DEMO_JOBS:
         if definition["name"] not in existing:
-            job_create(description="Loaded by make dev.", **definition)
+            job = job_create(description="Loaded by make dev.", **definition)
+            if definition["name"] == EVERY_MINUTE_JOB:
+                schedule_create(job=job, kind="cron", cron_expression="* * * * *")

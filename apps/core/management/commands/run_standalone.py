@@ -1,4 +1,4 @@
-"""`make dev`: web and an embedded Celery worker in one process, on SQLite and an in-memory broker.
+"""`make dev`: web, a worker and the scheduler in one process, on SQLite and an in-memory broker.
 
 For trying dts on one machine; production runs each process on its own (see the README).
 """
@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import uvicorn
+from celery import beat
 from celery.worker import WorkController
 from django.conf import settings
 from django.core.management import call_command
@@ -17,10 +18,11 @@ from apps.core.demo import demo_load
 from config.asgi import application
 from workers.celery import app
 from workers.queues import Queue
+from workers.scheduler import DatabaseScheduler
 
 
 class Command(BaseCommand):
-    help = "Run the web server and a worker in this one process (the `make dev` platform)."
+    help = "Run web, a worker and the scheduler in this one process (the `make dev` platform)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
@@ -41,6 +43,8 @@ class Command(BaseCommand):
         demo_load(username=options["demo_username"], password=options["demo_password"])
 
         worker = self._start_worker(concurrency=options["concurrency"])
+        scheduler = beat.EmbeddedService(app, thread=True, scheduler_cls=DatabaseScheduler)
+        scheduler.start()  # type: ignore[union-attr]  # thread=True gives the _Threaded kind
         url = f"http://{options['host']}:{options['port']}"
         self.stdout.write(
             self.style.SUCCESS(
@@ -57,6 +61,7 @@ class Command(BaseCommand):
                 log_level="info",
             )
         finally:
+            scheduler.stop()
             worker.stop(in_sighandler=False, exitcode=0)
 
     def _start_worker(self, *, concurrency: int) -> WorkController:

@@ -1,0 +1,171 @@
+"""Real `celery beat` processes with dts's scheduler, on the real PostgreSQL and Redis."""
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+import redis
+from django.conf import settings
+from django.db.models import Count
+from django.utils import timezone
+
+from apps.runs.models import Run
+from apps.schedules.services import schedule_create, schedule_pause, schedule_update
+from tests.conftest import REPO, database_url, stop_process, wait_for_log_line
+from tests.factories import JobFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
+
+# Its own Redis database, so no worker of the other tests consumes what the schedulers publish.
+BROKER_URL = settings.CELERY_BROKER_URL.rsplit("/", 1)[0] + "/2"
+
+
+@pytest.fixture
+def broker():
+    client = redis.Redis.from_url(BROKER_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture
+def start_schedulers(tmp_path):
+    processes = []
+
+    def start(count: int) -> list[subprocess.Popen]:
+        env = os.environ | {
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": database_url(),
+            "CELERY_BROKER_URL": BROKER_URL,
+        }
+        started = []
+        for number in range(count):
+            log = tmp_path / f"beat-{number}.log"
+            command = [
+                *(sys.executable, "-m", "celery", "-A", "workers", "beat", "--loglevel", "INFO"),
+                *("--scheduler", "workers.scheduler:DatabaseScheduler"),
+                *("--pidfile", str(tmp_path / f"beat-{number}.pid")),
+            ]
+            with log.open("w") as output:
+                process = subprocess.Popen(
+                    command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT
+                )
+            processes.append(process)
+            started.append((process, log))
+        for process, log in started:
+            wait_for_log_line(log, "beat: Starting...", process, timeout=60)
+        return [process for process, _ in started]
+
+    yield start
+    for process in processes:
+        stop_process(process)
+
+
+def wait_until(condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not true after {timeout} s")
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("replicas", [2, 3])
+def test_racing_schedulers_fire_each_due_time_exactly_once(replicas, broker, start_schedulers):
+    job = JobFactory(task_type="dts.noop", args={})
+    schedules = [schedule_create(job=job, kind="interval", interval_seconds=1) for _ in range(250)]
+
+    processes = start_schedulers(replicas)
+    time.sleep(10)
+    for process in processes:
+        stop_process(process)
+
+    runs = Run.objects.filter(schedule__in=schedules)
+    per_fire = runs.values("schedule", "scheduled_for").annotate(n=Count("id"))
+    assert runs.count() >= 2000
+    assert {row["n"] for row in per_fire} == {1}
+    # Every run was published once: one broker message per run, no more, no fewer.
+    assert broker.llen("default") == runs.count()
+    # And none was missed: each schedule fired every second from its first fire to its last.
+    for schedule in schedules:
+        times = list(
+            runs.filter(schedule=schedule)
+            .order_by("scheduled_for")
+            .values_list("scheduled_for", flat=True)
+        )
+        assert [b - a for a, b in itertools.pairwise(times)] == [timedelta(seconds=1)] * (
+            len(times) - 1
+        )
+
+
+def test_an_edit_takes_effect_within_a_second_without_a_restart(broker, start_schedulers):
+    schedule = schedule_create(
+        job=JobFactory(task_type="dts.noop", args={}), kind="cron", cron_expression="@yearly"
+    )
+    start_schedulers(1)
+    time.sleep(2)  # the scheduler is asleep: nothing is due for months
+
+    edited_at = timezone.now()
+    schedule_update(
+        schedule=schedule, data={"kind": "interval", "cron_expression": "", "interval_seconds": 1}
+    )
+    wait_until(
+        lambda: Run.objects.filter(schedule=schedule, published_at__isnull=False).exists(),
+        timeout=5,
+    )
+
+    first = Run.objects.filter(schedule=schedule).earliest("scheduled_for")
+    assert first.scheduled_for - edited_at <= timedelta(seconds=1)
+    assert first.published_at - first.scheduled_for < timedelta(milliseconds=500)
+
+
+def test_a_new_schedule_fires_without_a_restart(broker, start_schedulers):
+    start_schedulers(1)
+    time.sleep(2)
+
+    created_at = timezone.now()
+    schedule = schedule_create(
+        job=JobFactory(task_type="dts.noop", args={}), kind="interval", interval_seconds=1
+    )
+    wait_until(
+        lambda: Run.objects.filter(schedule=schedule, published_at__isnull=False).exists(),
+        timeout=5,
+    )
+
+    first = Run.objects.filter(schedule=schedule).earliest("scheduled_for")
+    assert first.published_at - created_at < timedelta(milliseconds=1500)
+
+
+def test_a_pause_takes_effect_within_a_second(broker, start_schedulers, admin_user):
+    schedule = schedule_create(
+        job=JobFactory(task_type="dts.noop", args={}), kind="interval", interval_seconds=1
+    )
+    start_schedulers(1)
+    wait_until(lambda: Run.objects.filter(schedule=schedule).count() >= 2, timeout=10)
+
+    schedule_pause(schedule=schedule, note="testing", user=admin_user)
+    paused_at = timezone.now()
+    time.sleep(2.5)
+
+    assert not Run.objects.filter(
+        schedule=schedule, created_at__gt=paused_at + timedelta(seconds=1)
+    ).exists()
+
+
+def test_a_run_committed_but_never_published_is_swept(broker, start_schedulers, settings):
+    job = JobFactory(task_type="dts.noop", args={})
+    # As if a publisher crashed between its commit and its publish, a minute ago.
+    run = Run.objects.create(job=job, trigger="manual", task_type="dts.noop", args={})
+    Run.objects.filter(id=run.id).update(created_at=timezone.now() - timedelta(minutes=1))
+
+    start_schedulers(1)
+    wait_until(
+        lambda: Run.objects.filter(id=run.id, published_at__isnull=False).exists(), timeout=15
+    )
+
+    run.refresh_from_db()
+    assert run.state == "queued"
+    assert broker.llen("default") == 1
