@@ -10,6 +10,7 @@ from apps.core.exceptions import ValidationFailed
 from apps.core.validation import model_validate
 from apps.jobs.models import Job
 from apps.schedules.models import MisfirePolicy, Schedule, SkippedFire, SkipReason
+from apps.schedules.timing import next_after
 from apps.schedules.validation import schedule_validate
 from apps.schedules.wakeup import schedules_changed_notify
 
@@ -36,7 +37,7 @@ EDITABLE_FIELDS = frozenset(
 
 def schedule_next_fire_set(schedule: Schedule, *, after: datetime) -> None:
     """Set the next nominal fire time strictly after `after`, and when to fire it (with jitter)."""
-    nominal = schedule.recurrence().next_after(after)
+    nominal = next_after(schedule.recurrence(), after)
     schedule.next_scheduled_for = nominal
     schedule.next_fire_at = None
     if nominal is not None:

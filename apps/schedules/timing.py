@@ -8,6 +8,7 @@ the UTC timeline by one rule (docs/scheduling.md):
 Interval and once-at schedules live on the UTC timeline and never meet DST.
 """
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -157,3 +158,21 @@ class Recurrence:
                 yield fire
                 last = fire
                 steps = 0
+
+
+# Many schedules share a recurrence (10,000 jobs "every minute"): the scheduler asks the same
+# question for each of them in a tick, and the answer is a pure function of its arguments.
+@functools.lru_cache(maxsize=4096)
+def _fires_between_cached(
+    recurrence: Recurrence, first: datetime, last: datetime
+) -> tuple[datetime, ...]:
+    return tuple(recurrence.fires_between(first, last))
+
+
+@functools.lru_cache(maxsize=4096)
+def next_after(recurrence: Recurrence, instant: datetime) -> datetime | None:
+    return recurrence.next_after(instant)
+
+
+def fires_between(recurrence: Recurrence, first: datetime, last: datetime) -> list[datetime]:
+    return list(_fires_between_cached(recurrence, first, last))
