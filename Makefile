@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test services services-stop lint format typecheck requirements clean
+.PHONY: help dev test bench services services-stop lint format typecheck requirements clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -22,6 +22,10 @@ dev: $(INSTALLED)  ## Run the whole platform in one process at http://127.0.0.1:
 
 test: $(INSTALLED) services lint typecheck  ## Start the real services, lint, then run every test
 	$(BIN)/pytest
+
+bench: $(INSTALLED) services  ## Run the benchmarks against their peers; results in bench/results/
+	$(BIN)/pip install --quiet -r requirements/bench.txt
+	$(BIN)/python -m bench.scheduler
 
 services:  ## Install (if missing) and start PostgreSQL, Redis, Kafka, Elasticsearch, Prometheus
 	platform/local/services.sh start
@@ -43,6 +47,7 @@ format: $(INSTALLED)  ## Apply ruff's fixes and formatting
 requirements: $(INSTALLED)  ## Re-pin requirements/*.txt from requirements/*.in
 	cd requirements && ../$(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-emit-find-links -o base.txt base.in
 	cd requirements && ../$(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-emit-find-links -o test.txt test.in
+	cd requirements && ../$(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-emit-find-links -o bench.txt bench.in
 
 clean:  ## Remove the virtualenv and local state (stop the services first)
 	rm -rf $(VENV) var .services .mypy_cache .ruff_cache .pytest_cache
