@@ -1,12 +1,18 @@
 """A real `celery worker` process on the real Redis and PostgreSQL executes runs end to end."""
 
+import time
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from apps.core.exceptions import NotFound
 from apps.jobs.services import job_create
 from apps.runs.models import Run
 from apps.runs.services import EXECUTE_RUN_TASK, run_trigger
 from apps.runs.states import RunState
+from apps.schedules.firing import schedules_fire_due
+from apps.schedules.services import schedule_create
 from tests.conftest import wait_for_run
 from tests.factories import JobFactory
 from workers.celery import app
@@ -94,3 +100,27 @@ def test_a_run_with_only_a_hard_time_limit_is_stopped_at_it(celery_worker_proces
     assert run.state == RunState.TIMED_OUT
     assert "TimeLimitExceeded" in run.error
     assert (run.finished_at - run.started_at).total_seconds() < 10
+
+
+def test_a_fire_with_cancel_previous_stops_the_running_run(celery_worker_process):
+    job = job_create(
+        name="exclusive",
+        task_type="dts.sleep",
+        args={"seconds": 60},
+        overlap_policy="cancel_previous",
+    )
+    previous = run_trigger(job=job)
+    wait_until_state(previous.id, RunState.RUNNING)
+    schedule_create(job=job, kind="interval", interval_seconds=1)
+
+    schedules_fire_due(now=timezone.now() + timedelta(seconds=2), batch_size=10)
+
+    assert wait_for_run(previous.id, timeout=20).state == RunState.CANCELLED
+    assert Run.objects.filter(job=job, trigger="schedule").exists()
+
+
+def wait_until_state(run_id, state, timeout=20):
+    deadline = time.monotonic() + timeout
+    while Run.objects.get(id=run_id).state != state:
+        assert time.monotonic() < deadline, f"run {run_id} never reached {state}"
+        time.sleep(0.1)
