@@ -1,3 +1,6 @@
+from collections.abc import Mapping, Set
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -17,3 +20,10 @@ def model_validate(instance: models.Model) -> None:
         raise ValidationFailed(
             message, field=None if field == "__all__" else field, extra={"errors": problems}
         ) from error
+
+
+def editable_fields_check(data: Mapping[str, Any], editable: Set[str]) -> None:
+    """Refuse an update that names a field outside `editable`, naming it."""
+    unknown = sorted(set(data) - editable)
+    if unknown:
+        raise ValidationFailed(f"{unknown[0]!r} cannot be changed.", field=unknown[0])

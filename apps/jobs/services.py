@@ -2,8 +2,7 @@ from typing import Any
 
 from django.db import transaction
 
-from apps.core.exceptions import ValidationFailed
-from apps.core.validation import model_validate
+from apps.core.validation import editable_fields_check, model_validate
 from apps.jobs.models import Job, OverlapPolicy
 from apps.schedules.services import schedules_reactivate
 from workers.queues import Queue
@@ -65,9 +64,7 @@ def job_create(
 
 @transaction.atomic
 def job_update(*, job: Job, data: dict[str, Any]) -> Job:
-    unknown = sorted(set(data) - EDITABLE_FIELDS)
-    if unknown:
-        raise ValidationFailed(f"{unknown[0]!r} cannot be changed.", field=unknown[0])
+    editable_fields_check(data, EDITABLE_FIELDS)
     was_enabled = Job.objects.select_for_update().values_list("enabled", flat=True).get(id=job.id)
     for field, value in data.items():
         setattr(job, field, value)

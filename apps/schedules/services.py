@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.exceptions import ValidationFailed
-from apps.core.validation import model_validate
+from apps.core.validation import editable_fields_check, model_validate
 from apps.jobs.models import Job
 from apps.schedules.models import MisfirePolicy, Schedule, SkippedFire, SkipReason
 from apps.schedules.timing import next_after
@@ -88,9 +88,7 @@ def schedule_create(
 @transaction.atomic
 def schedule_update(*, schedule: Schedule, data: dict[str, Any]) -> Schedule:
     """Change a schedule; its next fire is computed anew from now (never re-firing a past time)."""
-    unknown = sorted(set(data) - EDITABLE_FIELDS)
-    if unknown:
-        raise ValidationFailed(f"{unknown[0]!r} cannot be changed.", field=unknown[0])
+    editable_fields_check(data, EDITABLE_FIELDS)
     now = timezone.now()
     stored = Schedule.objects.select_for_update().get(id=schedule.id)
     for field, value in data.items():
