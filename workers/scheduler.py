@@ -1,9 +1,13 @@
 """dts's Celery beat scheduler: `celery -A workers beat -S workers.scheduler:DatabaseScheduler`.
 
 It keeps no schedule of its own in memory or on disk: every tick asks PostgreSQL for the due
-schedules (an indexed query), fires them through apps.schedules.firing, and then sleeps until the
-next due time or until a schedule change is notified, whichever comes first. So any number of
-replicas can run, restarts lose nothing, and edits apply without a reload.
+schedules (an indexed query), fires them through apps.schedules.firing, publishes due retries, and
+then sleeps until the next due time or until a change is notified, whichever comes first. So any
+number of replicas can run, restarts lose nothing, and edits apply without a reload.
+
+Every few seconds it also keeps runs from getting stuck: it publishes runs committed but never
+published, declares lost the runs no worker reports executing, and republishes queued runs the
+broker lost.
 """
 
 import logging
@@ -16,13 +20,15 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from apps.runs.services import runs_publish_stale
+from apps.runs.reaper import runs_reap_lost, runs_republish_missing
+from apps.runs.services import runs_next_retry_at, runs_publish_stale, runs_retry_due
 from apps.schedules.firing import schedules_fire_due, schedules_next_due_at
 from apps.schedules.wakeup import ScheduleWakeup
 
 logger = logging.getLogger(__name__)
 
 SWEEP_EVERY_SECONDS = 10.0
+BROKER_CHECK_EVERY_SECONDS = 60.0
 RETRY_AFTER_ERROR_SECONDS = 1.0
 
 
@@ -30,6 +36,7 @@ class DatabaseScheduler(beat.Scheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.wakeup = ScheduleWakeup()
         self.next_sweep = 0.0
+        self.next_broker_check = 0.0
         super().__init__(*args, **kwargs)
         self.max_interval = min(self.max_interval, settings.DTS_SCHEDULER_MAX_SLEEP_SECONDS)
 
@@ -55,16 +62,29 @@ class DatabaseScheduler(beat.Scheduler):
         batch_size = settings.DTS_SCHEDULER_BATCH_SIZE
         while schedules_fire_due(now=timezone.now(), batch_size=batch_size).claimed == batch_size:
             pass
+        while runs_retry_due(now=timezone.now(), limit=batch_size) == batch_size:
+            pass
         if time.monotonic() >= self.next_sweep:
-            runs_publish_stale(older_than=timedelta(seconds=settings.DTS_SWEEPER_STALE_SECONDS))
+            self.sweep()
             self.next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
+
+    def sweep(self) -> None:
+        now = timezone.now()
+        runs_publish_stale(older_than=timedelta(seconds=settings.DTS_SWEEPER_STALE_SECONDS))
+        runs_reap_lost(now=now, timeout=timedelta(seconds=settings.DTS_WORKER_HEARTBEAT_TIMEOUT))
+        if time.monotonic() >= self.next_broker_check:
+            older_than = timedelta(seconds=settings.DTS_QUEUED_CHECK_AFTER_SECONDS)
+            runs_republish_missing(now=now, older_than=older_than)
+            self.next_broker_check = time.monotonic() + BROKER_CHECK_EVERY_SECONDS
 
     def seconds_until_due(self) -> float:
         longest = float(self.max_interval or settings.DTS_SCHEDULER_MAX_SLEEP_SECONDS)
-        next_due = schedules_next_due_at()
-        if next_due is None:
+        upcoming = [
+            due for due in (schedules_next_due_at(), runs_next_retry_at()) if due is not None
+        ]
+        if not upcoming:
             return longest
-        return min(longest, max(0.0, (next_due - timezone.now()).total_seconds()))
+        return min(longest, max(0.0, (min(upcoming) - timezone.now()).total_seconds()))
 
     def close(self) -> None:
         self.wakeup.close()

@@ -1,4 +1,4 @@
-"""Celery signal hooks: each moves a run to its outcome through the run services, nothing more."""
+"""Celery signal hooks: each ends a run's attempt through the run services, nothing more."""
 
 from typing import Any
 
@@ -6,43 +6,51 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.signals import task_failure, task_revoked, task_success
 
-from apps.runs.services import (
-    EXECUTE_RUN_TASK,
-    run_cancel_confirm,
-    run_fail,
-    run_succeed,
-    run_time_out,
-)
+from apps.runs.execution import run_attempt_end, run_cancel_confirm
+from apps.runs.services import EXECUTE_RUN_TASK
+from apps.runs.states import RunState
+from workers.messages import run_and_attempt
+
+
+def _is_run_task(sender: Task | None) -> bool:
+    return sender is not None and sender.name == EXECUTE_RUN_TASK
 
 
 @task_success.connect
 def record_success(sender: Task | None = None, result: Any = None, **kwargs: Any) -> None:
-    if sender is not None and sender.name == EXECUTE_RUN_TASK:
-        run_succeed(run_id=str(sender.request.id), result=result)
+    if sender is not None and _is_run_task(sender):
+        run_id, attempt = run_and_attempt(sender.request.args)
+        run_attempt_end(run_id=run_id, attempt=attempt, outcome=RunState.SUCCEEDED, result=result)
 
 
 @task_failure.connect
 def record_failure(
     sender: Task | None = None,
-    task_id: str = "",
+    args: Any = None,
     exception: BaseException | None = None,
     einfo: Any = None,
     **kwargs: Any,
 ) -> None:
-    if sender is None or sender.name != EXECUTE_RUN_TASK:
+    if not _is_run_task(sender) or not args:
         return
+
+    run_id, attempt = run_and_attempt(args)
     error = type(exception).__name__
     detail = str(exception)
     if detail and detail != repr(exception):  # Celery's time-limit errors repeat their own repr
         error = f"{error}: {detail}"
-    traceback = str(einfo or "")
-    if isinstance(exception, SoftTimeLimitExceeded | TimeLimitExceeded):
-        run_time_out(run_id=task_id, error=error, traceback=traceback)
-    else:
-        run_fail(run_id=task_id, error=error, traceback=traceback)
+    timed_out = isinstance(exception, SoftTimeLimitExceeded | TimeLimitExceeded)
+    run_attempt_end(
+        run_id=run_id,
+        attempt=attempt,
+        outcome=RunState.TIMED_OUT if timed_out else RunState.FAILED,
+        error=error,
+        traceback=str(einfo or ""),
+    )
 
 
 @task_revoked.connect
 def record_cancelled(sender: Task | None = None, request: Any = None, **kwargs: Any) -> None:
-    if sender is not None and sender.name == EXECUTE_RUN_TASK and request is not None:
-        run_cancel_confirm(run_id=request.id)
+    if _is_run_task(sender) and request is not None and request.args:
+        run_id, attempt = run_and_attempt(request.args)
+        run_cancel_confirm(run_id=run_id, attempt=attempt)

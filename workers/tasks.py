@@ -1,15 +1,37 @@
 """The Celery tasks. Each takes ids, calls run services, and is safe to receive twice."""
 
+import logging
 import uuid
 from typing import Any
 
+from billiard.exceptions import WorkerLostError
 from celery import Task
 from celery.exceptions import Ignore
+from celery.worker.request import Request
 from django.conf import settings
 
-from apps.runs.services import EXECUTE_RUN_TASK, run_start
+from apps.runs.execution import run_attempt_lost, run_start
+from apps.runs.services import EXECUTE_RUN_TASK
 from workers.celery import app
+from workers.messages import run_and_attempt
 from workers.registry import task_type_get
+
+logger = logging.getLogger(__name__)
+
+
+class RunRequest(Request):
+    """Runs in the worker's main process, which is the one that sees a pool process die."""
+
+    def on_failure(
+        self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False
+    ) -> None:
+        exception = getattr(exc_info.exception, "exc", exc_info.exception)
+        if isinstance(exception, WorkerLostError):
+            # Record the loss before Celery requeues the message; the redelivery then finds the
+            # attempt over and is dropped, and the run retries per its job's policy.
+            run_id, attempt = run_and_attempt(self.args)
+            run_attempt_lost(run_id=run_id, attempt=attempt, reason=f"Worker lost: {exception}")
+        super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
 
 
 @app.task(
@@ -19,20 +41,21 @@ from workers.registry import task_type_get
     reject_on_worker_lost=True,
     soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
     time_limit=settings.CELERY_TASK_TIME_LIMIT,
+    Request=RunRequest,
 )
-def execute_run(self: Task, run_id: str) -> Any:
-    """Execute one run. Its outcome is recorded by the signal hooks in workers.signals."""
+def execute_run(self: Task, run_id: str, attempt: int = 1) -> Any:
+    """Execute one attempt of a run. Its outcome is recorded by the hooks in workers.signals."""
     try:
         parsed_run_id = uuid.UUID(run_id)
     except ValueError:
         raise Ignore() from None
-    run = run_start(run_id=parsed_run_id, worker=self.request.hostname or "")
+    run = run_start(run_id=parsed_run_id, attempt=attempt, worker=self.request.hostname or "")
     if run is None:
-        # Already running elsewhere, finished, cancelled or unknown: Ignore sends no success or
+        # Already running elsewhere, over, cancelled or unknown: Ignore sends no success or
         # failure signal, so the run's recorded outcome is left as it is.
         raise Ignore()
     return task_type_get(run.task_type).func(**run.args)
 
 
 # The hooks are connected here so that they exist in every process that can execute the task.
-from workers import signals  # noqa: E402, F401
+from workers import heartbeat, signals  # noqa: E402, F401

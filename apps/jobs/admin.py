@@ -70,6 +70,18 @@ class JobAdmin(admin.ModelAdmin):
             "How to run it",
             {"fields": ["queue", "soft_timeout_seconds", "hard_timeout_seconds", "overlap_policy"]},
         ),
+        (
+            "Retries",
+            {
+                "fields": [
+                    "max_attempts",
+                    "retry_backoff_seconds",
+                    "retry_backoff_max_seconds",
+                    "retry_jitter",
+                    "idempotent",
+                ]
+            },
+        ),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
 

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -33,6 +35,22 @@ class Job(models.Model):
         blank=True,
         help_text="The task's process is killed after this long (default from settings).",
     )
+    max_attempts = models.PositiveSmallIntegerField(
+        default=1, help_text="Attempts in all, the first included; 1 means no retry."
+    )
+    retry_backoff_seconds = models.PositiveIntegerField(
+        default=10, help_text="The wait before the second attempt; it doubles for each next one."
+    )
+    retry_backoff_max_seconds = models.PositiveIntegerField(
+        default=3600, help_text="The longest wait between two attempts."
+    )
+    retry_jitter = models.BooleanField(
+        default=True, help_text="Wait a random 50-100% of the backoff, so retries spread out."
+    )
+    idempotent = models.BooleanField(
+        default=False,
+        help_text="Safe to run again after its worker was lost mid-run: re-executed at once.",
+    )
     overlap_policy = models.CharField(
         max_length=20, choices=OverlapPolicy.choices, default=OverlapPolicy.ALLOW
     )
@@ -56,6 +74,21 @@ class Job(models.Model):
                 violation_error_message="The soft timeout must be at least 1 second.",
             ),
             models.CheckConstraint(
+                condition=Q(max_attempts__gte=1, max_attempts__lte=100),
+                name="job_max_attempts_range",
+                violation_error_message="Max attempts must be between 1 and 100.",
+            ),
+            models.CheckConstraint(
+                condition=Q(retry_backoff_seconds__gte=1)
+                & Q(retry_backoff_max_seconds__gte=models.F("retry_backoff_seconds"))
+                & Q(retry_backoff_max_seconds__lte=7 * 24 * 3600),
+                name="job_retry_backoff_range",
+                violation_error_message=(
+                    "The retry backoff must be at least 1 second, and its cap at least the backoff "
+                    "and at most 7 days."
+                ),
+            ),
+            models.CheckConstraint(
                 condition=Q(hard_timeout_seconds__isnull=True) | Q(hard_timeout_seconds__gte=1),
                 name="job_hard_timeout_positive",
                 violation_error_message="The hard timeout must be at least 1 second.",
@@ -64,6 +97,17 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def retry_delay(self, *, failed_attempt: int, random_fraction: float) -> timedelta:
+        """The wait after attempt `failed_attempt` failed: exponential, capped, optionally jittered
+        to a `random_fraction` in [0, 1) of the upper half."""
+        delay = min(
+            self.retry_backoff_max_seconds,
+            self.retry_backoff_seconds * 2 ** min(failed_attempt - 1, 32),
+        )
+        if self.retry_jitter:
+            delay *= 0.5 + random_fraction / 2
+        return timedelta(seconds=delay)
 
     def time_limits(self) -> tuple[int, int]:
         """The (soft, hard) limits in seconds that a run of this job gets.

@@ -19,6 +19,11 @@ EDITABLE_FIELDS = frozenset(
         "hard_timeout_seconds",
         "enabled",
         "overlap_policy",
+        "max_attempts",
+        "retry_backoff_seconds",
+        "retry_backoff_max_seconds",
+        "retry_jitter",
+        "idempotent",
     }
 )
 
@@ -45,6 +50,11 @@ def job_create(
     hard_timeout_seconds: int | None = None,
     enabled: bool = True,
     overlap_policy: str = OverlapPolicy.ALLOW,
+    max_attempts: int = 1,
+    retry_backoff_seconds: int = 10,
+    retry_backoff_max_seconds: int = 3600,
+    retry_jitter: bool = True,
+    idempotent: bool = False,
 ) -> Job:
     job = Job(
         name=name,
@@ -56,6 +66,11 @@ def job_create(
         hard_timeout_seconds=hard_timeout_seconds,
         enabled=enabled,
         overlap_policy=overlap_policy,
+        max_attempts=max_attempts,
+        retry_backoff_seconds=retry_backoff_seconds,
+        retry_backoff_max_seconds=retry_backoff_max_seconds,
+        retry_jitter=retry_jitter,
+        idempotent=idempotent,
     )
     _job_validate(job)
     job.save()

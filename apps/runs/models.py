@@ -36,7 +36,12 @@ class Run(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the next attempt is due, while the run is retrying.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=255, blank=True)
+    # The last heartbeat of its worker that listed this run as executing; the reaper declares a
+    # run whose worker stopped listing it lost.
+    last_seen_at = models.DateTimeField(null=True, blank=True)
     result = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     error = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
@@ -57,6 +62,12 @@ class Run(models.Model):
                 condition=models.Q(state="pending", published_at__isnull=True),
                 name="run_unpublished_idx",
             ),
+            # The scheduler's look-up of retries that are due.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(state="retrying"),
+                name="run_retry_due_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -65,3 +76,46 @@ class Run(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.state in TERMINAL_STATES
+
+
+class RunAttempt(models.Model):
+    """One attempt of a run: who ran it, when, and how it ended."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    worker = models.CharField(max_length=255, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The state this attempt ended in (a terminal state); blank while it runs.
+    outcome = models.CharField(max_length=20, choices=RunState.choices, blank=True)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["run", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "number"], name="run_attempt_unique_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} attempt {self.number}"
+
+
+class Worker(models.Model):
+    """A Celery worker node as its heartbeats describe it."""
+
+    hostname = models.CharField(max_length=255, unique=True)
+    pid = models.PositiveIntegerField()
+    queues = models.JSONField(default=list)
+    concurrency = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    last_heartbeat_at = models.DateTimeField()
+    # The runs its pool was executing at the last heartbeat.
+    active_run_ids = models.JSONField(default=list)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return self.hostname

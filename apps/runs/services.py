@@ -1,13 +1,11 @@
-import json
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, F, Min, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -67,7 +65,7 @@ def runs_publish(*, runs: list[Run]) -> None:
                 soft_time_limit, time_limit = run.job.time_limits()
                 app.send_task(
                     EXECUTE_RUN_TASK,
-                    args=[str(run.id)],
+                    args=[str(run.id), run.attempt],
                     task_id=str(run.id),
                     queue=run.queue,
                     soft_time_limit=soft_time_limit,
@@ -104,6 +102,26 @@ def runs_publish_stale(*, older_than: timedelta, limit: int = 1000) -> int:
     return len(stale)
 
 
+def runs_retry_due(*, now: datetime, limit: int = 1000) -> int:
+    """Queue and publish the retries whose backoff is over."""
+    with transaction.atomic():
+        due = list(
+            Run.objects.select_related("job")
+            .select_for_update(skip_locked=True, of=("self",))
+            .filter(state=RunState.RETRYING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at")[:limit]
+        )
+        Run.objects.filter(id__in=[run.id for run in due], state=RunState.RETRYING).update(
+            state=RunState.QUEUED, next_attempt_at=None
+        )
+        transaction.on_commit(partial(runs_publish, runs=due), robust=True)
+    return len(due)
+
+
+def runs_next_retry_at() -> datetime | None:
+    return Run.objects.filter(state=RunState.RETRYING).aggregate(due=Min("next_attempt_at"))["due"]
+
+
 def runs_cancel(*, runs: list[Run]) -> None:
     """Cancel runs: those not started end at once; running ones are asked to stop (after commit)
     and end CANCELLED when their worker confirms."""
@@ -120,51 +138,3 @@ def runs_cancel(*, runs: list[Run]) -> None:
             app.control.revoke(str(run_id), terminate=True, signal="SIGTERM")
 
     transaction.on_commit(revoke, robust=True)
-
-
-def run_cancel_confirm(*, run_id: RunId) -> bool:
-    return run_transition(run_id=run_id, to=RunState.CANCELLED, finished_at=timezone.now())
-
-
-def run_start(*, run_id: RunId, worker: str) -> Run | None:
-    """Claim the run for execution; None when it is already running, finished or unknown, so a
-    redelivered message never executes a run twice."""
-    if not run_transition(
-        run_id=run_id, to=RunState.RUNNING, worker=worker, started_at=timezone.now()
-    ):
-        return None
-    return Run.objects.get(id=run_id)
-
-
-def run_succeed(*, run_id: RunId, result: Any) -> bool:
-    try:
-        json.dumps(result, cls=DjangoJSONEncoder)
-    except (TypeError, ValueError) as error:
-        return run_fail(
-            run_id=run_id,
-            error=f"The task's result cannot be stored as JSON: {error}",
-            traceback="",
-        )
-    return run_transition(
-        run_id=run_id, to=RunState.SUCCEEDED, result=result, finished_at=timezone.now()
-    )
-
-
-def run_fail(*, run_id: RunId, error: str, traceback: str) -> bool:
-    return run_transition(
-        run_id=run_id,
-        to=RunState.FAILED,
-        error=error,
-        traceback=traceback,
-        finished_at=timezone.now(),
-    )
-
-
-def run_time_out(*, run_id: RunId, error: str, traceback: str) -> bool:
-    return run_transition(
-        run_id=run_id,
-        to=RunState.TIMED_OUT,
-        error=error,
-        traceback=traceback,
-        finished_at=timezone.now(),
-    )

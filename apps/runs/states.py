@@ -21,6 +21,9 @@ TERMINAL_STATES = frozenset(
     {RunState.SUCCEEDED, RunState.FAILED, RunState.TIMED_OUT, RunState.CANCELLED, RunState.LOST}
 )
 
+# A worker holds the run: it is executing, or being stopped.
+EXECUTING_STATES = frozenset({RunState.RUNNING, RunState.CANCELLING})
+
 TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     # A worker may start a run that is still PENDING: holding its message proves it was published,
     # and the publisher's own PENDING -> QUEUED update can land after the worker's.

@@ -12,7 +12,7 @@ from apps.jobs.models import Job
 from apps.schedules.models import MisfirePolicy, Schedule, SkippedFire, SkipReason
 from apps.schedules.timing import next_after
 from apps.schedules.validation import schedule_validate
-from apps.schedules.wakeup import schedules_changed_notify
+from apps.schedules.wakeup import scheduler_wake
 
 # Counting the fires a long pause skipped stops here; the record then says "at least".
 SKIPPED_COUNT_BOUND = 10_000
@@ -81,7 +81,7 @@ def schedule_create(
     _schedule_check(schedule, now=now)
     schedule_next_fire_set(schedule, after=now)
     schedule.save()
-    schedules_changed_notify()
+    scheduler_wake()
     return schedule
 
 
@@ -99,7 +99,7 @@ def schedule_update(*, schedule: Schedule, data: dict[str, Any]) -> Schedule:
     after = max(now, schedule.last_fired_for) if schedule.last_fired_for else now
     schedule_next_fire_set(schedule, after=after)
     schedule.save(update_fields=[*data, "next_scheduled_for", "next_fire_at", "updated_at"])
-    schedules_changed_notify()
+    scheduler_wake()
     return schedule
 
 
@@ -112,7 +112,7 @@ def schedule_pause(*, schedule: Schedule, note: str, user: AbstractBaseUser | No
     schedule.paused_by = user  # type: ignore[assignment]
     schedule.paused_at = timezone.now()
     schedule.save(update_fields=["paused", "pause_note", "paused_by", "paused_at", "updated_at"])
-    schedules_changed_notify()
+    scheduler_wake()
     return schedule
 
 
@@ -137,7 +137,7 @@ def schedule_resume(*, schedule: Schedule) -> Schedule:
             "updated_at",
         ]
     )
-    schedules_changed_notify()
+    scheduler_wake()
     return schedule
 
 
@@ -148,7 +148,7 @@ def schedules_reactivate(*, job: Job) -> None:
         _skipped_while_inactive_record(schedule, reason=SkipReason.DISABLED, now=now)
         schedule_next_fire_set(schedule, after=now)
         schedule.save(update_fields=["next_scheduled_for", "next_fire_at", "updated_at"])
-    schedules_changed_notify()
+    scheduler_wake()
 
 
 def skipped_fires_record(

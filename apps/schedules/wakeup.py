@@ -1,4 +1,5 @@
-"""Waking the scheduler when schedules change, so edits apply at once without reloading anything.
+"""Waking the scheduler when its work changes (a schedule edited, a retry scheduled), so changes
+apply at once without reloading anything.
 
 On PostgreSQL a change runs `NOTIFY`, which the database delivers when (and only if) the
 transaction commits, to every scheduler replica LISTENing. Elsewhere (SQLite in `make dev`, where
@@ -15,11 +16,11 @@ from django.db import connection, transaction
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "dts_schedules_changed"
+CHANNEL = "dts_scheduler_wake"
 _in_process = threading.Event()
 
 
-def schedules_changed_notify() -> None:
+def scheduler_wake() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"NOTIFY {CHANNEL}")

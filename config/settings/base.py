@@ -136,6 +136,13 @@ DTS_SCHEDULER_BATCH_SIZE = env.int("DTS_SCHEDULER_BATCH_SIZE", default=500)
 DTS_SCHEDULER_MAX_SLEEP_SECONDS = env.float("DTS_SCHEDULER_MAX_SLEEP_SECONDS", default=5.0)
 # Runs still unpublished this long after commit are published by the sweeper.
 DTS_SWEEPER_STALE_SECONDS = env.int("DTS_SWEEPER_STALE_SECONDS", default=30)
+# Workers report every DTS_WORKER_HEARTBEAT_SECONDS which runs they execute; a run not reported
+# for DTS_WORKER_HEARTBEAT_TIMEOUT seconds (its worker died, or its pool process) is lost.
+DTS_WORKER_HEARTBEAT_SECONDS = env.float("DTS_WORKER_HEARTBEAT_SECONDS", default=5.0)
+DTS_WORKER_HEARTBEAT_TIMEOUT = env.int("DTS_WORKER_HEARTBEAT_TIMEOUT", default=30)
+# Queued runs published longer ago than this are checked against the broker, and republished if
+# the broker lost them (a Redis restarted without its data).
+DTS_QUEUED_CHECK_AFTER_SECONDS = env.int("DTS_QUEUED_CHECK_AFTER_SECONDS", default=60)
 
 # Modules that register operators' own task types with @task_type; the built-ins always load.
 DTS_TASK_MODULES: list[str] = env.list("DTS_TASK_MODULES", default=[])

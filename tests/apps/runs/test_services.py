@@ -1,18 +1,12 @@
 import itertools
-import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from apps.core.exceptions import NotFound, ValidationFailed
 from apps.runs.models import Run
-from apps.runs.services import (
-    run_fail,
-    run_start,
-    run_succeed,
-    run_transition,
-    run_trigger,
-    runs_publish,
-)
+from apps.runs.services import run_transition, run_trigger, runs_publish, runs_retry_due
 from apps.runs.states import TRANSITIONS, RunState
 from tests.factories import JobFactory, RunFactory
 
@@ -31,46 +25,6 @@ def test_a_transition_happens_exactly_when_the_table_allows_it(source, target):
     allowed = target in TRANSITIONS[source]
     assert moved is allowed
     assert run.state == (target if allowed else source)
-
-
-def test_a_late_duplicate_success_signal_cannot_rewrite_a_failed_run():
-    run = RunFactory(state=RunState.RUNNING)
-    run_fail(run_id=run.id, error="ValueError: boom", traceback="Traceback ...")
-
-    moved = run_succeed(run_id=run.id, result={"late": True})
-
-    run.refresh_from_db()
-    assert moved is False
-    assert run.state == RunState.FAILED
-    assert run.result is None
-    assert run.error == "ValueError: boom"
-
-
-def test_a_run_starts_once_and_a_redelivered_message_is_refused():
-    run = RunFactory(state=RunState.QUEUED)
-
-    first = run_start(run_id=run.id, worker="worker-a")
-    second = run_start(run_id=run.id, worker="worker-b")
-
-    assert first is not None
-    assert first.state == RunState.RUNNING
-    assert first.worker == "worker-a"
-    assert first.started_at is not None
-    assert second is None
-
-
-def test_starting_an_unknown_run_is_refused():
-    assert run_start(run_id=uuid.uuid4(), worker="worker-a") is None
-
-
-def test_a_result_that_is_not_json_fails_the_run_with_the_reason():
-    run = RunFactory(state=RunState.RUNNING)
-
-    run_succeed(run_id=run.id, result={"handle": object()})
-
-    run.refresh_from_db()
-    assert run.state == RunState.FAILED
-    assert "cannot be stored as JSON" in run.error
 
 
 def test_trigger_records_a_pending_run_with_the_job_definition(django_capture_on_commit_callbacks):
@@ -126,3 +80,20 @@ def test_publish_marks_a_pending_run_queued_but_never_moves_a_started_one(monkey
     assert pending.published_at is not None
     assert already_running.state == RunState.RUNNING
     assert already_running.published_at is not None
+
+
+def test_due_retries_are_queued_and_published_after_commit(django_capture_on_commit_callbacks):
+    now = timezone.now()
+    due = RunFactory(state=RunState.RETRYING, attempt=2, next_attempt_at=now - timedelta(seconds=1))
+    later = RunFactory(
+        state=RunState.RETRYING, attempt=2, next_attempt_at=now + timedelta(minutes=1)
+    )
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert runs_retry_due(now=now) == 1
+
+    due.refresh_from_db()
+    later.refresh_from_db()
+    assert (due.state, due.next_attempt_at) == (RunState.QUEUED, None)
+    assert later.state == RunState.RETRYING
+    assert len(callbacks) == 1

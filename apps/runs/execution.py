@@ -1,0 +1,118 @@
+"""What happens to a run on the worker side: it starts, and each attempt ends in an outcome that
+either finishes the run or schedules its next attempt. Called by the Celery task and its hooks.
+
+Every write is guarded by the run's state and attempt number, so a redelivered message, a late
+signal or a stale message of an earlier attempt changes nothing.
+"""
+
+import json
+import logging
+import random
+from datetime import timedelta
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from apps.runs.models import Run, RunAttempt
+from apps.runs.services import RunId
+from apps.runs.states import RunState, sources_of
+from apps.schedules.wakeup import scheduler_wake
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_OUTCOMES = frozenset({RunState.FAILED, RunState.TIMED_OUT, RunState.LOST})
+# An idempotent job's attempt lost with its worker is re-executed at once, without using up an
+# attempt; this many lost attempts in one run end it, so a task that kills its process stops.
+MAX_LOST_REEXECUTIONS = 3
+
+
+def run_start(*, run_id: RunId, attempt: int, worker: str) -> Run | None:
+    """Claim attempt `attempt` of the run; None when that attempt is already running or over (a
+    redelivered or stale message), or the run is cancelled or unknown."""
+    now = timezone.now()
+    with transaction.atomic():
+        started = Run.objects.filter(
+            id=run_id, attempt=attempt, state__in=sources_of(RunState.RUNNING)
+        ).update(state=RunState.RUNNING, worker=worker, started_at=now)
+        if not started:
+            logger.info("Run %s attempt %s not started: already taken or over", run_id, attempt)
+            return None
+        RunAttempt.objects.create(run_id=run_id, number=attempt, worker=worker, started_at=now)
+    return Run.objects.get(id=run_id)
+
+
+def run_attempt_end(
+    *,
+    run_id: RunId,
+    attempt: int,
+    outcome: RunState,
+    result: Any = None,
+    error: str = "",
+    traceback: str = "",
+) -> bool:
+    """Record how the attempt ended; then retry the run if its job allows, or finish it."""
+    if outcome == RunState.SUCCEEDED:
+        try:
+            json.dumps(result, cls=DjangoJSONEncoder)
+        except (TypeError, ValueError) as problem:
+            outcome, result = RunState.FAILED, None
+            error = f"The task's result cannot be stored as JSON: {problem}"
+    now = timezone.now()
+    with transaction.atomic():
+        run = (
+            Run.objects.select_for_update()
+            .select_related("job")
+            .filter(id=run_id, attempt=attempt, state__in=(RunState.RUNNING, RunState.CANCELLING))
+            .first()
+        )
+        if run is None:
+            logger.info("Run %s attempt %s already ended; %s ignored", run_id, attempt, outcome)
+            return False
+        RunAttempt.objects.filter(run=run, number=attempt).update(
+            outcome=outcome, finished_at=now, error=error, traceback=traceback
+        )
+        delay = _retry_delay(run, outcome) if run.state == RunState.RUNNING else None
+        if delay is not None:
+            Run.objects.filter(id=run.id).update(
+                state=RunState.RETRYING,
+                attempt=attempt + 1,
+                next_attempt_at=now + delay,
+                error=error,
+                traceback=traceback,
+            )
+            scheduler_wake()
+            return True
+        if run.state == RunState.CANCELLING and outcome == RunState.LOST:
+            outcome = RunState.CANCELLED  # stopped, as asked: its worker is gone
+        Run.objects.filter(id=run.id).update(
+            state=outcome, result=result, error=error, traceback=traceback, finished_at=now
+        )
+    return True
+
+
+def run_attempt_lost(*, run_id: RunId, attempt: int, reason: str) -> bool:
+    return run_attempt_end(run_id=run_id, attempt=attempt, outcome=RunState.LOST, error=reason)
+
+
+def run_cancel_confirm(*, run_id: RunId, attempt: int) -> bool:
+    """The worker stopped a run that was asked to stop."""
+    return run_attempt_end(
+        run_id=run_id, attempt=attempt, outcome=RunState.CANCELLED, error="Cancelled."
+    )
+
+
+def _retry_delay(run: Run, outcome: RunState) -> timedelta | None:
+    """When the next attempt should start, or None when the run ends with this outcome."""
+    if outcome not in RETRYABLE_OUTCOMES:
+        return None
+    job = run.job
+    lost = 0
+    if job.idempotent:
+        lost = RunAttempt.objects.filter(run=run, outcome=RunState.LOST).count()
+        if outcome == RunState.LOST:
+            return timedelta(0) if lost <= MAX_LOST_REEXECUTIONS else None
+    if run.attempt - lost >= job.max_attempts:
+        return None
+    return job.retry_delay(failed_attempt=run.attempt - lost, random_fraction=random.random())  # noqa: S311

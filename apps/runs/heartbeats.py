@@ -1,0 +1,42 @@
+"""Worker heartbeats: each worker node says every few seconds that it lives and what it runs."""
+
+from datetime import datetime
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from apps.runs.models import Run, Worker
+from apps.runs.states import EXECUTING_STATES
+
+
+def worker_heartbeat(
+    *,
+    hostname: str,
+    pid: int,
+    queues: list[str],
+    concurrency: int,
+    started_at: datetime,
+    active_run_ids: list[str],
+) -> None:
+    now = timezone.now()
+    Run.objects.filter(id__in=active_run_ids, state__in=EXECUTING_STATES).update(last_seen_at=now)
+    Worker.objects.update_or_create(
+        hostname=hostname,
+        defaults={
+            "pid": pid,
+            "queues": queues,
+            "concurrency": concurrency,
+            "started_at": started_at,
+            "last_heartbeat_at": now,
+            "active_run_ids": active_run_ids,
+            "stopped_at": None,
+        },
+    )
+
+
+def worker_stopped(*, hostname: str) -> None:
+    Worker.objects.filter(hostname=hostname).update(stopped_at=timezone.now(), active_run_ids=[])
+
+
+def worker_list() -> QuerySet[Worker]:
+    return Worker.objects.all()

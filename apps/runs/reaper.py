@@ -1,0 +1,50 @@
+"""Finding runs that would otherwise never end: run by the scheduler process every few seconds."""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db.models.functions import Coalesce
+
+from apps.runs.execution import run_attempt_lost
+from apps.runs.models import Run
+from apps.runs.services import runs_publish
+from apps.runs.states import EXECUTING_STATES, RunState
+from workers.broker import broker_task_ids
+
+logger = logging.getLogger(__name__)
+
+
+def runs_reap_lost(*, now: datetime, timeout: timedelta) -> int:
+    """End the attempt of every run no worker has reported executing for `timeout`: its worker
+    died, or its pool process did, or its outcome could not be written. Each then retries or ends
+    LOST per its job's policy."""
+    silent = (
+        Run.objects.filter(state__in=EXECUTING_STATES)
+        .alias(seen=Coalesce("last_seen_at", "started_at"))
+        .filter(seen__lt=now - timeout)
+        .values_list("id", "attempt", "worker")
+    )
+    reaped = 0
+    for run_id, attempt, worker in silent:
+        reason = f"Worker lost: {worker or 'its worker'} stopped reporting this run for {timeout}."
+        reaped += run_attempt_lost(run_id=run_id, attempt=attempt, reason=reason)
+    if reaped:
+        logger.warning("Declared %d runs lost: their workers stopped reporting them", reaped)
+    return reaped
+
+
+def runs_republish_missing(*, now: datetime, older_than: timedelta) -> int:
+    """Publish again the queued runs the broker no longer holds (Redis lost its data)."""
+    queued = list(
+        Run.objects.select_related("job").filter(
+            state=RunState.QUEUED, published_at__lt=now - older_than
+        )
+    )
+    if not queued:
+        return 0
+    present = broker_task_ids({run.queue for run in queued})
+    missing = [run for run in queued if str(run.id) not in present]
+    if missing:
+        logger.warning("Republishing %d queued runs the broker lost", len(missing))
+        runs_publish(runs=missing)
+    return len(missing)

@@ -1,0 +1,68 @@
+"""A worker node's heartbeat: a thread in its main process that records, every few seconds, that
+the node lives and which runs its pool is executing (apps.runs.heartbeats). The reaper in the
+scheduler reads them to find runs whose worker vanished."""
+
+import logging
+import os
+import threading
+from typing import Any
+
+from celery.signals import worker_ready, worker_shutdown
+from celery.worker import state
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from apps.runs.heartbeats import worker_heartbeat, worker_stopped
+from apps.runs.services import EXECUTE_RUN_TASK
+
+logger = logging.getLogger(__name__)
+
+_stop = threading.Event()
+
+
+def active_run_ids() -> list[str]:
+    # The set changes under us as tasks start and end: copy it, retrying if it changed mid-copy.
+    while True:
+        try:
+            requests = list(state.active_requests)
+        except RuntimeError:
+            continue
+        return [request.id for request in requests if request.name == EXECUTE_RUN_TASK]
+
+
+@worker_ready.connect
+def start_heartbeat(sender: Any = None, **kwargs: Any) -> None:
+    controller = sender.controller
+    queues = sorted(queue.name for queue in sender.task_consumer.queues)
+    started_at = timezone.now()
+
+    def beat() -> None:
+        while True:
+            try:
+                worker_heartbeat(
+                    hostname=controller.hostname,
+                    pid=os.getpid(),
+                    queues=queues,
+                    concurrency=controller.concurrency,
+                    started_at=started_at,
+                    active_run_ids=active_run_ids(),
+                )
+            except Exception:
+                # The database may be restarting: say so and beat again; never stop the worker.
+                logger.warning("Worker heartbeat failed", exc_info=True)
+                close_old_connections()
+            if _stop.wait(settings.DTS_WORKER_HEARTBEAT_SECONDS):
+                return
+
+    _stop.clear()
+    threading.Thread(target=beat, name="dts-heartbeat", daemon=True).start()
+
+
+@worker_shutdown.connect
+def stop_heartbeat(sender: Any = None, **kwargs: Any) -> None:
+    _stop.set()
+    try:
+        worker_stopped(hostname=sender.hostname)
+    except Exception:
+        logger.warning("Could not record the worker's stop", exc_info=True)
