@@ -1,0 +1,103 @@
+import json
+from datetime import timedelta
+
+import pytest
+import redis
+from django.conf import settings
+from django.utils import timezone
+
+from apps.runs.heartbeats import worker_heartbeat, worker_stopped
+from apps.runs.models import Worker
+from apps.runs.reaper import runs_reap_lost, runs_republish_missing
+from apps.runs.services import runs_publish
+from apps.runs.states import RunState
+from tests.factories import JobFactory, RunFactory
+
+pytestmark = pytest.mark.django_db
+
+TIMEOUT = timedelta(seconds=30)
+
+
+def beat(active):
+    worker_heartbeat(
+        hostname="worker-a",
+        pid=123,
+        queues=["default"],
+        concurrency=2,
+        started_at=timezone.now(),
+        active_run_ids=[str(run.id) for run in active],
+    )
+
+
+def test_a_heartbeat_records_the_worker_and_the_runs_it_executes():
+    running = RunFactory(state=RunState.RUNNING, started_at=timezone.now())
+
+    beat([running])
+
+    worker = Worker.objects.get(hostname="worker-a")
+    running.refresh_from_db()
+    assert (worker.queues, worker.concurrency, worker.active_run_ids) == (
+        ["default"],
+        2,
+        [str(running.id)],
+    )
+    assert running.last_seen_at == worker.last_heartbeat_at
+
+
+def test_a_stopped_worker_is_marked_so():
+    beat([])
+
+    worker_stopped(hostname="worker-a")
+
+    assert Worker.objects.get().stopped_at is not None
+
+
+def test_a_run_no_worker_reports_is_lost_after_the_timeout():
+    now = timezone.now()
+    silent = RunFactory(state=RunState.RUNNING, worker="worker-a", started_at=now - TIMEOUT * 2)
+    reported = RunFactory(state=RunState.RUNNING, started_at=now - TIMEOUT * 2)
+    fresh = RunFactory(state=RunState.RUNNING, started_at=now - TIMEOUT / 2)
+    beat([reported])
+
+    assert runs_reap_lost(now=timezone.now(), timeout=TIMEOUT) == 1
+
+    for run in (silent, reported, fresh):
+        run.refresh_from_db()
+    assert silent.state == RunState.LOST
+    assert "worker-a stopped reporting this run" in silent.error
+    assert (reported.state, fresh.state) == (RunState.RUNNING, RunState.RUNNING)
+
+
+def test_a_lost_run_with_attempts_left_is_retried():
+    job = JobFactory(max_attempts=3)
+    run = RunFactory(job=job, state=RunState.RUNNING, started_at=timezone.now() - TIMEOUT * 2)
+
+    runs_reap_lost(now=timezone.now(), timeout=TIMEOUT)
+
+    run.refresh_from_db()
+    assert (run.state, run.attempt) == (RunState.RETRYING, 2)
+
+
+@pytest.fixture
+def broker():
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.delete("default", "unacked")
+    yield client
+    client.delete("default", "unacked")
+
+
+def test_queued_runs_the_broker_lost_are_republished_and_others_are_not(broker):
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    kept = RunFactory(state=RunState.QUEUED, published_at=an_hour_ago)
+    runs_publish(runs=[kept])
+    lost = RunFactory(state=RunState.QUEUED, published_at=an_hour_ago)
+    recent = RunFactory(state=RunState.QUEUED, published_at=timezone.now())
+
+    assert runs_republish_missing(now=timezone.now(), older_than=timedelta(minutes=1)) == 1
+
+    assert broker.llen("default") == 2
+    assert {str(kept.id), str(lost.id)} == {
+        json.loads(raw)["headers"]["id"] for raw in broker.lrange("default", 0, -1)
+    }
+    recent.refresh_from_db()
+    assert recent.state == RunState.QUEUED
