@@ -22,10 +22,13 @@ def database_url() -> str:
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-def wait_for_log_line(log: Path, text: str, process: subprocess.Popen, timeout: float) -> None:
+def wait_for_log_line(
+    log: Path, text: str, process: subprocess.Popen, timeout: float, since: int = 0
+) -> None:
+    """Wait until `text` appears in the log after offset `since`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if text in log.read_text(errors="replace"):
+        if text in log.read_text(errors="replace")[since:]:
             return
         if process.poll() is not None:
             break
@@ -55,33 +58,52 @@ def wait_for_run(run_id: object, timeout: float = 30) -> Run:
     pytest.fail(f"run {run_id} is still {run.state} after {timeout} s")
 
 
+def start_celery(
+    kind: str, *options: str, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """Start `celery -A workers <kind>` on the test database; wait until it is up."""
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers",
+        kind,
+        "--loglevel",
+        "INFO",
+        *options,
+    ]
+    process_env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        **(env or {}),
+    }
+    since = log.stat().st_size if log.exists() else 0
+    with log.open("a") as output:
+        process = subprocess.Popen(
+            command, cwd=REPO, env=process_env, stdout=output, stderr=subprocess.STDOUT
+        )
+    ready = "ready." if kind == "worker" else "beat: Starting..."
+    wait_for_log_line(log, ready, process, timeout=60, since=since)
+    return process
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(
-    django_db_setup: None,
-    django_db_blocker: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
+    django_db_setup, django_db_blocker, tmp_path_factory
 ) -> Iterator[subprocess.Popen]:
     """A real `celery worker` (prefork, 2 processes) on the real Redis and the test database."""
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-    with django_db_blocker.unblock():
-        url = database_url()
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = os.environ | {
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": url,
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-    }
-    command = [
-        *(sys.executable, "-m", "celery", "-A", "workers", "worker", "--loglevel", "INFO"),
-        *("--queues", "default", "--concurrency", "2", "--pool", "prefork"),
-        *("--without-mingle", "--without-gossip", "--hostname", "test-worker@%h"),
-    ]
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT
+    with django_db_blocker.unblock():
+        process = start_celery(
+            "worker",
+            *("--queues", "default", "--concurrency", "2", "--pool", "prefork"),
+            *("--without-mingle", "--without-gossip", "--hostname", "test-worker@%h"),
+            log=log,
         )
     try:
-        wait_for_log_line(log, "ready.", process, timeout=60)
         yield process
     finally:
         stop_process(process)

@@ -1,7 +1,14 @@
-from django.db import models
+"""The broker queues jobs may be routed to, from the DTS_QUEUES setting; a worker consumes the
+queues named by its --queues."""
+
+from django.conf import settings
+
+DEFAULT_QUEUE = "default"
 
 
-class Queue(models.TextChoices):
-    """The broker queues that jobs may be routed to; a worker consumes those named by its -Q."""
+def queue_names() -> list[str]:
+    return list(settings.DTS_QUEUES)
 
-    DEFAULT = "default", "default"
+
+def queue_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in queue_names()]

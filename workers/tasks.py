@@ -58,4 +58,4 @@ def execute_run(self: Task, run_id: str, attempt: int = 1) -> Any:
 
 
 # The hooks are connected here so that they exist in every process that can execute the task.
-from workers import heartbeat, signals  # noqa: E402, F401
+from workers import control, heartbeat, signals  # noqa: E402, F401

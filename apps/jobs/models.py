@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from workers.queues import Queue
+from workers.queues import DEFAULT_QUEUE, queue_choices
 
 
 class OverlapPolicy(models.TextChoices):
@@ -24,7 +24,7 @@ class Job(models.Model):
     args = models.JSONField(
         default=dict, blank=True, help_text="A JSON object, checked against the task type's schema."
     )
-    queue = models.CharField(max_length=100, choices=Queue.choices, default=Queue.DEFAULT)
+    queue = models.CharField(max_length=100, choices=queue_choices, default=DEFAULT_QUEUE)
     soft_timeout_seconds = models.PositiveIntegerField(
         null=True,
         blank=True,

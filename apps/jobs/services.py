@@ -5,7 +5,7 @@ from django.db import transaction
 from apps.core.validation import editable_fields_check, model_validate
 from apps.jobs.models import Job, OverlapPolicy
 from apps.schedules.services import schedules_reactivate
-from workers.queues import Queue
+from workers.queues import DEFAULT_QUEUE
 from workers.registry import task_args_validate
 
 EDITABLE_FIELDS = frozenset(
@@ -45,7 +45,7 @@ def job_create(
     task_type: str,
     args: dict[str, Any] | None = None,
     description: str = "",
-    queue: str = Queue.DEFAULT,
+    queue: str = DEFAULT_QUEUE,
     soft_timeout_seconds: int | None = None,
     hard_timeout_seconds: int | None = None,
     enabled: bool = True,

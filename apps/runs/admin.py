@@ -1,15 +1,33 @@
 import json
+from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from apps.runs.models import Run
+from apps.core.exceptions import ApplicationError
+from apps.runs.models import Run, RunAttempt, Worker
+from apps.runs.services import run_cancel
+
+
+class RunAttemptInline(admin.TabularInline):
+    model = RunAttempt
+    fields = ["number", "worker", "started_at", "finished_at", "outcome", "error"]
+    readonly_fields = ["number", "worker", "started_at", "finished_at", "outcome", "error"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
     """Runs are records of what happened: readable by operators, changed only by dts itself."""
+
+    inlines = [RunAttemptInline]
+    actions = ["cancel"]
 
     list_display = [
         "id",
@@ -30,6 +48,7 @@ class RunAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["id", "job", "state", "trigger", "attempt", "worker"]}),
         ("What ran", {"fields": ["task_type", "args_json", "queue"]}),
+        ("Attempts", {"fields": ["next_attempt_at", "last_seen_at"]}),
         (
             "Timings",
             {
@@ -64,10 +83,20 @@ class RunAdmin(admin.ModelAdmin):
         "result_json",
         "error",
         "traceback_text",
+        "next_attempt_at",
+        "last_seen_at",
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.action(description="Cancel")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
+        for run in queryset:
+            try:
+                run_cancel(run=run)
+            except ApplicationError as error:
+                self.message_user(request, f"Run {run.id}: {error.message}", messages.WARNING)
 
     def has_change_permission(self, request: HttpRequest, obj: Run | None = None) -> bool:
         return False
@@ -89,3 +118,37 @@ class RunAdmin(admin.ModelAdmin):
     @admin.display(description="Traceback")
     def traceback_text(self, run: Run) -> str:
         return format_html("<pre>{}</pre>", run.traceback) if run.traceback else "-"
+
+
+@admin.register(Worker)
+class WorkerAdmin(admin.ModelAdmin):
+    """Worker nodes as their heartbeats describe them."""
+
+    list_display = [
+        "hostname",
+        "queues",
+        "concurrency",
+        "last_heartbeat_at",
+        "running",
+        "stopped_at",
+    ]
+    readonly_fields = [
+        "hostname",
+        "pid",
+        "queues",
+        "concurrency",
+        "started_at",
+        "last_heartbeat_at",
+        "active_run_ids",
+        "stopped_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Worker | None = None) -> bool:
+        return False
+
+    @admin.display(description="Runs executing")
+    def running(self, worker: Worker) -> int:
+        return len(worker.active_run_ids)

@@ -84,8 +84,9 @@ def run_attempt_end(
             )
             scheduler_wake()
             return True
-        if run.state == RunState.CANCELLING and outcome == RunState.LOST:
-            outcome = RunState.CANCELLED  # stopped, as asked: its worker is gone
+        if run.state == RunState.CANCELLING and outcome in RETRYABLE_OUTCOMES:
+            # Stopped as asked: the task raised on the cancel signal, or its process was killed.
+            outcome = RunState.CANCELLED
         Run.objects.filter(id=run.id).update(
             state=outcome, result=result, error=error, traceback=traceback, finished_at=now
         )

@@ -5,7 +5,7 @@ from django.db import models
 
 from apps.jobs.models import Job
 from apps.runs.states import TERMINAL_STATES, RunState
-from workers.queues import Queue
+from workers.queues import DEFAULT_QUEUE, queue_choices
 
 
 class RunTrigger(models.TextChoices):
@@ -26,7 +26,7 @@ class Run(models.Model):
     # What was run, as it was when the run was triggered: later edits of the job do not rewrite it.
     task_type = models.CharField(max_length=200)
     args = models.JSONField(default=dict)
-    queue = models.CharField(max_length=100, choices=Queue.choices, default=Queue.DEFAULT)
+    queue = models.CharField(max_length=100, choices=queue_choices, default=DEFAULT_QUEUE)
     # Set for runs fired by a schedule: the nominal fire time, which a schedule fires at most once.
     schedule = models.ForeignKey(
         "schedules.Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"

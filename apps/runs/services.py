@@ -4,15 +4,18 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, F, Min, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from apps.core.exceptions import InvalidTransition
 from apps.jobs.models import Job
 from apps.runs.models import Run, RunTrigger
 from apps.runs.states import RunState, sources_of
 from workers.celery import app
+from workers.control import CANCEL_RUN_COMMAND
 from workers.registry import task_args_validate
 
 logger = logging.getLogger(__name__)
@@ -123,18 +126,37 @@ def runs_next_retry_at() -> datetime | None:
 
 
 def runs_cancel(*, runs: list[Run]) -> None:
-    """Cancel runs: those not started end at once; running ones are asked to stop (after commit)
-    and end CANCELLED when their worker confirms."""
+    """Cancel runs. One not started yet ends CANCELLED at once (its message, when it arrives, is
+    refused by the start guard). A running one becomes CANCELLING, and after commit its worker is
+    told to stop it: the task is asked first, its process killed after the grace period; the run
+    ends CANCELLED when the attempt ends (workers.control, apps.runs.execution)."""
     now = timezone.now()
     waiting = sources_of(RunState.CANCELLED) - {RunState.CANCELLING}
     Run.objects.filter(id__in=[run.id for run in runs], state__in=waiting).update(
-        state=RunState.CANCELLED, finished_at=now
+        state=RunState.CANCELLED, finished_at=now, error="Cancelled before it started."
     )
     running = [run.id for run in runs if run.state == RunState.RUNNING]
     Run.objects.filter(id__in=running, state=RunState.RUNNING).update(state=RunState.CANCELLING)
 
-    def revoke() -> None:
+    def tell_workers() -> None:
         for run_id in running:
-            app.control.revoke(str(run_id), terminate=True, signal="SIGTERM")
+            app.control.broadcast(
+                CANCEL_RUN_COMMAND,
+                arguments={
+                    "run_id": str(run_id),
+                    "grace_seconds": settings.DTS_CANCEL_GRACE_SECONDS,
+                },
+            )
 
-    transaction.on_commit(revoke, robust=True)
+    transaction.on_commit(tell_workers, robust=True)
+
+
+def run_cancel(*, run: Run) -> Run:
+    """Cancel one run (see runs_cancel); refused when it has already ended."""
+    if run.is_terminal:
+        raise InvalidTransition(
+            f"The run is already {run.get_state_display().lower()}.", field="state"
+        )
+    runs_cancel(runs=[run])
+    run.refresh_from_db()
+    return run

@@ -140,9 +140,16 @@ DTS_SWEEPER_STALE_SECONDS = env.int("DTS_SWEEPER_STALE_SECONDS", default=30)
 # for DTS_WORKER_HEARTBEAT_TIMEOUT seconds (its worker died, or its pool process) is lost.
 DTS_WORKER_HEARTBEAT_SECONDS = env.float("DTS_WORKER_HEARTBEAT_SECONDS", default=5.0)
 DTS_WORKER_HEARTBEAT_TIMEOUT = env.int("DTS_WORKER_HEARTBEAT_TIMEOUT", default=30)
+# A running run being cancelled gets this long to stop by itself before its process is killed.
+DTS_CANCEL_GRACE_SECONDS = env.float("DTS_CANCEL_GRACE_SECONDS", default=10.0)
 # Queued runs published longer ago than this are checked against the broker, and republished if
 # the broker lost them (a Redis restarted without its data).
 DTS_QUEUED_CHECK_AFTER_SECONDS = env.int("DTS_QUEUED_CHECK_AFTER_SECONDS", default=60)
+
+# The broker queues jobs may be routed to (start workers with --queues for each).
+DTS_QUEUES: list[str] = env.list("DTS_QUEUES", default=["default"])
+if "default" not in DTS_QUEUES:
+    raise ImproperlyConfigured("DTS_QUEUES must include 'default'.")
 
 # Modules that register operators' own task types with @task_type; the built-ins always load.
 DTS_TASK_MODULES: list[str] = env.list("DTS_TASK_MODULES", default=[])

@@ -12,6 +12,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:56379/1")
 
+# "faults" is the queue of the fault tests' own workers, which they kill and restart.
+DTS_QUEUES = ["default", "faults"]
+DTS_TASK_MODULES = ["tests.workers.operator_tasks"]
+
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:59092")
 ELASTICSEARCH_URL = env("ELASTICSEARCH_URL", default="http://127.0.0.1:59200")
 PROMETHEUS_URL = env("PROMETHEUS_URL", default="http://127.0.0.1:59090")

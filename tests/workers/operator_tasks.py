@@ -1,6 +1,26 @@
-"""A task module as an operator would write one, loaded through DTS_TASK_MODULES in tests."""
+"""Task types as an operator would write them, loaded through DTS_TASK_MODULES in tests; the fault
+tests use the ledger ones to count real executions across processes."""
+
+import os
+import signal
+import time
+
+import redis
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 
 from workers.registry import task_type
+
+LEDGER_SCHEMA = {
+    "type": "object",
+    "properties": {"key": {"type": "string"}, "seconds": {"type": "number", "minimum": 0}},
+    "required": ["key"],
+}
+
+
+def ledger() -> redis.Redis:
+    """A Redis database apart from the broker's, counting executions per key."""
+    return redis.Redis.from_url(settings.CELERY_BROKER_URL.rsplit("/", 1)[0] + "/5")
 
 
 @task_type(
@@ -13,3 +33,45 @@ from workers.registry import task_type
 )
 def add(a: int, b: int) -> int:
     return a + b
+
+
+@task_type("tests.ledger.record", schema=LEDGER_SCHEMA)
+def record(key: str, seconds: float = 0) -> int:
+    """Count this execution, then take `seconds`."""
+    count = ledger().incr(key)
+    time.sleep(seconds)
+    return count
+
+
+@task_type(
+    "tests.ledger.flaky",
+    schema={
+        **LEDGER_SCHEMA,
+        "properties": {**LEDGER_SCHEMA["properties"], "failures": {"type": "integer"}},
+    },
+)
+def flaky(key: str, failures: int, seconds: float = 0) -> int:
+    """Fail the first `failures` executions, then succeed."""
+    count = ledger().incr(key)
+    if count <= failures:
+        raise RuntimeError(f"failure {count} of {failures}")
+    return count
+
+
+@task_type("tests.ledger.suicide", schema=LEDGER_SCHEMA)
+def suicide(key: str, seconds: float = 0) -> None:
+    """A poison pill: kill its own process, every time."""
+    ledger().incr(key)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@task_type("tests.ledger.stubborn", schema=LEDGER_SCHEMA)
+def stubborn(key: str, seconds: float = 0) -> None:
+    """Ignore being asked to stop: only a kill ends it."""
+    ledger().incr(key)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.1)
+        except SoftTimeLimitExceeded:
+            continue

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from apps.core.demo import demo_load
 from config.asgi import application
 from workers.celery import app
-from workers.queues import Queue
+from workers.queues import queue_names
 from workers.scheduler import DatabaseScheduler
 
 
@@ -71,7 +71,7 @@ class Command(BaseCommand):
             hostname=f"standalone@{socket.gethostname()}",
             pool_cls="threads",
             concurrency=concurrency,
-            queues=[queue.value for queue in Queue],
+            queues=queue_names(),
             without_heartbeat=True,
             without_mingle=True,
             without_gossip=True,

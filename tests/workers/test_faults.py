@@ -1,0 +1,247 @@
+"""Fault tests with real processes: pool processes and workers killed, poison pills, cancels.
+
+Each test starts its own workers on the "faults" queue (the other tests' worker never sees these
+runs) and a scheduler (which publishes retries and reaps lost runs), with short heartbeats.
+"""
+
+import signal
+import subprocess
+import time
+
+import psutil
+import pytest
+
+from apps.core.exceptions import InvalidTransition
+from apps.jobs.services import job_create
+from apps.runs.models import Run
+from apps.runs.services import run_cancel, run_trigger
+from apps.runs.states import RunState
+from tests.conftest import start_celery, stop_process, wait_for_run
+from tests.workers.operator_tasks import ledger
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
+
+FAST = {
+    "DTS_WORKER_HEARTBEAT_SECONDS": "1",
+    "DTS_WORKER_HEARTBEAT_TIMEOUT": "6",
+    "DTS_CANCEL_GRACE_SECONDS": "2",
+}
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """Start workers and a scheduler on demand; everything is stopped (or killed) at the end."""
+    ledger().flushdb()
+    processes: list[subprocess.Popen] = []
+
+    class Cluster:
+        def worker(self, name: str, concurrency: int = 1) -> subprocess.Popen:
+            process = start_celery(
+                "worker",
+                *("--queues", "faults", "--concurrency", str(concurrency), "--pool", "prefork"),
+                *("--without-mingle", "--without-gossip", "--hostname", f"{name}@%h"),
+                log=tmp_path / f"{name}.log",
+                env=FAST,
+            )
+            processes.append(process)
+            return process
+
+        def scheduler(self) -> subprocess.Popen:
+            process = start_celery(
+                "beat",
+                *("--scheduler", "workers.scheduler:DatabaseScheduler"),
+                *("--pidfile", str(tmp_path / "beat.pid")),
+                log=tmp_path / "beat.log",
+                env=FAST,
+            )
+            processes.append(process)
+            return process
+
+    yield Cluster()
+    for process in processes:
+        for child in (
+            psutil.Process(process.pid).children(recursive=True) if process.poll() is None else []
+        ):
+            child.kill()
+        stop_process(process, timeout=10)
+
+
+def job(name, task_type, args, **policy):
+    return job_create(name=name, task_type=task_type, args=args, queue="faults", **policy)
+
+
+def wait_for_state(run_id, state, timeout=30) -> Run:
+    deadline = time.monotonic() + timeout
+    while (run := Run.objects.get(id=run_id)).state != state:
+        assert time.monotonic() < deadline, (
+            f"run {run_id} is {run.state}, not {state}, after {timeout} s"
+        )
+        time.sleep(0.1)
+    return run
+
+
+def pool_process(worker: subprocess.Popen) -> psutil.Process:
+    (child,) = psutil.Process(worker.pid).children()
+    return child
+
+
+def executions(key: str) -> int:
+    return int(ledger().get(key) or 0)
+
+
+def test_a_failing_run_is_retried_with_backoff_until_it_succeeds(cluster):
+    cluster.worker("retry")
+    cluster.scheduler()
+    flaky = job(
+        "flaky",
+        "tests.ledger.flaky",
+        {"key": "flaky", "failures": 2},
+        max_attempts=3,
+        retry_backoff_seconds=1,
+        retry_jitter=False,
+    )
+
+    run = wait_for_run(run_trigger(job=flaky).id, timeout=30)
+
+    assert (run.state, run.attempt, run.result) == (RunState.SUCCEEDED, 3, 3)
+    attempts = list(run.attempts.values_list("number", "outcome", "error"))
+    assert attempts == [
+        (1, RunState.FAILED, "RuntimeError: failure 1 of 2"),
+        (2, RunState.FAILED, "RuntimeError: failure 2 of 2"),
+        (3, RunState.SUCCEEDED, ""),
+    ]
+    first, second, _ = run.attempts.all()
+    assert (second.started_at - first.finished_at).total_seconds() >= 1
+
+
+def test_a_killed_pool_process_ends_a_non_idempotent_run_lost_without_running_it_again(cluster):
+    worker = cluster.worker("kill-child")
+    cluster.scheduler()
+    once = job("once", "tests.ledger.record", {"key": "once", "seconds": 10}, max_attempts=1)
+    run = run_trigger(job=once)
+    wait_for_state(run.id, RunState.RUNNING)
+
+    pool_process(worker).send_signal(signal.SIGKILL)
+
+    run = wait_for_run(run.id, timeout=30)
+    assert run.state == RunState.LOST
+    assert "Worker lost" in run.error
+    time.sleep(2)  # the requeued message has come back and been refused
+    assert executions("once") == 1
+
+
+def test_a_killed_pool_process_reruns_an_idempotent_job_at_once(cluster):
+    worker = cluster.worker("kill-idempotent")
+    cluster.scheduler()
+    again = job("again", "tests.ledger.record", {"key": "again", "seconds": 3}, idempotent=True)
+    run = run_trigger(job=again)
+    wait_for_state(run.id, RunState.RUNNING)
+
+    pool_process(worker).send_signal(signal.SIGKILL)
+
+    run = wait_for_run(run.id, timeout=30)
+    assert run.state == RunState.SUCCEEDED
+    assert list(run.attempts.values_list("outcome", flat=True)) == [
+        RunState.LOST,
+        RunState.SUCCEEDED,
+    ]
+    assert executions("again") == 2
+
+
+def test_a_poison_pill_ends_after_its_attempts_while_other_runs_keep_flowing(cluster):
+    cluster.worker("poison", concurrency=2)
+    cluster.scheduler()
+    pill = job(
+        "pill", "tests.ledger.suicide", {"key": "pill"}, max_attempts=2, retry_backoff_seconds=1
+    )
+    healthy = job("healthy", "tests.ledger.record", {"key": "healthy"})
+
+    pill_run = run_trigger(job=pill)
+    healthy_runs = [run_trigger(job=healthy) for _ in range(5)]
+
+    assert wait_for_run(pill_run.id, timeout=40).state == RunState.LOST
+    assert [wait_for_run(run.id).state for run in healthy_runs] == [RunState.SUCCEEDED] * 5
+    time.sleep(2)
+    assert executions("pill") == 2
+
+
+def test_a_killed_worker_is_noticed_and_its_run_retried_on_another(cluster):
+    doomed = cluster.worker("doomed")
+    cluster.scheduler()
+    long_job = job(
+        "long",
+        "tests.ledger.record",
+        {"key": "long", "seconds": 4},
+        max_attempts=2,
+        retry_backoff_seconds=1,
+    )
+    run = run_trigger(job=long_job)
+    wait_for_state(run.id, RunState.RUNNING)
+
+    for process in [
+        *psutil.Process(doomed.pid).children(recursive=True),
+        psutil.Process(doomed.pid),
+    ]:
+        process.kill()
+    cluster.worker("survivor")
+
+    run = wait_for_run(run.id, timeout=60)
+    assert run.state == RunState.SUCCEEDED
+    attempts = list(run.attempts.values_list("outcome", "worker"))
+    assert attempts[0][0] == RunState.LOST
+    assert attempts[1][0] == RunState.SUCCEEDED
+    assert attempts[1][1].startswith("survivor@")
+
+
+def test_cancelling_a_running_sleep_stops_it_within_the_grace_period(cluster):
+    cluster.worker("cancel")
+    sleeper = job("sleeper", "dts.sleep", {"seconds": 600})
+    run = wait_for_state(run_trigger(job=sleeper).id, RunState.RUNNING)
+
+    cancelled_at = time.monotonic()
+    run_cancel(run=run)
+
+    run = wait_for_run(run.id, timeout=10)
+    assert run.state == RunState.CANCELLED
+    assert time.monotonic() - cancelled_at < float(FAST["DTS_CANCEL_GRACE_SECONDS"]) + 2
+
+
+def test_a_task_that_ignores_its_cancel_is_killed_after_the_grace_period(cluster):
+    worker = cluster.worker("stubborn")
+    stubborn = job("stubborn", "tests.ledger.stubborn", {"key": "stubborn", "seconds": 600})
+    run = wait_for_state(run_trigger(job=stubborn).id, RunState.RUNNING)
+    child = pool_process(worker)
+
+    run_cancel(run=run)
+
+    run = wait_for_run(run.id, timeout=15)
+    assert run.state == RunState.CANCELLED
+    assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_queued_run_that_is_cancelled_never_starts(cluster):
+    blocker = job("blocker", "dts.sleep", {"seconds": 3})
+    waiting = job("waiting", "tests.ledger.record", {"key": "waiting"})
+    run_trigger(job=blocker)
+    queued = run_trigger(job=waiting)
+
+    run_cancel(run=queued)
+    cluster.worker("late")
+
+    time.sleep(5)
+    queued.refresh_from_db()
+    assert queued.state == RunState.CANCELLED
+    assert executions("waiting") == 0
+
+
+def test_cancelling_a_finished_run_is_refused(cluster):
+    done = Run.objects.create(
+        job=job("done", "dts.noop", {}),
+        trigger="manual",
+        task_type="dts.noop",
+        args={},
+        state="succeeded",
+    )
+
+    with pytest.raises(InvalidTransition, match="already succeeded"):
+        run_cancel(run=done)
