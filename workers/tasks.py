@@ -11,6 +11,7 @@ from celery.worker.request import Request
 from django.conf import settings
 
 from apps.runs.execution import run_attempt_lost, run_start
+from apps.runs.logs import run_log_capture
 from apps.runs.services import EXECUTE_RUN_TASK
 from workers.celery import app
 from workers.messages import run_and_attempt
@@ -54,7 +55,8 @@ def execute_run(self: Task, run_id: str, attempt: int = 1) -> Any:
         # Already running elsewhere, over, cancelled or unknown: Ignore sends no success or
         # failure signal, so the run's recorded outcome is left as it is.
         raise Ignore()
-    return task_type_get(run.task_type).func(**run.args)
+    with run_log_capture(run_id=run.id, attempt=attempt):
+        return task_type_get(run.task_type).func(**run.args)
 
 
 # The hooks are connected here so that they exist in every process that can execute the task.

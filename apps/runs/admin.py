@@ -4,11 +4,14 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from apps.core.exceptions import ApplicationError
+from apps.runs.logs import run_log_lines
 from apps.runs.models import Run, RunAttempt, Worker
 from apps.runs.services import run_cancel
+
+LOG_LINES_SHOWN = 2000
 
 
 class RunAttemptInline(admin.TabularInline):
@@ -63,6 +66,7 @@ class RunAdmin(admin.ModelAdmin):
             },
         ),
         ("Outcome", {"fields": ["result_json", "error", "traceback_text"]}),
+        ("Log", {"fields": ["log"]}),
     ]
     readonly_fields = [
         "id",
@@ -85,6 +89,7 @@ class RunAdmin(admin.ModelAdmin):
         "traceback_text",
         "next_attempt_at",
         "last_seen_at",
+        "log",
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -114,6 +119,29 @@ class RunAdmin(admin.ModelAdmin):
     @admin.display(description="Result")
     def result_json(self, run: Run) -> str:
         return format_html("<pre>{}</pre>", json.dumps(run.result, indent=2, default=str))
+
+    @admin.display(description=f"Log (the first {LOG_LINES_SHOWN} lines)")
+    def log(self, run: Run) -> str:
+        lines = run_log_lines(run_id=run.id, limit=LOG_LINES_SHOWN)
+        if not lines:
+            return "-"
+        return format_html(
+            "<pre>{}</pre>",
+            format_html_join(
+                "\n",
+                "{} #{} {} {}: {}",
+                (
+                    (
+                        line.logged_at.strftime("%H:%M:%S.%f")[:-3],
+                        line.attempt,
+                        line.level,
+                        line.logger,
+                        line.message,
+                    )
+                    for line in lines
+                ),
+            ),
+        )
 
     @admin.display(description="Traceback")
     def traceback_text(self, run: Run) -> str:

@@ -119,3 +119,24 @@ class Worker(models.Model):
 
     def __str__(self) -> str:
         return self.hostname
+
+
+class RunLogLine(models.Model):
+    """One line a run's task logged or printed, in order; bounded per run (apps.runs.logs)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="log_lines")
+    attempt = models.PositiveIntegerField()
+    sequence = models.PositiveIntegerField()
+    logged_at = models.DateTimeField()
+    level = models.CharField(max_length=10)
+    logger = models.CharField(max_length=200)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["run", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "sequence"], name="run_log_line_unique_sequence")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} #{self.sequence} {self.level} {self.message[:60]}"

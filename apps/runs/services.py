@@ -57,8 +57,8 @@ def runs_publish(*, runs: list[Run]) -> None:
     """Send each run's Celery message (task id = run id), then record that it was published.
 
     Messages go out over one producer in chunks, each sent as one Redis pipeline (kombu's publish
-    batch) and followed by one UPDATE, so `published_at` stays within a chunk's time of the send. A failed send is not retried in line (kombu's
-    retry costs a third of the publish rate): it raises, the runs stay unpublished, and the
+    batch) and followed by one UPDATE, so `published_at` stays within a chunk's time of the send.
+    A failed send is not retried in line: it raises, the runs stay unpublished, and the
     scheduler's sweeper sends them, which also covers a publisher that died.
     """
     for start in range(0, len(runs), PUBLISH_CHUNK):

@@ -140,6 +140,9 @@ DTS_SWEEPER_STALE_SECONDS = env.int("DTS_SWEEPER_STALE_SECONDS", default=30)
 # for DTS_WORKER_HEARTBEAT_TIMEOUT seconds (its worker died, or its pool process) is lost.
 DTS_WORKER_HEARTBEAT_SECONDS = env.float("DTS_WORKER_HEARTBEAT_SECONDS", default=5.0)
 DTS_WORKER_HEARTBEAT_TIMEOUT = env.int("DTS_WORKER_HEARTBEAT_TIMEOUT", default=30)
+# Run logs: what a task logs and prints, per run.
+DTS_RUN_LOG_MAX_LINES = env.int("DTS_RUN_LOG_MAX_LINES", default=10_000)
+DTS_RUN_LOG_MAX_LINE_CHARS = env.int("DTS_RUN_LOG_MAX_LINE_CHARS", default=4_000)
 # A running run being cancelled gets this long to stop by itself before its process is killed.
 DTS_CANCEL_GRACE_SECONDS = env.float("DTS_CANCEL_GRACE_SECONDS", default=10.0)
 # Queued runs published longer ago than this are checked against the broker, and republished if

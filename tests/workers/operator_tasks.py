@@ -1,6 +1,7 @@
 """Task types as an operator would write them, loaded through DTS_TASK_MODULES in tests; the fault
 tests use the ledger ones to count real executions across processes."""
 
+import logging
 import os
 import signal
 import time
@@ -75,3 +76,17 @@ def stubborn(key: str, seconds: float = 0) -> None:
             time.sleep(0.1)
         except SoftTimeLimitExceeded:
             continue
+
+
+@task_type(
+    "tests.operator.chatty",
+    schema={"type": "object", "properties": {"lines": {"type": "integer", "minimum": 0}}},
+)
+def chatty(lines: int = 3) -> int:
+    """Log and print, to fill the run log."""
+    logger = logging.getLogger("tests.chatty")
+    for number in range(lines):
+        logger.info("logged line %d", number)
+        print(f"printed line {number}")
+    logger.warning("multi\nline")
+    return lines

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from apps.core.exceptions import NotFound
 from apps.jobs.services import job_create
+from apps.runs.logs import run_log_lines
 from apps.runs.models import Run
 from apps.runs.services import EXECUTE_RUN_TASK, run_trigger
 from apps.runs.states import RunState
@@ -106,10 +107,10 @@ def test_a_fire_with_cancel_previous_stops_the_running_run(celery_worker_process
     job = job_create(
         name="exclusive",
         task_type="dts.sleep",
-        args={"seconds": 60},
+        args={"seconds": 0},
         overlap_policy="cancel_previous",
     )
-    previous = run_trigger(job=job)
+    previous = run_trigger(job=job, args={"seconds": 60})
     wait_until_state(previous.id, RunState.RUNNING)
     schedule_create(job=job, kind="interval", interval_seconds=1)
 
@@ -124,3 +125,19 @@ def wait_until_state(run_id, state, timeout=20):
     while Run.objects.get(id=run_id).state != state:
         assert time.monotonic() < deadline, f"run {run_id} never reached {state}"
         time.sleep(0.1)
+
+
+def test_what_a_task_logs_and_prints_is_kept_in_its_run_log(celery_worker_process):
+    job = job_create(name="chatty", task_type="tests.operator.chatty", args={"lines": 2})
+
+    run = wait_for_run(run_trigger(job=job).id)
+
+    assert run.state == RunState.SUCCEEDED
+    assert [(line.level, line.message) for line in run_log_lines(run_id=run.id)] == [
+        ("INFO", "logged line 0"),
+        ("INFO", "printed line 0"),
+        ("INFO", "logged line 1"),
+        ("INFO", "printed line 1"),
+        ("WARNING", "multi"),
+        ("WARNING", "line"),
+    ]

@@ -5,15 +5,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0002_job_idempotent_job_max_attempts_and_more'),
+        ("jobs", "0002_job_idempotent_job_max_attempts_and_more"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='job',
-            name='queue',
-            field=models.CharField(choices=workers.queues.queue_choices, default='default', max_length=100),
+            model_name="job",
+            name="queue",
+            field=models.CharField(
+                choices=workers.queues.queue_choices, default="default", max_length=100
+            ),
         ),
     ]

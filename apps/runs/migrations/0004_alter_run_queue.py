@@ -5,15 +5,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('runs', '0003_run_last_seen_at'),
+        ("runs", "0003_run_last_seen_at"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='run',
-            name='queue',
-            field=models.CharField(choices=workers.queues.queue_choices, default='default', max_length=100),
+            model_name="run",
+            name="queue",
+            field=models.CharField(
+                choices=workers.queues.queue_choices, default="default", max_length=100
+            ),
         ),
     ]

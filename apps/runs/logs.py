@@ -1,0 +1,150 @@
+"""Capturing what a run's task logs and prints, in order, into its run log (RunLogLine).
+
+Lines are buffered and written in batches (every FLUSH_LINES lines or FLUSH_SECONDS), so a long
+run's log can be followed while it runs. A run keeps at most DTS_RUN_LOG_MAX_LINES lines of at most
+DTS_RUN_LOG_MAX_LINE_CHARS characters; past that one line says how many were dropped.
+"""
+
+import contextlib
+import io
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db.models import Max, QuerySet
+
+from apps.runs.models import RunLogLine
+from apps.runs.services import RunId
+
+FLUSH_LINES = 100
+FLUSH_SECONDS = 1.0
+STDOUT_LOGGER = "stdout"
+STDERR_LOGGER = "stderr"
+
+
+class RunLogCapture(logging.Handler):
+    """A handler for the records of one thread (the one running the task), kept as log lines."""
+
+    def __init__(self, *, run_id: RunId, attempt: int) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.run_id = run_id
+        self.attempt = attempt
+        self.thread_id = threading.get_ident()
+        self.pending: list[RunLogLine] = []
+        self.sequence = (
+            RunLogLine.objects.filter(run_id=run_id).aggregate(last=Max("sequence"))["last"] or 0
+        )
+        self.kept = RunLogLine.objects.filter(run_id=run_id).count()
+        self.dropped = 0
+        self.last_flush = time.monotonic()
+        self.writing = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Not ours: records of other threads (another task of a thread pool), and of our writes.
+        if record.thread != self.thread_id or self.writing:
+            return
+        for text in (
+            self.format(record) if record.exc_info else record.getMessage()
+        ).splitlines() or [""]:
+            self.add(
+                level=record.levelname, logger=record.name, message=text, created=record.created
+            )
+
+    def add(self, *, level: str, logger: str, message: str, created: float) -> None:
+        # The last line allowed is kept for saying how many were dropped.
+        if self.kept >= settings.DTS_RUN_LOG_MAX_LINES - 1:
+            self.dropped += 1
+            return
+        limit = settings.DTS_RUN_LOG_MAX_LINE_CHARS
+        if len(message) > limit:
+            message = message[:limit] + " …(truncated)"
+        self._append(level=level, logger=logger, message=message, created=created)
+        if len(self.pending) >= FLUSH_LINES or time.monotonic() - self.last_flush >= FLUSH_SECONDS:
+            self.flush()
+
+    def _append(self, *, level: str, logger: str, message: str, created: float) -> None:
+        self.kept += 1
+        self.sequence += 1
+        self.pending.append(
+            RunLogLine(
+                run_id=self.run_id,
+                attempt=self.attempt,
+                sequence=self.sequence,
+                logged_at=datetime.fromtimestamp(created, tz=UTC),
+                level=level[:10],
+                logger=logger[:200],
+                message=message,
+            )
+        )
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        self.writing = True
+        try:
+            RunLogLine.objects.bulk_create(self.pending)
+        finally:
+            self.writing = False
+        self.pending = []
+        self.last_flush = time.monotonic()
+
+    def close(self) -> None:
+        if self.dropped:
+            self._append(
+                level="WARNING",
+                logger="dts",
+                message=f"{self.dropped} more log lines dropped: the run log keeps "
+                f"{settings.DTS_RUN_LOG_MAX_LINES} lines.",
+                created=time.time(),
+            )
+        self.flush()
+        super().close()
+
+
+class _LineWriter(io.TextIOBase):
+    """A text stream that turns what is written to it into log lines of the capture."""
+
+    def __init__(self, capture: RunLogCapture, name: str, level: str) -> None:
+        self.capture, self.name, self.level = capture, name, level
+        self.partial = ""
+
+    def write(self, text: str) -> int:
+        *lines, self.partial = (self.partial + text).split("\n")
+        for line in lines:
+            self.capture.add(level=self.level, logger=self.name, message=line, created=time.time())
+        return len(text)
+
+    def close(self) -> None:
+        if self.partial:
+            self.write("\n")
+        super().close()
+
+
+@contextlib.contextmanager
+def run_log_capture(*, run_id: RunId, attempt: int) -> Iterator[RunLogCapture]:
+    """Capture the current thread's log records, and what is printed, into the run's log."""
+    capture = RunLogCapture(run_id=run_id, attempt=attempt)
+    root = logging.getLogger()
+    root.addHandler(capture)
+    stdout = _LineWriter(capture, STDOUT_LOGGER, "INFO")
+    stderr = _LineWriter(capture, STDERR_LOGGER, "WARNING")
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            yield capture
+    finally:
+        stdout.close()
+        stderr.close()
+        root.removeHandler(capture)
+        capture.close()
+
+
+def run_log_lines(
+    *, run_id: RunId, after_sequence: int = 0, limit: int = 1000
+) -> QuerySet[RunLogLine]:
+    """A page of the run's log, in order, after a sequence number (for paging and following)."""
+    return RunLogLine.objects.filter(run_id=run_id, sequence__gt=after_sequence).order_by(
+        "sequence"
+    )[:limit]
