@@ -30,15 +30,23 @@ class TaskType:
     func: Callable[..., Any]
     schema: dict[str, Any]
     description: str = ""
+    rate_limit_per_minute: int | None = None
 
 
 _task_types: dict[str, TaskType] = {}
 
 
 def task_type(
-    name: str, *, schema: dict[str, Any], description: str = ""
+    name: str,
+    *,
+    schema: dict[str, Any],
+    description: str = "",
+    rate_limit_per_minute: int | None = None,
 ) -> Callable[[TaskFunction], TaskFunction]:
-    """Register the decorated callable as the task type `name` with the argument schema `schema`."""
+    """Register the decorated callable as the task type `name` with the argument schema `schema`;
+    `rate_limit_per_minute` caps the starts of its runs over all jobs and workers."""
+    if rate_limit_per_minute is not None and rate_limit_per_minute < 1:
+        raise ImproperlyConfigured(f"Task type {name!r}: the rate limit must be at least 1.")
     if len(name) > NAME_MAX_LENGTH or not NAME_PATTERN.match(name):
         raise ImproperlyConfigured(
             f"Task type name {name!r} must be dotted lowercase words, e.g. 'billing.send_invoices'."
@@ -63,6 +71,7 @@ def task_type(
             func=func,
             schema=schema,
             description=description or (func.__doc__ or "").strip(),
+            rate_limit_per_minute=rate_limit_per_minute,
         )
         return func
 

@@ -7,7 +7,7 @@ number of replicas can run, restarts lose nothing, and edits apply without a rel
 
 Every few seconds it also keeps runs from getting stuck: it publishes runs committed but never
 published, declares lost the runs no worker reports executing, and republishes queued runs the
-broker lost.
+broker lost. Every hour it removes finished runs past their retention.
 """
 
 import logging
@@ -21,6 +21,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from apps.runs.reaper import runs_reap_lost, runs_republish_missing
+from apps.runs.retention import runs_purge_expired
 from apps.runs.services import runs_next_retry_at, runs_publish_stale, runs_retry_due
 from apps.schedules.firing import schedules_fire_due, schedules_next_due_at
 from apps.schedules.wakeup import ScheduleWakeup
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 SWEEP_EVERY_SECONDS = 10.0
 BROKER_CHECK_EVERY_SECONDS = 60.0
+RETENTION_EVERY_SECONDS = 3600.0
 RETRY_AFTER_ERROR_SECONDS = 1.0
 
 
@@ -37,6 +39,7 @@ class DatabaseScheduler(beat.Scheduler):
         self.wakeup = ScheduleWakeup()
         self.next_sweep = 0.0
         self.next_broker_check = 0.0
+        self.next_retention = 0.0
         super().__init__(*args, **kwargs)
         self.max_interval = min(self.max_interval, settings.DTS_SCHEDULER_MAX_SLEEP_SECONDS)
 
@@ -76,6 +79,9 @@ class DatabaseScheduler(beat.Scheduler):
             older_than = timedelta(seconds=settings.DTS_QUEUED_CHECK_AFTER_SECONDS)
             runs_republish_missing(now=now, older_than=older_than)
             self.next_broker_check = time.monotonic() + BROKER_CHECK_EVERY_SECONDS
+        if settings.DTS_RUN_RETENTION_DAYS and time.monotonic() >= self.next_retention:
+            runs_purge_expired(now=now, keep=timedelta(days=settings.DTS_RUN_RETENTION_DAYS))
+            self.next_retention = time.monotonic() + RETENTION_EVERY_SECONDS
 
     def seconds_until_due(self) -> float:
         longest = float(self.max_interval or settings.DTS_SCHEDULER_MAX_SLEEP_SECONDS)

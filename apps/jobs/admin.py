@@ -68,7 +68,17 @@ class JobAdmin(admin.ModelAdmin):
         ("What to run", {"fields": ["task_type", "args", "task_type_schemas"]}),
         (
             "How to run it",
-            {"fields": ["queue", "soft_timeout_seconds", "hard_timeout_seconds", "overlap_policy"]},
+            {
+                "fields": [
+                    "queue",
+                    "priority",
+                    "soft_timeout_seconds",
+                    "hard_timeout_seconds",
+                    "overlap_policy",
+                    "rate_limit_per_minute",
+                    "max_concurrent_runs",
+                ]
+            },
         ),
         (
             "Retries",

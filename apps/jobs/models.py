@@ -35,6 +35,17 @@ class Job(models.Model):
         blank=True,
         help_text="The task's process is killed after this long (default from settings).",
     )
+    priority = models.PositiveSmallIntegerField(
+        default=5, help_text="0 (lowest) to 9 (highest): runs waiting in a queue start by priority."
+    )
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="At most this many runs of the job start per minute, over all workers.",
+    )
+    max_concurrent_runs = models.PositiveIntegerField(
+        null=True, blank=True, help_text="At most this many runs of the job execute at once."
+    )
     max_attempts = models.PositiveSmallIntegerField(
         default=1, help_text="Attempts in all, the first included; 1 means no retry."
     )
@@ -72,6 +83,21 @@ class Job(models.Model):
                 condition=Q(soft_timeout_seconds__isnull=True) | Q(soft_timeout_seconds__gte=1),
                 name="job_soft_timeout_positive",
                 violation_error_message="The soft timeout must be at least 1 second.",
+            ),
+            models.CheckConstraint(
+                condition=Q(priority__lte=9),
+                name="job_priority_range",
+                violation_error_message="The priority must be between 0 and 9.",
+            ),
+            models.CheckConstraint(
+                condition=Q(rate_limit_per_minute__isnull=True) | Q(rate_limit_per_minute__gte=1),
+                name="job_rate_limit_positive",
+                violation_error_message="The rate limit must be at least 1 run per minute.",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_concurrent_runs__isnull=True) | Q(max_concurrent_runs__gte=1),
+                name="job_max_concurrent_runs_positive",
+                violation_error_message="The cap on concurrent runs must be at least 1.",
             ),
             models.CheckConstraint(
                 condition=Q(max_attempts__gte=1, max_attempts__lte=100),

@@ -15,10 +15,13 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from apps.jobs.models import Job
 from apps.runs.models import Run, RunAttempt
 from apps.runs.services import RunId
-from apps.runs.states import RunState, sources_of
+from apps.runs.states import EXECUTING_STATES, RunState, sources_of
+from apps.runs.throttle import Limit, rate_limit_wait
 from apps.schedules.wakeup import scheduler_wake
+from workers.registry import task_type_get
 
 logger = logging.getLogger(__name__)
 
@@ -26,21 +29,65 @@ RETRYABLE_OUTCOMES = frozenset({RunState.FAILED, RunState.TIMED_OUT, RunState.LO
 # An idempotent job's attempt lost with its worker is re-executed at once, without using up an
 # attempt; this many lost attempts in one run end it, so a task that kills its process stops.
 MAX_LOST_REEXECUTIONS = 3
+# A run held back by its job's cap on concurrent runs tries again after this long.
+CAPPED_RETRY_SECONDS = 2.0
 
 
 def run_start(*, run_id: RunId, attempt: int, worker: str) -> Run | None:
-    """Claim attempt `attempt` of the run; None when that attempt is already running or over (a
-    redelivered or stale message), or the run is cancelled or unknown."""
+    """Claim attempt `attempt` of the run; None when it must not start now: that attempt is already
+    running or over (a redelivered or stale message), the run is cancelled or unknown, or its job's
+    rate limit or cap on concurrent runs holds it back (it is then deferred, not dropped)."""
+    startable = sources_of(RunState.RUNNING)
+    run = (
+        Run.objects.select_related("job")
+        .filter(id=run_id, attempt=attempt, state__in=startable)
+        .first()
+    )
+    if run is None:
+        logger.info("Run %s attempt %s not started: already taken or over", run_id, attempt)
+        return None
+    wait = rate_limit_wait(_rate_limits(run))
+    if wait:
+        _run_defer(run, seconds=wait, reason="rate limit")
+        return None
     now = timezone.now()
     with transaction.atomic():
-        started = Run.objects.filter(
-            id=run_id, attempt=attempt, state__in=sources_of(RunState.RUNNING)
-        ).update(state=RunState.RUNNING, worker=worker, started_at=now)
+        job = run.job
+        if job.max_concurrent_runs is not None:
+            # Serialise the starts of the job's runs, so two workers cannot both take the last slot.
+            Job.objects.select_for_update().filter(id=job.id).first()
+            executing = Run.objects.filter(job=job, state__in=EXECUTING_STATES).count()
+            if executing >= job.max_concurrent_runs:
+                _run_defer(run, seconds=CAPPED_RETRY_SECONDS, reason="concurrency cap")
+                return None
+        started = Run.objects.filter(id=run_id, attempt=attempt, state__in=startable).update(
+            state=RunState.RUNNING, worker=worker, started_at=now, next_attempt_at=None
+        )
         if not started:
-            logger.info("Run %s attempt %s not started: already taken or over", run_id, attempt)
             return None
         RunAttempt.objects.create(run_id=run_id, number=attempt, worker=worker, started_at=now)
-    return Run.objects.get(id=run_id)
+    run.refresh_from_db()
+    return run
+
+
+def _rate_limits(run: Run) -> list[Limit]:
+    limits: list[Limit] = []
+    task_type_limit = task_type_get(run.task_type).rate_limit_per_minute
+    if task_type_limit:
+        limits.append((f"task_type:{run.task_type}", task_type_limit))
+    if run.job.rate_limit_per_minute:
+        limits.append((f"job:{run.job_id}", run.job.rate_limit_per_minute))
+    return limits
+
+
+def _run_defer(run: Run, *, seconds: float, reason: str) -> None:
+    """Hold a queued run back: the scheduler publishes it again when `seconds` have passed."""
+    deferred = Run.objects.filter(
+        id=run.id, attempt=run.attempt, state__in=(RunState.PENDING, RunState.QUEUED)
+    ).update(state=RunState.QUEUED, next_attempt_at=timezone.now() + timedelta(seconds=seconds))
+    if deferred:
+        logger.info("Run %s deferred %.1f s by its %s", run.id, seconds, reason)
+        scheduler_wake()
 
 
 def run_attempt_end(

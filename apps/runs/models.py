@@ -32,11 +32,12 @@ class Run(models.Model):
         "schedules.Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
     )
     scheduled_for = models.DateTimeField(null=True, blank=True)
+    priority = models.PositiveSmallIntegerField(default=5)
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # When the next attempt is due, while the run is retrying.
+    # When the run is published again: after a retry's backoff, or a rate limit's or cap's wait.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=255, blank=True)
     # The last heartbeat of its worker that listed this run as executing; the reaper declares a
@@ -62,11 +63,11 @@ class Run(models.Model):
                 condition=models.Q(state="pending", published_at__isnull=True),
                 name="run_unpublished_idx",
             ),
-            # The scheduler's look-up of retries that are due.
+            # The scheduler's look-up of runs waiting to be published again.
             models.Index(
                 fields=["next_attempt_at"],
-                condition=models.Q(state="retrying"),
-                name="run_retry_due_idx",
+                condition=models.Q(next_attempt_at__isnull=False),
+                name="run_waiting_idx",
             ),
         ]
 

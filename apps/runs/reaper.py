@@ -37,7 +37,10 @@ def runs_republish_missing(*, now: datetime, older_than: timedelta) -> int:
     """Publish again the queued runs the broker no longer holds (Redis lost its data)."""
     queued = list(
         Run.objects.select_related("job").filter(
-            state=RunState.QUEUED, published_at__lt=now - older_than
+            # A deferred run (next_attempt_at set) is off the broker on purpose.
+            state=RunState.QUEUED,
+            published_at__lt=now - older_than,
+            next_attempt_at__isnull=True,
         )
     )
     if not queued:

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 EXECUTE_RUN_TASK = "dts.execute_run"
 RunId = uuid.UUID | str
 PUBLISH_CHUNK = 500
+MAX_PRIORITY = 9
 
 
 def run_transition(*, run_id: RunId, to: RunState, **fields: Any) -> bool:
@@ -45,7 +46,12 @@ def run_trigger(
     task_args_validate(task_type_name=job.task_type, args=run_args)
     with transaction.atomic():
         run = Run.objects.create(
-            job=job, trigger=trigger, task_type=job.task_type, args=run_args, queue=job.queue
+            job=job,
+            trigger=trigger,
+            task_type=job.task_type,
+            args=run_args,
+            queue=job.queue,
+            priority=job.priority,
         )
         # robust: the run is committed whatever the broker says; one that was never published
         # stays PENDING with no published_at, which is what the sweeper looks for.
@@ -71,6 +77,7 @@ def runs_publish(*, runs: list[Run]) -> None:
                     args=[str(run.id), run.attempt],
                     task_id=str(run.id),
                     queue=run.queue,
+                    # TODO(before stop): priority=MAX_PRIORITY - run.priority (kombu: 0 first)
                     soft_time_limit=soft_time_limit,
                     time_limit=time_limit,
                     producer=producer,
@@ -106,15 +113,17 @@ def runs_publish_stale(*, older_than: timedelta, limit: int = 1000) -> int:
 
 
 def runs_retry_due(*, now: datetime, limit: int = 1000) -> int:
-    """Queue and publish the retries whose backoff is over."""
+    """Publish the runs whose wait is over: retries after their backoff, and queued runs a rate
+    limit or concurrency cap deferred."""
+    waiting = (RunState.RETRYING, RunState.QUEUED)
     with transaction.atomic():
         due = list(
             Run.objects.select_related("job")
             .select_for_update(skip_locked=True, of=("self",))
-            .filter(state=RunState.RETRYING, next_attempt_at__lte=now)
+            .filter(state__in=waiting, next_attempt_at__lte=now)
             .order_by("next_attempt_at")[:limit]
         )
-        Run.objects.filter(id__in=[run.id for run in due], state=RunState.RETRYING).update(
+        Run.objects.filter(id__in=[run.id for run in due], state__in=waiting).update(
             state=RunState.QUEUED, next_attempt_at=None
         )
         transaction.on_commit(partial(runs_publish, runs=due), robust=True)
@@ -122,7 +131,8 @@ def runs_retry_due(*, now: datetime, limit: int = 1000) -> int:
 
 
 def runs_next_retry_at() -> datetime | None:
-    return Run.objects.filter(state=RunState.RETRYING).aggregate(due=Min("next_attempt_at"))["due"]
+    waiting = Run.objects.filter(state__in=(RunState.RETRYING, RunState.QUEUED))
+    return waiting.aggregate(due=Min("next_attempt_at"))["due"]
 
 
 def runs_cancel(*, runs: list[Run]) -> None:

@@ -174,6 +174,7 @@ def _runs_for(
             task_type=job.task_type,
             args=job.args,
             queue=job.queue,
+            priority=job.priority,
             scheduled_for=time,
             state=RunState.FAILED if refusal else RunState.PENDING,
             error=refusal or "",

@@ -123,6 +123,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Longer than any hard time limit, so a long run is not redelivered while it still runs.
     "visibility_timeout": env.int("DTS_BROKER_VISIBILITY_TIMEOUT", default=3600),
+    # Ten priority levels, served highest first (kombu's Redis: 0 is the highest).
+    "priority_steps": list(range(10)),
+    "queue_order_strategy": "priority",
 }
 
 # dts -------------------------------------------------------------------------------------------
@@ -140,6 +143,8 @@ DTS_SWEEPER_STALE_SECONDS = env.int("DTS_SWEEPER_STALE_SECONDS", default=30)
 # for DTS_WORKER_HEARTBEAT_TIMEOUT seconds (its worker died, or its pool process) is lost.
 DTS_WORKER_HEARTBEAT_SECONDS = env.float("DTS_WORKER_HEARTBEAT_SECONDS", default=5.0)
 DTS_WORKER_HEARTBEAT_TIMEOUT = env.int("DTS_WORKER_HEARTBEAT_TIMEOUT", default=30)
+# Finished runs (with attempts and logs) are removed this many days after they ended; 0 keeps all.
+DTS_RUN_RETENTION_DAYS = env.int("DTS_RUN_RETENTION_DAYS", default=30)
 # Run logs: what a task logs and prints, per run.
 DTS_RUN_LOG_MAX_LINES = env.int("DTS_RUN_LOG_MAX_LINES", default=10_000)
 DTS_RUN_LOG_MAX_LINE_CHARS = env.int("DTS_RUN_LOG_MAX_LINE_CHARS", default=4_000)

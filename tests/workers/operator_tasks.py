@@ -90,3 +90,8 @@ def chatty(lines: int = 3) -> int:
         print(f"printed line {number}")
     logger.warning("multi\nline")
     return lines
+
+
+@task_type("tests.operator.limited", schema={"type": "object"}, rate_limit_per_minute=2)
+def limited() -> None:
+    """A task type whose runs start at most twice a minute, over all jobs."""

@@ -21,6 +21,7 @@ def job_form(**fields):
         "hard_timeout_seconds": "",
         "enabled": "on",
         "overlap_policy": "allow",
+        "priority": "5",
         "max_attempts": "1",
         "retry_backoff_seconds": "10",
         "retry_backoff_max_seconds": "3600",
