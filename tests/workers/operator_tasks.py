@@ -52,8 +52,9 @@ def record(key: str, seconds: float = 0) -> int:
     },
 )
 def flaky(key: str, failures: int, seconds: float = 0) -> int:
-    """Fail the first `failures` executions, then succeed."""
+    """Take `seconds`; fail the first `failures` executions, then succeed."""
     count = ledger().incr(key)
+    time.sleep(seconds)
     if count <= failures:
         raise RuntimeError(f"failure {count} of {failures}")
     return count

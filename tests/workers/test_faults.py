@@ -35,13 +35,15 @@ def cluster(tmp_path):
     processes: list[subprocess.Popen] = []
 
     class Cluster:
-        def worker(self, name: str, concurrency: int = 1) -> subprocess.Popen:
+        def worker(
+            self, name: str, concurrency: int = 1, env: dict[str, str] | None = None
+        ) -> subprocess.Popen:
             process = start_celery(
                 "worker",
                 *("--queues", "faults", "--concurrency", str(concurrency), "--pool", "prefork"),
                 *("--without-mingle", "--without-gossip", "--hostname", f"{name}@%h"),
                 log=tmp_path / f"{name}.log",
-                env=FAST,
+                env=FAST | (env or {}),
             )
             processes.append(process)
             return process
@@ -245,3 +247,23 @@ def test_cancelling_a_finished_run_is_refused(cluster):
 
     with pytest.raises(InvalidTransition, match="already succeeded"):
         run_cancel(run=done)
+
+
+def test_a_backoff_longer_than_the_visibility_timeout_runs_each_attempt_once(cluster):
+    # dts never gives Celery a countdown: the 4 s backoff, longer than the broker's 2 s visibility
+    # timeout, waits in PostgreSQL and the retry is published when due.
+    cluster.worker("short-visibility", concurrency=2, env={"DTS_BROKER_VISIBILITY_TIMEOUT": "2"})
+    cluster.scheduler()
+    slow = job(
+        "slow",
+        "tests.ledger.flaky",
+        {"key": "slow", "failures": 1, "seconds": 6},
+        max_attempts=2,
+        retry_backoff_seconds=4,
+        retry_jitter=False,
+    )
+
+    run = wait_for_run(run_trigger(job=slow).id, timeout=60)
+
+    assert (run.state, run.attempt) == (RunState.SUCCEEDED, 2)
+    assert executions("slow") == 2  # one per attempt
