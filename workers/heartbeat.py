@@ -5,6 +5,7 @@ scheduler reads them to find runs whose worker vanished."""
 import logging
 import os
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 from celery.signals import worker_ready, worker_shutdown
@@ -21,14 +22,14 @@ logger = logging.getLogger(__name__)
 _stop = threading.Event()
 
 
-def active_run_ids() -> list[str]:
+def run_ids(requests: Iterable[Any]) -> list[str]:
     # The set changes under us as tasks start and end: copy it, retrying if it changed mid-copy.
     while True:
         try:
-            requests = list(state.active_requests)
+            copied = list(requests)
         except RuntimeError:
             continue
-        return [request.id for request in requests if request.name == EXECUTE_RUN_TASK]
+        return [request.id for request in copied if request.name == EXECUTE_RUN_TASK]
 
 
 @worker_ready.connect
@@ -46,7 +47,8 @@ def start_heartbeat(sender: Any = None, **kwargs: Any) -> None:
                     queues=queues,
                     concurrency=controller.concurrency,
                     started_at=started_at,
-                    active_run_ids=active_run_ids(),
+                    active_run_ids=run_ids(state.active_requests),
+                    reserved_run_ids=run_ids(state.reserved_requests),
                 )
             except Exception:
                 # The database may be restarting: say so and beat again; never stop the worker.

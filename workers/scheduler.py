@@ -29,7 +29,6 @@ from apps.schedules.wakeup import ScheduleWakeup
 logger = logging.getLogger(__name__)
 
 SWEEP_EVERY_SECONDS = 10.0
-BROKER_CHECK_EVERY_SECONDS = 60.0
 RETENTION_EVERY_SECONDS = 3600.0
 RETRY_AFTER_ERROR_SECONDS = 1.0
 
@@ -77,8 +76,12 @@ class DatabaseScheduler(beat.Scheduler):
         runs_reap_lost(now=now, timeout=timedelta(seconds=settings.DTS_WORKER_HEARTBEAT_TIMEOUT))
         if time.monotonic() >= self.next_broker_check:
             older_than = timedelta(seconds=settings.DTS_QUEUED_CHECK_AFTER_SECONDS)
-            runs_republish_missing(now=now, older_than=older_than)
-            self.next_broker_check = time.monotonic() + BROKER_CHECK_EVERY_SECONDS
+            runs_republish_missing(
+                now=now,
+                older_than=older_than,
+                timeout=timedelta(seconds=settings.DTS_WORKER_HEARTBEAT_TIMEOUT),
+            )
+            self.next_broker_check = time.monotonic() + settings.DTS_BROKER_CHECK_EVERY_SECONDS
         if settings.DTS_RUN_RETENTION_DAYS and time.monotonic() >= self.next_retention:
             runs_purge_expired(now=now, keep=timedelta(days=settings.DTS_RUN_RETENTION_DAYS))
             self.next_retention = time.monotonic() + RETENTION_EVERY_SECONDS

@@ -14,6 +14,7 @@ from apps.runs.execution import run_attempt_lost, run_start
 from apps.runs.logs import run_log_capture
 from apps.runs.services import EXECUTE_RUN_TASK
 from workers.celery import app
+from workers.context import run_context
 from workers.messages import run_and_attempt
 from workers.registry import task_type_get
 
@@ -55,7 +56,7 @@ def execute_run(self: Task, run_id: str, attempt: int = 1) -> Any:
         # Already running elsewhere, over, cancelled or unknown: Ignore sends no success or
         # failure signal, so the run's recorded outcome is left as it is.
         raise Ignore()
-    with run_log_capture(run_id=run.id, attempt=attempt):
+    with run_context(str(run.id)), run_log_capture(run_id=run.id, attempt=attempt):
         return task_type_get(run.task_type).func(**run.args)
 
 

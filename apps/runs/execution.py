@@ -15,6 +15,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.db import survives_database_restart
 from apps.jobs.models import Job
 from apps.runs.models import Run, RunAttempt
 from apps.runs.services import RunId
@@ -90,6 +91,7 @@ def _run_defer(run: Run, *, seconds: float, reason: str) -> None:
         scheduler_wake()
 
 
+@survives_database_restart
 def run_attempt_end(
     *,
     run_id: RunId,

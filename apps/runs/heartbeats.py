@@ -6,7 +6,6 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.runs.models import Run, Worker
-from apps.runs.states import EXECUTING_STATES
 
 
 def worker_heartbeat(
@@ -17,9 +16,12 @@ def worker_heartbeat(
     concurrency: int,
     started_at: datetime,
     active_run_ids: list[str],
+    reserved_run_ids: list[str],
 ) -> None:
+    """Record the worker alive, executing `active_run_ids` and holding `reserved_run_ids` (received,
+    waiting for a pool process): all of them are seen, for the reaper and the broker check."""
     now = timezone.now()
-    Run.objects.filter(id__in=active_run_ids, state__in=EXECUTING_STATES).update(last_seen_at=now)
+    Run.objects.filter(id__in=[*active_run_ids, *reserved_run_ids]).update(last_seen_at=now)
     Worker.objects.update_or_create(
         hostname=hostname,
         defaults={

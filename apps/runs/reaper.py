@@ -3,13 +3,14 @@
 import logging
 from datetime import datetime, timedelta
 
-from django.db.models.functions import Coalesce
+from django.db.models import Q
+from django.db.models.functions import Coalesce, Greatest
 
 from apps.runs.execution import run_attempt_lost
 from apps.runs.models import Run
 from apps.runs.services import runs_publish
 from apps.runs.states import EXECUTING_STATES, RunState
-from workers.broker import broker_task_ids
+from workers.broker import broker_waiting_task_ids
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ def runs_reap_lost(*, now: datetime, timeout: timedelta) -> int:
     LOST per its job's policy."""
     silent = (
         Run.objects.filter(state__in=EXECUTING_STATES)
-        .alias(seen=Coalesce("last_seen_at", "started_at"))
+        .alias(seen=Coalesce(Greatest("last_seen_at", "started_at"), "started_at"))
         .filter(seen__lt=now - timeout)
         .values_list("id", "attempt", "worker")
     )
@@ -33,21 +34,25 @@ def runs_reap_lost(*, now: datetime, timeout: timedelta) -> int:
     return reaped
 
 
-def runs_republish_missing(*, now: datetime, older_than: timedelta) -> int:
-    """Publish again the queued runs the broker no longer holds (Redis lost its data)."""
+def runs_republish_missing(*, now: datetime, older_than: timedelta, timeout: timedelta) -> int:
+    """Publish again the queued runs nobody holds: not waiting in the broker (Redis lost its data)
+    and not reported by any worker's heartbeat for `timeout` (the worker that had received them
+    died: Redis would return them only after its visibility timeout)."""
     queued = list(
-        Run.objects.select_related("job").filter(
+        Run.objects.select_related("job")
+        .filter(
             # A deferred run (next_attempt_at set) is off the broker on purpose.
             state=RunState.QUEUED,
             published_at__lt=now - older_than,
             next_attempt_at__isnull=True,
         )
+        .filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - timeout))
     )
     if not queued:
         return 0
-    present = broker_task_ids({run.queue for run in queued})
-    missing = [run for run in queued if str(run.id) not in present]
+    waiting = broker_waiting_task_ids({run.queue for run in queued})
+    missing = [run for run in queued if str(run.id) not in waiting]
     if missing:
-        logger.warning("Republishing %d queued runs the broker lost", len(missing))
+        logger.warning("Republishing %d queued runs no broker or worker holds", len(missing))
         runs_publish(runs=missing)
     return len(missing)

@@ -153,6 +153,7 @@ DTS_CANCEL_GRACE_SECONDS = env.float("DTS_CANCEL_GRACE_SECONDS", default=10.0)
 # Queued runs published longer ago than this are checked against the broker, and republished if
 # the broker lost them (a Redis restarted without its data).
 DTS_QUEUED_CHECK_AFTER_SECONDS = env.int("DTS_QUEUED_CHECK_AFTER_SECONDS", default=60)
+DTS_BROKER_CHECK_EVERY_SECONDS = env.int("DTS_BROKER_CHECK_EVERY_SECONDS", default=60)
 
 # The broker queues jobs may be routed to (start workers with --queues for each).
 DTS_QUEUES: list[str] = env.list("DTS_QUEUES", default=["default"])

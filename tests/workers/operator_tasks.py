@@ -10,6 +10,7 @@ import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
+from workers.context import current_run_id
 from workers.registry import task_type
 
 LEDGER_SCHEMA = {
@@ -38,8 +39,11 @@ def add(a: int, b: int) -> int:
 
 @task_type("tests.ledger.record", schema=LEDGER_SCHEMA)
 def record(key: str, seconds: float = 0) -> int:
-    """Count this execution, then take `seconds`."""
-    count = ledger().incr(key)
+    """Count this execution (under `key`, and under its run in the hash `key:runs`), then take
+    `seconds`."""
+    client = ledger()
+    client.hincrby(f"{key}:runs", current_run_id() or "", 1)
+    count = client.incr(key)
     time.sleep(seconds)
     return count
 

@@ -5,90 +5,19 @@ runs) and a scheduler (which publishes retries and reaps lost runs), with short 
 """
 
 import signal
-import subprocess
 import time
 
 import psutil
 import pytest
 
 from apps.core.exceptions import InvalidTransition
-from apps.jobs.services import job_create
 from apps.runs.models import Run
 from apps.runs.services import run_cancel, run_trigger
 from apps.runs.states import RunState
-from tests.conftest import start_celery, stop_process, wait_for_run
-from tests.workers.operator_tasks import ledger
+from tests.conftest import wait_for_run
+from tests.workers.conftest import FAST, executions, job, pool_process, wait_for_state
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
-
-FAST = {
-    "DTS_WORKER_HEARTBEAT_SECONDS": "1",
-    "DTS_WORKER_HEARTBEAT_TIMEOUT": "6",
-    "DTS_CANCEL_GRACE_SECONDS": "2",
-}
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    """Start workers and a scheduler on demand; everything is stopped (or killed) at the end."""
-    ledger().flushdb()
-    processes: list[subprocess.Popen] = []
-
-    class Cluster:
-        def worker(
-            self, name: str, concurrency: int = 1, env: dict[str, str] | None = None
-        ) -> subprocess.Popen:
-            process = start_celery(
-                "worker",
-                *("--queues", "faults", "--concurrency", str(concurrency), "--pool", "prefork"),
-                *("--without-mingle", "--without-gossip", "--hostname", f"{name}@%h"),
-                log=tmp_path / f"{name}.log",
-                env=FAST | (env or {}),
-            )
-            processes.append(process)
-            return process
-
-        def scheduler(self) -> subprocess.Popen:
-            process = start_celery(
-                "beat",
-                *("--scheduler", "workers.scheduler:DatabaseScheduler"),
-                *("--pidfile", str(tmp_path / "beat.pid")),
-                log=tmp_path / "beat.log",
-                env=FAST,
-            )
-            processes.append(process)
-            return process
-
-    yield Cluster()
-    for process in processes:
-        for child in (
-            psutil.Process(process.pid).children(recursive=True) if process.poll() is None else []
-        ):
-            child.kill()
-        stop_process(process, timeout=10)
-
-
-def job(name, task_type, args, **policy):
-    return job_create(name=name, task_type=task_type, args=args, queue="faults", **policy)
-
-
-def wait_for_state(run_id, state, timeout=30) -> Run:
-    deadline = time.monotonic() + timeout
-    while (run := Run.objects.get(id=run_id)).state != state:
-        assert time.monotonic() < deadline, (
-            f"run {run_id} is {run.state}, not {state}, after {timeout} s"
-        )
-        time.sleep(0.1)
-    return run
-
-
-def pool_process(worker: subprocess.Popen) -> psutil.Process:
-    (child,) = psutil.Process(worker.pid).children()
-    return child
-
-
-def executions(key: str) -> int:
-    return int(ledger().get(key) or 0)
 
 
 def test_a_failing_run_is_retried_with_backoff_until_it_succeeds(cluster):

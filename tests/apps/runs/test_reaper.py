@@ -11,7 +11,7 @@ from apps.runs.reaper import runs_reap_lost, runs_republish_missing
 from apps.runs.services import runs_publish
 from apps.runs.states import RunState
 from tests.factories import JobFactory, RunFactory
-from workers.broker import broker_task_ids
+from workers.broker import broker_waiting_task_ids
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +26,7 @@ def beat(active):
         concurrency=2,
         started_at=timezone.now(),
         active_run_ids=[str(run.id) for run in active],
+        reserved_run_ids=[],
     )
 
 
@@ -93,8 +94,32 @@ def test_queued_runs_the_broker_lost_are_republished_and_others_are_not(broker):
     lost = RunFactory(state=RunState.QUEUED, published_at=an_hour_ago)
     recent = RunFactory(state=RunState.QUEUED, published_at=timezone.now())
 
-    assert runs_republish_missing(now=timezone.now(), older_than=timedelta(minutes=1)) == 1
+    assert (
+        runs_republish_missing(now=timezone.now(), older_than=timedelta(minutes=1), timeout=TIMEOUT)
+        == 1
+    )
 
-    assert broker_task_ids(["default"]) == {str(kept.id), str(lost.id)}
+    assert broker_waiting_task_ids(["default"]) == {str(kept.id), str(lost.id)}
     recent.refresh_from_db()
     assert recent.state == RunState.QUEUED
+
+
+def test_a_queued_run_held_by_a_dead_worker_is_republished_but_not_one_a_live_worker_holds(broker):
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    held_by_dead = RunFactory(
+        state=RunState.QUEUED, published_at=an_hour_ago, last_seen_at=an_hour_ago
+    )
+    held_by_live = RunFactory(state=RunState.QUEUED, published_at=an_hour_ago)
+    worker_heartbeat(
+        hostname="worker-b",
+        pid=1,
+        queues=["default"],
+        concurrency=1,
+        started_at=timezone.now(),
+        active_run_ids=[],
+        reserved_run_ids=[str(held_by_live.id)],
+    )
+
+    runs_republish_missing(now=timezone.now(), older_than=timedelta(minutes=1), timeout=TIMEOUT)
+
+    assert broker_waiting_task_ids(["default"]) == {str(held_by_dead.id)}
