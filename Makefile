@@ -26,6 +26,7 @@ test: $(INSTALLED) services lint typecheck  ## Start the real services, lint, th
 bench: $(INSTALLED) services  ## Run the benchmarks against their peers; results in bench/results/
 	$(BIN)/pip install --quiet -r requirements/bench.txt
 	$(BIN)/python -m bench.scheduler
+	$(BIN)/python -m bench.execution
 
 services:  ## Install (if missing) and start PostgreSQL, Redis, Kafka, Elasticsearch, Prometheus
 	platform/local/services.sh start

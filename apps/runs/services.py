@@ -77,7 +77,8 @@ def runs_publish(*, runs: list[Run]) -> None:
                     args=[str(run.id), run.attempt],
                     task_id=str(run.id),
                     queue=run.queue,
-                    # TODO(before stop): priority=MAX_PRIORITY - run.priority (kombu: 0 first)
+                    # Redis (kombu) serves priority 0 first; dts's 9 is the highest.
+                    priority=MAX_PRIORITY - run.priority,
                     soft_time_limit=soft_time_limit,
                     time_limit=time_limit,
                     producer=producer,

@@ -196,3 +196,16 @@ def test_a_backoff_longer_than_the_visibility_timeout_runs_each_attempt_once(clu
 
     assert (run.state, run.attempt) == (RunState.SUCCEEDED, 2)
     assert executions("slow") == 2  # one per attempt
+
+
+def test_waiting_runs_start_by_priority(cluster):
+    low = job("low", "tests.ledger.record", {"key": "low"}, priority=1)
+    high = job("high", "tests.ledger.record", {"key": "high"}, priority=8)
+    queued = [run_trigger(job=low) for _ in range(3)] + [run_trigger(job=high) for _ in range(3)]
+    time.sleep(1)  # all six wait in the broker before any worker takes one
+
+    cluster.worker("priorities")
+
+    finished = [wait_for_run(run.id) for run in queued]
+    order = [run.job.name for run in sorted(finished, key=lambda run: run.started_at)]
+    assert order == ["high"] * 3 + ["low"] * 3

@@ -1,0 +1,235 @@
+"""No-op runs per second end to end, dts against bare Celery, in the same run on this machine.
+
+    python -m bench.execution [--runs 2000] [--paced-seconds 10]
+
+Both peers: one worker process with 2 prefork processes, the same Redis on loopback, JSON,
+acks_late, prefetch 1. dts records every run's states in PostgreSQL; bare Celery records nothing
+(its task only notes its start time in Redis for the latency figure).
+
+- throughput: N runs published at once (dts: `runs_publish` of N pending runs; Celery: N
+  `send_task`), timed from the first publish to the last run recorded finished (dts: SUCCEEDED in
+  PostgreSQL) or started (Celery);
+- latency: enqueue -> start per run, with runs published at a steady 20/s (no backlog);
+- PostgreSQL writes per dts run: the database's tuples inserted + updated and commits, per run.
+
+Writes bench/results/execution.json and execution.md. Bounded: every wait has a deadline.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg2
+import redis
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+DATABASE = "dts_bench_execution"
+POSTGRES = "postgres://dts:dts@127.0.0.1:55432"
+BROKER = "redis://127.0.0.1:56379/10"
+PACED_RATE = 20
+DEADLINE_SECONDS = 300
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+os.environ["DATABASE_URL"] = f"{POSTGRES}/{DATABASE}"
+os.environ["CELERY_BROKER_URL"] = BROKER
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+def recreate_database() -> None:
+    admin = psycopg2.connect(f"{POSTGRES}/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{DATABASE}"')
+    admin.close()
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, check=True)
+
+
+def start_worker(app: str, log: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "celery", "-A", app, "worker", "--queues", "default"]
+    command += ["--concurrency", "2", "--pool", "prefork", "--without-mingle", "--without-gossip"]
+    command += ["--loglevel", "WARNING", "--hostname", f"bench-{app}@%h"]
+    with log.open("w") as output:
+        process = subprocess.Popen(command, cwd=REPO, stdout=output, stderr=subprocess.STDOUT)
+    time.sleep(6)  # started and consuming (its log is quiet at WARNING)
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def wait_until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not done in {DEADLINE_SECONDS} s")
+        time.sleep(0.05)
+
+
+def database_counters() -> tuple[int, int]:
+    connection = psycopg2.connect(f"{POSTGRES}/{DATABASE}")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select tup_inserted + tup_updated + tup_deleted, xact_commit "
+            "from pg_stat_database where datname = %s",
+            [DATABASE],
+        )
+        tuples, commits = cursor.fetchone()
+    connection.close()
+    return int(tuples), int(commits)
+
+
+def bench_dts(runs: int, paced_seconds: int) -> dict[str, float]:
+    import django
+
+    django.setup()
+    from apps.jobs.services import job_create
+    from apps.runs.models import Run
+    from apps.runs.services import runs_publish
+    from apps.runs.states import RunState
+
+    job = job_create(name="bench noop", task_type="dts.noop", args={})
+    worker = start_worker("workers", RESULTS / "execution-dts-worker.log")
+    try:
+        pending = Run.objects.bulk_create(
+            Run(job=job, trigger="api", task_type="dts.noop", args={}) for _ in range(runs)
+        )
+        time.sleep(2)  # let the statistics collector settle before reading it
+        tuples_before, commits_before = database_counters()
+        started = time.time()
+        runs_publish(runs=pending)
+        done = Run.objects.filter(id__in=[run.id for run in pending], state=RunState.SUCCEEDED)
+        wait_until(lambda: done.count() == runs, "dts throughput runs")
+        elapsed = max(run.finished_at for run in done).timestamp() - started
+        time.sleep(1)
+        tuples_after, commits_after = database_counters()
+
+        paced = []
+        for _ in range(paced_seconds * PACED_RATE):
+            run = Run.objects.create(job=job, trigger="api", task_type="dts.noop", args={})
+            runs_publish(runs=[run])
+            paced.append(run.id)
+            time.sleep(1 / PACED_RATE)
+        paced_runs = Run.objects.filter(id__in=paced, state=RunState.SUCCEEDED)
+        wait_until(lambda: paced_runs.count() == len(paced), "dts paced runs")
+        latencies = [(r.started_at - r.published_at).total_seconds() * 1000 for r in paced_runs]
+    finally:
+        stop(worker)
+    return {
+        "runs_per_second": runs / elapsed,
+        "latency_p50_ms": percentile(latencies, 0.50),
+        "latency_p99_ms": percentile(latencies, 0.99),
+        "postgres_tuples_written_per_run": (tuples_after - tuples_before) / runs,
+        "postgres_commits_per_run": (commits_after - commits_before) / runs,
+    }
+
+
+def bench_bare_celery(runs: int, paced_seconds: int) -> dict[str, float]:
+    from bench.bare_celery import app, probe
+
+    probe.delete("bench:started")
+    worker = start_worker("bench.bare_celery", RESULTS / "execution-celery-worker.log")
+    try:
+        started = time.time()
+        with app.producer_or_acquire() as producer:
+            for _ in range(runs):
+                app.send_task("bench.noop", args=[time.time()], producer=producer)
+        wait_until(lambda: probe.llen("bench:started") >= runs, "bare Celery throughput runs")
+        last_start = max(float(line.split()[1]) for line in probe.lrange("bench:started", 0, -1))
+        elapsed = last_start - started
+
+        probe.delete("bench:started")
+        for _ in range(paced_seconds * PACED_RATE):
+            app.send_task("bench.noop", args=[time.time()])
+            time.sleep(1 / PACED_RATE)
+        wait_until(lambda: probe.llen("bench:started") >= paced_seconds * PACED_RATE, "paced")
+        latencies = [
+            (float(end) - float(start)) * 1000
+            for start, end in (line.split() for line in probe.lrange("bench:started", 0, -1))
+        ]
+    finally:
+        stop(worker)
+    return {
+        "runs_per_second": runs / elapsed,
+        "latency_p50_ms": percentile(latencies, 0.50),
+        "latency_p99_ms": percentile(latencies, 0.99),
+    }
+
+
+def report(results: dict[str, object]) -> str:
+    dts, celery = results["dts"], results["bare_celery"]
+    if not isinstance(dts, dict) or not isinstance(celery, dict):
+        raise TypeError("results of both peers are needed")
+    ratio = dts["runs_per_second"] / celery["runs_per_second"]
+    lines = [
+        "# Execution benchmark: dts against bare Celery",
+        "",
+        f"- Date: {results['date']}; command `python -m bench.execution "
+        f"--runs {results['runs']} --paced-seconds {results['paced_seconds']}`",
+        f"- Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}; "
+        f"load average before {results['load_before']}, after {results['load_after']}",
+        "- Both: one worker, 2 prefork processes, Redis and PostgreSQL on loopback, JSON, "
+        "acks_late, prefetch 1; no-op task",
+        "",
+        "| | runs/s (burst of N) | enqueue → start p50 (ms) | p99 (ms) | PG tuples written / run "
+        "| PG commits / run |",
+        "|---|---|---|---|---|---|",
+        f"| dts | {dts['runs_per_second']:.0f} | {dts['latency_p50_ms']:.1f} | "
+        f"{dts['latency_p99_ms']:.1f} | {dts['postgres_tuples_written_per_run']:.1f} | "
+        f"{dts['postgres_commits_per_run']:.1f} |",
+        f"| bare Celery | {celery['runs_per_second']:.0f} | {celery['latency_p50_ms']:.1f} | "
+        f"{celery['latency_p99_ms']:.1f} | 0 | 0 |",
+        "",
+        f"Ratio dts / bare Celery: **{ratio:.2f}x** "
+        f"(target at least 0.5x: {'met' if ratio >= 0.5 else 'missed'}).",
+        "",
+        "dts's figure is triggered → SUCCEEDED recorded in PostgreSQL; bare Celery's is published →"
+        " started (it records nothing), so the comparison favours Celery.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=2000)
+    parser.add_argument("--paced-seconds", type=int, default=10)
+    options = parser.parse_args()
+    if options.runs < 1 or options.paced_seconds < 1:
+        parser.error("--runs and --paced-seconds must be at least 1")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    redis.Redis.from_url(BROKER).flushdb()
+    recreate_database()
+    results: dict[str, object] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "runs": options.runs,
+        "paced_seconds": options.paced_seconds,
+        "load_before": [round(load, 2) for load in os.getloadavg()],
+    }
+    results["bare_celery"] = bench_bare_celery(options.runs, options.paced_seconds)
+    redis.Redis.from_url(BROKER).flushdb()
+    results["dts"] = bench_dts(options.runs, options.paced_seconds)
+    results["load_after"] = [round(load, 2) for load in os.getloadavg()]
+    (RESULTS / "execution.json").write_text(json.dumps(results, indent=2) + "\n")
+    text = report(results)
+    (RESULTS / "execution.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
