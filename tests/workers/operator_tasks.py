@@ -41,9 +41,10 @@ def add(a: int, b: int) -> int:
 def record(key: str, seconds: float = 0) -> int:
     """Count this execution (under `key`, and under its run in the hash `key:runs`), then take
     `seconds`."""
-    client = ledger()
-    client.hincrby(f"{key}:runs", current_run_id() or "", 1)
-    count = client.incr(key)
+    pipeline = ledger().pipeline(transaction=True)  # both counts or neither
+    pipeline.hincrby(f"{key}:runs", current_run_id() or "", 1)
+    pipeline.incr(key)
+    _, count = pipeline.execute()
     time.sleep(seconds)
     return count
 
