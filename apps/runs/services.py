@@ -132,7 +132,9 @@ def runs_retry_due(*, now: datetime, limit: int = 1000) -> int:
 
 
 def runs_next_retry_at() -> datetime | None:
-    waiting = Run.objects.filter(state__in=(RunState.RETRYING, RunState.QUEUED))
+    waiting = Run.objects.filter(
+        state__in=(RunState.RETRYING, RunState.QUEUED), next_attempt_at__isnull=False
+    )
     return waiting.aggregate(due=Min("next_attempt_at"))["due"]
 
 
