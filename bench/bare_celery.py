@@ -17,6 +17,7 @@ app.conf.update(
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
     broker_connection_retry_on_startup=True,
+    task_default_queue="default",
 )
 probe = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
 

@@ -34,7 +34,7 @@ DATABASE = "dts_bench_execution"
 POSTGRES = "postgres://dts:dts@127.0.0.1:55432"
 BROKER = "redis://127.0.0.1:56379/10"
 PACED_RATE = 20
-DEADLINE_SECONDS = 300
+DEADLINE_SECONDS = 120
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 os.environ["DATABASE_URL"] = f"{POSTGRES}/{DATABASE}"

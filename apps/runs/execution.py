@@ -8,7 +8,7 @@ signal or a stale message of an earlier attempt changes nothing.
 import json
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -34,41 +34,50 @@ MAX_LOST_REEXECUTIONS = 3
 CAPPED_RETRY_SECONDS = 2.0
 
 
+class _HeldBack(Exception):
+    """A limit holds the run back: the start is rolled back and the run deferred."""
+
+    def __init__(self, *, seconds: float, reason: str) -> None:
+        super().__init__(reason)
+        self.seconds, self.reason = seconds, reason
+
+
 def run_start(*, run_id: RunId, attempt: int, worker: str) -> Run | None:
     """Claim attempt `attempt` of the run; None when it must not start now: that attempt is already
     running or over (a redelivered or stale message), the run is cancelled or unknown, or its job's
-    rate limit or cap on concurrent runs holds it back (it is then deferred, not dropped)."""
-    startable = sources_of(RunState.RUNNING)
-    run = (
-        Run.objects.select_related("job")
-        .filter(id=run_id, attempt=attempt, state__in=startable)
-        .first()
-    )
-    if run is None:
-        logger.info("Run %s attempt %s not started: already taken or over", run_id, attempt)
+    cap on concurrent runs or a rate limit holds it back (it is then deferred, not dropped)."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            started = Run.objects.filter(
+                id=run_id, attempt=attempt, state__in=sources_of(RunState.RUNNING)
+            ).update(state=RunState.RUNNING, worker=worker, started_at=now, next_attempt_at=None)
+            if not started:
+                logger.info("Run %s attempt %s not started: taken or over", run_id, attempt)
+                return None
+            run = Run.objects.select_related("job").get(id=run_id)
+            _limits_check(run)
+            RunAttempt.objects.create(run=run, number=attempt, worker=worker, started_at=now)
+    except _HeldBack as held:
+        # Rolled back: the run is waiting again as it was; publish it again later.
+        _run_defer(run_id=run_id, attempt=attempt, seconds=held.seconds, reason=held.reason)
         return None
+    return run
+
+
+def _limits_check(run: Run) -> None:
+    """Raise _HeldBack when the job's cap on concurrent runs is reached or a rate limit is spent
+    (the cap first, so a capped run takes no token)."""
+    job = run.job
+    if job.max_concurrent_runs is not None:
+        # Serialise the starts of the job's runs, so two workers cannot both take the last slot.
+        Job.objects.select_for_update().filter(id=job.id).first()
+        executing = Run.objects.filter(job=job, state__in=EXECUTING_STATES).count()
+        if executing > job.max_concurrent_runs:  # this run counts itself
+            raise _HeldBack(seconds=CAPPED_RETRY_SECONDS, reason="concurrency cap")
     wait = rate_limit_wait(_rate_limits(run))
     if wait:
-        _run_defer(run, seconds=wait, reason="rate limit")
-        return None
-    now = timezone.now()
-    with transaction.atomic():
-        job = run.job
-        if job.max_concurrent_runs is not None:
-            # Serialise the starts of the job's runs, so two workers cannot both take the last slot.
-            Job.objects.select_for_update().filter(id=job.id).first()
-            executing = Run.objects.filter(job=job, state__in=EXECUTING_STATES).count()
-            if executing >= job.max_concurrent_runs:
-                _run_defer(run, seconds=CAPPED_RETRY_SECONDS, reason="concurrency cap")
-                return None
-        started = Run.objects.filter(id=run_id, attempt=attempt, state__in=startable).update(
-            state=RunState.RUNNING, worker=worker, started_at=now, next_attempt_at=None
-        )
-        if not started:
-            return None
-        RunAttempt.objects.create(run_id=run_id, number=attempt, worker=worker, started_at=now)
-    run.refresh_from_db()
-    return run
+        raise _HeldBack(seconds=wait, reason="rate limit")
 
 
 def _rate_limits(run: Run) -> list[Limit]:
@@ -81,13 +90,13 @@ def _rate_limits(run: Run) -> list[Limit]:
     return limits
 
 
-def _run_defer(run: Run, *, seconds: float, reason: str) -> None:
-    """Hold a queued run back: the scheduler publishes it again when `seconds` have passed."""
+def _run_defer(*, run_id: RunId, attempt: int, seconds: float, reason: str) -> None:
+    """Hold a waiting run back: the scheduler publishes it again when `seconds` have passed."""
     deferred = Run.objects.filter(
-        id=run.id, attempt=run.attempt, state__in=(RunState.PENDING, RunState.QUEUED)
+        id=run_id, attempt=attempt, state__in=(RunState.PENDING, RunState.QUEUED)
     ).update(state=RunState.QUEUED, next_attempt_at=timezone.now() + timedelta(seconds=seconds))
     if deferred:
-        logger.info("Run %s deferred %.1f s by its %s", run.id, seconds, reason)
+        logger.info("Run %s deferred %.1f s by its %s", run_id, seconds, reason)
         scheduler_wake()
 
 
@@ -109,9 +118,12 @@ def run_attempt_end(
             outcome, result = RunState.FAILED, None
             error = f"The task's result cannot be stored as JSON: {problem}"
     now = timezone.now()
+    if outcome == RunState.SUCCEEDED:
+        return _run_succeed(run_id=run_id, attempt=attempt, result=result, now=now)
     with transaction.atomic():
         run = (
-            Run.objects.select_for_update()
+            # Only the run's row: locking its job's would serialise every run of the job.
+            Run.objects.select_for_update(of=("self",))
             .select_related("job")
             .filter(id=run_id, attempt=attempt, state__in=(RunState.RUNNING, RunState.CANCELLING))
             .first()
@@ -138,6 +150,21 @@ def run_attempt_end(
             outcome = RunState.CANCELLED
         Run.objects.filter(id=run.id).update(
             state=outcome, result=result, error=error, traceback=traceback, finished_at=now
+        )
+    return True
+
+
+def _run_succeed(*, run_id: RunId, attempt: int, result: Any, now: datetime) -> bool:
+    """The common case, in two statements: nothing to decide, the run is over."""
+    with transaction.atomic():
+        ended = Run.objects.filter(id=run_id, attempt=attempt, state__in=EXECUTING_STATES).update(
+            state=RunState.SUCCEEDED, result=result, error="", traceback="", finished_at=now
+        )
+        if not ended:
+            logger.info("Run %s attempt %s already ended; success ignored", run_id, attempt)
+            return False
+        RunAttempt.objects.filter(run_id=run_id, number=attempt).update(
+            outcome=RunState.SUCCEEDED, finished_at=now
         )
     return True
 

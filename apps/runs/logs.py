@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db.models import Max, QuerySet
+from django.db.models import Count, Max, QuerySet
 
 from apps.runs.models import RunLogLine
 from apps.runs.services import RunId
@@ -34,10 +34,16 @@ class RunLogCapture(logging.Handler):
         self.attempt = attempt
         self.thread_id = threading.get_ident()
         self.pending: list[RunLogLine] = []
-        self.sequence = (
-            RunLogLine.objects.filter(run_id=run_id).aggregate(last=Max("sequence"))["last"] or 0
+        # Only the run's attempts write its log, one at a time: a first attempt starts it empty.
+        previous = (
+            RunLogLine.objects.filter(run_id=run_id).aggregate(
+                last=Max("sequence"), kept=Count("id")
+            )
+            if attempt > 1
+            else {"last": 0, "kept": 0}
         )
-        self.kept = RunLogLine.objects.filter(run_id=run_id).count()
+        self.sequence = previous["last"] or 0
+        self.kept = previous["kept"]
         self.dropped = 0
         self.last_flush = time.monotonic()
         self.writing = False

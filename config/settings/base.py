@@ -119,6 +119,9 @@ if not 1 <= CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT:
         "DTS_DEFAULT_SOFT_TIMEOUT must be at least 1 and below DTS_DEFAULT_HARD_TIMEOUT."
     )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes the database connection around every task unless told to reuse it:
+# reconnecting is most of a short run's cost. Reuse it for this many tasks (CONN_MAX_AGE applies).
+CELERY_DB_REUSE_MAX = env.int("DTS_WORKER_DB_REUSE_MAX", default=1000)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Longer than any hard time limit, so a long run is not redelivered while it still runs.
