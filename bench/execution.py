@@ -21,6 +21,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ import redis
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
+LOGS = Path(tempfile.gettempdir())
 DATABASE = "dts_bench_execution"
 POSTGRES = "postgres://dts:dts@127.0.0.1:55432"
 BROKER = "redis://127.0.0.1:56379/10"
@@ -105,7 +107,7 @@ def bench_dts(runs: int, paced_seconds: int) -> dict[str, float]:
     from apps.runs.states import RunState
 
     job = job_create(name="bench noop", task_type="dts.noop", args={})
-    worker = start_worker("workers", RESULTS / "execution-dts-worker.log")
+    worker = start_worker("workers", LOGS / "execution-dts-worker.log")
     try:
         pending = Run.objects.bulk_create(
             Run(job=job, trigger="api", task_type="dts.noop", args={}) for _ in range(runs)
@@ -144,7 +146,7 @@ def bench_bare_celery(runs: int, paced_seconds: int) -> dict[str, float]:
     from bench.bare_celery import app, probe
 
     probe.delete("bench:started")
-    worker = start_worker("bench.bare_celery", RESULTS / "execution-celery-worker.log")
+    worker = start_worker("bench.bare_celery", LOGS / "execution-celery-worker.log")
     try:
         started = time.time()
         with app.producer_or_acquire() as producer:
