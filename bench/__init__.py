@@ -1,0 +1,1 @@
+"""Benchmarks of dts against its peers; `python -m bench.scheduler` (or `make bench`)."""
