@@ -18,7 +18,7 @@ def _is_run_task(sender: Task | None) -> bool:
 
 @task_success.connect
 def record_success(sender: Task | None = None, result: Any = None, **kwargs: Any) -> None:
-    if sender is not None and _is_run_task(sender):
+    if sender is not None and sender.name == EXECUTE_RUN_TASK:
         run_id, attempt = run_and_attempt(sender.request.args)
         run_attempt_end(run_id=run_id, attempt=attempt, outcome=RunState.SUCCEEDED, result=result)
 

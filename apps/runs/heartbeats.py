@@ -2,7 +2,6 @@
 
 from datetime import datetime
 
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.runs.models import Run, Worker
@@ -38,7 +37,3 @@ def worker_heartbeat(
 
 def worker_stopped(*, hostname: str) -> None:
     Worker.objects.filter(hostname=hostname).update(stopped_at=timezone.now(), active_run_ids=[])
-
-
-def worker_list() -> QuerySet[Worker]:
-    return Worker.objects.all()

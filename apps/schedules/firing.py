@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 class FireReport:
     claimed: int = 0
     fired: list[Run] = field(default_factory=list)
-    skipped: int = 0
 
 
 def schedules_due_claim(*, now: datetime, limit: int) -> list[Schedule]:
@@ -75,7 +74,6 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
                     skipped_fires_record(
                         schedule, reason=SkipReason.OVERLAP, first=times[0], last=times[-1]
                     )
-                    report.skipped += len(times)
                     times = []
                 elif job.overlap_policy == OverlapPolicy.CANCEL_PREVIOUS:
                     runs_cancel(runs=active.pop(job.id))

@@ -1,7 +1,5 @@
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
-
 from apps.runs.models import Run
 from apps.schedules.models import Schedule, SkippedFire
 
@@ -12,10 +10,6 @@ class ScheduleExplanation:
 
     last_fires: list[Run]
     skipped: list[SkippedFire]
-
-
-def schedule_list() -> QuerySet[Schedule]:
-    return Schedule.objects.select_related("job")
 
 
 def schedule_explain(*, schedule: Schedule, limit: int = 20) -> ScheduleExplanation:
