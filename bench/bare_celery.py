@@ -1,5 +1,9 @@
-"""The peer of the execution benchmark: bare Celery with dts's broker settings and no state
-tracking. Its one task records when it started, for the latency figure, and nothing else."""
+"""The peer of the execution benchmark: bare Celery with dts's Celery settings (the same broker,
+transport options, time limits, JSON, acks_late, prefetch) and no state tracking. Its one task
+records when it started, for the latency figure, and nothing else.
+
+The settings are read from dts's Django settings module without setting Django up, and Celery's
+Django fix-up is left out: nothing of Django runs in this worker."""
 
 import os
 import time
@@ -7,19 +11,11 @@ import time
 import redis
 from celery import Celery
 
-app = Celery("bare")
-app.conf.update(
-    broker_url=os.environ["CELERY_BROKER_URL"],
-    task_serializer="json",
-    accept_content=["json"],
-    task_ignore_result=True,
-    task_acks_late=True,
-    task_reject_on_worker_lost=True,
-    worker_prefetch_multiplier=1,
-    broker_connection_retry_on_startup=True,
-    task_default_queue="default",
-)
-probe = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+
+app = Celery("bare", fixups=[])
+app.config_from_object("django.conf:settings", namespace="CELERY")
+probe = redis.Redis.from_url(app.conf.broker_url)
 
 
 @app.task(name="bench.noop")

@@ -8,11 +8,13 @@ signal or a stale message of an earlier attempt changes nothing.
 import json
 import logging
 import random
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.db import survives_database_restart
@@ -22,7 +24,7 @@ from apps.runs.services import RunId
 from apps.runs.states import EXECUTING_STATES, RunState, sources_of
 from apps.runs.throttle import Limit, rate_limit_wait
 from apps.schedules.wakeup import scheduler_wake
-from workers.registry import task_type_get
+from workers.registry import rate_limited_task_types, task_type_get
 
 logger = logging.getLogger(__name__)
 
@@ -42,27 +44,71 @@ class _HeldBack(Exception):
         self.seconds, self.reason = seconds, reason
 
 
-def run_start(*, run_id: RunId, attempt: int, worker: str) -> Run | None:
+@dataclass(frozen=True)
+class StartedRun:
+    """What a worker needs to execute the attempt it has started."""
+
+    id: RunId
+    job_id: int
+    task_type: str
+    args: Any
+
+
+def run_start(*, run_id: RunId, attempt: int, worker: str) -> StartedRun | None:
     """Claim attempt `attempt` of the run; None when it must not start now: that attempt is already
     running or over (a redelivered or stale message), the run is cancelled or unknown, or its job's
-    cap on concurrent runs or a rate limit holds it back (it is then deferred, not dropped)."""
+    cap on concurrent runs or a rate limit holds it back (it is then deferred, not dropped).
+
+    The attempt's row (RunAttempt) is written when it ends; until then the run itself says which
+    attempt is executing, where and since when."""
     now = timezone.now()
+    started = _run_start_unlimited(run_id=run_id, attempt=attempt, worker=worker, now=now)
+    if started is not None:
+        return started
     try:
         with transaction.atomic():
-            started = Run.objects.filter(
+            if not Run.objects.filter(
                 id=run_id, attempt=attempt, state__in=sources_of(RunState.RUNNING)
-            ).update(state=RunState.RUNNING, worker=worker, started_at=now, next_attempt_at=None)
-            if not started:
+            ).update(state=RunState.RUNNING, worker=worker, started_at=now, next_attempt_at=None):
                 logger.info("Run %s attempt %s not started: taken or over", run_id, attempt)
                 return None
             run = Run.objects.select_related("job").get(id=run_id)
             _limits_check(run)
-            RunAttempt.objects.create(run=run, number=attempt, worker=worker, started_at=now)
     except _HeldBack as held:
         # Rolled back: the run is waiting again as it was; publish it again later.
         _run_defer(run_id=run_id, attempt=attempt, seconds=held.seconds, reason=held.reason)
         return None
-    return run
+    return StartedRun(id=run.id, job_id=run.job_id, task_type=run.task_type, args=run.args)
+
+
+def _run_start_unlimited(
+    *, run_id: RunId, attempt: int, worker: str, now: datetime
+) -> StartedRun | None:
+    """The common case, in one statement: start the run when no limit applies to it (its job has no
+    cap and no rate limit, its task type no rate limit). None when it did not start, for a limit or
+    for any other reason: run_start then takes the general path, which tells them apart."""
+    states = sorted(sources_of(RunState.RUNNING))
+    limited = rate_limited_task_types() or [""]  # "" names no task type: SQL has no empty IN ()
+    # Only table names and placeholders are formatted into these statements; values are parameters.
+    sql = (
+        f"UPDATE {_table(Run)} SET state = %s, worker = %s, started_at = %s, "  # noqa: S608
+        "next_attempt_at = NULL "
+        f"WHERE id = %s AND attempt = %s AND state IN {_placeholders(states)} "
+        f"AND task_type NOT IN {_placeholders(limited)} "
+        f"AND EXISTS (SELECT 1 FROM {_table(Job)} AS job WHERE job.id = job_id "
+        "AND job.max_concurrent_runs IS NULL AND job.rate_limit_per_minute IS NULL) "
+        "RETURNING job_id, task_type, args"
+    )
+    params = [RunState.RUNNING.value, worker, _datetime(now), _run_id(run_id), attempt]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *states, *limited])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    job_id, task_type, args = row
+    return StartedRun(
+        id=run_id, job_id=job_id, task_type=task_type, args=json.loads(args) if args else {}
+    )
 
 
 def _limits_check(run: Run) -> None:
@@ -131,8 +177,15 @@ def run_attempt_end(
         if run is None:
             logger.info("Run %s attempt %s already ended; %s ignored", run_id, attempt, outcome)
             return False
-        RunAttempt.objects.filter(run=run, number=attempt).update(
-            outcome=outcome, finished_at=now, error=error, traceback=traceback
+        RunAttempt.objects.create(
+            run=run,
+            number=attempt,
+            worker=run.worker,
+            started_at=run.started_at or now,  # set by run_start; None only to the type checker
+            finished_at=now,
+            outcome=outcome,
+            error=error,
+            traceback=traceback,
         )
         delay = _retry_delay(run, outcome) if run.state == RunState.RUNNING else None
         if delay is not None:
@@ -155,18 +208,57 @@ def run_attempt_end(
 
 
 def _run_succeed(*, run_id: RunId, attempt: int, result: Any, now: datetime) -> bool:
-    """The common case, in two statements: nothing to decide, the run is over."""
-    with transaction.atomic():
-        ended = Run.objects.filter(id=run_id, attempt=attempt, state__in=EXECUTING_STATES).update(
-            state=RunState.SUCCEEDED, result=result, error="", traceback="", finished_at=now
-        )
-        if not ended:
-            logger.info("Run %s attempt %s already ended; success ignored", run_id, attempt)
-            return False
-        RunAttempt.objects.filter(run_id=run_id, number=attempt).update(
-            outcome=RunState.SUCCEEDED, finished_at=now
-        )
-    return True
+    """The common case: nothing to decide, the run and its attempt are over. On PostgreSQL one
+    statement records both (the attempt only if the run's guarded update matched)."""
+    states = sorted(EXECUTING_STATES)
+    # Only table names and placeholders are formatted into these statements; values are parameters.
+    end = (
+        f"UPDATE {_table(Run)} SET state = %s, result = %s, error = '', "  # noqa: S608
+        f"traceback = '', finished_at = %s "
+        f"WHERE id = %s AND attempt = %s AND state IN {_placeholders(states)}"
+    )
+    params = [
+        RunState.SUCCEEDED.value,
+        Run._meta.get_field("result").get_db_prep_save(result, connection),
+        _datetime(now),
+        _run_id(run_id),
+        attempt,
+        *states,
+    ]
+    record = (
+        f"INSERT INTO {_table(RunAttempt)} "
+        "(run_id, number, worker, started_at, finished_at, outcome, error, traceback) "
+        "SELECT id, attempt, worker, started_at, finished_at, state, '', '' FROM"
+    )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"WITH ended AS ({end} RETURNING *) {record} ended", params)
+            ended = cursor.rowcount > 0
+        else:
+            with transaction.atomic():
+                cursor.execute(end, params)
+                ended = cursor.rowcount > 0
+                if ended:
+                    cursor.execute(f"{record} {_table(Run)} WHERE id = %s", [_run_id(run_id)])
+    if not ended:
+        logger.info("Run %s attempt %s already ended; success ignored", run_id, attempt)
+    return ended
+
+
+def _table(model: type[Run | RunAttempt | Job]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _placeholders(values: Iterable[Any]) -> str:
+    return "(" + ", ".join("%s" for _ in values) + ")"
+
+
+def _run_id(run_id: RunId) -> Any:
+    return Run._meta.get_field("id").get_db_prep_value(run_id, connection)
+
+
+def _datetime(value: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
 
 
 def run_attempt_lost(*, run_id: RunId, attempt: int, reason: str) -> bool:

@@ -19,7 +19,9 @@ class Run(models.Model):
     """One execution of a job. Its id is also the Celery task id of the message that carries it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
+    # Foreign keys leave indexing to the composite indexes that start with them: every index is
+    # written on each state change of a run.
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs", db_index=False)
     trigger = models.CharField(max_length=20, choices=RunTrigger.choices)
     state = models.CharField(max_length=20, choices=RunState.choices, default=RunState.PENDING)
     attempt = models.PositiveIntegerField(default=1)
@@ -29,7 +31,12 @@ class Run(models.Model):
     queue = models.CharField(max_length=100, choices=queue_choices, default=DEFAULT_QUEUE)
     # Set for runs fired by a schedule: the nominal fire time, which a schedule fires at most once.
     schedule = models.ForeignKey(
-        "schedules.Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+        "schedules.Schedule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="runs",
+        db_index=False,
     )
     scheduled_for = models.DateTimeField(null=True, blank=True)
     priority = models.PositiveSmallIntegerField(default=5)
@@ -82,7 +89,7 @@ class Run(models.Model):
 class RunAttempt(models.Model):
     """One attempt of a run: who ran it, when, and how it ended."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="attempts")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="attempts", db_index=False)
     number = models.PositiveIntegerField()
     worker = models.CharField(max_length=255, blank=True)
     started_at = models.DateTimeField()
@@ -125,7 +132,7 @@ class Worker(models.Model):
 class RunLogLine(models.Model):
     """One line a run's task logged or printed, in order; bounded per run (apps.runs.logs)."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="log_lines")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="log_lines", db_index=False)
     attempt = models.PositiveIntegerField()
     sequence = models.PositiveIntegerField()
     logged_at = models.DateTimeField()

@@ -70,6 +70,7 @@ wait_until() {
 launch() {
   local pidfile=$1; shift
   [[ -e $LOG ]] && mv -f "$LOG" "$LOG.1"
+  rm -f "$pidfile" # a stale one (left by a reboot) would be taken for the new process
   # shellcheck disable=SC2016  # $$, $0 and $@ belong to the inner bash
   setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >"$LOG" 2>&1 </dev/null &
   for _ in {1..50}; do [[ -s $pidfile ]] && return 0; sleep 0.1; done

@@ -33,9 +33,21 @@ def test_an_attempt_starts_once_and_a_redelivered_message_is_refused():
     first = run_start(run_id=run.id, attempt=1, worker="worker-a")
     second = run_start(run_id=run.id, attempt=1, worker="worker-b")
 
-    assert (first.state, first.worker) == (RunState.RUNNING, "worker-a")
+    assert (first.id, first.job_id, first.task_type, first.args) == (
+        run.id,
+        run.job_id,
+        run.task_type,
+        run.args,
+    )
     assert second is None
-    assert RunAttempt.objects.get(run=run).worker == "worker-a"
+    run.refresh_from_db()
+    assert (run.state, run.worker, run.started_at is not None) == (
+        RunState.RUNNING,
+        "worker-a",
+        True,
+    )
+    # The attempt's row is written when it ends; until then the run says where it executes.
+    assert not RunAttempt.objects.filter(run=run).exists()
 
 
 def test_a_stale_message_of_an_earlier_attempt_is_refused():
@@ -57,7 +69,11 @@ def test_success_stores_the_result_and_closes_the_attempt():
         {"n": 1},
         RunState.SUCCEEDED,
     )
-    assert run.finished_at == attempt.finished_at
+    assert (attempt.worker, attempt.started_at, attempt.finished_at) == (
+        "worker-a",
+        run.started_at,
+        run.finished_at,
+    )
 
 
 def test_a_late_duplicate_success_signal_cannot_rewrite_a_failed_run():
