@@ -5,32 +5,53 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0004_job_max_concurrent_runs_job_priority_and_more'),
-        ('runs', '0007_remove_run_run_retry_due_idx_run_run_waiting_idx'),
-        ('schedules', '0001_initial'),
+        ("jobs", "0004_job_max_concurrent_runs_job_priority_and_more"),
+        ("runs", "0007_remove_run_run_retry_due_idx_run_run_waiting_idx"),
+        ("schedules", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='run',
-            name='job',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='jobs.job'),
+            model_name="run",
+            name="job",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="runs",
+                to="jobs.job",
+            ),
         ),
         migrations.AlterField(
-            model_name='run',
-            name='schedule',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='runs', to='schedules.schedule'),
+            model_name="run",
+            name="schedule",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="runs",
+                to="schedules.schedule",
+            ),
         ),
         migrations.AlterField(
-            model_name='runattempt',
-            name='run',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='attempts', to='runs.run'),
+            model_name="runattempt",
+            name="run",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="attempts",
+                to="runs.run",
+            ),
         ),
         migrations.AlterField(
-            model_name='runlogline',
-            name='run',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='log_lines', to='runs.run'),
+            model_name="runlogline",
+            name="run",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="log_lines",
+                to="runs.run",
+            ),
         ),
     ]
