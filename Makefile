@@ -27,6 +27,7 @@ bench: $(INSTALLED) services  ## Run the benchmarks against their peers; results
 	$(BIN)/pip install --quiet -r requirements/bench.txt
 	$(BIN)/python -m bench.scheduler
 	$(BIN)/python -m bench.execution
+	$(BIN)/python -m bench.events
 
 services:  ## Install (if missing) and start PostgreSQL, Redis, Kafka, Elasticsearch, Prometheus
 	platform/local/services.sh start

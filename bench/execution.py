@@ -63,12 +63,14 @@ def recreate_database() -> None:
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, check=True)
 
 
-def start_worker(app: str, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(app: str, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "celery", "-A", app, "worker", "--queues", "default"]
     command += ["--concurrency", "2", "--pool", "prefork", "--without-mingle", "--without-gossip"]
     command += ["--loglevel", "WARNING", "--hostname", f"bench-{app}@%h"]
     with log.open("w") as output:
-        process = subprocess.Popen(command, cwd=REPO, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=REPO, env=os.environ | (env or {}), stdout=output, stderr=subprocess.STDOUT
+        )
     time.sleep(6)  # started and consuming (its log is quiet at WARNING)
     return process
 
@@ -104,17 +106,26 @@ def database_counters() -> tuple[int, int]:
     return int(tuples), int(commits)
 
 
-def bench_dts(runs: int, paced_seconds: int, round_number: int) -> dict[str, float]:
+def bench_dts(
+    runs: int, paced_seconds: int, round_number: int, events: bool = True
+) -> dict[str, float]:
+    """dts's figures; `events` off writes no outbox events (DTS_EVENTS_ENABLED), in the worker and
+    in this process, which publishes. Without paced seconds there is no latency figure."""
     import django
 
     django.setup()
+    from django.conf import settings
+
     from apps.jobs.services import job_create
     from apps.runs.models import Run
     from apps.runs.services import runs_publish
     from apps.runs.states import RunState
 
-    job = job_create(name=f"bench noop {round_number}", task_type="dts.noop", args={})
-    worker = start_worker("workers", LOGS / "execution-dts-worker.log")
+    settings.DTS_EVENTS_ENABLED = events
+    job = job_create(name=f"bench noop {round_number} {events}", task_type="dts.noop", args={})
+    worker = start_worker(
+        "workers", LOGS / "execution-dts-worker.log", env={"DTS_EVENTS_ENABLED": str(events)}
+    )
     try:
         pending = Run.objects.bulk_create(
             Run(job=job, trigger="api", task_type="dts.noop", args={}) for _ in range(runs)
@@ -137,7 +148,9 @@ def bench_dts(runs: int, paced_seconds: int, round_number: int) -> dict[str, flo
             time.sleep(1 / PACED_RATE)
         paced_runs = Run.objects.filter(id__in=paced, state=RunState.SUCCEEDED)
         wait_until(lambda: paced_runs.count() == len(paced), "dts paced runs")
-        latencies = [(r.started_at - r.published_at).total_seconds() * 1000 for r in paced_runs]
+        latencies = [
+            (run.started_at - run.published_at).total_seconds() * 1000 for run in paced_runs
+        ]
     finally:
         stop(worker)
     return {

@@ -7,7 +7,8 @@ number of replicas can run, restarts lose nothing, and edits apply without a rel
 
 Every few seconds it also keeps runs from getting stuck: it publishes runs committed but never
 published, declares lost the runs no worker reports executing, and republishes queued runs the
-broker lost. Every hour it removes finished runs past their retention.
+broker lost. Every hour it removes finished runs past their retention, and published events past
+theirs.
 """
 
 import logging
@@ -20,11 +21,12 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
+from apps.events.outbox import events_purge_published
 from apps.runs.reaper import runs_reap_lost, runs_republish_missing
 from apps.runs.retention import runs_purge_expired
 from apps.runs.services import runs_next_retry_at, runs_publish_stale, runs_retry_due
 from apps.schedules.firing import schedules_fire_due, schedules_next_due_at
-from apps.schedules.wakeup import ScheduleWakeup
+from apps.schedules.wakeup import schedule_wakeup
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ RETRY_AFTER_ERROR_SECONDS = 1.0
 
 class DatabaseScheduler(beat.Scheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.wakeup = ScheduleWakeup()
+        self.wakeup = schedule_wakeup()
         self.next_sweep = 0.0
         self.next_broker_check = 0.0
         self.next_retention = 0.0
@@ -82,8 +84,10 @@ class DatabaseScheduler(beat.Scheduler):
                 timeout=timedelta(seconds=settings.DTS_WORKER_HEARTBEAT_TIMEOUT),
             )
             self.next_broker_check = time.monotonic() + settings.DTS_BROKER_CHECK_EVERY_SECONDS
-        if settings.DTS_RUN_RETENTION_DAYS and time.monotonic() >= self.next_retention:
-            runs_purge_expired(now=now, keep=timedelta(days=settings.DTS_RUN_RETENTION_DAYS))
+        if time.monotonic() >= self.next_retention:
+            if settings.DTS_RUN_RETENTION_DAYS:
+                runs_purge_expired(now=now, keep=timedelta(days=settings.DTS_RUN_RETENTION_DAYS))
+            events_purge_published(now=now)
             self.next_retention = time.monotonic() + RETENTION_EVERY_SECONDS
 
     def seconds_until_due(self) -> float:

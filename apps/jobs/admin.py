@@ -11,7 +11,13 @@ from django.utils.html import format_html, format_html_join
 
 from apps.core.exceptions import ApplicationError
 from apps.jobs.models import Job
-from apps.jobs.services import EDITABLE_FIELDS, job_create, job_definition_validate, job_update
+from apps.jobs.services import (
+    EDITABLE_FIELDS,
+    job_create,
+    job_definition_validate,
+    job_delete,
+    job_update,
+)
 from apps.runs.models import Run, RunTrigger
 from apps.runs.services import run_trigger
 from apps.schedules.admin import ScheduleInline
@@ -128,6 +134,13 @@ class JobAdmin(admin.ModelAdmin):
                 created.created_at,
                 created.updated_at,
             )
+
+    def delete_model(self, request: HttpRequest, obj: Job) -> None:
+        job_delete(job=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        for job in queryset:
+            job_delete(job=job)
 
     @admin.action(description="Run now")
     def run_now(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:

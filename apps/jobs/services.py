@@ -3,6 +3,8 @@ from typing import Any
 from django.db import transaction
 
 from apps.core.validation import editable_fields_check, model_validate
+from apps.events.models import EventType, OutboxEvent
+from apps.events.outbox import event_new, events_record
 from apps.jobs.models import Job, OverlapPolicy
 from apps.schedules.services import schedules_reactivate
 from workers.queues import DEFAULT_QUEUE
@@ -83,17 +85,51 @@ def job_create(
     )
     _job_validate(job)
     job.save()
+    events_record([_job_event(EventType.JOB_CREATED, job, definition=_definition(job))])
     return job
 
 
 @transaction.atomic
 def job_update(*, job: Job, data: dict[str, Any]) -> Job:
     editable_fields_check(data, EDITABLE_FIELDS)
-    was_enabled = Job.objects.select_for_update().values_list("enabled", flat=True).get(id=job.id)
+    before = _definition(Job.objects.select_for_update().get(id=job.id))
     for field, value in data.items():
         setattr(job, field, value)
     _job_validate(job)
     job.save(update_fields=[*data, "updated_at"])
-    if job.enabled and not was_enabled:
-        schedules_reactivate(job=job)
+    after = _definition(job)
+    changes = {
+        field: {"old": before[field], "new": after[field]}
+        for field in sorted(data)
+        if before[field] != after[field]
+    }
+    if not changes:
+        return job
+    if "enabled" in changes:
+        if job.enabled:
+            schedules_reactivate(job=job)
+        kind = EventType.JOB_RESUMED if job.enabled else EventType.JOB_PAUSED
+    else:
+        kind = EventType.JOB_UPDATED
+    events_record([_job_event(kind, job, changes=changes)])
     return job
+
+
+@transaction.atomic
+def job_delete(*, job: Job) -> None:
+    """Delete the job with its schedules and runs."""
+    events_record([_job_event(EventType.JOB_DELETED, job)])
+    job.delete()
+
+
+def _definition(job: Job) -> dict[str, Any]:
+    return {field: getattr(job, field) for field in sorted(EDITABLE_FIELDS)}
+
+
+def _job_event(kind: EventType, job: Job, **details: Any) -> OutboxEvent:
+    return event_new(
+        type=kind,
+        subject=f"jobs/{job.id}",
+        job_id=job.id,
+        data={"name": job.name, **details},
+    )

@@ -18,6 +18,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.db import survives_database_restart
+from apps.events.models import OutboxEvent
+from apps.events.outbox import event_insert_from_run, events_enabled, events_record, run_event
 from apps.jobs.models import Job
 from apps.runs.models import Run, RunAttempt
 from apps.runs.services import RunId
@@ -74,6 +76,7 @@ def run_start(*, run_id: RunId, attempt: int, worker: str) -> StartedRun | None:
                 return None
             run = Run.objects.select_related("job").get(id=run_id)
             _limits_check(run)
+            events_record([_started_event(run_id, run.job_id, attempt, worker, now)])
     except _HeldBack as held:
         # Rolled back: the run is waiting again as it was; publish it again later.
         _run_defer(run_id=run_id, attempt=attempt, seconds=held.seconds, reason=held.reason)
@@ -89,25 +92,41 @@ def _run_start_unlimited(
     for any other reason: run_start then takes the general path, which tells them apart."""
     states = sorted(sources_of(RunState.RUNNING))
     limited = rate_limited_task_types() or [""]  # "" names no task type: SQL has no empty IN ()
-    # Only table names and placeholders are formatted into these statements; values are parameters.
-    sql = (
-        f"UPDATE {_table(Run)} SET state = %s, worker = %s, started_at = %s, "  # noqa: S608
-        "next_attempt_at = NULL "
-        f"WHERE id = %s AND attempt = %s AND state IN {_placeholders(states)} "
-        f"AND task_type NOT IN {_placeholders(limited)} "
-        f"AND EXISTS (SELECT 1 FROM {_table(Job)} AS job WHERE job.id = job_id "
-        "AND job.max_concurrent_runs IS NULL AND job.rate_limit_per_minute IS NULL) "
-        "RETURNING job_id, task_type, args"
+    row = _run_update_and_insert(
+        run_id=run_id,
+        update=(
+            "SET state = %s, worker = %s, started_at = %s, next_attempt_at = NULL "  # noqa: S608
+            f"WHERE id = %s AND attempt = %s AND state IN {_placeholders(states)} "
+            f"AND task_type NOT IN {_placeholders(limited)} "
+            f"AND EXISTS (SELECT 1 FROM {_table(Job)} AS job WHERE job.id = job_id "
+            "AND job.max_concurrent_runs IS NULL AND job.rate_limit_per_minute IS NULL)"
+        ),
+        params=[
+            RunState.RUNNING.value,
+            worker,
+            _datetime(now),
+            _run_id(run_id),
+            attempt,
+            *states,
+            *limited,
+        ],
+        # The event's job id (0 here) is read from the run row by its insert.
+        inserts=_event_inserts(_started_event(run_id, 0, attempt, worker, now)),
+        returning="job_id, task_type, args",
     )
-    params = [RunState.RUNNING.value, worker, _datetime(now), _run_id(run_id), attempt]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *states, *limited])
-        row = cursor.fetchone()
     if row is None:
         return None
     job_id, task_type, args = row
     return StartedRun(
         id=run_id, job_id=job_id, task_type=task_type, args=json.loads(args) if args else {}
+    )
+
+
+def _started_event(
+    run_id: RunId, job_id: int, attempt: int, worker: str, now: datetime
+) -> OutboxEvent:
+    return run_event(
+        RunState.RUNNING, run_id=run_id, job_id=job_id, attempt=attempt, time=now, worker=worker
     )
 
 
@@ -138,10 +157,28 @@ def _rate_limits(run: Run) -> list[Limit]:
 
 def _run_defer(*, run_id: RunId, attempt: int, seconds: float, reason: str) -> None:
     """Hold a waiting run back: the scheduler publishes it again when `seconds` have passed."""
-    deferred = Run.objects.filter(
-        id=run_id, attempt=attempt, state__in=(RunState.PENDING, RunState.QUEUED)
-    ).update(state=RunState.QUEUED, next_attempt_at=timezone.now() + timedelta(seconds=seconds))
-    if deferred:
+    now = timezone.now()
+    with transaction.atomic():
+        waiting = (
+            Run.objects.select_for_update()
+            .filter(id=run_id, attempt=attempt, state__in=(RunState.PENDING, RunState.QUEUED))
+            .values_list("state", "job_id")
+            .first()
+        )
+        if waiting is not None:
+            state, job_id = waiting
+            Run.objects.filter(id=run_id).update(
+                state=RunState.QUEUED, next_attempt_at=now + timedelta(seconds=seconds)
+            )
+            if state == RunState.PENDING:  # its publisher's PENDING -> QUEUED has not landed yet
+                events_record(
+                    [
+                        run_event(
+                            RunState.QUEUED, run_id=run_id, job_id=job_id, attempt=attempt, time=now
+                        )
+                    ]
+                )
+    if waiting is not None:
         logger.info("Run %s deferred %.1f s by its %s", run_id, seconds, reason)
         scheduler_wake()
 
@@ -196,6 +233,20 @@ def run_attempt_end(
                 error=error,
                 traceback=traceback,
             )
+            events_record(
+                [
+                    run_event(
+                        RunState.RETRYING,
+                        run_id=run.id,
+                        job_id=run.job_id,
+                        attempt=attempt,
+                        time=now,
+                        outcome=outcome,
+                        error=error,
+                        next_attempt_at=now + delay,
+                    )
+                ]
+            )
             scheduler_wake()
             return True
         if run.state == RunState.CANCELLING and outcome in RETRYABLE_OUTCOMES:
@@ -204,45 +255,89 @@ def run_attempt_end(
         Run.objects.filter(id=run.id).update(
             state=outcome, result=result, error=error, traceback=traceback, finished_at=now
         )
+        events_record(
+            [
+                run_event(
+                    outcome,
+                    run_id=run.id,
+                    job_id=run.job_id,
+                    attempt=attempt,
+                    time=now,
+                    error=error,
+                )
+            ]
+        )
     return True
 
 
 def _run_succeed(*, run_id: RunId, attempt: int, result: Any, now: datetime) -> bool:
-    """The common case: nothing to decide, the run and its attempt are over. On PostgreSQL one
-    statement records both (the attempt only if the run's guarded update matched)."""
+    """The common case: nothing to decide. The run, its attempt's record and its event are
+    written together, and only if the run's guarded update matched."""
     states = sorted(EXECUTING_STATES)
-    # Only table names and placeholders are formatted into these statements; values are parameters.
-    end = (
-        f"UPDATE {_table(Run)} SET state = %s, result = %s, error = '', "  # noqa: S608
-        f"traceback = '', finished_at = %s "
-        f"WHERE id = %s AND attempt = %s AND state IN {_placeholders(states)}"
-    )
-    params = [
-        RunState.SUCCEEDED.value,
-        Run._meta.get_field("result").get_db_prep_save(result, connection),
-        _datetime(now),
-        _run_id(run_id),
-        attempt,
-        *states,
-    ]
-    record = (
-        f"INSERT INTO {_table(RunAttempt)} "
+    record_attempt = (
+        f"INSERT INTO {_table(RunAttempt)} "  # noqa: S608
         "(run_id, number, worker, started_at, finished_at, outcome, error, traceback) "
-        "SELECT id, attempt, worker, started_at, finished_at, state, '', '' FROM"
+        "SELECT id, attempt, worker, started_at, finished_at, state, '', '' FROM {run}"
     )
+    # The job id (0 here) is read from the run row by the event's insert.
+    event = run_event(RunState.SUCCEEDED, run_id=run_id, job_id=0, attempt=attempt, time=now)
+    ended = _run_update_and_insert(
+        run_id=run_id,
+        update=(
+            "SET state = %s, result = %s, error = '', traceback = '', finished_at = %s "
+            f"WHERE id = %s AND attempt = %s AND state IN {_placeholders(states)}"
+        ),
+        params=[
+            RunState.SUCCEEDED.value,
+            Run._meta.get_field("result").get_db_prep_save(result, connection),
+            _datetime(now),
+            _run_id(run_id),
+            attempt,
+            *states,
+        ],
+        inserts=[(record_attempt, []), *_event_inserts(event)],
+        returning="id",
+    )
+    if ended is None:
+        logger.info("Run %s attempt %s already ended; success ignored", run_id, attempt)
+    return ended is not None
+
+
+def _run_update_and_insert(
+    *,
+    run_id: RunId,
+    update: str,
+    params: list[Any],
+    inserts: list[tuple[str, list[Any]]],
+    returning: str,
+) -> tuple[Any, ...] | None:
+    """UPDATE one run (`update`: its SET and WHERE clauses) and, only if that matched, run each
+    `INSERT … SELECT … FROM {run}` of `inserts` over the updated row; return the `returning`
+    columns of the run, or None. On PostgreSQL this is one statement (data-modifying WITH), the
+    hot path's cost being mostly round trips; elsewhere (SQLite) one transaction."""
+    runs = _table(Run)
+    # Only table names and placeholders are formatted into these statements; values are parameters.
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"WITH ended AS ({end} RETURNING *) {record} ended", params)
-            ended = cursor.rowcount > 0
-        else:
-            with transaction.atomic():
-                cursor.execute(end, params)
-                ended = cursor.rowcount > 0
-                if ended:
-                    cursor.execute(f"{record} {_table(Run)} WHERE id = %s", [_run_id(run_id)])
-    if not ended:
-        logger.info("Run %s attempt %s already ended; success ignored", run_id, attempt)
-    return ended
+            steps = [f"run AS (UPDATE {runs} {update} RETURNING *)"]
+            steps += [f"step{n} AS ({sql.format(run='run')})" for n, (sql, _) in enumerate(inserts)]
+            cursor.execute(
+                f"WITH {', '.join(steps)} SELECT {returning} FROM run",  # noqa: S608
+                params + [value for _, insert_params in inserts for value in insert_params],
+            )
+            return cursor.fetchone()
+        with transaction.atomic():
+            cursor.execute(f"UPDATE {runs} {update} RETURNING {returning}", params)
+            row = cursor.fetchone()
+            for sql, insert_params in inserts if row is not None else []:
+                cursor.execute(
+                    sql.format(run=f"{runs} WHERE id = %s"), [*insert_params, _run_id(run_id)]
+                )
+        return row
+
+
+def _event_inserts(event: OutboxEvent) -> list[tuple[str, list[Any]]]:
+    return [event_insert_from_run(event)] if events_enabled() else []
 
 
 def _table(model: type[Run | RunAttempt | Job]) -> str:

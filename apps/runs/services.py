@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.core.exceptions import InvalidTransition
+from apps.events.outbox import events_record, run_event
 from apps.jobs.models import Job
 from apps.runs.models import Run, RunTrigger
 from apps.runs.states import RunState, sources_of
@@ -24,18 +25,6 @@ EXECUTE_RUN_TASK = "dts.execute_run"
 RunId = uuid.UUID | str
 PUBLISH_CHUNK = 500
 MAX_PRIORITY = 9
-
-
-def run_transition(*, run_id: RunId, to: RunState, **fields: Any) -> bool:
-    """Move the run to `to` only if its current state allows it; say whether it moved.
-
-    The check and the write are one UPDATE, so two workers or a late signal racing on the same run
-    cannot both win, and a run in a terminal state never changes again.
-    """
-    moved = Run.objects.filter(id=run_id, state__in=sources_of(to)).update(state=to, **fields)
-    if not moved:
-        logger.info("Run %s was not moved to %s: its state does not allow it", run_id, to)
-    return moved == 1
 
 
 def run_trigger(
@@ -84,12 +73,38 @@ def runs_publish(*, runs: list[Run]) -> None:
                     producer=producer,
                     retry=False,
                 )
-        # Whatever the runs' states by now (a fast worker may have started one), one UPDATE.
-        Run.objects.filter(id__in=[run.id for run in chunk]).update(
-            published_at=Coalesce(F("published_at"), Value(timezone.now())),
+        _runs_mark_published(chunk)
+
+
+def _runs_mark_published(runs: list[Run]) -> None:
+    """Record the runs as published, and those still pending as queued (a fast worker may have
+    started one already), with the event of each that became queued."""
+    now = timezone.now()
+    ids = [run.id for run in runs]
+    with transaction.atomic():
+        queued = list(
+            Run.objects.select_for_update()
+            .filter(id__in=ids, state=RunState.PENDING)
+            .order_by("id")  # every locker locks in one order: no deadlock
+            .values_list("id", "job_id", "attempt", "trigger", "scheduled_for")
+        )
+        Run.objects.filter(id__in=ids).update(
+            published_at=Coalesce(F("published_at"), Value(now)),
             state=Case(
                 When(state=RunState.PENDING, then=Value(RunState.QUEUED)), default=F("state")
             ),
+        )
+        events_record(
+            run_event(
+                RunState.QUEUED,
+                run_id=run_id,
+                job_id=job_id,
+                attempt=attempt,
+                time=now,
+                trigger=trigger,
+                scheduled_for=scheduled_for,
+            )
+            for run_id, job_id, attempt, trigger, scheduled_for in queued
         )
 
 
@@ -127,6 +142,19 @@ def runs_retry_due(*, now: datetime, limit: int = 1000) -> int:
         Run.objects.filter(id__in=[run.id for run in due], state__in=waiting).update(
             state=RunState.QUEUED, next_attempt_at=None
         )
+        events_record(
+            run_event(
+                RunState.QUEUED,
+                run_id=run.id,
+                job_id=run.job_id,
+                attempt=run.attempt,
+                time=now,
+                trigger=RunTrigger.RETRY,
+                scheduled_for=run.scheduled_for,
+            )
+            for run in due
+            if run.state == RunState.RETRYING  # a deferred run was queued already
+        )
         transaction.on_commit(partial(runs_publish, runs=due), robust=True)
     return len(due)
 
@@ -145,11 +173,30 @@ def runs_cancel(*, runs: list[Run]) -> None:
     ends CANCELLED when the attempt ends (workers.control, apps.runs.execution)."""
     now = timezone.now()
     waiting = sources_of(RunState.CANCELLED) - {RunState.CANCELLING}
-    Run.objects.filter(id__in=[run.id for run in runs], state__in=waiting).update(
-        state=RunState.CANCELLED, finished_at=now, error="Cancelled before it started."
-    )
-    running = [run.id for run in runs if run.state == RunState.RUNNING]
-    Run.objects.filter(id__in=running, state=RunState.RUNNING).update(state=RunState.CANCELLING)
+    error = "Cancelled before it started."
+    with transaction.atomic():
+        found = list(
+            Run.objects.select_for_update()
+            .filter(id__in=[run.id for run in runs], state__in={*waiting, RunState.RUNNING})
+            .order_by("id")
+            .values_list("id", "job_id", "attempt", "state")
+        )
+        running = [run_id for run_id, _, _, state in found if state == RunState.RUNNING]
+        Run.objects.filter(id__in=running).update(state=RunState.CANCELLING)
+        Run.objects.filter(id__in=[run_id for run_id, *_ in found if run_id not in running]).update(
+            state=RunState.CANCELLED, finished_at=now, error=error
+        )
+        events_record(
+            run_event(
+                RunState.CANCELLING if state == RunState.RUNNING else RunState.CANCELLED,
+                run_id=run_id,
+                job_id=job_id,
+                attempt=attempt,
+                time=now,
+                **({} if state == RunState.RUNNING else {"error": error}),
+            )
+            for run_id, job_id, attempt, state in found
+        )
 
     def tell_workers() -> None:
         for run_id in running:

@@ -17,6 +17,8 @@ from django.db import transaction
 from django.db.models import Min
 
 from apps.core.exceptions import ApplicationError
+from apps.events.models import EventType
+from apps.events.outbox import event_new, events_record
 from apps.jobs.models import Job, OverlapPolicy
 from apps.runs.models import Run, RunTrigger
 from apps.runs.services import runs_cancel, runs_publish
@@ -90,6 +92,22 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
             Run.objects.filter(id__in=[run.id for run in to_insert]).values_list("id", flat=True)
         )
         report.fired = [run for run in to_insert if run.id in inserted_ids]
+        events_record(
+            event_new(
+                type=EventType.SCHEDULE_FIRED,
+                subject=f"schedules/{run.schedule_id}",
+                job_id=run.job_id,
+                time=now,
+                data={
+                    "schedule_id": run.schedule_id,
+                    "run_id": str(run.id),
+                    "scheduled_for": run.scheduled_for,
+                    # A fire whose job's arguments no longer validate makes a failed run.
+                    "refused": run.error or None,
+                },
+            )
+            for run in report.fired
+        )
         to_publish = [run for run in report.fired if run.state == RunState.PENDING]
         transaction.on_commit(lambda: runs_publish(runs=to_publish), robust=True)
     return report

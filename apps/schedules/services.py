@@ -8,6 +8,8 @@ from django.utils import timezone
 
 from apps.core.exceptions import ValidationFailed
 from apps.core.validation import editable_fields_check, model_validate
+from apps.events.models import EventType
+from apps.events.outbox import event_new, events_record
 from apps.jobs.models import Job
 from apps.schedules.models import MisfirePolicy, Schedule, SkippedFire, SkipReason
 from apps.schedules.timing import next_after
@@ -163,7 +165,7 @@ def skipped_fires_record(
             break
     if count == 0:
         return None
-    return SkippedFire.objects.create(
+    skipped = SkippedFire.objects.create(
         schedule=schedule,
         reason=reason,
         first_scheduled_for=first,
@@ -171,6 +173,25 @@ def skipped_fires_record(
         count=count,
         count_is_lower_bound=count == SKIPPED_COUNT_BOUND,
     )
+    events_record(
+        [
+            event_new(
+                type=EventType.SCHEDULE_SKIPPED,
+                subject=f"schedules/{schedule.id}",
+                job_id=schedule.job_id,
+                time=skipped.created_at,
+                data={
+                    "schedule_id": schedule.id,
+                    "reason": reason,
+                    "first_scheduled_for": first,
+                    "last_scheduled_for": last_counted,
+                    "count": count,
+                    "count_is_lower_bound": skipped.count_is_lower_bound,
+                },
+            )
+        ]
+    )
+    return skipped
 
 
 def schedule_preview(

@@ -32,6 +32,7 @@ LOCAL_APPS = [
     "apps.jobs",
     "apps.runs",
     "apps.schedules",
+    "apps.events",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -165,3 +166,37 @@ if "default" not in DTS_QUEUES:
 
 # Modules that register operators' own task types with @task_type; the built-ins always load.
 DTS_TASK_MODULES: list[str] = env.list("DTS_TASK_MODULES", default=[])
+
+# Events (apps/events): every change is written to an outbox in its own transaction, and the relay
+# (`manage.py relay_events`) publishes the outbox to Kafka. Off, nothing is written to the outbox.
+DTS_EVENTS_ENABLED = env.bool("DTS_EVENTS_ENABLED", default=True)
+KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092")
+DTS_EVENTS_TOPIC = env("DTS_EVENTS_TOPIC", default="dts.events")
+# Created with these by the relay when missing; an existing topic is left as it is.
+DTS_EVENTS_TOPIC_PARTITIONS = env.int("DTS_EVENTS_TOPIC_PARTITIONS", default=6)
+DTS_EVENTS_TOPIC_REPLICATION = env.int("DTS_EVENTS_TOPIC_REPLICATION", default=1)
+DTS_EVENTS_TOPIC_RETENTION_HOURS = env.int("DTS_EVENTS_TOPIC_RETENTION_HOURS", default=168)
+# Published outbox rows are removed this many hours after they happened.
+DTS_EVENTS_KEEP_HOURS = env.int("DTS_EVENTS_KEEP_HOURS", default=24)
+DTS_RELAY_BATCH_SIZE = env.int("DTS_RELAY_BATCH_SIZE", default=2000)
+# An event Kafka has not acknowledged this long after it was sent is sent again later.
+DTS_RELAY_DELIVERY_TIMEOUT_SECONDS = env.float("DTS_RELAY_DELIVERY_TIMEOUT_SECONDS", default=10.0)
+# While Kafka or the database is away the relay retries, waiting at most this long in between.
+DTS_RELAY_MAX_BACKOFF_SECONDS = env.float("DTS_RELAY_MAX_BACKOFF_SECONDS", default=5.0)
+# Without a notification of new events the relay looks again after this long.
+DTS_RELAY_IDLE_SECONDS = env.float("DTS_RELAY_IDLE_SECONDS", default=5.0)
+DTS_RELAY_METRICS_PORT = env.int("DTS_RELAY_METRICS_PORT", default=9108)
+DTS_RELAY_METRICS_ADDRESS = env("DTS_RELAY_METRICS_ADDRESS", default="127.0.0.1")
+for _name in ("DTS_EVENTS_TOPIC_PARTITIONS", "DTS_EVENTS_TOPIC_REPLICATION"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1.")
+for _name in (
+    "DTS_EVENTS_TOPIC_RETENTION_HOURS",
+    "DTS_EVENTS_KEEP_HOURS",
+    "DTS_RELAY_BATCH_SIZE",
+    "DTS_RELAY_DELIVERY_TIMEOUT_SECONDS",
+    "DTS_RELAY_MAX_BACKOFF_SECONDS",
+    "DTS_RELAY_IDLE_SECONDS",
+):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be above 0.")

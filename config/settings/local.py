@@ -15,3 +15,6 @@ DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
 # The in-memory transport polls; a short interval keeps "Run now" snappy.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.1}
+
+# There is no Kafka in `make dev`: write no events unless told to (and run a relay yourself).
+DTS_EVENTS_ENABLED = env.bool("DTS_EVENTS_ENABLED", default=False)

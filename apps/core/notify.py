@@ -1,0 +1,61 @@
+"""Waking a process when another one commits a change, through PostgreSQL's LISTEN/NOTIFY.
+
+`NOTIFY` is delivered when (and only if) the notifying transaction commits, to every connection
+LISTENing on the channel. Elsewhere (SQLite in `make dev`, where every process is a thread of one
+process) a listener waits on an in-process event instead, or simply for its timeout.
+"""
+
+import logging
+import select
+import threading
+
+import psycopg2
+import psycopg2.extensions
+from django.db import connection
+
+logger = logging.getLogger(__name__)
+
+
+class Listener:
+    """Waits for a notification on `channel`, or `fallback` outside PostgreSQL, or a timeout."""
+
+    def __init__(self, channel: str, fallback: threading.Event | None = None) -> None:
+        self.channel = channel
+        self.fallback = fallback or threading.Event()
+        self._connection: psycopg2.extensions.connection | None = None
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to `timeout` seconds; True when a change was notified."""
+        if timeout <= 0:
+            return False
+        if connection.vendor != "postgresql":
+            woke = self.fallback.wait(timeout)
+            self.fallback.clear()
+            return woke
+        try:
+            listening = self._listen()
+            readable, _, _ = select.select([listening], [], [], timeout)
+            if not readable:
+                return False
+            listening.poll()
+            listening.notifies.clear()
+            return True
+        except (psycopg2.Error, OSError):
+            logger.warning("Notifications on %s unavailable; polling", self.channel, exc_info=True)
+            self.close()
+            threading.Event().wait(timeout)
+            return False
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _listen(self) -> psycopg2.extensions.connection:
+        if self._connection is None or self._connection.closed:
+            listening = psycopg2.connect(**connection.get_connection_params())
+            listening.set_session(autocommit=True)
+            with listening.cursor() as cursor:
+                cursor.execute(f"LISTEN {self.channel}")
+            self._connection = listening
+        return self._connection

@@ -1,0 +1,44 @@
+"""The relay process: `manage.py relay_events` publishes the event outbox to Kafka."""
+
+import logging
+import signal
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from prometheus_client import start_http_server
+
+from apps.events.kafka import producer_new, topics_ensure
+from apps.events.relay import Relay
+
+logger = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    help = "Publish the event outbox to Kafka until stopped (SIGTERM or SIGINT)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--batch-size", type=int, default=settings.DTS_RELAY_BATCH_SIZE)
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=settings.DTS_RELAY_METRICS_PORT,
+            help="Serve Prometheus metrics on this port; 0 serves none.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not 1 <= options["batch_size"] <= 100_000:
+            raise CommandError("--batch-size must be between 1 and 100000.")
+        if not 0 <= options["metrics_port"] <= 65535:
+            raise CommandError("--metrics-port must be between 0 and 65535.")
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        if options["metrics_port"]:
+            start_http_server(options["metrics_port"], addr=settings.DTS_RELAY_METRICS_ADDRESS)
+        topics_ensure()
+        relay = Relay(producer=producer_new(), batch_size=options["batch_size"], stop=stop)
+        logger.warning("Relay started: publishing the outbox to %s", settings.DTS_EVENTS_TOPIC)
+        relay.run()
+        logger.warning("Relay stopped")

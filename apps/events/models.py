@@ -1,0 +1,55 @@
+import uuid
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+
+
+class EventType(models.TextChoices):
+    """Every event dts publishes; docs/events.md describes each, apps/events/schemas/ checks it."""
+
+    RUN_QUEUED = "dts.run.queued", "Run queued"
+    RUN_STARTED = "dts.run.started", "Run started"
+    RUN_RETRYING = "dts.run.retrying", "Run retrying"
+    RUN_CANCELLING = "dts.run.cancelling", "Run cancelling"
+    RUN_SUCCEEDED = "dts.run.succeeded", "Run succeeded"
+    RUN_FAILED = "dts.run.failed", "Run failed"
+    RUN_TIMED_OUT = "dts.run.timed_out", "Run timed out"
+    RUN_CANCELLED = "dts.run.cancelled", "Run cancelled"
+    RUN_LOST = "dts.run.lost", "Run lost"
+    JOB_CREATED = "dts.job.created", "Job created"
+    JOB_UPDATED = "dts.job.updated", "Job updated"
+    JOB_DELETED = "dts.job.deleted", "Job deleted"
+    JOB_PAUSED = "dts.job.paused", "Job paused"
+    JOB_RESUMED = "dts.job.resumed", "Job resumed"
+    SCHEDULE_FIRED = "dts.schedule.fired", "Schedule fired"
+    SCHEDULE_SKIPPED = "dts.schedule.skipped", "Schedule fired nothing"
+
+
+class OutboxEvent(models.Model):
+    """An event written in the transaction of the change it describes; the relay publishes it to
+    Kafka in `sequence` order and then sets `published_at` (apps.events.relay)."""
+
+    sequence = models.BigAutoField(primary_key=True)
+    # The CloudEvents id, by which consumers drop the duplicates a relay may send.
+    event_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    type = models.CharField(max_length=40, choices=EventType.choices)
+    subject = models.CharField(max_length=100)
+    # The Kafka key, so that each job's events stay in order; not a foreign key, as a job's
+    # events outlive it.
+    job_id = models.BigIntegerField()
+    time = models.DateTimeField()
+    data = models.JSONField(encoder=DjangoJSONEncoder)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The relay's look-up of what is left to publish.
+            models.Index(
+                fields=["sequence"],
+                condition=models.Q(published_at__isnull=True),
+                name="outbox_unpublished_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.type} {self.subject}"

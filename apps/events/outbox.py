@@ -1,0 +1,129 @@
+"""Writing events into the outbox, each in the transaction of the change it describes, and the
+CloudEvents envelope the relay publishes them in.
+
+The services write them: `events_record` in their transactions, and the run's hot path
+(apps.runs.execution) through `event_insert_from_run`, in the same statement as the change.
+With DTS_EVENTS_ENABLED off (`make dev`, which has no Kafka) nothing is written.
+"""
+
+import json
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
+from django.utils import timezone
+
+from apps.events.models import EventType, OutboxEvent
+
+SOURCE = "/dts"
+SPEC_VERSION = "1.0"
+# The version of the `data` of every event type; a breaking change of one bumps it.
+SCHEMA_VERSION = 1
+PURGE_BATCH = 10_000
+
+RUN_EVENT_TYPES = {
+    "queued": EventType.RUN_QUEUED,
+    "running": EventType.RUN_STARTED,
+    "retrying": EventType.RUN_RETRYING,
+    "cancelling": EventType.RUN_CANCELLING,
+    "succeeded": EventType.RUN_SUCCEEDED,
+    "failed": EventType.RUN_FAILED,
+    "timed_out": EventType.RUN_TIMED_OUT,
+    "cancelled": EventType.RUN_CANCELLED,
+    "lost": EventType.RUN_LOST,
+}
+
+
+def events_enabled() -> bool:
+    return bool(settings.DTS_EVENTS_ENABLED)
+
+
+def event_new(
+    *,
+    type: EventType,
+    subject: str,
+    job_id: int,
+    data: dict[str, Any],
+    time: datetime | None = None,
+) -> OutboxEvent:
+    return OutboxEvent(
+        event_id=uuid.uuid4(),
+        type=type,
+        subject=subject,
+        job_id=job_id,
+        time=time or timezone.now(),
+        data=data,
+    )
+
+
+def run_event(
+    state: str, *, run_id: Any, job_id: int, attempt: int, time: datetime, **details: Any
+) -> OutboxEvent:
+    """The event of a run's move to `state`; `details` (error, worker, …) join its data."""
+    return event_new(
+        type=RUN_EVENT_TYPES[state],
+        subject=f"runs/{run_id}",
+        job_id=job_id,
+        time=time,
+        data={"run_id": str(run_id), "attempt": attempt, "state": state, **details},
+    )
+
+
+def events_record(events: Iterable[OutboxEvent]) -> None:
+    """Write the events; call it inside the transaction of the change they describe."""
+    if events_enabled():
+        OutboxEvent.objects.bulk_create(list(events))
+
+
+def event_insert_from_run(event: OutboxEvent) -> tuple[str, list[Any]]:
+    """An `INSERT … SELECT` of the event whose job id is read from a run row: `{run}` in the
+    statement is where that row comes from (apps.runs.execution fills it in)."""
+    table = connection.ops.quote_name(OutboxEvent._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} (event_id, type, subject, job_id, time, data, published_at) "  # noqa: S608
+        "SELECT %s, %s, %s, job_id, %s, %s, NULL FROM {run}"
+    )
+    params = [
+        OutboxEvent._meta.get_field("event_id").get_db_prep_value(event.event_id, connection),
+        str(event.type),
+        event.subject,
+        connection.ops.adapt_datetimefield_value(event.time),
+        OutboxEvent._meta.get_field("data").get_db_prep_save(event.data, connection),
+    ]
+    return sql, params
+
+
+def envelope(event: OutboxEvent) -> dict[str, Any]:
+    """The event as a CloudEvents 1.0 structured-mode JSON object. Its `data` always holds the
+    job's id, which is also the Kafka key."""
+    return {
+        "specversion": SPEC_VERSION,
+        "id": str(event.event_id),
+        "source": SOURCE,
+        "type": str(event.type),
+        "subject": event.subject,
+        "time": event.time.isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "schemaversion": SCHEMA_VERSION,
+        "data": {**event.data, "job_id": event.job_id},
+    }
+
+
+def envelope_bytes(event: OutboxEvent) -> bytes:
+    return json.dumps(envelope(event), cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+
+
+def events_purge_published(*, now: datetime) -> int:
+    """Delete published events older than DTS_EVENTS_KEEP_HOURS, in batches in sequence order (the
+    oldest come first); return how many."""
+    cutoff = now - timedelta(hours=settings.DTS_EVENTS_KEEP_HOURS)
+    old = OutboxEvent.objects.filter(time__lt=cutoff, published_at__isnull=False)
+    purged = 0
+    while batch := list(old.order_by("sequence").values_list("sequence", flat=True)[:PURGE_BATCH]):
+        OutboxEvent.objects.filter(sequence__in=batch).delete()
+        purged += len(batch)
+    return purged

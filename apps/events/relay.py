@@ -1,0 +1,155 @@
+"""The relay: publishes the outbox to Kafka, in order, and marks what Kafka acknowledged.
+
+Each batch is one transaction that first takes a PostgreSQL advisory lock: relays (any number of
+replicas) take turns, so batches never overlap and each job's events go out in the order they
+were committed, whichever relay sends them. A batch is marked published only once Kafka has
+acknowledged it (idempotent producer, acks=all); a relay killed before that leaves its batch
+unpublished, to be sent again: consumers drop the duplicates by event id (apps.events.consumer).
+New rows wake the relay through a NOTIFY their insert fires (see the events migration).
+"""
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from prometheus_client import Counter, Gauge
+
+from apps.core.notify import Listener
+from apps.events.kafka import events_topic
+from apps.events.models import OutboxEvent
+from apps.events.outbox import envelope_bytes
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "dts_outbox"
+# The advisory lock a relay holds while it publishes a batch ("dts-outbox" as an integer).
+TURN_LOCK = 0x6474735F6F7574
+
+PUBLISHED = Counter("dts_events_published", "Events published to Kafka", ["type"])
+FAILED = Counter("dts_events_failed", "Events Kafka did not acknowledge (sent again later)")
+LAG = Gauge("dts_events_outbox_lag_seconds", "Age of the oldest unpublished event")
+
+
+@dataclass
+class _Deliveries:
+    failed: set[int] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+
+    def callback(self, sequence: int) -> Any:
+        def delivered(error: KafkaError | None, _message: Message) -> None:
+            if error is not None:
+                self.failed.add(sequence)
+                self.errors.append(str(error))
+
+        return delivered
+
+
+class Relay:
+    def __init__(self, *, producer: Producer, batch_size: int, stop: threading.Event) -> None:
+        self.producer = producer
+        self.batch_size = batch_size
+        self.stop = stop
+        self.listener = Listener(CHANNEL)
+        self.backoff = 0.0
+
+    def run(self) -> None:
+        """Publish until told to stop; wait for new events when there are none."""
+        try:
+            while not self.stop.is_set():
+                try:
+                    published = self.publish_batch()
+                except Exception:
+                    # The database or Kafka is away: wait, and try again with the same events.
+                    logger.warning("Relay batch failed", exc_info=True)
+                    connection.close_if_unusable_or_obsolete()
+                    self._back_off()
+                    continue
+                if published is None:  # another relay's turn
+                    self.stop.wait(0.05)
+                elif published == 0:
+                    self.listener.wait(settings.DTS_RELAY_IDLE_SECONDS)
+        finally:
+            self.listener.close()
+            self.producer.flush(settings.DTS_RELAY_DELIVERY_TIMEOUT_SECONDS)
+
+    def publish_batch(self) -> int | None:
+        """Publish the oldest unpublished events; how many, or None if another relay has the turn.
+        Raises when Kafka did not acknowledge some (those stay unpublished)."""
+        with transaction.atomic():
+            if not self._take_turn():
+                return None
+            events = list(
+                OutboxEvent.objects.filter(published_at__isnull=True).order_by("sequence")[
+                    : self.batch_size
+                ]
+            )
+            self._lag_measure(events)
+            if not events:
+                return 0
+            deliveries = self._send(events)
+            delivered = _delivered_in_order(events, deliveries.failed)
+            OutboxEvent.objects.filter(sequence__in=[e.sequence for e in delivered]).update(
+                published_at=timezone.now()
+            )
+        for event in delivered:
+            PUBLISHED.labels(type=event.type).inc()
+        if deliveries.failed:
+            FAILED.inc(len(deliveries.failed))
+            raise RuntimeError(
+                f"Kafka did not acknowledge {len(deliveries.failed)} of {len(events)} events: "
+                f"{deliveries.errors[0]}"
+            )
+        self.backoff = 0.0
+        return len(delivered)
+
+    def _take_turn(self) -> bool:
+        if connection.vendor != "postgresql":
+            return True
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [TURN_LOCK])
+            return bool(cursor.fetchone()[0])
+
+    def _send(self, events: list[OutboxEvent]) -> _Deliveries:
+        deliveries = _Deliveries()
+        topic = events_topic()
+        for event in events:
+            self.producer.produce(
+                topic,
+                key=str(event.job_id).encode(),
+                value=envelope_bytes(event),
+                headers={"ce_type": str(event.type), "ce_id": str(event.event_id)},
+                on_delivery=deliveries.callback(event.sequence),
+            )
+            self.producer.poll(0)
+        undelivered = self.producer.flush(settings.DTS_RELAY_DELIVERY_TIMEOUT_SECONDS + 5)
+        if undelivered:
+            # Still queued past their timeout: count them failed; a late delivery is a duplicate.
+            deliveries.failed.update(e.sequence for e in events[-undelivered:])
+            deliveries.errors.append(f"{undelivered} still queued")
+        return deliveries
+
+    def _lag_measure(self, events: list[OutboxEvent]) -> None:
+        oldest = events[0].time if events else None
+        LAG.set((timezone.now() - oldest).total_seconds() if oldest else 0)
+
+    def _back_off(self) -> None:
+        self.backoff = min(max(self.backoff * 2, 0.5), settings.DTS_RELAY_MAX_BACKOFF_SECONDS)
+        self.stop.wait(self.backoff)
+
+
+def _delivered_in_order(events: list[OutboxEvent], failed: set[int]) -> list[OutboxEvent]:
+    """The events Kafka acknowledged that may be marked published: for each job, those before its
+    first failed one, so that a job's events are never marked out of order."""
+    blocked: set[int] = set()
+    delivered = []
+    for event in events:
+        if event.sequence in failed:
+            blocked.add(event.job_id)
+        elif event.job_id not in blocked:
+            delivered.append(event)
+    return delivered

@@ -1,0 +1,201 @@
+"""The relay against the real Kafka and PostgreSQL: every event published once and in order per
+job, nothing lost while Kafka is stopped, when a relay is SIGKILLed mid-batch, or with two relays.
+Each test publishes to a topic of its own."""
+
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from django.db import close_old_connections
+
+from apps.events.consumer import EventStream
+from apps.events.models import OutboxEvent
+from apps.events.outbox import event_new
+from apps.events.validation import event_problems
+from apps.jobs.services import job_create, job_update
+from apps.runs.execution import run_attempt_end, run_start
+from apps.runs.models import Run
+from apps.runs.services import run_trigger
+from apps.runs.states import RunState
+from tests.conftest import REPO, database_url, stop_process, wait_for_log_line
+from tests.workers.test_outages import restored, service
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
+
+RELAY_ENV = {"DTS_RELAY_DELIVERY_TIMEOUT_SECONDS": "5", "DTS_RELAY_MAX_BACKOFF_SECONDS": "2"}
+
+
+@pytest.fixture
+def topic(settings):
+    settings.DTS_EVENTS_TOPIC = f"dts-test-{uuid.uuid4().hex[:8]}"
+    return settings.DTS_EVENTS_TOPIC
+
+
+@pytest.fixture
+def relays(topic, tmp_path):
+    """Start relay processes on this test's topic; all are stopped at the end."""
+    started: list[subprocess.Popen] = []
+
+    def start(batch_size: int = 2000) -> subprocess.Popen:
+        log = tmp_path / f"relay-{len(started)}.log"
+        env = {
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": database_url(),
+            "DTS_EVENTS_TOPIC": topic,
+            **RELAY_ENV,
+        }
+        command = [sys.executable, "manage.py", "relay_events", "--metrics-port", "0"]
+        command += ["--batch-size", str(batch_size)]
+        with log.open("w") as output:
+            process = subprocess.Popen(
+                command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT
+            )
+        started.append(process)
+        wait_for_log_line(Path(log), "Relay started", process, timeout=60)
+        return process
+
+    yield start
+    for process in started:
+        stop_process(process)
+
+
+def consume(expected: int, timeout: float = 60) -> tuple[list[dict], int]:
+    """The topic's events from its start, each once, and how many duplicates were dropped."""
+    stream = EventStream(group_id=f"test-{uuid.uuid4().hex}", from_beginning=True)
+    received: list[dict] = []
+    deadline = time.monotonic() + timeout
+    for event in stream.events(idle_timeout=15):
+        received.append(event)
+        if len(received) >= expected or time.monotonic() > deadline:
+            break
+    return received, stream.duplicates
+
+
+def wait_all_published(timeout: float) -> float:
+    """Seconds until no event is left unpublished."""
+    started = time.monotonic()
+    while True:
+        close_old_connections()
+        left = OutboxEvent.objects.filter(published_at__isnull=True).count()
+        if not left:
+            return time.monotonic() - started
+        assert time.monotonic() - started < timeout, f"{left} events unpublished after {timeout} s"
+        time.sleep(0.2)
+
+
+def run_lifecycles(jobs, per_job: int) -> None:
+    """Runs of each job through queued, started and succeeded, by the services workers call."""
+    for _ in range(per_job):
+        for job in jobs:
+            run = run_trigger(job=job)
+            run_start(run_id=run.id, attempt=1, worker="test")
+            run_attempt_end(run_id=run.id, attempt=1, outcome=RunState.SUCCEEDED)
+
+
+def outbox_ids_by_job() -> dict[int, list[str]]:
+    by_job: dict[int, list[str]] = defaultdict(list)
+    for job_id, event_id in OutboxEvent.objects.order_by("sequence").values_list(
+        "job_id", "event_id"
+    ):
+        by_job[job_id].append(str(event_id))
+    return by_job
+
+
+def received_ids_by_job(received: list[dict]) -> dict[int, list[str]]:
+    by_job: dict[int, list[str]] = defaultdict(list)
+    for event in received:
+        by_job[event["data"]["job_id"]].append(event["id"])
+    return by_job
+
+
+def test_every_event_is_published_once_schema_valid_and_in_order_per_job(
+    relays, celery_worker_process
+):
+    jobs = [job_create(name=f"events {n}", task_type="dts.noop") for n in range(5)]
+    job_update(job=jobs[0], data={"enabled": False})
+    runs = [run_trigger(job=job).id for job in jobs[1:] for _ in range(20)]
+    relays()
+
+    deadline = time.monotonic() + 60
+    while Run.objects.filter(id__in=runs, state=RunState.SUCCEEDED).count() < len(runs):
+        assert time.monotonic() < deadline, "runs did not finish"
+        time.sleep(0.2)
+    wait_all_published(timeout=30)
+    expected = OutboxEvent.objects.count()
+    received, _ = consume(expected)
+
+    assert len(received) == expected == 5 + 1 + len(runs) * 3
+    assert [problem for event in received for problem in event_problems(event)] == []
+    assert received_ids_by_job(received) == outbox_ids_by_job()
+
+
+def test_events_written_while_kafka_is_stopped_are_all_published_when_it_returns(
+    relays, celery_worker_process
+):
+    job = job_create(name="through an outage", task_type="dts.noop")
+    relays()
+    with restored("kafka"):
+        service("kafka", "stop")
+        stopped = time.monotonic()
+        runs = [run_trigger(job=job).id for _ in range(1000)]
+        deadline = time.monotonic() + 55
+        while Run.objects.filter(id__in=runs, state=RunState.SUCCEEDED).count() < len(runs):
+            assert time.monotonic() < deadline, "runs did not finish while Kafka was stopped"
+            time.sleep(0.5)
+        time.sleep(max(0.0, 60 - (time.monotonic() - stopped)))
+        assert OutboxEvent.objects.filter(published_at__isnull=True).count() >= 3000
+        service("kafka", "start")
+
+    assert wait_all_published(timeout=30) <= 30
+    expected = OutboxEvent.objects.count()
+    received, _ = consume(expected)
+    assert {event["id"] for event in received} == {
+        str(event_id) for event_id in OutboxEvent.objects.values_list("event_id", flat=True)
+    }
+    assert received_ids_by_job(received) == outbox_ids_by_job()
+
+
+def test_a_relay_killed_mid_batch_loses_nothing(relays):
+    OutboxEvent.objects.bulk_create(
+        event_new(
+            type="dts.job.deleted",
+            subject=f"jobs/{n % 7 + 1}",
+            job_id=n % 7 + 1,
+            data={"name": f"n{n}"},
+        )
+        for n in range(30_000)
+    )
+    first = relays(batch_size=500)
+    deadline = time.monotonic() + 60
+    while not OutboxEvent.objects.filter(published_at__isnull=False).exists():
+        assert time.monotonic() < deadline, "the relay published nothing"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert OutboxEvent.objects.filter(published_at__isnull=True).exists(), "killed too late"
+    relays(batch_size=500)
+
+    wait_all_published(timeout=60)
+    # Duplicates (the killed relay's batch in flight, sent again) are dropped by the consumer.
+    received, _ = consume(30_000)
+    assert len({event["id"] for event in received}) == len(received) == 30_000
+    assert received_ids_by_job(received) == outbox_ids_by_job()
+
+
+def test_two_relays_at_once_keep_each_jobs_events_in_order(relays):
+    jobs = [job_create(name=f"pair {n}", task_type="dts.noop") for n in range(4)]
+    relays(batch_size=50)
+    relays(batch_size=50)
+
+    run_lifecycles(jobs, per_job=40)  # published while being written, by both relays in turn
+    wait_all_published(timeout=30)
+    expected = OutboxEvent.objects.count()
+    received, _ = consume(expected)
+
+    assert len(received) == expected == 4 + 4 * 40 * 3
+    assert received_ids_by_job(received) == outbox_ids_by_job()
