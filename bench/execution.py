@@ -106,6 +106,18 @@ def database_counters() -> tuple[int, int]:
     return int(tuples), int(commits)
 
 
+def clean_slate() -> None:
+    """Every measurement starts from empty, vacuumed run and event tables: what earlier rounds
+    left (rows, dead tuples, an autovacuum under way) would otherwise weigh on the later ones."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE runs_run, runs_runattempt, runs_runlogline, events_outboxevent CASCADE"
+        )
+        cursor.execute("VACUUM ANALYZE")
+
+
 def bench_dts(
     runs: int, paced_seconds: int, round_number: int, events: bool = True
 ) -> dict[str, float]:
@@ -122,10 +134,11 @@ def bench_dts(
     from apps.runs.states import RunState
 
     settings.DTS_EVENTS_ENABLED = events
+    clean_slate()
     job = job_create(name=f"bench noop {round_number} {events}", task_type="dts.noop", args={})
-    worker = start_worker(
-        "workers", LOGS / "execution-dts-worker.log", env={"DTS_EVENTS_ENABLED": str(events)}
-    )
+    # Its log level as bare Celery's --loglevel WARNING (dts leaves the root logger to Django).
+    env = {"DTS_EVENTS_ENABLED": str(events), "DTS_LOG_LEVEL": "WARNING"}
+    worker = start_worker("workers", LOGS / "execution-dts-worker.log", env=env)
     try:
         pending = Run.objects.bulk_create(
             Run(job=job, trigger="api", task_type="dts.noop", args={}) for _ in range(runs)
