@@ -190,8 +190,12 @@ def report(results: dict[str, Any]) -> str:
         f"{latency['latency_p50_ms']:.0f} / {latency['latency_p99_ms']:.0f} | | p99 ≤ 200: "
         f"{'met' if latency['latency_p99_ms'] <= 200 else 'missed'} |",
         "",
-        f"Runs/s per round, events off / on: {rounds}. Latency: {latency['received']} of "
-        f"{latency['events']} events read back.",
+        f"Runs/s per round, events off / on: {rounds}; the rounds' costs: "
+        + ", ".join(f"{1 - one['on'] / one['off']:.0%}" for one in cost["rounds"])
+        + ". Their spread is this machine's noise from one measurement to the next; a cost"
+        " smaller than it is not resolved.",
+        "",
+        f"Latency: {latency['received']} of {latency['events']} events read back.",
     ]
     return "\n".join(lines) + "\n"
 

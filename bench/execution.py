@@ -225,6 +225,8 @@ def report(results: dict[str, Any]) -> str:
         "- Both: one worker, 2 prefork processes, Redis and PostgreSQL on loopback, dts's Celery "
         "settings (JSON, acks_late, prefetch 1, priority queues, default time limits); no-op task",
         "- Each round runs bare Celery, then dts; the ratio is the median of the rounds' ratios.",
+        "- dts as deployed: events on (each run's queued, started and succeeded events written to "
+        "the outbox; no relay running), logging at WARNING like the Celery worker's.",
         "",
         "| round | peer | runs/s (burst of N) | enqueue → start p50 (ms) | p99 (ms) "
         "| PG tuples written / run | PG commits / run |",

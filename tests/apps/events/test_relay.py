@@ -5,6 +5,7 @@ Each test publishes to a topic of its own."""
 import io
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+import requests
 from django.core.management import CommandError, call_command
 from django.db import close_old_connections
 
@@ -44,7 +46,7 @@ def relays(topic, tmp_path):
     """Start relay processes on this test's topic; all are stopped at the end."""
     started: list[subprocess.Popen] = []
 
-    def start(batch_size: int = 2000) -> subprocess.Popen:
+    def start(batch_size: int = 2000, metrics_port: int = 0) -> subprocess.Popen:
         log = tmp_path / f"relay-{len(started)}.log"
         env = {
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
@@ -52,7 +54,8 @@ def relays(topic, tmp_path):
             "DTS_EVENTS_TOPIC": topic,
             **RELAY_ENV,
         }
-        command = [sys.executable, "manage.py", "relay_events", "--metrics-port", "0"]
+        command = [sys.executable, "manage.py", "relay_events"]
+        command += ["--metrics-port", str(metrics_port)]
         command += ["--batch-size", str(batch_size)]
         with log.open("w") as output:
             process = subprocess.Popen(
@@ -233,3 +236,24 @@ def test_two_relays_at_once_keep_each_jobs_events_in_order(relays):
     assert len(received) == expected == 4 + 4 * 40 * 2
     # One writer: each job's events were committed in sequence order, and arrive in it.
     assert received_ids_by_job(received) == outbox_ids_by_job()
+
+
+def test_the_relay_reports_its_lag_and_what_it_published(relays):
+    OutboxEvent.objects.bulk_create(
+        event_new(type="dts.job.deleted", subject="jobs/1", job_id=1, data={"name": "a"})
+        for _ in range(10)
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    relays(metrics_port=port)
+    wait_all_published(timeout=30)
+
+    deadline = time.monotonic() + 10
+    while "dts_events_outbox_lag_seconds 0.0" not in (
+        metrics := requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    ):
+        assert time.monotonic() < deadline, f"the lag stays above 0:\n{metrics}"
+        time.sleep(0.2)
+    assert 'dts_events_published_total{type="dts.job.deleted"} 10.0' in metrics
+    assert "dts_events_failed_total 0.0" in metrics
