@@ -1,8 +1,10 @@
 """Every change writes exactly one event, schema-valid, in the change's own transaction."""
 
+import re
 from datetime import timedelta
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.utils import timezone
 
@@ -194,3 +196,16 @@ def test_published_events_past_their_keeping_are_purged(settings):
 
     assert events_purge_published(now=timezone.now()) == 1
     assert [event.sequence for event in events()] == [old_waiting.sequence, recent.sequence]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--batch-size", "0", "--batch-size must be between 1 and 10000."),
+        ("--batch-size", "20000", "--batch-size must be between 1 and 10000."),
+        ("--metrics-port", "70000", "--metrics-port must be between 0 and 65535."),
+    ],
+)
+def test_the_relay_command_refuses_bad_options(option, value, message):
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("relay_events", option, value)

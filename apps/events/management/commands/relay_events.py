@@ -14,6 +14,9 @@ from apps.events.relay import Relay
 
 logger = logging.getLogger(__name__)
 
+# A batch is held in the producer's local queue at once; far below its 100,000 messages.
+MAX_BATCH_SIZE = 10_000
+
 
 class Command(BaseCommand):
     help = "Publish the event outbox to Kafka until stopped (SIGTERM or SIGINT)."
@@ -28,8 +31,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not 1 <= options["batch_size"] <= 100_000:
-            raise CommandError("--batch-size must be between 1 and 100000.")
+        if not 1 <= options["batch_size"] <= MAX_BATCH_SIZE:
+            raise CommandError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE}.")
         if not 0 <= options["metrics_port"] <= 65535:
             raise CommandError("--metrics-port must be between 0 and 65535.")
         stop = threading.Event()
