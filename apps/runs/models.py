@@ -57,8 +57,12 @@ class Run(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
+            # Only scheduled runs are in it: the others would be entries to write on every state
+            # change that nothing ever looks up.
             models.UniqueConstraint(
-                fields=["schedule", "scheduled_for"], name="run_unique_schedule_fire_time"
+                fields=["schedule", "scheduled_for"],
+                condition=models.Q(schedule__isnull=False),
+                name="run_unique_schedule_fire_time",
             ),
         ]
         indexes = [
