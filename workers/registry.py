@@ -85,12 +85,6 @@ def task_type_get(name: str) -> TaskType:
         raise NotFound(f"{name!r} is not a registered task type.", field="task_type") from None
 
 
-def rate_limited_task_types() -> list[str]:
-    return sorted(
-        name for name, registered in _task_types.items() if registered.rate_limit_per_minute
-    )
-
-
 def task_type_list() -> list[TaskType]:
     return sorted(_task_types.values(), key=lambda registered: registered.name)
 

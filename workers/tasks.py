@@ -45,13 +45,19 @@ class RunRequest(Request):
     time_limit=settings.CELERY_TASK_TIME_LIMIT,
     Request=RunRequest,
 )
-def execute_run(self: Task, run_id: str, attempt: int = 1) -> Any:
-    """Execute one attempt of a run. Its outcome is recorded by the hooks in workers.signals."""
+def execute_run(self: Task, run_id: str, attempt: int = 1, limited: bool = True) -> Any:
+    """Execute one attempt of a run. Its outcome is recorded by the hooks in workers.signals.
+    `limited` says whether its start must check limits (a message without it does)."""
     try:
         parsed_run_id = uuid.UUID(run_id)
     except ValueError:
         raise Ignore() from None
-    run = run_start(run_id=parsed_run_id, attempt=attempt, worker=self.request.hostname or "")
+    run = run_start(
+        run_id=parsed_run_id,
+        attempt=attempt,
+        worker=self.request.hostname or "",
+        limited=limited,
+    )
     if run is None:
         # Already running elsewhere, over, cancelled or unknown: Ignore sends no success or
         # failure signal, so the run's recorded outcome is left as it is.

@@ -26,7 +26,7 @@ from apps.runs.services import RunId
 from apps.runs.states import EXECUTING_STATES, RunState, sources_of
 from apps.runs.throttle import Limit, rate_limit_wait
 from apps.schedules.wakeup import scheduler_wake
-from workers.registry import rate_limited_task_types, task_type_get
+from workers.registry import task_type_get
 
 logger = logging.getLogger(__name__)
 
@@ -56,17 +56,21 @@ class StartedRun:
     args: Any
 
 
-def run_start(*, run_id: RunId, attempt: int, worker: str) -> StartedRun | None:
+def run_start(
+    *, run_id: RunId, attempt: int, worker: str, limited: bool = True
+) -> StartedRun | None:
     """Claim attempt `attempt` of the run; None when it must not start now: that attempt is already
-    running or over (a redelivered or stale message), the run is cancelled or unknown, or its job's
-    cap on concurrent runs or a rate limit holds it back (it is then deferred, not dropped).
+    running or over (a redelivered or stale message), the run is cancelled or unknown, or (when
+    `limited`, as its message says: apps.runs.services.run_start_limited) its job's cap on
+    concurrent runs or a rate limit holds it back (it is then deferred, not dropped).
 
     The attempt's row (RunAttempt) is written when it ends; until then the run itself says which
     attempt is executing, where and since when."""
     now = timezone.now()
-    started = _run_start_unlimited(run_id=run_id, attempt=attempt, worker=worker, now=now)
-    if started is not None:
-        return started
+    if not limited:
+        started = _run_start_unlimited(run_id=run_id, attempt=attempt, worker=worker, now=now)
+        if started is not None:
+            return started
     try:
         with transaction.atomic():
             if not Run.objects.filter(
@@ -87,29 +91,16 @@ def run_start(*, run_id: RunId, attempt: int, worker: str) -> StartedRun | None:
 def _run_start_unlimited(
     *, run_id: RunId, attempt: int, worker: str, now: datetime
 ) -> StartedRun | None:
-    """The common case, in one statement: start the run when no limit applies to it (its job has no
-    cap and no rate limit, its task type no rate limit). None when it did not start, for a limit or
-    for any other reason: run_start then takes the general path, which tells them apart."""
+    """The common case, in one statement: start a run no limit applies to. None when it did not
+    start: run_start then takes the general path, which says why."""
     states = sorted(sources_of(RunState.RUNNING))
-    limited = rate_limited_task_types() or [""]  # "" names no task type: SQL has no empty IN ()
     row = _run_update_and_insert(
         run_id=run_id,
         update=(
-            "SET state = %s, worker = %s, started_at = %s, next_attempt_at = NULL "  # noqa: S608
-            f"WHERE id = %s AND attempt = %s AND state IN {_placeholders(states)} "
-            f"AND task_type NOT IN {_placeholders(limited)} "
-            f"AND EXISTS (SELECT 1 FROM {_table(Job)} AS job WHERE job.id = job_id "
-            "AND job.max_concurrent_runs IS NULL AND job.rate_limit_per_minute IS NULL)"
+            "SET state = %s, worker = %s, started_at = %s, next_attempt_at = NULL "
+            f"WHERE id = %s AND attempt = %s AND state IN {_placeholders(states)}"
         ),
-        params=[
-            RunState.RUNNING.value,
-            worker,
-            _datetime(now),
-            _run_id(run_id),
-            attempt,
-            *states,
-            *limited,
-        ],
+        params=[RunState.RUNNING.value, worker, _datetime(now), _run_id(run_id), attempt, *states],
         # The event's job id (0 here) is read from the run row by its insert.
         inserts=_event_inserts(_started_event(run_id, 0, attempt, worker, now)),
         returning="job_id, task_type, args",

@@ -17,7 +17,7 @@ from apps.runs.models import Run, RunTrigger
 from apps.runs.states import RunState, sources_of
 from workers.celery import app
 from workers.control import CANCEL_RUN_COMMAND
-from workers.registry import task_args_validate
+from workers.registry import task_args_validate, task_type_get
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ def runs_publish(*, runs: list[Run]) -> None:
                 app.send_task(
                     EXECUTE_RUN_TASK,
                     args=[str(run.id), run.attempt],
+                    kwargs={"limited": run_start_limited(run)},
                     task_id=str(run.id),
                     queue=run.queue,
                     # Redis (kombu) serves priority 0 first; dts's 9 is the highest.
@@ -74,6 +75,18 @@ def runs_publish(*, runs: list[Run]) -> None:
                     retry=False,
                 )
         _runs_mark_published(chunk)
+
+
+def run_start_limited(run: Run) -> bool:
+    """Whether a limit applies to the run's start: its job's cap on concurrent runs or rate limit,
+    or its task type's rate limit. Decided when it is published: the worker checks limits only for
+    runs whose message says so."""
+    job = run.job
+    return bool(
+        job.max_concurrent_runs is not None
+        or job.rate_limit_per_minute
+        or task_type_get(run.task_type).rate_limit_per_minute
+    )
 
 
 def _runs_mark_published(runs: list[Run]) -> None:

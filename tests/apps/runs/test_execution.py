@@ -13,7 +13,7 @@ from apps.runs.execution import (
     run_cancel_confirm,
     run_start,
 )
-from apps.runs.models import RunAttempt
+from apps.runs.models import Run, RunAttempt
 from apps.runs.states import RunState
 from tests.factories import JobFactory, RunFactory
 
@@ -48,6 +48,17 @@ def test_an_attempt_starts_once_and_a_redelivered_message_is_refused():
     )
     # The attempt's row is written when it ends; until then the run says where it executes.
     assert not RunAttempt.objects.filter(run=run).exists()
+
+
+@pytest.mark.parametrize("limited", [True, False])
+def test_a_run_starts_once_whether_or_not_limits_are_checked(limited):
+    run = RunFactory(state=RunState.QUEUED)
+
+    first = run_start(run_id=run.id, attempt=1, worker="worker-a", limited=limited)
+    again = run_start(run_id=run.id, attempt=1, worker="worker-b", limited=limited)
+
+    assert (first.id, again) == (run.id, None)
+    assert Run.objects.get(id=run.id).worker == "worker-a"
 
 
 def test_a_stale_message_of_an_earlier_attempt_is_refused():

@@ -98,3 +98,23 @@ def test_due_retries_are_queued_and_published_after_commit(django_capture_on_com
     assert (due.state, due.next_attempt_at) == (RunState.QUEUED, None)
     assert later.state == RunState.RETRYING
     assert len(callbacks) == 1
+
+
+def test_a_message_says_whether_a_limit_applies_to_its_runs_start(monkeypatch):
+    sent = []
+    monkeypatch.setattr(
+        "apps.runs.services.app.send_task", lambda *args, **kwargs: sent.append(kwargs)
+    )
+    plain = RunFactory(job=JobFactory(task_type="dts.noop", args={}))
+    capped = RunFactory(job=JobFactory(max_concurrent_runs=2))
+    rate_limited = RunFactory(job=JobFactory(rate_limit_per_minute=60))
+    type_limited = RunFactory(job=JobFactory(task_type="tests.operator.limited", args={}))
+
+    runs_publish(runs=[plain, capped, rate_limited, type_limited])
+
+    assert [message["kwargs"] for message in sent] == [
+        {"limited": False},
+        {"limited": True},
+        {"limited": True},
+        {"limited": True},
+    ]
