@@ -61,6 +61,20 @@ def test_a_run_starts_once_whether_or_not_limits_are_checked(limited):
     assert Run.objects.get(id=run.id).worker == "worker-a"
 
 
+def test_a_run_no_limit_applies_to_starts_in_one_statement(django_assert_num_queries):
+    run = RunFactory(state=RunState.QUEUED)
+
+    with django_assert_num_queries(1):
+        assert run_start(run_id=run.id, attempt=1, worker="worker-a", limited=False) is not None
+
+
+def test_a_success_is_recorded_in_one_statement(django_assert_num_queries):
+    run = started()
+
+    with django_assert_num_queries(1):
+        assert run_attempt_end(run_id=run.id, attempt=1, outcome=RunState.SUCCEEDED)
+
+
 def test_a_stale_message_of_an_earlier_attempt_is_refused():
     run = RunFactory(state=RunState.QUEUED, attempt=3)
 
