@@ -1,6 +1,6 @@
 """Events: the relay's throughput to Kafka, what events cost the runs, and commit -> Kafka latency.
 
-    python -m bench.events [--events 50000] [--runs 3000] [--rounds 5] [--rate 500] [--seconds 20]
+    python -m bench.events [--events 50000] [--runs 3000] [--rounds 9] [--rate 500] [--seconds 20]
 
 - relay throughput: N events waiting in the outbox, published by one relay process (`manage.py
   relay_events`), timed from its first to its last publication; its peer is a bare confluent-kafka
@@ -204,7 +204,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=int, default=20)
     options = parser.parse_args()
