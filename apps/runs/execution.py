@@ -320,10 +320,11 @@ def _run_update_and_insert(
         with transaction.atomic():
             cursor.execute(f"UPDATE {runs} {update} RETURNING {returning}", params)
             row = cursor.fetchone()
-            for sql, insert_params in inserts if row is not None else []:
-                cursor.execute(
-                    sql.format(run=f"{runs} WHERE id = %s"), [*insert_params, _run_id(run_id)]
-                )
+            if row is not None:
+                for sql, insert_params in inserts:
+                    cursor.execute(
+                        sql.format(run=f"{runs} WHERE id = %s"), [*insert_params, _run_id(run_id)]
+                    )
         return row
 
 
@@ -331,7 +332,7 @@ def _event_inserts(event: OutboxEvent) -> list[tuple[str, list[Any]]]:
     return [event_insert_from_run(event)] if events_enabled() else []
 
 
-def _table(model: type[Run | RunAttempt | Job]) -> str:
+def _table(model: type[Run | RunAttempt]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
