@@ -7,9 +7,10 @@ Celery settings (JSON, acks_late, prefetch 1, priority queues, default time limi
 every run's states in PostgreSQL; bare Celery records nothing (its task only notes its start time
 in Redis for the latency figure).
 
-- throughput: N runs published at once (dts: `runs_publish` of N pending runs; Celery: N
-  `send_task`), timed from the first publish to the last run recorded finished (dts: SUCCEEDED in
-  PostgreSQL) or started (Celery);
+- throughput: N runs triggered at once (dts: N queued runs and their events inserted in one
+  transaction, as the scheduler fires them, then published; Celery: N `send_task`), timed from
+  the trigger to the last run recorded finished (dts: SUCCEEDED in PostgreSQL) or started
+  (Celery);
 - latency: enqueue -> start per run, with runs published at a steady 20/s (no backlog);
 - PostgreSQL writes per dts run: the database's tuples inserted + updated and commits, per run.
 
@@ -127,10 +128,13 @@ def bench_dts(
 
     django.setup()
     from django.conf import settings
+    from django.db import transaction
+    from django.utils import timezone
 
+    from apps.events.outbox import events_record
     from apps.jobs.services import job_create
     from apps.runs.models import Run
-    from apps.runs.services import runs_publish
+    from apps.runs.services import run_queued_event, run_trigger, runs_publish
     from apps.runs.states import RunState
 
     settings.DTS_EVENTS_ENABLED = events
@@ -140,13 +144,17 @@ def bench_dts(
     env = {"DTS_EVENTS_ENABLED": str(events), "DTS_LOG_LEVEL": "WARNING"}
     worker = start_worker("workers", LOGS / "execution-dts-worker.log", env=env)
     try:
-        pending = Run.objects.bulk_create(
-            Run(job=job, trigger="api", task_type="dts.noop", args={}) for _ in range(runs)
-        )
         time.sleep(2)  # let the statistics collector settle before reading it
         tuples_before, commits_before = database_counters()
         started = time.time()
-        runs_publish(runs=pending)
+        now = timezone.now()
+        with transaction.atomic():
+            queued = Run.objects.bulk_create(
+                Run(job=job, trigger="api", task_type="dts.noop", args={}, queued_at=now)
+                for _ in range(runs)
+            )
+            events_record(run_queued_event(run, time=now) for run in queued)
+        runs_publish(runs=queued)
         done = Run.objects.filter(job=job, state=RunState.SUCCEEDED)
         wait_until(lambda: done.count() == runs, "dts throughput runs")
         elapsed = max(run.finished_at for run in done).timestamp() - started
@@ -155,15 +163,11 @@ def bench_dts(
 
         paced = []
         for _ in range(paced_seconds * PACED_RATE):
-            run = Run.objects.create(job=job, trigger="api", task_type="dts.noop", args={})
-            runs_publish(runs=[run])
-            paced.append(run.id)
+            paced.append(run_trigger(job=job).id)
             time.sleep(1 / PACED_RATE)
         paced_runs = Run.objects.filter(id__in=paced, state=RunState.SUCCEEDED)
         wait_until(lambda: paced_runs.count() == len(paced), "dts paced runs")
-        latencies = [
-            (run.started_at - run.published_at).total_seconds() * 1000 for run in paced_runs
-        ]
+        latencies = [(run.started_at - run.queued_at).total_seconds() * 1000 for run in paced_runs]
     finally:
         stop(worker)
     return {

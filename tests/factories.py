@@ -1,4 +1,5 @@
 import factory
+from django.utils import timezone
 
 from apps.jobs.models import Job
 from apps.runs.models import Run, RunTrigger
@@ -21,7 +22,8 @@ class RunFactory(factory.django.DjangoModelFactory):
 
     job = factory.SubFactory(JobFactory)
     trigger = RunTrigger.MANUAL
-    state = RunState.PENDING
+    state = RunState.QUEUED
+    queued_at = factory.LazyFunction(timezone.now)
     task_type = factory.SelfAttribute("job.task_type")
     args = factory.SelfAttribute("job.args")
 

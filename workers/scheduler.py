@@ -5,10 +5,10 @@ schedules (an indexed query), fires them through apps.schedules.firing, publishe
 then sleeps until the next due time or until a change is notified, whichever comes first. So any
 number of replicas can run, restarts lose nothing, and edits apply without a reload.
 
-Every few seconds it also keeps runs from getting stuck: it publishes runs committed but never
-published, declares lost the runs no worker reports executing, and republishes queued runs the
-broker lost. Every hour it removes finished runs past their retention, and published events past
-theirs.
+Every few seconds it also keeps runs from getting stuck: it declares lost the runs no worker
+reports executing, and publishes again the queued runs no broker or worker holds (a publisher died
+before sending, or Redis lost its data). Every hour it removes finished runs past their
+retention, and published events past theirs.
 """
 
 import logging
@@ -24,7 +24,7 @@ from django.utils import timezone
 from apps.events.outbox import events_purge_published
 from apps.runs.reaper import runs_reap_lost, runs_republish_missing
 from apps.runs.retention import runs_purge_expired
-from apps.runs.services import runs_next_retry_at, runs_publish_stale, runs_retry_due
+from apps.runs.services import runs_next_retry_at, runs_retry_due
 from apps.schedules.firing import schedules_fire_due, schedules_next_due_at
 from apps.schedules.wakeup import schedule_wakeup
 
@@ -74,7 +74,6 @@ class DatabaseScheduler(beat.Scheduler):
 
     def sweep(self) -> None:
         now = timezone.now()
-        runs_publish_stale(older_than=timedelta(seconds=settings.DTS_SWEEPER_STALE_SECONDS))
         runs_reap_lost(now=now, timeout=timedelta(seconds=settings.DTS_WORKER_HEARTBEAT_TIMEOUT))
         if time.monotonic() >= self.next_broker_check:
             older_than = timedelta(seconds=settings.DTS_QUEUED_CHECK_AFTER_SECONDS)

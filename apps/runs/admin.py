@@ -58,7 +58,7 @@ class RunAdmin(admin.ModelAdmin):
                 "fields": [
                     "scheduled_for",
                     "created_at",
-                    "published_at",
+                    "queued_at",
                     "started_at",
                     "finished_at",
                     "duration",
@@ -80,7 +80,7 @@ class RunAdmin(admin.ModelAdmin):
         "queue",
         "scheduled_for",
         "created_at",
-        "published_at",
+        "queued_at",
         "started_at",
         "finished_at",
         "duration",

@@ -147,29 +147,11 @@ def _rate_limits(run: Run) -> list[Limit]:
 
 
 def _run_defer(*, run_id: RunId, attempt: int, seconds: float, reason: str) -> None:
-    """Hold a waiting run back: the scheduler publishes it again when `seconds` have passed."""
-    now = timezone.now()
-    with transaction.atomic():
-        waiting = (
-            Run.objects.select_for_update()
-            .filter(id=run_id, attempt=attempt, state__in=(RunState.PENDING, RunState.QUEUED))
-            .values_list("state", "job_id")
-            .first()
-        )
-        if waiting is not None:
-            state, job_id = waiting
-            Run.objects.filter(id=run_id).update(
-                state=RunState.QUEUED, next_attempt_at=now + timedelta(seconds=seconds)
-            )
-            if state == RunState.PENDING:  # its publisher's PENDING -> QUEUED has not landed yet
-                events_record(
-                    [
-                        run_event(
-                            RunState.QUEUED, run_id=run_id, job_id=job_id, attempt=attempt, time=now
-                        )
-                    ]
-                )
-    if waiting is not None:
+    """Hold a queued run back: the scheduler publishes it again when `seconds` have passed."""
+    deferred = Run.objects.filter(id=run_id, attempt=attempt, state=RunState.QUEUED).update(
+        next_attempt_at=timezone.now() + timedelta(seconds=seconds)
+    )
+    if deferred:
         logger.info("Run %s deferred %.1f s by its %s", run_id, seconds, reason)
         scheduler_wake()
 

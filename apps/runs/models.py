@@ -23,7 +23,7 @@ class Run(models.Model):
     # written on each state change of a run.
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs", db_index=False)
     trigger = models.CharField(max_length=20, choices=RunTrigger.choices)
-    state = models.CharField(max_length=20, choices=RunState.choices, default=RunState.PENDING)
+    state = models.CharField(max_length=20, choices=RunState.choices, default=RunState.QUEUED)
     attempt = models.PositiveIntegerField(default=1)
     # What was run, as it was when the run was triggered: later edits of the job do not rewrite it.
     task_type = models.CharField(max_length=200)
@@ -41,7 +41,9 @@ class Run(models.Model):
     scheduled_for = models.DateTimeField(null=True, blank=True)
     priority = models.PositiveSmallIntegerField(default=5)
     created_at = models.DateTimeField(auto_now_add=True)
-    published_at = models.DateTimeField(null=True, blank=True)
+    # When it was last queued: recorded (or made due again) and, from its commit on, bound for the
+    # broker. The reaper publishes again a run queued this long ago that no broker or worker holds.
+    queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # When the run is published again: after a retry's backoff, or a rate limit's or cap's wait.
@@ -68,12 +70,6 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["job", "-created_at"], name="run_job_created_idx"),
             models.Index(fields=["state", "created_at"], name="run_state_created_idx"),
-            # The sweeper's look-up of runs committed but never published.
-            models.Index(
-                fields=["created_at"],
-                condition=models.Q(state="pending", published_at__isnull=True),
-                name="run_unpublished_idx",
-            ),
             # The scheduler's look-up of runs waiting to be published again.
             models.Index(
                 fields=["next_attempt_at"],

@@ -35,24 +35,26 @@ def runs_reap_lost(*, now: datetime, timeout: timedelta) -> int:
 
 
 def runs_republish_missing(*, now: datetime, older_than: timedelta, timeout: timedelta) -> int:
-    """Publish again the queued runs nobody holds: not waiting in the broker (Redis lost its data)
-    and not reported by any worker's heartbeat for `timeout` (the worker that had received them
-    died: Redis would return them only after its visibility timeout)."""
-    queued = list(
-        Run.objects.select_related("job")
-        .filter(
+    """Publish again the queued runs nobody holds: not waiting in the broker (their publisher died
+    before sending, the broker was down, or Redis lost its data) and not reported by any worker's
+    heartbeat for `timeout` (the worker that had received them died: Redis would return them only
+    after its visibility timeout)."""
+    queued = dict(
+        Run.objects.filter(
             # A deferred run (next_attempt_at set) is off the broker on purpose.
             state=RunState.QUEUED,
-            published_at__lt=now - older_than,
+            queued_at__lt=now - older_than,
             next_attempt_at__isnull=True,
         )
         .filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - timeout))
+        .values_list("id", "queue")
     )
     if not queued:
         return 0
-    waiting = broker_waiting_task_ids({run.queue for run in queued})
-    missing = [run for run in queued if str(run.id) not in waiting]
+    waiting = broker_waiting_task_ids(set(queued.values()))
+    missing = [run_id for run_id in queued if str(run_id) not in waiting]
     if missing:
         logger.warning("Republishing %d queued runs no broker or worker holds", len(missing))
-        runs_publish(runs=missing)
+        still_queued = Run.objects.filter(id__in=missing, state=RunState.QUEUED)
+        runs_publish(runs=list(still_queued.select_related("job")))
     return len(missing)

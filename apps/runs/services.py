@@ -1,16 +1,16 @@
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Min, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Min
 from django.utils import timezone
 
 from apps.core.exceptions import InvalidTransition
+from apps.events.models import OutboxEvent
 from apps.events.outbox import events_record, run_event
 from apps.jobs.models import Job
 from apps.runs.models import Run, RunTrigger
@@ -30,9 +30,10 @@ MAX_PRIORITY = 9
 def run_trigger(
     *, job: Job, trigger: RunTrigger = RunTrigger.MANUAL, args: dict[str, Any] | None = None
 ) -> Run:
-    """Record a new run of `job` and publish it to the broker once the record is committed."""
+    """Record a new queued run of `job`, and publish it to the broker once it is committed."""
     run_args = job.args if args is None else args
     task_args_validate(task_type_name=job.task_type, args=run_args)
+    now = timezone.now()
     with transaction.atomic():
         run = Run.objects.create(
             job=job,
@@ -41,20 +42,34 @@ def run_trigger(
             args=run_args,
             queue=job.queue,
             priority=job.priority,
+            queued_at=now,
         )
-        # robust: the run is committed whatever the broker says; one that was never published
-        # stays PENDING with no published_at, which is what the sweeper looks for.
+        events_record([run_queued_event(run, time=now)])
+        # robust: the run is committed whatever the broker says; one whose message never reached
+        # the broker is published again by the reaper (apps.runs.reaper.runs_republish_missing).
         transaction.on_commit(partial(runs_publish, runs=[run]), robust=True)
     return run
 
 
+def run_queued_event(run: Run, *, time: datetime, trigger: RunTrigger | None = None) -> OutboxEvent:
+    return run_event(
+        RunState.QUEUED,
+        run_id=run.id,
+        job_id=run.job_id,
+        attempt=run.attempt,
+        time=time,
+        trigger=trigger or run.trigger,
+        scheduled_for=run.scheduled_for,
+    )
+
+
 def runs_publish(*, runs: list[Run]) -> None:
-    """Send each run's Celery message (task id = run id), then record that it was published.
+    """Send each queued run's Celery message (task id = run id), after the commit that queued it.
 
     Messages go out over one producer in chunks, each sent as one Redis pipeline (kombu's publish
-    batch) and followed by one UPDATE, so `published_at` stays within a chunk's time of the send.
-    A failed send is not retried in line: it raises, the runs stay unpublished, and the
-    scheduler's sweeper sends them, which also covers a publisher that died.
+    batch). Nothing is written: a run is queued before it is sent. A failed send is not retried in
+    line: it raises, and the reaper publishes the runs that no broker or worker holds, which also
+    covers a publisher that died before sending.
     """
     for start in range(0, len(runs), PUBLISH_CHUNK):
         chunk = runs[start : start + PUBLISH_CHUNK]
@@ -74,7 +89,6 @@ def runs_publish(*, runs: list[Run]) -> None:
                     producer=producer,
                     retry=False,
                 )
-        _runs_mark_published(chunk)
 
 
 def run_start_limited(run: Run) -> bool:
@@ -89,58 +103,6 @@ def run_start_limited(run: Run) -> bool:
     )
 
 
-def _runs_mark_published(runs: list[Run]) -> None:
-    """Record the runs as published, and those still pending as queued (a fast worker may have
-    started one already), with the event of each that became queued."""
-    now = timezone.now()
-    ids = [run.id for run in runs]
-    with transaction.atomic():
-        queued = list(
-            Run.objects.select_for_update()
-            .filter(id__in=ids, state=RunState.PENDING)
-            .order_by("id")  # every locker locks in one order: no deadlock
-            .values_list("id", "job_id", "attempt", "trigger", "scheduled_for")
-        )
-        Run.objects.filter(id__in=ids).update(
-            published_at=Coalesce(F("published_at"), Value(now)),
-            state=Case(
-                When(state=RunState.PENDING, then=Value(RunState.QUEUED)), default=F("state")
-            ),
-        )
-        events_record(
-            run_event(
-                RunState.QUEUED,
-                run_id=run_id,
-                job_id=job_id,
-                attempt=attempt,
-                time=now,
-                trigger=trigger,
-                scheduled_for=scheduled_for,
-            )
-            for run_id, job_id, attempt, trigger, scheduled_for in queued
-        )
-
-
-def runs_publish_stale(*, older_than: timedelta, limit: int = 1000) -> int:
-    """Publish runs committed but never published (their publisher crashed or the broker was
-    down); a run published twice is still executed once, by the worker's start guard."""
-    with transaction.atomic():
-        stale = list(
-            Run.objects.select_related("job")
-            .select_for_update(skip_locked=True, of=("self",))
-            .filter(
-                state=RunState.PENDING,
-                published_at__isnull=True,
-                created_at__lt=timezone.now() - older_than,
-            )
-            .order_by("created_at")[:limit]
-        )
-        if stale:
-            logger.warning("Publishing %d runs that were committed but never published", len(stale))
-            runs_publish(runs=stale)
-    return len(stale)
-
-
 def runs_retry_due(*, now: datetime, limit: int = 1000) -> int:
     """Publish the runs whose wait is over: retries after their backoff, and queued runs a rate
     limit or concurrency cap deferred."""
@@ -153,18 +115,10 @@ def runs_retry_due(*, now: datetime, limit: int = 1000) -> int:
             .order_by("next_attempt_at")[:limit]
         )
         Run.objects.filter(id__in=[run.id for run in due], state__in=waiting).update(
-            state=RunState.QUEUED, next_attempt_at=None
+            state=RunState.QUEUED, next_attempt_at=None, queued_at=now
         )
         events_record(
-            run_event(
-                RunState.QUEUED,
-                run_id=run.id,
-                job_id=run.job_id,
-                attempt=run.attempt,
-                time=now,
-                trigger=RunTrigger.RETRY,
-                scheduled_for=run.scheduled_for,
-            )
+            run_queued_event(run, time=now, trigger=RunTrigger.RETRY)
             for run in due
             if run.state == RunState.RETRYING  # a deferred run was queued already
         )

@@ -5,7 +5,6 @@ from django.db import models
 
 
 class RunState(models.TextChoices):
-    PENDING = "pending", "Pending"
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
     RETRYING = "retrying", "Retrying"
@@ -25,11 +24,7 @@ TERMINAL_STATES = frozenset(
 EXECUTING_STATES = frozenset({RunState.RUNNING, RunState.CANCELLING})
 
 TRANSITIONS: dict[RunState, frozenset[RunState]] = {
-    # A worker may start a run that is still PENDING: holding its message proves it was published,
-    # and the publisher's own PENDING -> QUEUED update can land after the worker's.
-    RunState.PENDING: frozenset(
-        {RunState.QUEUED, RunState.RUNNING, RunState.CANCELLED, RunState.LOST}
-    ),
+    # A run is created QUEUED, in the transaction that records it, and published after commit.
     RunState.QUEUED: frozenset({RunState.RUNNING, RunState.CANCELLED, RunState.LOST}),
     RunState.RUNNING: frozenset(
         {

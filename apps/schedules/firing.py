@@ -4,7 +4,8 @@ Any number of schedulers may run this at once. Each claims a batch of due schedu
 `FOR UPDATE SKIP LOCKED`, so no two hold the same schedule; inserts the runs (unique on schedule and
 nominal time, so even a stray second insert is a no-op), records skipped fires and advances
 `next_fire_at`, all in one transaction; and only after the commit publishes the runs. A crash
-between commit and publish leaves runs `pending` and unpublished: `runs_publish_stale` sends them.
+between commit and publish leaves runs queued that the broker never received: the reaper
+(`runs_republish_missing`) publishes them.
 """
 
 import logging
@@ -21,7 +22,7 @@ from apps.events.models import EventType
 from apps.events.outbox import event_new, events_record
 from apps.jobs.models import Job, OverlapPolicy
 from apps.runs.models import Run, RunTrigger
-from apps.runs.services import runs_cancel, runs_publish
+from apps.runs.services import run_queued_event, runs_cancel, runs_publish
 from apps.runs.states import TERMINAL_STATES, RunState
 from apps.schedules.models import MisfirePolicy, Schedule, SkipReason
 from apps.schedules.services import schedule_next_fire_set, skipped_fires_record
@@ -108,7 +109,8 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
             )
             for run in report.fired
         )
-        to_publish = [run for run in report.fired if run.state == RunState.PENDING]
+        to_publish = [run for run in report.fired if run.state == RunState.QUEUED]
+        events_record(run_queued_event(run, time=now) for run in to_publish)
         transaction.on_commit(lambda: runs_publish(runs=to_publish), robust=True)
     return report
 
@@ -192,7 +194,8 @@ def _runs_for(
             queue=job.queue,
             priority=job.priority,
             scheduled_for=time,
-            state=RunState.FAILED if refusal else RunState.PENDING,
+            state=RunState.FAILED if refusal else RunState.QUEUED,
+            queued_at=None if refusal else now,
             error=refusal or "",
             finished_at=now if refusal else None,
         )

@@ -141,8 +141,6 @@ DTS_SCHEDULER_MISFIRE_GRACE_SECONDS = env.int("DTS_SCHEDULER_MISFIRE_GRACE_SECON
 DTS_SCHEDULER_BATCH_SIZE = env.int("DTS_SCHEDULER_BATCH_SIZE", default=500)
 # The longest a scheduler sleeps without a change notification before looking again.
 DTS_SCHEDULER_MAX_SLEEP_SECONDS = env.float("DTS_SCHEDULER_MAX_SLEEP_SECONDS", default=5.0)
-# Runs still unpublished this long after commit are published by the sweeper.
-DTS_SWEEPER_STALE_SECONDS = env.int("DTS_SWEEPER_STALE_SECONDS", default=30)
 # Workers report every DTS_WORKER_HEARTBEAT_SECONDS which runs they execute; a run not reported
 # for DTS_WORKER_HEARTBEAT_TIMEOUT seconds (its worker died, or its pool process) is lost.
 DTS_WORKER_HEARTBEAT_SECONDS = env.float("DTS_WORKER_HEARTBEAT_SECONDS", default=5.0)
@@ -154,8 +152,9 @@ DTS_RUN_LOG_MAX_LINES = env.int("DTS_RUN_LOG_MAX_LINES", default=10_000)
 DTS_RUN_LOG_MAX_LINE_CHARS = env.int("DTS_RUN_LOG_MAX_LINE_CHARS", default=4_000)
 # A running run being cancelled gets this long to stop by itself before its process is killed.
 DTS_CANCEL_GRACE_SECONDS = env.float("DTS_CANCEL_GRACE_SECONDS", default=10.0)
-# Queued runs published longer ago than this are checked against the broker, and republished if
-# the broker lost them (a Redis restarted without its data).
+# Queued runs queued longer ago than this are checked against the broker every
+# DTS_BROKER_CHECK_EVERY_SECONDS, and published again if no broker or worker holds them (their
+# publisher died before sending, the broker was down, or Redis restarted without its data).
 DTS_QUEUED_CHECK_AFTER_SECONDS = env.int("DTS_QUEUED_CHECK_AFTER_SECONDS", default=60)
 DTS_BROKER_CHECK_EVERY_SECONDS = env.int("DTS_BROKER_CHECK_EVERY_SECONDS", default=60)
 

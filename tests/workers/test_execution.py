@@ -29,7 +29,7 @@ def test_triggered_run_succeeds_with_its_result_stored(celery_worker_process):
     assert run.state == RunState.SUCCEEDED
     assert run.result == {"greeting": "hello", "n": [1, 2]}
     assert run.worker.startswith("test-worker@")
-    assert run.created_at <= run.published_at
+    assert run.queued_at <= run.started_at
     assert run.started_at <= run.finished_at
 
 

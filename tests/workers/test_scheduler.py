@@ -19,7 +19,7 @@ from apps.runs.models import Run
 from apps.runs.services import PUBLISH_CHUNK
 from apps.schedules.services import schedule_create, schedule_pause, schedule_update
 from tests.conftest import REPO, database_url, stop_process, wait_for_log_line
-from tests.factories import JobFactory
+from tests.factories import JobFactory, RunFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
@@ -44,7 +44,8 @@ def start_schedulers(tmp_path):
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
             "DATABASE_URL": database_url(),
             "CELERY_BROKER_URL": BROKER_URL,
-            "DTS_SWEEPER_STALE_SECONDS": "2",
+            "DTS_QUEUED_CHECK_AFTER_SECONDS": "2",
+            "DTS_BROKER_CHECK_EVERY_SECONDS": "2",
         }
         started = []
         for number in range(count):
@@ -95,21 +96,22 @@ def test_racing_schedulers_fire_each_due_time_exactly_once(replicas, broker, sta
     time.sleep(10)
     for process in processes:
         stop_process(process)
-    # A scheduler stopped between its commit and its publish leaves runs unpublished; with the
-    # job disabled, one more scheduler only sweeps them out.
+    # A scheduler stopped between its commit and its publish leaves queued runs the broker never
+    # received; with the job disabled, one more scheduler only publishes those.
     job_update(job=job, data={"enabled": False})
     runs = Run.objects.filter(schedule__in=schedules)
+    run_ids = {str(run_id) for run_id in runs.values_list("id", flat=True)}
     start_schedulers(1)
-    wait_until(lambda: not runs.filter(published_at__isnull=True).exists(), timeout=20)
+    wait_until(lambda: set(published_ids(broker)) >= run_ids, timeout=30)
 
     per_fire = runs.values("schedule", "scheduled_for").annotate(n=Count("id"))
     assert runs.count() >= 2000
     assert {row["n"] for row in per_fire} == {1}
-    # Every run was published, and nothing else was. A scheduler stopped in the middle of a chunk
-    # may have sent some messages without recording it; the sweeper sends those again, and the
-    # worker's start guard runs each run once (tests/workers/test_execution.py).
+    # Every run was published, and nothing else was. A run published again while its first
+    # message was on its way is still run once, by the worker's start guard
+    # (tests/workers/test_execution.py).
     published = published_ids(broker)
-    assert set(published) == {str(run_id) for run_id in runs.values_list("id", flat=True)}
+    assert set(published) == run_ids
     assert len(published) - runs.count() <= PUBLISH_CHUNK * replicas
     # And none was missed: each schedule fired every second from its first fire to its last.
     for schedule in schedules:
@@ -134,14 +136,12 @@ def test_an_edit_takes_effect_within_a_second_without_a_restart(broker, start_sc
     schedule_update(
         schedule=schedule, data={"kind": "interval", "cron_expression": "", "interval_seconds": 1}
     )
-    wait_until(
-        lambda: Run.objects.filter(schedule=schedule, published_at__isnull=False).exists(),
-        timeout=5,
-    )
+    wait_until(lambda: published_ids(broker), timeout=5)
 
     first = Run.objects.filter(schedule=schedule).earliest("scheduled_for")
+    assert str(first.id) in published_ids(broker)
     assert first.scheduled_for - edited_at <= timedelta(seconds=1)
-    assert first.published_at - first.scheduled_for < timedelta(milliseconds=500)
+    assert first.queued_at - first.scheduled_for < timedelta(milliseconds=500)
 
 
 def test_a_new_schedule_fires_without_a_restart(broker, start_schedulers):
@@ -152,13 +152,11 @@ def test_a_new_schedule_fires_without_a_restart(broker, start_schedulers):
     schedule = schedule_create(
         job=JobFactory(task_type="dts.noop", args={}), kind="interval", interval_seconds=1
     )
-    wait_until(
-        lambda: Run.objects.filter(schedule=schedule, published_at__isnull=False).exists(),
-        timeout=5,
-    )
+    wait_until(lambda: published_ids(broker), timeout=5)
 
     first = Run.objects.filter(schedule=schedule).earliest("scheduled_for")
-    assert first.published_at - created_at < timedelta(milliseconds=1500)
+    assert str(first.id) in published_ids(broker)
+    assert first.queued_at - created_at < timedelta(milliseconds=1500)
 
 
 def test_a_pause_takes_effect_within_a_second(broker, start_schedulers, admin_user):
@@ -177,16 +175,15 @@ def test_a_pause_takes_effect_within_a_second(broker, start_schedulers, admin_us
     ).exists()
 
 
-def test_a_run_committed_but_never_published_is_swept(broker, start_schedulers, settings):
-    job = JobFactory(task_type="dts.noop", args={})
-    # As if a publisher crashed between its commit and its publish, a minute ago.
-    run = Run.objects.create(job=job, trigger="manual", task_type="dts.noop", args={})
-    Run.objects.filter(id=run.id).update(created_at=timezone.now() - timedelta(minutes=1))
+def test_a_queued_run_the_broker_never_received_is_published(broker, start_schedulers):
+    # As if its publisher crashed between its commit and its send, a minute ago.
+    run = RunFactory(
+        job=JobFactory(task_type="dts.noop", args={}),
+        queued_at=timezone.now() - timedelta(minutes=1),
+    )
 
     start_schedulers(1)
-    wait_until(
-        lambda: Run.objects.filter(id=run.id, published_at__isnull=False).exists(), timeout=15
-    )
+    wait_until(lambda: published_ids(broker), timeout=15)
 
     run.refresh_from_db()
     assert run.state == "queued"

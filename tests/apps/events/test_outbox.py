@@ -14,7 +14,7 @@ from apps.events.validation import event_problems
 from apps.jobs.services import job_create, job_delete, job_update
 from apps.runs.execution import run_attempt_end, run_attempt_lost, run_start
 from apps.runs.models import Run
-from apps.runs.services import run_cancel, run_trigger, runs_publish, runs_retry_due
+from apps.runs.services import run_cancel, run_trigger, runs_retry_due
 from apps.runs.states import RunState
 from apps.schedules.firing import schedules_fire_due
 from apps.schedules.models import SkipReason
@@ -45,7 +45,6 @@ def every_event_is_schema_valid():
 
 def test_a_run_that_succeeds_says_queued_started_succeeded():
     run = run_trigger(job=JobFactory(task_type="dts.noop", args={}))
-    runs_publish(runs=[run])
     run_start(run_id=run.id, attempt=1, worker="w1")
     run_attempt_end(run_id=run.id, attempt=1, outcome=RunState.SUCCEEDED, result={"ok": 1})
 

@@ -87,12 +87,12 @@ def broker():
     client.flushdb()
 
 
-def test_queued_runs_the_broker_lost_are_republished_and_others_are_not(broker):
+def test_queued_runs_no_broker_holds_are_published_again_and_others_are_not(broker):
     an_hour_ago = timezone.now() - timedelta(hours=1)
-    kept = RunFactory(state=RunState.QUEUED, published_at=an_hour_ago)
+    kept = RunFactory(state=RunState.QUEUED, queued_at=an_hour_ago)
     runs_publish(runs=[kept])
-    lost = RunFactory(state=RunState.QUEUED, published_at=an_hour_ago)
-    recent = RunFactory(state=RunState.QUEUED, published_at=timezone.now())
+    lost = RunFactory(state=RunState.QUEUED, queued_at=an_hour_ago)
+    recent = RunFactory(state=RunState.QUEUED, queued_at=timezone.now())
 
     assert (
         runs_republish_missing(now=timezone.now(), older_than=timedelta(minutes=1), timeout=TIMEOUT)
@@ -107,9 +107,9 @@ def test_queued_runs_the_broker_lost_are_republished_and_others_are_not(broker):
 def test_a_queued_run_held_by_a_dead_worker_is_republished_but_not_one_a_live_worker_holds(broker):
     an_hour_ago = timezone.now() - timedelta(hours=1)
     held_by_dead = RunFactory(
-        state=RunState.QUEUED, published_at=an_hour_ago, last_seen_at=an_hour_ago
+        state=RunState.QUEUED, queued_at=an_hour_ago, last_seen_at=an_hour_ago
     )
-    held_by_live = RunFactory(state=RunState.QUEUED, published_at=an_hour_ago)
+    held_by_live = RunFactory(state=RunState.QUEUED, queued_at=an_hour_ago)
     worker_heartbeat(
         hostname="worker-b",
         pid=1,

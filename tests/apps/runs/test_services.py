@@ -28,14 +28,15 @@ def test_a_guarded_update_moves_a_run_exactly_when_the_table_allows_it(source, t
     assert run.state == (target if allowed else source)
 
 
-def test_trigger_records_a_pending_run_with_the_job_definition(django_capture_on_commit_callbacks):
+def test_trigger_records_a_queued_run_with_the_job_definition(django_capture_on_commit_callbacks):
     job = JobFactory(task_type="dts.echo", args={"greeting": "hi"}, queue="default")
 
     with django_capture_on_commit_callbacks() as callbacks:
         run = run_trigger(job=job)
 
     assert len(callbacks) == 1
-    assert run.state == RunState.PENDING
+    assert run.state == RunState.QUEUED
+    assert run.queued_at is not None
     assert (run.task_type, run.args, run.queue, run.attempt) == (
         "dts.echo",
         {"greeting": "hi"},
@@ -64,23 +65,17 @@ def test_trigger_of_a_job_whose_task_type_is_unregistered_is_refused():
     assert Run.objects.count() == 0
 
 
-def test_publish_marks_a_pending_run_queued_but_never_moves_a_started_one(monkeypatch):
+def test_publish_sends_each_run_and_writes_nothing(monkeypatch, django_assert_num_queries):
     sent = []
     monkeypatch.setattr(
         "apps.runs.services.app.send_task", lambda *args, **kwargs: sent.append(kwargs)
     )
-    pending = RunFactory(state=RunState.PENDING)
-    already_running = RunFactory(state=RunState.RUNNING)
+    runs = list(Run.objects.select_related("job").filter(id__in=[RunFactory().id for _ in "ab"]))
 
-    runs_publish(runs=[pending, already_running])
+    with django_assert_num_queries(0):
+        runs_publish(runs=runs)
 
-    pending.refresh_from_db()
-    already_running.refresh_from_db()
-    assert [message["task_id"] for message in sent] == [str(pending.id), str(already_running.id)]
-    assert pending.state == RunState.QUEUED
-    assert pending.published_at is not None
-    assert already_running.state == RunState.RUNNING
-    assert already_running.published_at is not None
+    assert [message["task_id"] for message in sent] == [str(run.id) for run in runs]
 
 
 def test_due_retries_are_queued_and_published_after_commit(django_capture_on_commit_callbacks):
@@ -95,7 +90,7 @@ def test_due_retries_are_queued_and_published_after_commit(django_capture_on_com
 
     due.refresh_from_db()
     later.refresh_from_db()
-    assert (due.state, due.next_attempt_at) == (RunState.QUEUED, None)
+    assert (due.state, due.next_attempt_at, due.queued_at) == (RunState.QUEUED, None, now)
     assert later.state == RunState.RETRYING
     assert len(callbacks) == 1
 

@@ -17,9 +17,9 @@ def test_every_unfinished_state_can_be_lost(state):
     assert RunState.LOST in TRANSITIONS[state]
 
 
-def test_sources_of_running_are_pending_and_queued():
-    assert sources_of(RunState.RUNNING) == {RunState.PENDING, RunState.QUEUED}
+def test_only_a_queued_run_starts():
+    assert sources_of(RunState.RUNNING) == {RunState.QUEUED}
 
 
-def test_nothing_moves_back_to_pending():
-    assert sources_of(RunState.PENDING) == frozenset()
+def test_nothing_moves_back_to_queued_but_a_retry():
+    assert sources_of(RunState.QUEUED) == {RunState.RETRYING}

@@ -45,7 +45,7 @@ def test_a_due_time_fires_once_however_often_the_scheduler_looks():
     assert (run.scheduled_for, run.trigger, run.state) == (
         T0,
         RunTrigger.SCHEDULE,
-        RunState.PENDING,
+        RunState.QUEUED,
     )
     schedule.refresh_from_db()
     assert schedule.next_scheduled_for == T0 + timedelta(minutes=1)
@@ -252,4 +252,4 @@ def test_runs_are_published_after_commit(django_capture_on_commit_callbacks):
 
     assert len(report.fired) == 1
     assert len(callbacks) == 1
-    assert Run.objects.get().published_at is None
+    assert Run.objects.get().queued_at == T0
