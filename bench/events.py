@@ -5,8 +5,9 @@
 - relay throughput: N events waiting in the outbox, published by one relay process (`manage.py
   relay_events`), timed from its first to its last publication; its peer is a bare confluent-kafka
   producer sending the same N envelopes with the same settings, with nothing to read or mark;
-- cost on runs: the execution benchmark's no-op runs/s (bench.execution), with events on and off
-  back to back, in rounds; the cost is the median over rounds of 1 - on/off;
+- cost on runs: the execution benchmark's no-op runs/s (bench.execution), with events on (and a
+  relay publishing them meanwhile, as deployed) and off back to back, in rounds; the cost is the
+  median over rounds of 1 - on/off;
 - latency: events committed one per transaction at a steady rate while a relay runs; from the
   commit to Kafka's append time (a topic with LogAppendTime; one clock, this machine's).
 
@@ -231,9 +232,16 @@ def main() -> None:
         # Off first in odd rounds, on first in even ones: drift of the machine cancels out.
         for events in (False, True) if number % 2 else (True, False):
             redis.Redis.from_url(BROKER).flushdb()
-            one["on" if events else "off"] = bench_dts(options.runs, 0, number, events=events)[
-                "runs_per_second"
-            ]
+            # On, as deployed: a relay publishes the events while the runs write them.
+            topic = os.environ["DTS_EVENTS_TOPIC"]
+            relay = start_relay("events-cost-relay.log", topic) if events else None
+            try:
+                one["on" if events else "off"] = bench_dts(options.runs, 0, number, events=events)[
+                    "runs_per_second"
+                ]
+            finally:
+                if relay is not None:
+                    stop(relay)
         cost_rounds.append(one)
     results["run_cost"] = {
         "rounds": cost_rounds,

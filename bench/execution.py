@@ -11,6 +11,7 @@ in Redis for the latency figure).
   transaction, as the scheduler fires them, then published; Celery: N `send_task`), timed from
   the trigger to the last run recorded finished (dts: SUCCEEDED in PostgreSQL) or started
   (Celery);
+- both workers first execute WARM_UP_RUNS runs that are not measured;
 - latency: enqueue -> start per run, with runs published at a steady 20/s (no backlog);
 - PostgreSQL writes per dts run: the database's tuples inserted + updated and commits, per run.
 
@@ -43,6 +44,8 @@ PACED_RATE = 20
 # The kombu priority runs_publish gives a run of the default priority (5): the same list in Redis.
 PRIORITY = 4
 DEADLINE_SECONDS = 120
+# Runs each worker executes before it is measured: its processes, connections and caches warm.
+WARM_UP_RUNS = 200
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 os.environ["DATABASE_URL"] = f"{POSTGRES}/{DATABASE}"
@@ -132,6 +135,7 @@ def bench_dts(
     from django.utils import timezone
 
     from apps.events.outbox import events_record
+    from apps.jobs.models import Job
     from apps.jobs.services import job_create
     from apps.runs.models import Run
     from apps.runs.services import run_queued_event, run_trigger, runs_publish
@@ -140,21 +144,30 @@ def bench_dts(
     settings.DTS_EVENTS_ENABLED = events
     clean_slate()
     job = job_create(name=f"bench noop {round_number} {events}", task_type="dts.noop", args={})
-    # Its log level as bare Celery's --loglevel WARNING (dts leaves the root logger to Django).
-    env = {"DTS_EVENTS_ENABLED": str(events), "DTS_LOG_LEVEL": "WARNING"}
-    worker = start_worker("workers", LOGS / "execution-dts-worker.log", env=env)
-    try:
-        time.sleep(2)  # let the statistics collector settle before reading it
-        tuples_before, commits_before = database_counters()
-        started = time.time()
+    warm_up = job_create(name=f"warm-up {round_number} {events}", task_type="dts.noop", args={})
+
+    def burst(job: Job, count: int) -> None:
+        """Trigger `count` runs at once: inserted queued with their events, then published."""
         now = timezone.now()
         with transaction.atomic():
             queued = Run.objects.bulk_create(
                 Run(job=job, trigger="api", task_type="dts.noop", args={}, queued_at=now)
-                for _ in range(runs)
+                for _ in range(count)
             )
             events_record(run_queued_event(run, time=now) for run in queued)
         runs_publish(runs=queued)
+
+    # Its log level as bare Celery's --loglevel WARNING (dts leaves the root logger to Django).
+    env = {"DTS_EVENTS_ENABLED": str(events), "DTS_LOG_LEVEL": "WARNING"}
+    worker = start_worker("workers", LOGS / "execution-dts-worker.log", env=env)
+    try:
+        burst(warm_up, WARM_UP_RUNS)
+        warmed = Run.objects.filter(job=warm_up, state=RunState.SUCCEEDED)
+        wait_until(lambda: warmed.count() == WARM_UP_RUNS, "dts warm-up runs")
+        time.sleep(2)  # let the statistics collector settle before reading it
+        tuples_before, commits_before = database_counters()
+        started = time.time()
+        burst(job, runs)
         done = Run.objects.filter(job=job, state=RunState.SUCCEEDED)
         wait_until(lambda: done.count() == runs, "dts throughput runs")
         elapsed = max(run.finished_at for run in done).timestamp() - started
@@ -185,6 +198,10 @@ def bench_bare_celery(runs: int, paced_seconds: int) -> dict[str, float]:
     probe.delete("bench:started")
     worker = start_worker("bench.bare_celery", LOGS / "execution-celery-worker.log")
     try:
+        for _ in range(WARM_UP_RUNS):
+            app.send_task("bench.noop", args=[time.time()], priority=PRIORITY)
+        wait_until(lambda: probe.llen("bench:started") >= WARM_UP_RUNS, "bare Celery warm-up")
+        probe.delete("bench:started")
         started = time.time()
         with app.producer_or_acquire() as producer:
             for _ in range(runs):

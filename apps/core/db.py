@@ -1,7 +1,12 @@
-from collections.abc import Callable
+import hashlib
+import itertools
+import re
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 Function = TypeVar("Function", bound=Callable[..., Any])
@@ -25,3 +30,32 @@ def survives_database_restart(function: Function) -> Function:
         reraise=True,
     )(function)
     return wrapped  # type: ignore[return-value]
+
+
+def execute_prepared(cursor: CursorWrapper, sql: str, params: Sequence[Any]) -> None:
+    """Run `sql` (with %s placeholders) as a PostgreSQL prepared statement: parsed and planned once
+    per database session instead of on every call. For the statements a worker runs for every
+    run; it needs a session per connection (a direct connection, or a pooler in session mode).
+
+    The name comes from the statement's text, so a name always means the same statement."""
+    name = "dts_" + hashlib.blake2b(sql.encode(), digest_size=8).hexdigest()
+    prepared = _session_prepared(cursor.db)
+    if name not in prepared:
+        numbers = itertools.count(1)
+        cursor.execute(f"PREPARE {name} AS {_PLACEHOLDER.sub(lambda _: f'${next(numbers)}', sql)}")
+        prepared.add(name)
+    cursor.execute(f"EXECUTE {name} ({', '.join('%s' for _ in params)})", params)
+
+
+_PLACEHOLDER = re.compile(r"%s")
+
+
+def _session_prepared(database: BaseDatabaseWrapper) -> set[str]:
+    """The statements prepared in the database session of `database`: a new session (after a
+    reconnection) has none."""
+    session = database.connection
+    known = getattr(database, "dts_prepared", None)
+    if known is None or known[0] is not session:
+        known = (session, set())
+        database.dts_prepared = known  # type: ignore[attr-defined]
+    return known[1]

@@ -53,3 +53,15 @@ class OutboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.type} {self.subject}"
+
+
+class IdleRelay(models.Model):
+    """A relay waiting for new events, by the PostgreSQL backend of its connection. The outbox's
+    insert trigger sends its NOTIFY only while one is waiting: a busy relay reads new rows anyway,
+    and a NOTIFY serialises the commits of every writer (see the events migration 0003)."""
+
+    backend_pid = models.IntegerField(primary_key=True)
+    since = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"relay backend {self.backend_pid} idle since {self.since}"

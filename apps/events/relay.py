@@ -5,7 +5,10 @@ replicas) take turns, so batches never overlap and each job's events go out in t
 were committed, whichever relay sends them. A batch is marked published only once Kafka has
 acknowledged it (idempotent producer, acks=all); a relay killed before that leaves its batch
 unpublished, to be sent again: consumers drop the duplicates by event id (apps.events.consumer).
-New rows wake the relay through a NOTIFY their insert fires (see the events migration).
+New rows wake an idle relay through a NOTIFY their insert fires while a relay has said it waits
+(an IdleRelay row; see the events migrations): a busy relay reads new rows without being told,
+and writers under load pay no NOTIFY. A writer that looked for a waiting relay just before one
+said so is caught by the relay's look at the outbox a moment later (SETTLE_SECONDS).
 """
 
 import logging
@@ -29,6 +32,9 @@ logger = logging.getLogger(__name__)
 CHANNEL = "dts_outbox"
 # The advisory lock a relay holds while it publishes a batch ("dts-outbox" as an integer).
 TURN_LOCK = 0x6474735F6F7574
+# After saying it waits, a relay looks at the outbox again this soon: a writer may have checked
+# for a waiting relay just before, and committed just after its last look.
+SETTLE_SECONDS = 0.1
 
 PUBLISHED = Counter("dts_events_published", "Events published to Kafka", ["type"])
 FAILED = Counter("dts_events_failed", "Events Kafka did not acknowledge (sent again later)")
@@ -56,6 +62,7 @@ class Relay:
         self.stop = stop
         self.listener = Listener(CHANNEL)
         self.backoff = 0.0
+        self.idle = False
 
     def run(self) -> None:
         """Publish until told to stop; wait for new events when there are none."""
@@ -63,19 +70,32 @@ class Relay:
             while not self.stop.is_set():
                 try:
                     published = self.publish_batch()
+                    if published is None:  # another relay's turn
+                        self.stop.wait(0.05)
+                    elif published:
+                        self._idle_set(False)
+                        if published < self.batch_size:
+                            # Let the next batch fill a little: a batch's fixed cost (its
+                            # transaction, a Kafka round trip) would otherwise be paid per event.
+                            self.stop.wait(settings.DTS_RELAY_LINGER_SECONDS)
+                    elif self.idle:
+                        self.listener.wait(settings.DTS_RELAY_IDLE_SECONDS)
+                    else:
+                        self._idle_set(True)
+                        self.listener.wait(SETTLE_SECONDS)
                 except Exception:
                     # The database or Kafka is away: wait, and try again with the same events.
                     logger.warning("Relay batch failed", exc_info=True)
                     connection.close_if_unusable_or_obsolete()
+                    self.idle = False  # said again, on a connection that may be new
                     self._back_off()
-                    continue
-                if published is None:  # another relay's turn
-                    self.stop.wait(0.05)
-                elif published == 0:
-                    self.listener.wait(settings.DTS_RELAY_IDLE_SECONDS)
         finally:
             self.listener.close()
             self.producer.flush(settings.DTS_RELAY_DELIVERY_TIMEOUT_SECONDS)
+            try:
+                self._idle_set(False)
+            except Exception:  # the database is away: the next relay removes the row
+                logger.warning("Could not withdraw the relay's idle mark", exc_info=True)
 
     def publish_batch(self) -> int | None:
         """Publish the oldest unpublished events; how many, or None if another relay has the turn.
@@ -106,6 +126,26 @@ class Relay:
             )
         self.backoff = 0.0
         return len(delivered)
+
+    def _idle_set(self, idle: bool) -> None:
+        """Say whether this relay waits for new events (writers notify only while one does); rows
+        of relays whose connection is gone (killed, or reconnected) are removed on the way."""
+        if idle == self.idle or connection.vendor != "postgresql":
+            self.idle = idle
+            return
+        with connection.cursor() as cursor:
+            if idle:
+                cursor.execute(
+                    "DELETE FROM events_idlerelay "
+                    "WHERE backend_pid NOT IN (SELECT pid FROM pg_stat_activity)"
+                )
+                cursor.execute(
+                    "INSERT INTO events_idlerelay (backend_pid, since) "
+                    "VALUES (pg_backend_pid(), now()) ON CONFLICT DO NOTHING"
+                )
+            else:
+                cursor.execute("DELETE FROM events_idlerelay WHERE backend_pid = pg_backend_pid()")
+        self.idle = idle
 
     def _take_turn(self) -> bool:
         if connection.vendor != "postgresql":

@@ -17,7 +17,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core.db import survives_database_restart
+from apps.core.db import execute_prepared, survives_database_restart
 from apps.events.models import OutboxEvent
 from apps.events.outbox import event_insert_from_run, events_enabled, events_record, run_event
 from apps.jobs.models import Job
@@ -286,15 +286,17 @@ def _run_update_and_insert(
 ) -> tuple[Any, ...] | None:
     """UPDATE one run (`update`: its SET and WHERE clauses) and, only if that matched, run each
     `INSERT … SELECT … FROM {run}` of `inserts` over the updated row; return the `returning`
-    columns of the run, or None. On PostgreSQL this is one statement (data-modifying WITH), the
-    hot path's cost being mostly round trips; elsewhere (SQLite) one transaction."""
+    columns of the run, or None. On PostgreSQL this is one prepared statement (data-modifying
+    WITH), the hot path's cost being mostly round trips and planning; elsewhere (SQLite) one
+    transaction."""
     runs = _table(Run)
     # Only table names and placeholders are formatted into these statements; values are parameters.
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             steps = [f"run AS (UPDATE {runs} {update} RETURNING *)"]
             steps += [f"step{n} AS ({sql.format(run='run')})" for n, (sql, _) in enumerate(inserts)]
-            cursor.execute(
+            execute_prepared(
+                cursor,
                 f"WITH {', '.join(steps)} SELECT {returning} FROM run",  # noqa: S608
                 params + [value for _, insert_params in inserts for value in insert_params],
             )

@@ -184,6 +184,10 @@ DTS_RELAY_DELIVERY_TIMEOUT_SECONDS = env.float("DTS_RELAY_DELIVERY_TIMEOUT_SECON
 DTS_RELAY_MAX_BACKOFF_SECONDS = env.float("DTS_RELAY_MAX_BACKOFF_SECONDS", default=5.0)
 # Without a notification of new events the relay looks again after this long.
 DTS_RELAY_IDLE_SECONDS = env.float("DTS_RELAY_IDLE_SECONDS", default=5.0)
+# After a batch smaller than DTS_RELAY_BATCH_SIZE the relay waits this long for more (0: none).
+DTS_RELAY_LINGER_SECONDS = env.float("DTS_RELAY_LINGER_SECONDS", default=0.05)
+if DTS_RELAY_LINGER_SECONDS < 0:
+    raise ImproperlyConfigured("DTS_RELAY_LINGER_SECONDS must be 0 or more.")
 DTS_RELAY_METRICS_PORT = env.int("DTS_RELAY_METRICS_PORT", default=9108)
 DTS_RELAY_METRICS_ADDRESS = env("DTS_RELAY_METRICS_ADDRESS", default="127.0.0.1")
 for _name in ("DTS_EVENTS_TOPIC_PARTITIONS", "DTS_EVENTS_TOPIC_REPLICATION"):

@@ -4,6 +4,7 @@ Each test publishes to a topic of its own."""
 
 import io
 import json
+import select
 import signal
 import socket
 import subprocess
@@ -13,13 +14,15 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
+import psycopg2
 import pytest
 import requests
 from django.core.management import CommandError, call_command
 from django.db import close_old_connections
+from django.utils import timezone
 
 from apps.events.consumer import EventStream
-from apps.events.models import OutboxEvent
+from apps.events.models import IdleRelay, OutboxEvent
 from apps.events.outbox import event_new
 from apps.events.validation import event_problems
 from apps.jobs.services import job_create, job_update
@@ -253,3 +256,40 @@ def test_the_relay_reports_its_lag_and_what_it_published(relays):
         time.sleep(0.2)
     assert 'dts_events_published_total{type="dts.job.deleted"} 10.0' in metrics
     assert "dts_events_failed_total 0.0" in metrics
+
+
+def notified(listening, timeout: float) -> bool:
+    readable, _, _ = select.select([listening], [], [], timeout)
+    if readable:
+        listening.poll()
+    found = bool(listening.notifies)
+    listening.notifies.clear()
+    return found
+
+
+def test_writers_notify_only_while_a_relay_waits_which_wakes_it_at_once(relays):
+    listening = psycopg2.connect(database_url())
+    listening.set_session(autocommit=True)
+    listening.cursor().execute("LISTEN dts_outbox")
+    job = job_create(name="quiet", task_type="dts.noop", args={})
+    assert not notified(listening, 0.5), "no relay waits: the insert should not notify"
+    # A relay killed while it waited left its row behind: writers notify until a relay removes it.
+    IdleRelay.objects.create(backend_pid=0, since=timezone.now())
+    job_update(job=job, data={"description": "stale"})
+    assert notified(listening, 2)
+
+    relay = relays()
+    wait_all_published(timeout=30)
+    deadline = time.monotonic() + 10
+    while list(IdleRelay.objects.values_list("backend_pid", flat=True)) in ([], [0]):
+        assert time.monotonic() < deadline, "the relay never said it waits"
+        time.sleep(0.05)
+    time.sleep(0.5)  # past its settling look: asleep for DTS_RELAY_IDLE_SECONDS (5 s)
+    notified(listening, 0)
+
+    job_update(job=job, data={"description": "wake up"})
+    assert notified(listening, 2)
+    assert wait_all_published(timeout=5) < 1, "the relay slept through the notification"
+    stop_process(relay)
+    assert not IdleRelay.objects.exists()
+    listening.close()
