@@ -135,6 +135,7 @@ def bench_dts(
     from django.utils import timezone
 
     from apps.events.outbox import events_record
+    from apps.accounts.models import Team
     from apps.jobs.models import Job
     from apps.jobs.services import job_create
     from apps.runs.models import Run
@@ -143,8 +144,13 @@ def bench_dts(
 
     settings.DTS_EVENTS_ENABLED = events
     clean_slate()
-    job = job_create(name=f"bench noop {round_number} {events}", task_type="dts.noop", args={})
-    warm_up = job_create(name=f"warm-up {round_number} {events}", task_type="dts.noop", args={})
+    team, _ = Team.objects.get_or_create(name="bench")
+    job = job_create(
+        team=team, name=f"bench noop {round_number} {events}", task_type="dts.noop", args={}
+    )
+    warm_up = job_create(
+        team=team, name=f"warm-up {round_number} {events}", task_type="dts.noop", args={}
+    )
 
     def burst(job: Job, count: int) -> None:
         """Trigger `count` runs at once: inserted queued with their events, then published."""

@@ -14,6 +14,7 @@ from django.db import connections
 from django.db.models import Model, Sum
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
+from apps.accounts.models import Team
 from apps.jobs.models import Job
 from apps.runs.models import Run
 from apps.schedules.models import Schedule, ScheduleKind, SkippedFire
@@ -122,8 +123,12 @@ class DtsPeer(Peer):
 
     def create(self, shape: Shape) -> None:
         # One job per schedule, as each of django-celery-beat's periodic tasks is its own task.
+        team, _ = Team.objects.get_or_create(name="bench")
         jobs = Job.objects.bulk_create(
-            [Job(name=f"bench-{key}", task_type="dts.noop", args={}) for key in range(shape.total)],
+            [
+                Job(team=team, name=f"bench-{key}", task_type="dts.noop", args={})
+                for key in range(shape.total)
+            ],
             batch_size=BULK_BATCH,
         )
         after = shape.first_due - timedelta(microseconds=1)

@@ -1,16 +1,45 @@
 import factory
+from django.contrib.auth.models import User
 from django.utils import timezone
 
+from apps.accounts.models import Membership, Role, Team
 from apps.jobs.models import Job
 from apps.runs.models import Run, RunTrigger
 from apps.runs.states import RunState
 from apps.schedules.models import Schedule, ScheduleKind
 
 
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ["username"]
+
+    username = factory.Sequence(lambda number: f"user{number}")
+    password = factory.django.Password("password")
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+        django_get_or_create = ["name"]
+
+    name = factory.Sequence(lambda number: f"team{number}")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    team = factory.SubFactory(TeamFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Role.VIEWER
+
+
 class JobFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Job
 
+    team = factory.SubFactory(TeamFactory)
     name = factory.Sequence(lambda number: f"job {number}")
     task_type = "dts.echo"
     args = factory.LazyFunction(lambda: {"greeting": "hello"})

@@ -5,10 +5,13 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from apps.accounts.models import Role, Team
+from apps.accounts.services import membership_set
 from apps.jobs.models import Job
 from apps.jobs.services import job_create
 from apps.schedules.services import schedule_create
 
+DEMO_TEAM = "demo"
 EVERY_MINUTE_JOB = "demo: say hello"
 DEMO_JOBS: list[dict[str, Any]] = [
     {"name": "demo: say hello", "task_type": "dts.echo", "args": {"greeting": "hello from dts"}},
@@ -26,11 +29,14 @@ DEMO_JOBS: list[dict[str, Any]] = [
 def demo_load(*, username: str, password: str) -> None:
     """Create the demo superuser and demo jobs; existing ones are left as they are."""
     user_model = get_user_model()
-    if not user_model.objects.filter(username=username).exists():
-        user_model.objects.create_superuser(username=username, email="", password=password)
+    user = user_model.objects.filter(username=username).first()
+    if user is None:
+        user = user_model.objects.create_superuser(username=username, email="", password=password)
+    team, _ = Team.objects.get_or_create(name=DEMO_TEAM)
+    membership_set(team=team, user=user, role=Role.ADMIN)
     existing = set(Job.objects.values_list("name", flat=True))
     for definition in DEMO_JOBS:
         if definition["name"] not in existing:
-            job = job_create(description="Loaded by make dev.", **definition)
+            job = job_create(team=team, description="Loaded by make dev.", **definition)
             if definition["name"] == EVERY_MINUTE_JOB:
                 schedule_create(job=job, kind="cron", cron_expression="* * * * *")

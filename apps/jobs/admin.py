@@ -33,9 +33,13 @@ class JobAdminForm(forms.ModelForm):
         help_text="A JSON object, checked against the task type's schema (listed below the form).",
     )
 
+    tags = forms.CharField(
+        required=False, help_text="Comma-separated, e.g. nightly, billing.", max_length=1000
+    )
+
     class Meta:
         model = Job
-        fields = sorted(EDITABLE_FIELDS)
+        fields = ["team", *sorted(EDITABLE_FIELDS - {"tags"})]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -45,6 +49,13 @@ class JobAdminForm(forms.ModelForm):
         if current and current not in dict(registered):
             registered.append((current, f"{current} (not registered)"))
         cast(forms.ChoiceField, self.fields["task_type"]).choices = registered
+        if self.instance.pk:
+            self.initial["tags"] = ", ".join(self.instance.tags.values_list("name", flat=True))
+
+    def clean_tags(self) -> list[str]:
+        return [
+            name.strip() for name in self.cleaned_data.get("tags", "").split(",") if name.strip()
+        ]
 
     def clean_args(self) -> Any:
         args = self.cleaned_data.get("args")
@@ -63,14 +74,14 @@ class JobAdminForm(forms.ModelForm):
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
     form = JobAdminForm
-    list_display = ["name", "task_type", "queue", "enabled", "last_run", "updated_at"]
-    list_filter = ["enabled", "task_type", "queue"]
+    list_display = ["name", "team", "task_type", "queue", "enabled", "last_run", "updated_at"]
+    list_filter = ["enabled", "team", "tags", "task_type", "queue"]
     search_fields = ["name", "description"]
     actions = ["run_now"]
     readonly_fields = ["task_type_schemas", "created_at", "updated_at"]
     inlines = [ScheduleInline]
     fieldsets = [
-        (None, {"fields": ["name", "description", "enabled"]}),
+        (None, {"fields": ["name", "team", "tags", "description", "enabled"]}),
         ("What to run", {"fields": ["task_type", "args", "task_type_schemas"]}),
         (
             "How to run it",
@@ -126,21 +137,33 @@ class JobAdmin(admin.ModelAdmin):
     ) -> None:
         data = {field: form.cleaned_data[field] for field in EDITABLE_FIELDS}
         if change:
-            job_update(job=obj, data=data)
+            job_update(job=obj, data=data, actor=request.user)
         else:
-            created = job_create(**data)
+            created = job_create(team=form.cleaned_data["team"], actor=request.user, **data)
             obj.pk, obj.created_at, obj.updated_at = (
                 created.pk,
                 created.created_at,
                 created.updated_at,
             )
 
+    def save_related(
+        self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool
+    ) -> None:
+        # The job's service saved its tags (save_model); the form's own many-to-many save would
+        # take the tag names for ids. Only the inlines (schedules) are left to save.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Job | None = None) -> list[str]:
+        # A job stays with the team that owns it: its runs and audit entries are that team's.
+        return [*self.readonly_fields, *(["team"] if obj is not None else [])]
+
     def delete_model(self, request: HttpRequest, obj: Job) -> None:
-        job_delete(job=obj)
+        job_delete(job=obj, actor=request.user)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         for job in queryset:
-            job_delete(job=job)
+            job_delete(job=job, actor=request.user)
 
     @admin.action(description="Run now")
     def run_now(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
@@ -166,7 +189,7 @@ class JobAdmin(admin.ModelAdmin):
 
     def _trigger(self, request: HttpRequest, job: Job) -> Run | None:
         try:
-            run = run_trigger(job=job, trigger=RunTrigger.MANUAL)
+            run = run_trigger(job=job, trigger=RunTrigger.MANUAL, actor=request.user)
         except ApplicationError as error:
             self.message_user(request, f"{job}: not run. {error}", messages.ERROR)
             return None

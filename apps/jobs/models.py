@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -15,10 +16,35 @@ class OverlapPolicy(models.TextChoices):
     CANCEL_PREVIOUS = "cancel_previous", "Cancel the previous run, then run"
 
 
+class Tag(models.Model):
+    """A label jobs are filtered by (`nightly`, `billing`)."""
+
+    name = models.CharField(
+        max_length=50,
+        unique=True,
+        validators=[
+            RegexValidator(
+                r"^[a-z0-9][a-z0-9_.-]*$",
+                "A tag is lower-case letters, digits, '_', '.' and '-', starting with a letter "
+                "or digit.",
+            )
+        ],
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Job(models.Model):
     """What to run: a registered task type with its JSON arguments and how to execute it."""
 
     name = models.CharField(max_length=200, unique=True)
+    # The team that owns the job: its members see it, and their roles say what they may do.
+    team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="jobs")
+    tags = models.ManyToManyField(Tag, blank=True, related_name="jobs")
     description = models.TextField(blank=True)
     task_type = models.CharField(max_length=200, help_text="A registered task type, e.g. dts.echo.")
     args = models.JSONField(

@@ -1,11 +1,16 @@
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
 
+from apps.accounts.models import Team
+from apps.audit.models import AuditAction
+from apps.audit.services import Actor, audit_record
+from apps.core.exceptions import ValidationFailed
 from apps.core.validation import editable_fields_check, model_validate
 from apps.events.models import EventType, OutboxEvent
 from apps.events.outbox import event_new, events_record
-from apps.jobs.models import Job, OverlapPolicy
+from apps.jobs.models import Job, OverlapPolicy, Tag
 from apps.schedules.services import schedules_reactivate
 from workers.queues import DEFAULT_QUEUE
 from workers.registry import task_args_validate
@@ -29,8 +34,10 @@ EDITABLE_FIELDS = frozenset(
         "retry_backoff_max_seconds",
         "retry_jitter",
         "idempotent",
+        "tags",
     }
 )
+MAX_TAGS = 20
 
 
 def job_definition_validate(*, task_type: str, args: Any) -> None:
@@ -46,6 +53,7 @@ def _job_validate(job: Job) -> None:
 @transaction.atomic
 def job_create(
     *,
+    team: Team,
     name: str,
     task_type: str,
     args: dict[str, Any] | None = None,
@@ -63,8 +71,11 @@ def job_create(
     retry_backoff_max_seconds: int = 3600,
     retry_jitter: bool = True,
     idempotent: bool = False,
+    tags: Iterable[str] = (),
+    actor: Actor = None,
 ) -> Job:
     job = Job(
+        team=team,
         name=name,
         description=description,
         task_type=task_type,
@@ -83,20 +94,35 @@ def job_create(
         retry_jitter=retry_jitter,
         idempotent=idempotent,
     )
+    tag_objects = _tags(tags)
     _job_validate(job)
     job.save()
-    events_record([_job_event(EventType.JOB_CREATED, job, definition=_definition(job))])
+    job.tags.set(tag_objects)
+    definition = _definition(job)
+    events_record([_job_event(EventType.JOB_CREATED, job, definition=definition)])
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        target=job,
+        team_id=job.team_id,
+        changes={field: {"old": None, "new": value} for field, value in definition.items()},
+    )
     return job
 
 
 @transaction.atomic
-def job_update(*, job: Job, data: dict[str, Any]) -> Job:
+def job_update(*, job: Job, data: dict[str, Any], actor: Actor = None) -> Job:
+    """Change the job's fields named in `data`; `enabled` off and on is a pause and a resume."""
     editable_fields_check(data, EDITABLE_FIELDS)
     before = _definition(Job.objects.select_for_update().get(id=job.id))
-    for field, value in data.items():
+    fields = {field: value for field, value in data.items() if field != "tags"}
+    for field, value in fields.items():
         setattr(job, field, value)
+    tag_objects = _tags(data["tags"]) if "tags" in data else None
     _job_validate(job)
-    job.save(update_fields=[*data, "updated_at"])
+    job.save(update_fields=[*fields, "updated_at"])
+    if tag_objects is not None:
+        job.tags.set(tag_objects)
     after = _definition(job)
     changes = {
         field: {"old": before[field], "new": after[field]}
@@ -109,21 +135,46 @@ def job_update(*, job: Job, data: dict[str, Any]) -> Job:
         if job.enabled:
             schedules_reactivate(job=job)
         kind = EventType.JOB_RESUMED if job.enabled else EventType.JOB_PAUSED
+        action = AuditAction.RESUME if job.enabled else AuditAction.PAUSE
     else:
-        kind = EventType.JOB_UPDATED
+        kind, action = EventType.JOB_UPDATED, AuditAction.UPDATE
     events_record([_job_event(kind, job, changes=changes)])
+    audit_record(actor=actor, action=action, target=job, team_id=job.team_id, changes=changes)
     return job
 
 
 @transaction.atomic
-def job_delete(*, job: Job) -> None:
+def job_delete(*, job: Job, actor: Actor = None) -> None:
     """Delete the job with its schedules and runs."""
     events_record([_job_event(EventType.JOB_DELETED, job)])
+    audit_record(actor=actor, action=AuditAction.DELETE, target=job, team_id=job.team_id)
     job.delete()
 
 
+def _tags(names: Iterable[str]) -> list[Tag]:
+    """The tags of these names, created when new; refused when malformed or too many."""
+    if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+        raise ValidationFailed("Tags are a list of names.", field="tags")
+    unique = sorted(set(names))
+    if len(unique) > MAX_TAGS:
+        raise ValidationFailed(f"A job has at most {MAX_TAGS} tags.", field="tags")
+    tags = []
+    for name in unique:
+        tag = Tag.objects.filter(name=name).first() or Tag(name=name)
+        if tag.pk is None:
+            try:
+                model_validate(tag)
+            except ValidationFailed as error:
+                raise ValidationFailed(f"{name!r}: {error.message}", field="tags") from error
+            tag.save()
+        tags.append(tag)
+    return tags
+
+
 def _definition(job: Job) -> dict[str, Any]:
-    return {field: getattr(job, field) for field in sorted(EDITABLE_FIELDS)}
+    definition = {field: getattr(job, field) for field in sorted(EDITABLE_FIELDS - {"tags"})}
+    definition["tags"] = sorted(job.tags.values_list("name", flat=True)) if job.pk else []
+    return definition
 
 
 def _job_event(kind: EventType, job: Job, **details: Any) -> OutboxEvent:

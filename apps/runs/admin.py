@@ -99,7 +99,7 @@ class RunAdmin(admin.ModelAdmin):
     def cancel(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
         for run in queryset:
             try:
-                run_cancel(run=run)
+                run_cancel(run=run, actor=request.user)
             except ApplicationError as error:
                 self.message_user(request, f"Run {run.id}: {error.message}", messages.WARNING)
 

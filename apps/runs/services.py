@@ -9,6 +9,8 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
+from apps.audit.models import AuditAction
+from apps.audit.services import Actor, audit_record
 from apps.core.exceptions import InvalidTransition
 from apps.events.models import OutboxEvent
 from apps.events.outbox import events_record, run_event
@@ -28,9 +30,16 @@ MAX_PRIORITY = 9
 
 
 def run_trigger(
-    *, job: Job, trigger: RunTrigger = RunTrigger.MANUAL, args: dict[str, Any] | None = None
+    *,
+    job: Job,
+    trigger: RunTrigger = RunTrigger.MANUAL,
+    args: dict[str, Any] | None = None,
+    actor: Actor = None,
+    retry_of: Run | None = None,
 ) -> Run:
-    """Record a new queued run of `job`, and publish it to the broker once it is committed."""
+    """Record a new queued run of `job`, and publish it to the broker once it is committed.
+    `args` replaces the job's arguments for this run (validated against its task type);
+    `retry_of` is the ended run it repeats (see run_retry)."""
     run_args = job.args if args is None else args
     task_args_validate(task_type_name=job.task_type, args=run_args)
     now = timezone.now()
@@ -45,6 +54,16 @@ def run_trigger(
             queued_at=now,
         )
         events_record([run_queued_event(run, time=now)])
+        changes = {} if args is None else {"args": {"old": job.args, "new": args}}
+        if retry_of is not None:
+            changes["retry_of"] = {"old": None, "new": str(retry_of.id)}
+        audit_record(
+            actor=actor,
+            action=AuditAction.TRIGGER if retry_of is None else AuditAction.RETRY,
+            target=run,
+            team_id=job.team_id,
+            changes=changes,
+        )
         # robust: the run is committed whatever the broker says; one whose message never reached
         # the broker is published again by the reaper (apps.runs.reaper.runs_republish_missing).
         transaction.on_commit(partial(runs_publish, runs=[run]), robust=True)
@@ -178,12 +197,34 @@ def runs_cancel(*, runs: list[Run]) -> None:
     transaction.on_commit(tell_workers, robust=True)
 
 
-def run_cancel(*, run: Run) -> Run:
+@transaction.atomic
+def run_cancel(*, run: Run, actor: Actor = None) -> Run:
     """Cancel one run (see runs_cancel); refused when it has already ended."""
     if run.is_terminal:
         raise InvalidTransition(
             f"The run is already {run.get_state_display().lower()}.", field="state"
         )
+    state = run.state
     runs_cancel(runs=[run])
     run.refresh_from_db()
+    audit_record(
+        actor=actor,
+        action=AuditAction.CANCEL,
+        target=run,
+        team_id=run.job.team_id,
+        changes={"state": {"old": state, "new": run.state}},
+    )
     return run
+
+
+def run_retry(*, run: Run, actor: Actor = None) -> Run:
+    """A new run of the same job with the same arguments, once `run` has ended without success."""
+    if not run.is_terminal or run.state == RunState.SUCCEEDED:
+        raise InvalidTransition(
+            "Only a run that ended without success can be retried; this one is "
+            f"{run.get_state_display().lower()}.",
+            field="state",
+        )
+    return run_trigger(
+        job=run.job, trigger=RunTrigger.MANUAL, args=run.args, actor=actor, retry_of=run
+    )

@@ -26,13 +26,19 @@ DJANGO_APPS = [
 ]
 THIRD_PARTY_APPS = [
     "django_prometheus",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 LOCAL_APPS = [
     "apps.core",
+    "apps.accounts",
+    "apps.audit",
     "apps.jobs",
     "apps.runs",
     "apps.schedules",
     "apps.events",
+    "apps.api",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -94,6 +100,50 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("DTS_LOG_LEVEL", default="INFO")},
+}
+
+# The REST API (apps/api) -----------------------------------------------------------------------
+
+# A request body larger than this is refused (413).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DTS_API_MAX_BODY_BYTES", default=1024 * 1024)
+REST_FRAMEWORK = {
+    # The first one's scheme is what a 401 asks for (WWW-Authenticate: Bearer).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.api.authentication.BearerTokenAuthentication",  # the CLI and scripts
+        "rest_framework.authentication.SessionAuthentication",  # browsers, with CSRF
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "apps.api.permissions.ReadOnlyTokenPermission",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["apps.api.parsers.StrictJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env("DTS_API_THROTTLE_USER", default="1200/minute"),
+        "login": env("DTS_API_THROTTLE_LOGIN", default="10/minute"),
+    },
+    "EXCEPTION_HANDLER": "apps.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "dts API",
+    "DESCRIPTION": "Jobs, schedules and runs of dts, the distributed task scheduler.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # A run's state and an attempt's outcome are the same set of states.
+    "ENUM_NAME_OVERRIDES": {"RunStateEnum": "apps.runs.states.RunState.choices"},
+}
+# Throttling counts requests in this cache: shared by every web process through Redis.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env("DTS_CACHE_URL", default="redis://127.0.0.1:56379/3"),
+    }
 }
 
 # Celery (read by workers/celery.py through the CELERY_ namespace) ---------------------------------

@@ -18,3 +18,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.1}
 
 # There is no Kafka in `make dev`: write no events unless told to (and run a relay yourself).
 DTS_EVENTS_ENABLED = env.bool("DTS_EVENTS_ENABLED", default=False)
+
+# No Redis in `make dev`: API throttling counts in this process's memory.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

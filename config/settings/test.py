@@ -11,6 +11,12 @@ WHITENOISE_AUTOREFRESH = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:56379/1")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env("DTS_CACHE_URL", default="redis://127.0.0.1:56379/4"),
+    }
+}
 
 # "faults" is the queue of the fault tests' own workers, which they kill and restart.
 DTS_QUEUES = ["default", "faults"]

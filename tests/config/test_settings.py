@@ -14,6 +14,7 @@ PRODUCTION_ENV = {
     "DJANGO_ALLOWED_HOSTS": "dts.example.com",
     "DATABASE_URL": "postgres://dts:dts@127.0.0.1:55432/dts",
     "CELERY_BROKER_URL": "redis://127.0.0.1:56379/0",
+    "DTS_CACHE_URL": "redis://127.0.0.1:56379/3",
 }
 
 
@@ -40,7 +41,14 @@ def test_production_settings_pass_the_deploy_check():
 
 
 @pytest.mark.parametrize(
-    "missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "CELERY_BROKER_URL"]
+    "missing",
+    [
+        "DJANGO_SECRET_KEY",
+        "DJANGO_ALLOWED_HOSTS",
+        "DATABASE_URL",
+        "CELERY_BROKER_URL",
+        "DTS_CACHE_URL",
+    ],
 )
 def test_production_refuses_to_start_without_a_required_setting(missing):
     result = manage("check", **(PRODUCTION_ENV | {missing: None}))

@@ -10,6 +10,7 @@ import pytest
 from apps.jobs.services import job_create
 from apps.runs.models import Run
 from tests.conftest import start_celery, stop_process
+from tests.factories import TeamFactory
 from tests.workers.operator_tasks import ledger
 
 FAST = {
@@ -62,7 +63,9 @@ def cluster(tmp_path):
 
 
 def job(name, task_type, args, **policy):
-    return job_create(name=name, task_type=task_type, args=args, queue="faults", **policy)
+    return job_create(
+        team=TeamFactory(), name=name, task_type=task_type, args=args, queue="faults", **policy
+    )
 
 
 def wait_for_state(run_id, state, timeout=30) -> Run:

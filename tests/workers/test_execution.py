@@ -15,14 +15,19 @@ from apps.runs.states import RunState
 from apps.schedules.firing import schedules_fire_due
 from apps.schedules.services import schedule_create
 from tests.conftest import wait_for_run
-from tests.factories import JobFactory
+from tests.factories import JobFactory, TeamFactory
 from workers.celery import app
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
 
 def test_triggered_run_succeeds_with_its_result_stored(celery_worker_process):
-    job = job_create(name="echo", task_type="dts.echo", args={"greeting": "hello", "n": [1, 2]})
+    job = job_create(
+        team=TeamFactory(),
+        name="echo",
+        task_type="dts.echo",
+        args={"greeting": "hello", "n": [1, 2]},
+    )
 
     run = wait_for_run(run_trigger(job=job).id)
 
@@ -34,7 +39,9 @@ def test_triggered_run_succeeds_with_its_result_stored(celery_worker_process):
 
 
 def test_failing_run_is_failed_with_error_and_traceback(celery_worker_process):
-    job = job_create(name="fail", task_type="dts.fail", args={"message": "disk full"})
+    job = job_create(
+        team=TeamFactory(), name="fail", task_type="dts.fail", args={"message": "disk full"}
+    )
 
     run = wait_for_run(run_trigger(job=job).id)
 
@@ -46,7 +53,7 @@ def test_failing_run_is_failed_with_error_and_traceback(celery_worker_process):
 
 
 def test_a_second_message_for_a_finished_run_does_not_run_it_again(celery_worker_process):
-    job = job_create(name="sleep", task_type="dts.sleep", args={"seconds": 0})
+    job = job_create(team=TeamFactory(), name="sleep", task_type="dts.sleep", args={"seconds": 0})
     run = wait_for_run(run_trigger(job=job).id)
     started_at = run.started_at
 
@@ -60,7 +67,7 @@ def test_a_second_message_for_a_finished_run_does_not_run_it_again(celery_worker
 
 def test_an_unregistered_task_type_can_be_neither_saved_nor_triggered(celery_worker_process):
     with pytest.raises(NotFound, match="not a registered task type"):
-        job_create(name="shell", task_type="os.system", args={})
+        job_create(team=TeamFactory(), name="shell", task_type="os.system", args={})
     legacy = JobFactory(task_type="billing.removed_module", args={})
 
     with pytest.raises(NotFound, match="not a registered task type"):
@@ -71,13 +78,14 @@ def test_an_unregistered_task_type_can_be_neither_saved_nor_triggered(celery_wor
 
 def test_a_message_naming_a_run_that_does_not_exist_is_dropped(celery_worker_process):
     app.send_task(EXECUTE_RUN_TASK, args=["not-a-run-id"], queue="default")
-    job = job_create(name="after garbage", task_type="dts.noop", args={})
+    job = job_create(team=TeamFactory(), name="after garbage", task_type="dts.noop", args={})
 
     assert wait_for_run(run_trigger(job=job).id).state == RunState.SUCCEEDED
 
 
 def test_a_run_past_its_soft_time_limit_is_timed_out(celery_worker_process):
     job = job_create(
+        team=TeamFactory(),
         name="slow",
         task_type="dts.sleep",
         args={"seconds": 30},
@@ -93,7 +101,11 @@ def test_a_run_past_its_soft_time_limit_is_timed_out(celery_worker_process):
 
 def test_a_run_with_only_a_hard_time_limit_is_stopped_at_it(celery_worker_process):
     job = job_create(
-        name="stuck", task_type="dts.sleep", args={"seconds": 30}, hard_timeout_seconds=2
+        team=TeamFactory(),
+        name="stuck",
+        task_type="dts.sleep",
+        args={"seconds": 30},
+        hard_timeout_seconds=2,
     )
 
     run = wait_for_run(run_trigger(job=job).id)
@@ -105,6 +117,7 @@ def test_a_run_with_only_a_hard_time_limit_is_stopped_at_it(celery_worker_proces
 
 def test_a_fire_with_cancel_previous_stops_the_running_run(celery_worker_process):
     job = job_create(
+        team=TeamFactory(),
         name="exclusive",
         task_type="dts.sleep",
         args={"seconds": 0},
@@ -128,7 +141,9 @@ def wait_until_state(run_id, state, timeout=20):
 
 
 def test_what_a_task_logs_and_prints_is_kept_in_its_run_log(celery_worker_process):
-    job = job_create(name="chatty", task_type="tests.operator.chatty", args={"lines": 2})
+    job = job_create(
+        team=TeamFactory(), name="chatty", task_type="tests.operator.chatty", args={"lines": 2}
+    )
 
     run = wait_for_run(run_trigger(job=job).id)
 

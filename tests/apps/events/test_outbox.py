@@ -19,7 +19,7 @@ from apps.runs.states import RunState
 from apps.schedules.firing import schedules_fire_due
 from apps.schedules.models import SkipReason
 from apps.schedules.services import schedule_create, skipped_fires_record
-from tests.factories import JobFactory, RunFactory
+from tests.factories import JobFactory, RunFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -118,7 +118,7 @@ def test_a_refused_start_or_a_late_signal_writes_nothing():
 
 
 def test_job_created_updated_paused_resumed_deleted():
-    job = job_create(name="nightly", task_type="dts.noop")
+    job = job_create(team=TeamFactory(), name="nightly", task_type="dts.noop")
     job_id = job.id
     job_update(job=job, data={"priority": 7})
     job_update(job=job, data={"priority": 7})  # no change: no event
@@ -160,7 +160,7 @@ def test_a_schedule_fire_and_a_skip():
 def test_a_rolled_back_change_leaves_no_event():
     def create_then_fail():
         with transaction.atomic():
-            job_create(name="gone", task_type="dts.noop")
+            job_create(team=TeamFactory(), name="gone", task_type="dts.noop")
             raise RuntimeError("rolled back")
 
     with pytest.raises(RuntimeError):
@@ -172,7 +172,7 @@ def test_a_rolled_back_change_leaves_no_event():
 def test_with_events_off_nothing_is_written(settings):
     settings.DTS_EVENTS_ENABLED = False
     run = RunFactory(state=RunState.QUEUED)
-    job_create(name="quiet", task_type="dts.noop")
+    job_create(team=TeamFactory(), name="quiet", task_type="dts.noop")
     run_start(run_id=run.id, attempt=1, worker="w")
     run_attempt_end(run_id=run.id, attempt=1, outcome=RunState.SUCCEEDED)
 
@@ -182,9 +182,9 @@ def test_with_events_off_nothing_is_written(settings):
 
 def test_published_events_past_their_keeping_are_purged(settings):
     settings.DTS_EVENTS_KEEP_HOURS = 1
-    job_create(name="a", task_type="dts.noop")
-    job_create(name="b", task_type="dts.noop")
-    job_create(name="c", task_type="dts.noop")
+    job_create(team=TeamFactory(), name="a", task_type="dts.noop")
+    job_create(team=TeamFactory(), name="b", task_type="dts.noop")
+    job_create(team=TeamFactory(), name="c", task_type="dts.noop")
     old_published, old_waiting, recent = events()
     OutboxEvent.objects.filter(sequence__in=[old_published.sequence, old_waiting.sequence]).update(
         time=timezone.now() - timedelta(hours=2)

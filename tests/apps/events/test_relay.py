@@ -31,6 +31,7 @@ from apps.runs.models import Run
 from apps.runs.services import run_trigger
 from apps.runs.states import RunState
 from tests.conftest import REPO, database_url, stop_process, wait_for_log_line
+from tests.factories import TeamFactory
 from tests.workers.test_outages import restored, service
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
@@ -132,7 +133,9 @@ def types_by_subject(received: list[dict]) -> dict[str, list[str]]:
 def test_every_event_is_published_once_schema_valid_and_in_order_per_job(
     relays, celery_worker_process
 ):
-    jobs = [job_create(name=f"events {n}", task_type="dts.noop") for n in range(5)]
+    jobs = [
+        job_create(team=TeamFactory(), name=f"events {n}", task_type="dts.noop") for n in range(5)
+    ]
     job_update(job=jobs[0], data={"enabled": False})
     runs = [run_trigger(job=job).id for job in jobs[1:] for _ in range(20)]
     relays()
@@ -169,7 +172,7 @@ def test_events_tail_refuses_an_unknown_type():
 def test_events_written_while_kafka_is_stopped_are_all_published_when_it_returns(
     relays, celery_worker_process
 ):
-    job = job_create(name="through an outage", task_type="dts.noop")
+    job = job_create(team=TeamFactory(), name="through an outage", task_type="dts.noop")
     relays()
     wait_all_published(timeout=30)  # the job's creation
     with restored("kafka"):
@@ -223,7 +226,9 @@ def test_a_relay_killed_mid_batch_loses_nothing(relays):
 
 
 def test_two_relays_at_once_keep_each_jobs_events_in_order(relays):
-    jobs = [job_create(name=f"pair {n}", task_type="dts.noop") for n in range(4)]
+    jobs = [
+        job_create(team=TeamFactory(), name=f"pair {n}", task_type="dts.noop") for n in range(4)
+    ]
     relays(batch_size=50)
     relays(batch_size=50)
 
@@ -271,7 +276,7 @@ def test_writers_notify_only_while_a_relay_waits_which_wakes_it_at_once(relays):
     listening = psycopg2.connect(database_url())
     listening.set_session(autocommit=True)
     listening.cursor().execute("LISTEN dts_outbox")
-    job = job_create(name="quiet", task_type="dts.noop", args={})
+    job = job_create(team=TeamFactory(), name="quiet", task_type="dts.noop", args={})
     assert not notified(listening, 0.5), "no relay waits: the insert should not notify"
     # A relay killed while it waited left its row behind: writers notify until a relay removes it.
     IdleRelay.objects.create(backend_pid=0, since=timezone.now())

@@ -3,9 +3,10 @@ import json
 import pytest
 from django.urls import reverse
 
+from apps.audit.models import AuditEntry
 from apps.jobs.models import Job
 from apps.runs.models import Run
-from tests.factories import JobFactory
+from tests.factories import JobFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -13,6 +14,8 @@ pytestmark = pytest.mark.django_db
 def job_form(**fields):
     return {
         "name": "from the admin",
+        "team": str(TeamFactory(name="admins").id),
+        "tags": "nightly, billing",
         "description": "",
         "task_type": "dts.sleep",
         "args": json.dumps({"seconds": 1}),
@@ -36,7 +39,11 @@ def test_admin_creates_a_job_through_the_form(admin_client):
     response = admin_client.post(reverse("admin:jobs_job_add"), job_form())
 
     assert response.status_code == 302
-    assert Job.objects.get(name="from the admin").args == {"seconds": 1}
+    job = Job.objects.get(name="from the admin")
+    assert (job.args, job.team.name) == ({"seconds": 1}, "admins")
+    assert list(job.tags.values_list("name", flat=True)) == ["billing", "nightly"]
+    entry = AuditEntry.objects.get()
+    assert (entry.actor_name, entry.action) == ("admin", "create")
 
 
 def test_admin_form_names_the_field_and_reason_for_args_breaking_the_schema(admin_client):

@@ -3,13 +3,15 @@ import pytest
 from apps.core.exceptions import ApplicationError, ValidationFailed
 from apps.jobs.models import Job
 from apps.jobs.services import job_create, job_update
-from tests.factories import JobFactory
+from tests.factories import JobFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def test_create_stores_a_valid_job():
-    job = job_create(name="nightly report", task_type="dts.sleep", args={"seconds": 1})
+    job = job_create(
+        team=TeamFactory(), name="nightly report", task_type="dts.sleep", args={"seconds": 1}
+    )
 
     assert Job.objects.get(id=job.id).args == {"seconds": 1}
 
@@ -32,7 +34,7 @@ def test_create_stores_a_valid_job():
 )
 def test_create_refuses_bad_input_with_the_field_and_writes_nothing(fields, field, reason):
     with pytest.raises(ApplicationError) as raised:
-        job_create(**{"name": "job", **fields})
+        job_create(team=TeamFactory(), **{"name": "job", **fields})
 
     assert raised.value.field == field
     assert reason in raised.value.message
@@ -43,7 +45,7 @@ def test_create_refuses_a_duplicate_name():
     JobFactory(name="taken")
 
     with pytest.raises(ValidationFailed) as raised:
-        job_create(name="taken", task_type="dts.noop")
+        job_create(team=TeamFactory(), name="taken", task_type="dts.noop")
 
     assert raised.value.field == "name"
 

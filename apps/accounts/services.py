@@ -1,0 +1,83 @@
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import ApiToken, Membership, Role, Team
+from apps.core.exceptions import ValidationFailed
+from apps.core.validation import model_validate
+
+TOKEN_PREFIX = "dts_"  # noqa: S105  # not a secret: marks a string as a dts token
+MAX_TOKEN_DAYS = 365
+# A token's last use is written at most this often, not on every request.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+def team_create(*, name: str, max_active_schedules: int | None = None) -> Team:
+    team = Team(name=name, max_active_schedules=max_active_schedules)
+    model_validate(team)
+    team.save()
+    return team
+
+
+def membership_set(*, team: Team, user: User, role: Role | str) -> Membership:
+    """Give `user` the `role` in `team`, replacing the role they had there."""
+    if role not in Role.values:
+        raise ValidationFailed(
+            f"Unknown role {role!r}; one of {', '.join(Role.values)}.", field="role"
+        )
+    membership, _ = Membership.objects.update_or_create(
+        team=team, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+@transaction.atomic
+def token_create(
+    *, user: User, name: str, days: int = 90, read_only: bool = False
+) -> tuple[ApiToken, str]:
+    """A new token of `user` and its secret, which is not stored and cannot be shown again."""
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise ValidationFailed(f"A token lasts 1 to {MAX_TOKEN_DAYS} days.", field="days")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user=user,
+        name=name,
+        prefix=secret[: len(TOKEN_PREFIX) + 6],
+        key_hash=token_hash(secret),
+        read_only=read_only,
+        expires_at=timezone.now() + timedelta(days=days),
+    )
+    model_validate(token)
+    token.save()
+    return token, secret
+
+
+def token_revoke(*, token: ApiToken) -> ApiToken:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+def token_authenticate(*, secret: str) -> ApiToken | None:
+    """The active token whose secret this is, or None; notes when it was last used."""
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=token_hash(secret), revoked_at__isnull=True)
+        .first()
+    )
+    now = timezone.now()
+    if token is None or token.expires_at <= now or not token.user.is_active:
+        return None
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
+        ApiToken.objects.filter(id=token.id).update(last_used_at=now)
+    return token
+
+
+def token_hash(secret: str) -> str:
+    # A token is 32 random bytes: a plain SHA-256 cannot be reversed by guessing, so no salt.
+    return hashlib.sha256(secret.encode()).hexdigest()

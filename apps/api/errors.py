@@ -1,0 +1,122 @@
+"""One JSON error shape for every API error:
+
+    {"error": {"status": 400, "code": "validation_failed", "message": "…", "field": "args",
+               "errors": {"args": ["…"]}}}
+
+`field` names the input at fault (or is null), `errors` lists every field's problems when there
+are several. Bad input is always a 4xx: ApplicationError (apps.core.exceptions) is mapped here.
+"""
+
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from apps.core.exceptions import ApplicationError, InvalidTransition, NotFound, ValidationFailed
+
+APPLICATION_STATUS = {
+    ValidationFailed: status.HTTP_400_BAD_REQUEST,
+    NotFound: status.HTTP_400_BAD_REQUEST,  # a name in the input that does not exist
+    InvalidTransition: status.HTTP_409_CONFLICT,
+}
+
+
+ErrorSerializer = inline_serializer(
+    "Error",
+    fields={
+        "error": inline_serializer(
+            "ErrorDetail",
+            fields={
+                "status": serializers.IntegerField(),
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "field": serializers.CharField(allow_null=True),
+                "errors": serializers.DictField(
+                    child=serializers.ListField(child=serializers.CharField())
+                ),
+            },
+        )
+    },
+)
+
+
+# The errors any endpoint may answer, for the OpenAPI schema.
+ERROR_RESPONSES = {
+    code: OpenApiResponse(ErrorSerializer, description=description)
+    for code, description in {
+        400: "Bad input: `field` names it, `message` says why.",
+        401: "Not signed in, or the token is unknown, expired or revoked.",
+        403: "Signed in, but the role in the object's team (or a read-only token) forbids it.",
+        404: "No such object among those of the user's teams.",
+        409: "The object's state does not allow it.",
+        413: "The request body is too large.",
+        429: "Too many requests: wait as `Retry-After` says.",
+    }.items()
+}
+
+
+class BodyTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+    default_detail = "The request body is too large."
+
+
+def error_body(
+    status_code: int, code: str, message: str, field: str | None = None, errors: Any = None
+) -> dict[str, Any]:
+    return {
+        "error": {
+            "status": status_code,
+            "code": code,
+            "message": message,
+            "field": field,
+            "errors": errors or {},
+        }
+    }
+
+
+def api_exception_handler(error: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(error, ApplicationError):
+        code = APPLICATION_STATUS.get(type(error), status.HTTP_400_BAD_REQUEST)
+        errors = error.extra.get("errors") or (
+            {error.field: [error.message]} if error.field else {}
+        )
+        name = "invalid_transition" if isinstance(error, InvalidTransition) else "validation_failed"
+        return Response(error_body(code, name, error.message, error.field, errors), status=code)
+    if isinstance(error, RequestDataTooBig):
+        error = BodyTooLarge()
+    if isinstance(error, Http404):
+        error = exceptions.NotFound()
+    response = exception_handler(error, context)
+    if response is None:
+        return None
+    detail = response.data
+    if isinstance(error, exceptions.ValidationError) and isinstance(detail, dict):
+        errors = {field: _messages(value) for field, value in detail.items()}
+        field = next(iter(errors), None)
+        message = f"{field}: {errors[field][0]}" if field else "Invalid input."
+        if field == "non_field_errors":
+            field, message = None, errors["non_field_errors"][0]
+        response.data = error_body(response.status_code, "invalid", message, field, errors)
+    else:
+        message = str(detail.get("detail", detail)) if isinstance(detail, dict) else str(detail)
+        kind = "error"
+        if isinstance(error, exceptions.APIException):
+            codes = error.get_codes()
+            kind = str(codes.get("detail", kind) if isinstance(codes, dict) else codes)
+        response.data = error_body(response.status_code, kind, message)
+    return response
+
+
+def _messages(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [
+            item if isinstance(item, str) else "; ".join(_messages(item)) for item in value
+        ] or ["Invalid."]
+    if isinstance(value, dict):
+        return [f"{key}: {'; '.join(_messages(item))}" for key, item in value.items()]
+    return [str(value)]

@@ -1,0 +1,224 @@
+"""Jobs: /api/v1/jobs/ — list, create, read, change, delete, trigger now, pause and resume."""
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.models import Role, Team
+from apps.accounts.selectors import user_teams
+from apps.api.errors import ERROR_RESPONSES
+from apps.api.pagination import LimitPage
+from apps.api.permissions import role_require
+from apps.api.runs import RunSerializer
+from apps.jobs.models import Job, OverlapPolicy
+from apps.jobs.selectors import jobs_list, jobs_visible
+from apps.jobs.services import job_create, job_delete, job_update
+from apps.runs.models import RunTrigger
+from apps.runs.services import run_trigger
+from workers.queues import queue_choices
+
+
+class JobSerializer(serializers.ModelSerializer[Job]):
+    team: "serializers.SlugRelatedField[Team]" = serializers.SlugRelatedField(
+        slug_field="name", read_only=True
+    )
+    tags = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "name",
+            "team",
+            "tags",
+            "description",
+            "task_type",
+            "args",
+            "queue",
+            "priority",
+            "enabled",
+            "soft_timeout_seconds",
+            "hard_timeout_seconds",
+            "overlap_policy",
+            "rate_limit_per_minute",
+            "max_concurrent_runs",
+            "max_attempts",
+            "retry_backoff_seconds",
+            "retry_backoff_max_seconds",
+            "retry_jitter",
+            "idempotent",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_tags(self, job: Job) -> list[str]:
+        return [tag.name for tag in job.tags.all()]
+
+
+class JobDefinitionSerializer(serializers.Serializer[Any]):
+    """The fields a job is defined by; the service checks the rules between them."""
+
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(allow_blank=True, required=False, max_length=10_000)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, max_length=20
+    )
+    task_type = serializers.CharField(max_length=200)
+    args = serializers.JSONField(required=False, help_text="A JSON object for the task type.")
+    queue = serializers.ChoiceField(choices=queue_choices(), required=False)
+    priority = serializers.IntegerField(min_value=0, max_value=9, required=False)
+    enabled = serializers.BooleanField(required=False)
+    soft_timeout_seconds = serializers.IntegerField(
+        min_value=1, max_value=7 * 24 * 3600, required=False, allow_null=True
+    )
+    hard_timeout_seconds = serializers.IntegerField(
+        min_value=1, max_value=7 * 24 * 3600, required=False, allow_null=True
+    )
+    overlap_policy = serializers.ChoiceField(choices=OverlapPolicy.choices, required=False)
+    rate_limit_per_minute = serializers.IntegerField(
+        min_value=1, max_value=1_000_000, required=False, allow_null=True
+    )
+    max_concurrent_runs = serializers.IntegerField(
+        min_value=1, max_value=100_000, required=False, allow_null=True
+    )
+    max_attempts = serializers.IntegerField(min_value=1, max_value=100, required=False)
+    retry_backoff_seconds = serializers.IntegerField(
+        min_value=1, max_value=7 * 24 * 3600, required=False
+    )
+    retry_backoff_max_seconds = serializers.IntegerField(
+        min_value=1, max_value=7 * 24 * 3600, required=False
+    )
+    retry_jitter = serializers.BooleanField(required=False)
+    idempotent = serializers.BooleanField(required=False)
+
+    def validate_args(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Arguments are a JSON object.")
+        return value
+
+
+class JobCreateSerializer(JobDefinitionSerializer):
+    team = serializers.CharField(max_length=100, help_text="The name of the owning team.")
+
+
+class JobFilterSerializer(serializers.Serializer[Any]):
+    team = serializers.CharField(required=False, max_length=100)
+    tag = serializers.CharField(required=False, max_length=50)
+    task_type = serializers.CharField(required=False, max_length=200)
+    enabled = serializers.BooleanField(required=False, allow_null=True, default=None)
+    search = serializers.CharField(required=False, max_length=200, help_text="Part of the name.")
+
+
+class TriggerSerializer(serializers.Serializer[Any]):
+    args = serializers.JSONField(
+        required=False, help_text="Replaces the job's arguments for this run only."
+    )
+
+    def validate_args(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Arguments are a JSON object.")
+        return value
+
+
+def visible_job(request: Request, job_id: int) -> Job:
+    return get_object_or_404(jobs_visible(user=request.user), id=job_id)
+
+
+class JobListView(APIView):
+    @extend_schema(
+        operation_id="jobs_list",
+        parameters=[JobFilterSerializer],
+        responses={200: JobSerializer(many=True), **ERROR_RESPONSES},
+    )
+    def get(self, request: Request) -> Response:
+        filters = JobFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        page = LimitPage()
+        jobs = page.paginate_queryset(
+            jobs_list(user=request.user, **filters.validated_data), request, self
+        )
+        return page.get_paginated_response(JobSerializer(jobs, many=True).data)
+
+    @extend_schema(
+        operation_id="jobs_create",
+        request=JobCreateSerializer,
+        responses={201: JobSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request: Request) -> Response:
+        body = JobCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        team = user_teams(user=request.user).filter(name=data.pop("team")).first()
+        if team is None:
+            raise serializers.ValidationError({"team": ["No team of yours has this name."]})
+        role_require(request, team_id=team.id, role=Role.ADMIN)
+        job = job_create(team=team, actor=request.user, **data)
+        return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+
+class JobDetailView(APIView):
+    @extend_schema(operation_id="jobs_retrieve", responses={200: JobSerializer, **ERROR_RESPONSES})
+    def get(self, request: Request, job_id: int) -> Response:
+        return Response(JobSerializer(visible_job(request, job_id)).data)
+
+    @extend_schema(
+        operation_id="jobs_update",
+        request=JobDefinitionSerializer(partial=True),
+        responses={200: JobSerializer, **ERROR_RESPONSES},
+    )
+    def patch(self, request: Request, job_id: int) -> Response:
+        job = visible_job(request, job_id)
+        role_require(request, team_id=job.team_id, role=Role.ADMIN)
+        body = JobDefinitionSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        job = job_update(job=job, data=dict(body.validated_data), actor=request.user)
+        return Response(JobSerializer(jobs_visible(user=request.user).get(id=job.id)).data)
+
+    @extend_schema(operation_id="jobs_destroy", responses={204: None, **ERROR_RESPONSES})
+    def delete(self, request: Request, job_id: int) -> Response:
+        job = visible_job(request, job_id)
+        role_require(request, team_id=job.team_id, role=Role.ADMIN)
+        job_delete(job=job, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class JobTriggerView(APIView):
+    @extend_schema(
+        operation_id="jobs_trigger",
+        request=TriggerSerializer,
+        responses={201: RunSerializer, **ERROR_RESPONSES},
+        description="Run the job now, optionally with other arguments for this run.",
+    )
+    def post(self, request: Request, job_id: int) -> Response:
+        job = visible_job(request, job_id)
+        role_require(request, team_id=job.team_id, role=Role.OPERATOR)
+        body = TriggerSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        run = run_trigger(
+            job=job,
+            trigger=RunTrigger.API,
+            args=body.validated_data.get("args"),
+            actor=request.user,
+        )
+        return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class JobPauseView(APIView):
+    enabled = False
+
+    @extend_schema(request=None, responses={200: JobSerializer, **ERROR_RESPONSES})
+    def post(self, request: Request, job_id: int) -> Response:
+        job = visible_job(request, job_id)
+        role_require(request, team_id=job.team_id, role=Role.OPERATOR)
+        job = job_update(job=job, data={"enabled": self.enabled}, actor=request.user)
+        return Response(JobSerializer(job).data)
+
+
+class JobResumeView(JobPauseView):
+    enabled = True

@@ -1,0 +1,167 @@
+"""Runs: /api/v1/runs/ — list (newest first, by cursor), read with attempts, cancel, retry, and
+the run's log."""
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.models import Role
+from apps.api.errors import ERROR_RESPONSES
+from apps.api.pagination import NewestFirstCursor
+from apps.api.permissions import role_require
+from apps.runs.logs import run_log_lines
+from apps.runs.models import Run, RunAttempt, RunLogLine, RunTrigger
+from apps.runs.selectors import runs_list, runs_visible
+from apps.runs.services import run_cancel, run_retry
+from apps.runs.states import RunState
+
+
+class RunSerializer(serializers.ModelSerializer[Run]):
+    class Meta:
+        model = Run
+        fields = [
+            "id",
+            "job",
+            "schedule",
+            "trigger",
+            "state",
+            "attempt",
+            "task_type",
+            "args",
+            "queue",
+            "priority",
+            "scheduled_for",
+            "created_at",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "next_attempt_at",
+            "worker",
+            "result",
+            "error",
+        ]
+        read_only_fields = fields
+
+
+class RunAttemptSerializer(serializers.ModelSerializer[RunAttempt]):
+    class Meta:
+        model = RunAttempt
+        fields = ["number", "worker", "started_at", "finished_at", "outcome", "error", "traceback"]
+        read_only_fields = fields
+
+
+class RunDetailSerializer(RunSerializer):
+    attempts = RunAttemptSerializer(many=True, read_only=True)
+
+    class Meta(RunSerializer.Meta):
+        fields = [*RunSerializer.Meta.fields, "traceback", "attempts"]
+        read_only_fields = fields
+
+
+class RunFilterSerializer(serializers.Serializer[Any]):
+    job = serializers.IntegerField(required=False, min_value=1, source="job_id")
+    state = serializers.ChoiceField(choices=RunState.choices, required=False)
+    trigger = serializers.ChoiceField(choices=RunTrigger.choices, required=False)
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+
+
+class RunLogLineSerializer(serializers.ModelSerializer[RunLogLine]):
+    class Meta:
+        model = RunLogLine
+        fields = ["sequence", "attempt", "logged_at", "level", "logger", "message"]
+        read_only_fields = fields
+
+
+class RunLogFilterSerializer(serializers.Serializer[Any]):
+    after = serializers.IntegerField(
+        required=False, min_value=0, default=0, help_text="Lines after this sequence number."
+    )
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=200)
+
+
+class RunLogSerializer(serializers.Serializer[Any]):
+    lines = RunLogLineSerializer(many=True)
+    finished = serializers.BooleanField(help_text="The run has ended: no line will follow.")
+    next_after = serializers.IntegerField(help_text="Pass as `after` for the lines that follow.")
+
+
+def visible_run(request: Request, run_id: str) -> Run:
+    return get_object_or_404(runs_visible(user=request.user), id=run_id)
+
+
+class RunListView(APIView):
+    @extend_schema(
+        operation_id="runs_list",
+        parameters=[RunFilterSerializer],
+        responses={200: RunSerializer(many=True), **ERROR_RESPONSES},
+    )
+    def get(self, request: Request) -> Response:
+        filters = RunFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        page = NewestFirstCursor()
+        runs = page.paginate_queryset(
+            runs_list(user=request.user, **filters.validated_data), request, self
+        )
+        return page.get_paginated_response(RunSerializer(runs, many=True).data)
+
+
+class RunDetailView(APIView):
+    @extend_schema(
+        operation_id="runs_retrieve", responses={200: RunDetailSerializer, **ERROR_RESPONSES}
+    )
+    def get(self, request: Request, run_id: str) -> Response:
+        run = get_object_or_404(
+            runs_visible(user=request.user).prefetch_related("attempts"), id=run_id
+        )
+        return Response(RunDetailSerializer(run).data)
+
+
+class RunCancelView(APIView):
+    @extend_schema(request=None, responses={200: RunSerializer, **ERROR_RESPONSES})
+    def post(self, request: Request, run_id: str) -> Response:
+        run = visible_run(request, run_id)
+        role_require(request, team_id=run.job.team_id, role=Role.OPERATOR)
+        return Response(RunSerializer(run_cancel(run=run, actor=request.user)).data)
+
+
+class RunRetryView(APIView):
+    @extend_schema(
+        request=None,
+        responses={201: RunSerializer, **ERROR_RESPONSES},
+        description="A new run of the job with this run's arguments; the run must have ended "
+        "without success.",
+    )
+    def post(self, request: Request, run_id: str) -> Response:
+        run = visible_run(request, run_id)
+        role_require(request, team_id=run.job.team_id, role=Role.OPERATOR)
+        retried = run_retry(run=run, actor=request.user)
+        return Response(RunSerializer(retried).data, status=status.HTTP_201_CREATED)
+
+
+class RunLogView(APIView):
+    @extend_schema(
+        operation_id="runs_log",
+        parameters=[RunLogFilterSerializer],
+        responses={200: RunLogSerializer, **ERROR_RESPONSES},
+        description="The run's log lines in order, a page at a time; to follow a running run, "
+        "ask again with `after` = `next_after` until `finished`.",
+    )
+    def get(self, request: Request, run_id: str) -> Response:
+        run = visible_run(request, run_id)
+        query = RunLogFilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        after, limit = query.validated_data["after"], query.validated_data["limit"]
+        lines = list(run_log_lines(run_id=run.id, after_sequence=after, limit=limit))
+        return Response(
+            {
+                "lines": RunLogLineSerializer(lines, many=True).data,
+                "finished": run.is_terminal and len(lines) < limit,
+                "next_after": lines[-1].sequence if lines else after,
+            }
+        )

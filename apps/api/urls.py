@@ -1,0 +1,37 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.api.audit import AuditListView
+from apps.api.jobs import (
+    JobDetailView,
+    JobListView,
+    JobPauseView,
+    JobResumeView,
+    JobTriggerView,
+)
+from apps.api.runs import RunCancelView, RunDetailView, RunListView, RunLogView, RunRetryView
+from apps.api.task_types import TaskTypeListView
+from apps.api.tokens import TokenDetailView, TokenListView
+
+v1 = [
+    path("task-types/", TaskTypeListView.as_view(), name="task-types"),
+    path("jobs/", JobListView.as_view(), name="jobs"),
+    path("jobs/<int:job_id>/", JobDetailView.as_view(), name="job"),
+    path("jobs/<int:job_id>/trigger/", JobTriggerView.as_view(), name="job-trigger"),
+    path("jobs/<int:job_id>/pause/", JobPauseView.as_view(), name="job-pause"),
+    path("jobs/<int:job_id>/resume/", JobResumeView.as_view(), name="job-resume"),
+    path("runs/", RunListView.as_view(), name="runs"),
+    path("runs/<uuid:run_id>/", RunDetailView.as_view(), name="run"),
+    path("runs/<uuid:run_id>/cancel/", RunCancelView.as_view(), name="run-cancel"),
+    path("runs/<uuid:run_id>/retry/", RunRetryView.as_view(), name="run-retry"),
+    path("runs/<uuid:run_id>/log/", RunLogView.as_view(), name="run-log"),
+    path("audit/", AuditListView.as_view(), name="audit"),
+    path("tokens/", TokenListView.as_view(), name="tokens"),
+    path("tokens/<int:token_id>/", TokenDetailView.as_view(), name="token"),
+]
+
+urlpatterns = [
+    path("v1/", include((v1, "api"), namespace="v1")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]

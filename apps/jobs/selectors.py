@@ -1,0 +1,36 @@
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import QuerySet
+
+from apps.accounts.selectors import user_teams
+from apps.jobs.models import Job
+
+
+def jobs_visible(*, user: User | AnonymousUser) -> QuerySet[Job]:
+    """The jobs of the user's teams (every job for a superuser)."""
+    jobs = Job.objects.select_related("team").prefetch_related("tags")
+    if user.is_authenticated and user.is_superuser:
+        return jobs
+    return jobs.filter(team__in=user_teams(user=user))
+
+
+def jobs_list(
+    *,
+    user: User | AnonymousUser,
+    team: str | None = None,
+    tag: str | None = None,
+    task_type: str | None = None,
+    enabled: bool | None = None,
+    search: str | None = None,
+) -> QuerySet[Job]:
+    jobs = jobs_visible(user=user)
+    if team:
+        jobs = jobs.filter(team__name=team)
+    if tag:
+        jobs = jobs.filter(tags__name=tag)
+    if task_type:
+        jobs = jobs.filter(task_type=task_type)
+    if enabled is not None:
+        jobs = jobs.filter(enabled=enabled)
+    if search:
+        jobs = jobs.filter(name__icontains=search)
+    return jobs.order_by("name")

@@ -1,0 +1,140 @@
+"""Every endpoint as anonymous, viewer, operator and admin of the job's team, an admin of another
+team, and a superuser: the status codes, and lists that never show another team's objects."""
+
+import pytest
+
+from tests.apps.api.conftest import ACTORS
+
+pytestmark = pytest.mark.django_db
+
+
+def expect(success: int, needed: str) -> dict[str, int]:
+    """`success` for the roles at or above `needed` (and the superuser), 403 below, 404 for the
+    other team, 401 for anonymous."""
+    order = ["viewer", "operator", "admin"]
+    codes = {role: success if order.index(role) >= order.index(needed) else 403 for role in order}
+    return {"anonymous": 401, **codes, "other_team": 404, "superuser": success}
+
+
+ENDPOINTS = {
+    "job": ("get", lambda w: f"/api/v1/jobs/{w.job.id}/", None, expect(200, "viewer")),
+    "job update": (
+        "patch",
+        lambda w: f"/api/v1/jobs/{w.job.id}/",
+        {"description": "changed"},
+        expect(200, "admin"),
+    ),
+    "job delete": ("delete", lambda w: f"/api/v1/jobs/{w.job.id}/", None, expect(204, "admin")),
+    "job trigger": (
+        "post",
+        lambda w: f"/api/v1/jobs/{w.job.id}/trigger/",
+        {},
+        expect(201, "operator"),
+    ),
+    "job pause": (
+        "post",
+        lambda w: f"/api/v1/jobs/{w.job.id}/pause/",
+        None,
+        expect(200, "operator"),
+    ),
+    "job resume": (
+        "post",
+        lambda w: f"/api/v1/jobs/{w.job.id}/resume/",
+        None,
+        expect(200, "operator"),
+    ),
+    "run": ("get", lambda w: f"/api/v1/runs/{w.queued_run.id}/", None, expect(200, "viewer")),
+    "run log": (
+        "get",
+        lambda w: f"/api/v1/runs/{w.queued_run.id}/log/",
+        None,
+        expect(200, "viewer"),
+    ),
+    "run cancel": (
+        "post",
+        lambda w: f"/api/v1/runs/{w.queued_run.id}/cancel/",
+        None,
+        expect(200, "operator"),
+    ),
+    "run retry": (
+        "post",
+        lambda w: f"/api/v1/runs/{w.failed_run.id}/retry/",
+        None,
+        expect(201, "operator"),
+    ),
+    "job create": (
+        "post",
+        lambda w: "/api/v1/jobs/",
+        {"team": "red", "name": "new", "task_type": "dts.noop", "args": {}},
+        # Another team's admin names a team that is not theirs: refused as bad input.
+        {**expect(201, "admin"), "other_team": 400},
+    ),
+    **{
+        f"{name} list": (
+            "get",
+            lambda w, url=url: url,
+            None,
+            {**expect(200, "viewer"), "other_team": 200},
+        )
+        for name, url in [
+            ("jobs", "/api/v1/jobs/"),
+            ("runs", "/api/v1/runs/"),
+            ("audit", "/api/v1/audit/"),
+            ("tokens", "/api/v1/tokens/"),
+            ("task types", "/api/v1/task-types/"),
+        ]
+    },
+}
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+@pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
+def test_every_endpoint_answers_each_actor_as_its_role_allows(world, client_as, endpoint, actor):
+    method, url, body, expected = ENDPOINTS[endpoint]
+
+    response = getattr(client_as(actor), method)(url(world), body, format="json")
+
+    assert response.status_code == expected[actor], response.content
+    if response.status_code >= 400:
+        assert response.json()["error"]["status"] == response.status_code
+
+
+@pytest.mark.parametrize(
+    ("url", "red_key", "blue_key"),
+    [
+        ("/api/v1/jobs/", "job", "blue_job"),
+        ("/api/v1/runs/", "queued_run", "blue_run"),
+    ],
+)
+@pytest.mark.parametrize("actor", ["viewer", "other_team", "superuser"])
+def test_lists_show_only_the_teams_objects(world, client_as, url, red_key, blue_key, actor):
+    response = client_as(actor).get(url)
+
+    ids = {str(item["id"]) for item in response.json()["results"]}
+    red, blue = str(getattr(world, red_key).id), str(getattr(world, blue_key).id)
+    assert (red in ids, blue in ids) == {
+        "viewer": (True, False),
+        "other_team": (False, True),
+        "superuser": (True, True),
+    }[actor]
+
+
+def test_the_audit_list_shows_only_the_teams_entries(world, client_as):
+    client_as("admin").patch(f"/api/v1/jobs/{world.job.id}/", {"description": "red"}, format="json")
+    client_as("other_team").patch(
+        f"/api/v1/jobs/{world.blue_job.id}/", {"description": "blue"}, format="json"
+    )
+
+    seen = {
+        actor: [
+            entry["object_repr"]
+            for entry in client_as(actor).get("/api/v1/audit/").json()["results"]
+        ]
+        for actor in ("viewer", "other_team", "superuser")
+    }
+
+    assert seen == {
+        "viewer": ["red job"],
+        "other_team": ["blue job"],
+        "superuser": ["blue job", "red job"],
+    }

@@ -1,0 +1,90 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.audit.models import AuditEntry
+from apps.runs.models import Run, RunLogLine
+from apps.runs.states import RunState
+from tests.factories import RunFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_runs_are_listed_newest_first_by_cursor_and_filtered(world, client_as):
+    now = timezone.now()
+    for minutes in range(5):
+        run = RunFactory(job=world.job, task_type="dts.noop", args={}, state=RunState.SUCCEEDED)
+        Run.objects.filter(id=run.id).update(created_at=now - timedelta(minutes=minutes))
+    viewer = client_as("viewer")
+
+    first = viewer.get(f"/api/v1/runs/?job={world.job.id}&state=succeeded&limit=3").json()
+    second = viewer.get(first["next"]).json()
+
+    times = [run["created_at"] for run in first["results"] + second["results"]]
+    assert len(times) == 5
+    assert times == sorted(times, reverse=True)
+    recent = viewer.get(
+        "/api/v1/runs/", {"created_after": (now - timedelta(minutes=1, seconds=30)).isoformat()}
+    ).json()["results"]
+    assert {run["state"] for run in recent} <= {"succeeded", "queued", "failed"}
+    assert len([run for run in recent if run["state"] == "succeeded"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("state=sleeping", "state"), ("job=abc", "job"), ("created_after=yesterday", "created_after")],
+)
+def test_a_bad_filter_is_refused_naming_it(world, client_as, query, field):
+    response = client_as("viewer").get(f"/api/v1/runs/?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == field
+
+
+def test_a_run_shows_its_attempts_and_its_log_is_paged(world, client_as):
+    run = world.failed_run
+    run.attempts.create(
+        number=1, worker="w1", started_at=timezone.now(), outcome="failed", error="x"
+    )
+    RunLogLine.objects.bulk_create(
+        RunLogLine(
+            run=run,
+            attempt=1,
+            sequence=n,
+            logged_at=timezone.now(),
+            level="INFO",
+            logger="t",
+            message=f"line {n}",
+        )
+        for n in range(1, 6)
+    )
+    viewer = client_as("viewer")
+
+    detail = viewer.get(f"/api/v1/runs/{run.id}/").json()
+    page = viewer.get(f"/api/v1/runs/{run.id}/log/?limit=3").json()
+    rest = viewer.get(f"/api/v1/runs/{run.id}/log/?after={page['next_after']}").json()
+
+    assert [attempt["worker"] for attempt in detail["attempts"]] == ["w1"]
+    assert [line["message"] for line in page["lines"]] == ["line 1", "line 2", "line 3"]
+    assert not page["finished"]
+    assert [line["message"] for line in rest["lines"]] == ["line 4", "line 5"]
+    assert rest["finished"]
+
+
+def test_cancel_and_retry_are_audited_and_refused_when_the_state_forbids(world, client_as):
+    operator = client_as("operator")
+
+    cancelled = operator.post(f"/api/v1/runs/{world.queued_run.id}/cancel/")
+    again = operator.post(f"/api/v1/runs/{world.queued_run.id}/cancel/")
+    retried = operator.post(f"/api/v1/runs/{world.queued_run.id}/retry/")
+    not_yet = operator.post(f"/api/v1/runs/{RunFactory(job=world.job).id}/retry/")
+
+    assert cancelled.json()["state"] == "cancelled"
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "invalid_transition")
+    assert retried.status_code == 201
+    assert not_yet.status_code == 409
+    assert list(AuditEntry.objects.order_by("id").values_list("action", flat=True)) == [
+        "cancel",
+        "retry",
+    ]
