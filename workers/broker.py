@@ -1,7 +1,8 @@
 """What the Redis broker holds: the only module that looks inside kombu's Redis layout."""
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from workers.celery import app
 
@@ -11,10 +12,26 @@ def broker_waiting_task_ids(queues: Iterable[str]) -> set[str]:
     worker has received: the workers' heartbeats report those)."""
     ids: set[str] = set()
     with app.connection_for_read() as connection:
-        client = connection.default_channel.client  # type: ignore[attr-defined]  # Redis channel
-        for queue in queues:
-            for key in client.scan_iter(match=f"{queue}*", _type="list"):
-                ids.update(
-                    str(json.loads(raw)["headers"]["id"]) for raw in client.lrange(key, 0, -1)
-                )
+        channel: Any = connection.default_channel  # kombu's Redis channel
+        for key in _priority_lists(channel, queues):
+            ids.update(
+                str(json.loads(raw)["headers"]["id"]) for raw in channel.client.lrange(key, 0, -1)
+            )
     return ids
+
+
+def broker_queue_depths(queues: Iterable[str]) -> dict[str, int]:
+    """How many messages wait in each queue, over its priority levels."""
+    with app.connection_for_read() as connection:
+        channel: Any = connection.default_channel  # kombu's Redis channel
+        return {
+            queue: sum(channel.client.llen(key) for key in _priority_lists(channel, [queue]))
+            for queue in queues
+        }
+
+
+def _priority_lists(channel: Any, queues: Iterable[str]) -> Iterator[str]:
+    """The Redis list of each priority level of each queue (kombu keeps one list per level)."""
+    for queue in queues:
+        for priority in channel.priority_steps:
+            yield channel._q_for_pri(queue, priority)

@@ -10,8 +10,19 @@ from apps.api.jobs import (
     JobTriggerView,
 )
 from apps.api.runs import RunCancelView, RunDetailView, RunListView, RunLogView, RunRetryView
+from apps.api.schedules import (
+    ScheduleDetailView,
+    ScheduleExplainView,
+    ScheduleListView,
+    SchedulePauseView,
+    SchedulePreviewView,
+    ScheduleResumeView,
+)
 from apps.api.task_types import TaskTypeListView
 from apps.api.tokens import TokenDetailView, TokenListView
+from apps.api.workers import QueueListView, WorkerListView
+
+SCHEDULE = "jobs/<int:job_id>/schedules/<int:schedule_id>/"
 
 v1 = [
     path("task-types/", TaskTypeListView.as_view(), name="task-types"),
@@ -20,11 +31,19 @@ v1 = [
     path("jobs/<int:job_id>/trigger/", JobTriggerView.as_view(), name="job-trigger"),
     path("jobs/<int:job_id>/pause/", JobPauseView.as_view(), name="job-pause"),
     path("jobs/<int:job_id>/resume/", JobResumeView.as_view(), name="job-resume"),
+    path("jobs/<int:job_id>/schedules/", ScheduleListView.as_view(), name="schedules"),
+    path(SCHEDULE, ScheduleDetailView.as_view(), name="schedule"),
+    path(f"{SCHEDULE}pause/", SchedulePauseView.as_view(), name="schedule-pause"),
+    path(f"{SCHEDULE}resume/", ScheduleResumeView.as_view(), name="schedule-resume"),
+    path(f"{SCHEDULE}preview/", SchedulePreviewView.as_view(), name="schedule-preview"),
+    path(f"{SCHEDULE}explain/", ScheduleExplainView.as_view(), name="schedule-explain"),
     path("runs/", RunListView.as_view(), name="runs"),
     path("runs/<uuid:run_id>/", RunDetailView.as_view(), name="run"),
     path("runs/<uuid:run_id>/cancel/", RunCancelView.as_view(), name="run-cancel"),
     path("runs/<uuid:run_id>/retry/", RunRetryView.as_view(), name="run-retry"),
     path("runs/<uuid:run_id>/log/", RunLogView.as_view(), name="run-log"),
+    path("workers/", WorkerListView.as_view(), name="workers"),
+    path("queues/", QueueListView.as_view(), name="queues"),
     path("audit/", AuditListView.as_view(), name="audit"),
     path("tokens/", TokenListView.as_view(), name="tokens"),
     path("tokens/<int:token_id>/", TokenDetailView.as_view(), name="token"),

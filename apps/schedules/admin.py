@@ -145,20 +145,23 @@ class ScheduleAdmin(admin.ModelAdmin):
         was_paused = change and Schedule.objects.get(pk=obj.pk).paused
         try:
             if change:
-                schedule_update(schedule=obj, data=data)
+                schedule_update(schedule=obj, data=data, actor=request.user)
             else:
                 timezone_name = data.pop("timezone")
                 obj.pk = schedule_create(
-                    job=form.cleaned_data["job"], timezone_name=timezone_name, **data
+                    job=form.cleaned_data["job"],
+                    timezone_name=timezone_name,
+                    actor=request.user,
+                    **data,
                 ).pk
             if form.cleaned_data["paused"] and not was_paused:
                 schedule_pause(
                     schedule=Schedule.objects.get(pk=obj.pk),
                     note=form.cleaned_data["pause_note"],
-                    user=request.user,  # type: ignore[arg-type]
+                    actor=request.user,
                 )
             elif was_paused and not form.cleaned_data["paused"]:
-                schedule_resume(schedule=Schedule.objects.get(pk=obj.pk))
+                schedule_resume(schedule=Schedule.objects.get(pk=obj.pk), actor=request.user)
         except ApplicationError as error:
             # Validated by the form a moment ago; only a race (the clock passing once_at) gets here.
             self.message_user(request, f"Not saved: {error}", messages.ERROR)
@@ -166,7 +169,7 @@ class ScheduleAdmin(admin.ModelAdmin):
     @admin.action(description="Resume")
     def resume(self, request: HttpRequest, queryset: QuerySet[Schedule]) -> None:
         for schedule in queryset.filter(paused=True):
-            schedule_resume(schedule=schedule)
+            schedule_resume(schedule=schedule, actor=request.user)
 
 
 class ScheduleInline(admin.TabularInline):

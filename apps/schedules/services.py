@@ -2,10 +2,14 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts.models import Team
+from apps.audit.models import AuditAction
+from apps.audit.services import Actor, audit_record
 from apps.core.exceptions import ValidationFailed
 from apps.core.validation import editable_fields_check, model_validate
 from apps.events.models import EventType
@@ -63,6 +67,7 @@ def schedule_create(
     catch_up_window_seconds: int = 3600,
     catch_up_max_fires: int = 10,
     enabled: bool = True,
+    actor: Actor = None,
 ) -> Schedule:
     now = timezone.now()
     schedule = Schedule(
@@ -81,14 +86,23 @@ def schedule_create(
         enabled=enabled,
     )
     _schedule_check(schedule, now=now)
+    if enabled:
+        _team_cap_check(job.team_id, adding=1)
     schedule_next_fire_set(schedule, after=now)
     schedule.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        target=schedule,
+        team_id=job.team_id,
+        changes={field: {"old": None, "new": value} for field, value in _fields(schedule).items()},
+    )
     scheduler_wake()
     return schedule
 
 
 @transaction.atomic
-def schedule_update(*, schedule: Schedule, data: dict[str, Any]) -> Schedule:
+def schedule_update(*, schedule: Schedule, data: dict[str, Any], actor: Actor = None) -> Schedule:
     """Change a schedule; its next fire is computed anew from now (never re-firing a past time)."""
     editable_fields_check(data, EDITABLE_FIELDS)
     now = timezone.now()
@@ -97,32 +111,67 @@ def schedule_update(*, schedule: Schedule, data: dict[str, Any]) -> Schedule:
         setattr(schedule, field, value)
     _schedule_check(schedule, now=now)
     if schedule.enabled and not stored.enabled:
+        if not schedule.paused:
+            _team_cap_check(schedule.job.team_id, adding=1)
         _skipped_while_inactive_record(schedule, reason=SkipReason.DISABLED, now=now)
     after = max(now, schedule.last_fired_for) if schedule.last_fired_for else now
     schedule_next_fire_set(schedule, after=after)
     schedule.save(update_fields=[*data, "next_scheduled_for", "next_fire_at", "updated_at"])
+    before, after_fields = _fields(stored), _fields(schedule)
+    changes = {
+        field: {"old": before[field], "new": after_fields[field]}
+        for field in sorted(data)
+        if before[field] != after_fields[field]
+    }
+    if changes:
+        audit_record(
+            actor=actor,
+            action=AuditAction.UPDATE,
+            target=schedule,
+            team_id=schedule.job.team_id,
+            changes=changes,
+        )
     scheduler_wake()
     return schedule
 
 
 @transaction.atomic
-def schedule_pause(*, schedule: Schedule, note: str, user: AbstractBaseUser | None) -> Schedule:
+def schedule_delete(*, schedule: Schedule, actor: Actor = None) -> None:
+    audit_record(
+        actor=actor, action=AuditAction.DELETE, target=schedule, team_id=schedule.job.team_id
+    )
+    schedule.delete()
+    scheduler_wake()
+
+
+@transaction.atomic
+def schedule_pause(*, schedule: Schedule, note: str, actor: Actor = None) -> Schedule:
+    """Pause, with a note saying why; `actor` is recorded as who paused it."""
     if schedule.paused:
         raise ValidationFailed("is already paused.", field="paused")
     schedule.paused = True
     schedule.pause_note = note
-    schedule.paused_by = user  # type: ignore[assignment]
+    schedule.paused_by = actor if isinstance(actor, User) and actor.is_authenticated else None
     schedule.paused_at = timezone.now()
     schedule.save(update_fields=["paused", "pause_note", "paused_by", "paused_at", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.PAUSE,
+        target=schedule,
+        team_id=schedule.job.team_id,
+        changes={"paused": {"old": False, "new": True}, "pause_note": {"old": "", "new": note}},
+    )
     scheduler_wake()
     return schedule
 
 
 @transaction.atomic
-def schedule_resume(*, schedule: Schedule) -> Schedule:
+def schedule_resume(*, schedule: Schedule, actor: Actor = None) -> Schedule:
     """Resume; the fire times that passed while paused are recorded as skipped, not fired."""
     if not schedule.paused:
         raise ValidationFailed("is not paused.", field="paused")
+    if schedule.enabled:
+        _team_cap_check(schedule.job.team_id, adding=1)
     now = timezone.now()
     _skipped_while_inactive_record(schedule, reason=SkipReason.PAUSED, now=now)
     schedule.paused = False
@@ -139,8 +188,34 @@ def schedule_resume(*, schedule: Schedule) -> Schedule:
             "updated_at",
         ]
     )
+    audit_record(
+        actor=actor,
+        action=AuditAction.RESUME,
+        target=schedule,
+        team_id=schedule.job.team_id,
+        changes={"paused": {"old": True, "new": False}},
+    )
     scheduler_wake()
     return schedule
+
+
+def _team_cap_check(team_id: int, *, adding: int) -> None:
+    """Refuse one more active (enabled, unpaused) schedule past the team's cap. The team's row is
+    locked, so two concurrent creations cannot both take the last place."""
+    team = Team.objects.select_for_update().get(id=team_id)
+    cap = team.max_active_schedules
+    if cap is None:
+        cap = settings.DTS_TEAM_MAX_ACTIVE_SCHEDULES
+    active = Schedule.objects.filter(job__team_id=team_id, enabled=True, paused=False).count()
+    if active + adding > cap:
+        raise ValidationFailed(
+            f"Team {team.name} already has {active} active schedules, its cap is {cap}.",
+            field="enabled",
+        )
+
+
+def _fields(schedule: Schedule) -> dict[str, Any]:
+    return {field: getattr(schedule, field) for field in sorted(EDITABLE_FIELDS)}
 
 
 def schedules_reactivate(*, job: Job) -> None:

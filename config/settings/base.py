@@ -208,6 +208,10 @@ DTS_CANCEL_GRACE_SECONDS = env.float("DTS_CANCEL_GRACE_SECONDS", default=10.0)
 DTS_QUEUED_CHECK_AFTER_SECONDS = env.int("DTS_QUEUED_CHECK_AFTER_SECONDS", default=60)
 DTS_BROKER_CHECK_EVERY_SECONDS = env.int("DTS_BROKER_CHECK_EVERY_SECONDS", default=60)
 
+# A team has at most this many active (enabled, unpaused) schedules unless its own cap says
+# otherwise (Team.max_active_schedules).
+DTS_TEAM_MAX_ACTIVE_SCHEDULES = env.int("DTS_TEAM_MAX_ACTIVE_SCHEDULES", default=1000)
+
 # The broker queues jobs may be routed to (start workers with --queues for each).
 DTS_QUEUES: list[str] = env.list("DTS_QUEUES", default=["default"])
 if "default" not in DTS_QUEUES:

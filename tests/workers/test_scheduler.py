@@ -166,7 +166,7 @@ def test_a_pause_takes_effect_within_a_second(broker, start_schedulers, admin_us
     start_schedulers(1)
     wait_until(lambda: Run.objects.filter(schedule=schedule).count() >= 2, timeout=10)
 
-    schedule_pause(schedule=schedule, note="testing", user=admin_user)
+    schedule_pause(schedule=schedule, note="testing", actor=admin_user)
     paused_at = timezone.now()
     time.sleep(2.5)
 

@@ -4,7 +4,14 @@ from rest_framework.test import APIClient
 
 from apps.accounts.models import Role
 from apps.runs.states import RunState
-from tests.factories import JobFactory, MembershipFactory, RunFactory, TeamFactory, UserFactory
+from tests.factories import (
+    JobFactory,
+    MembershipFactory,
+    RunFactory,
+    ScheduleFactory,
+    TeamFactory,
+    UserFactory,
+)
 
 ACTORS = ["anonymous", "viewer", "operator", "admin", "other_team", "superuser"]
 
@@ -33,6 +40,7 @@ def world(db):
     world.queued_run = RunFactory(job=job, task_type="dts.noop", args={})
     world.failed_run = RunFactory(job=job, task_type="dts.noop", args={}, state=RunState.FAILED)
     world.blue_run = RunFactory(job=blue_job, task_type="dts.noop", args={})
+    world.schedule = ScheduleFactory(job=job)
     return world
 
 

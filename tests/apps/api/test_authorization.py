@@ -16,6 +16,10 @@ def expect(success: int, needed: str) -> dict[str, int]:
     return {"anonymous": 401, **codes, "other_team": 404, "superuser": success}
 
 
+def schedule_url(world, tail: str = "") -> str:
+    return f"/api/v1/jobs/{world.job.id}/schedules/{world.schedule.id}/{tail}"
+
+
 ENDPOINTS = {
     "job": ("get", lambda w: f"/api/v1/jobs/{w.job.id}/", None, expect(200, "viewer")),
     "job update": (
@@ -62,6 +66,44 @@ ENDPOINTS = {
         None,
         expect(201, "operator"),
     ),
+    "schedules": (
+        "get",
+        lambda w: f"/api/v1/jobs/{w.job.id}/schedules/",
+        None,
+        expect(200, "viewer"),
+    ),
+    "schedule create": (
+        "post",
+        lambda w: f"/api/v1/jobs/{w.job.id}/schedules/",
+        {"kind": "cron", "cron_expression": "0 3 * * *", "timezone": "Europe/Paris"},
+        expect(201, "admin"),
+    ),
+    "schedule": ("get", lambda w: schedule_url(w), None, expect(200, "viewer")),
+    "schedule update": (
+        "patch",
+        lambda w: schedule_url(w),
+        {"interval_seconds": 120},
+        expect(200, "admin"),
+    ),
+    "schedule delete": ("delete", lambda w: schedule_url(w), None, expect(204, "admin")),
+    "schedule pause": (
+        "post",
+        lambda w: schedule_url(w, "pause/"),
+        {"note": "maintenance"},
+        expect(200, "operator"),
+    ),
+    "schedule preview": (
+        "get",
+        lambda w: schedule_url(w, "preview/?count=3"),
+        None,
+        expect(200, "viewer"),
+    ),
+    "schedule explain": (
+        "get",
+        lambda w: schedule_url(w, "explain/"),
+        None,
+        expect(200, "viewer"),
+    ),
     "job create": (
         "post",
         lambda w: "/api/v1/jobs/",
@@ -82,6 +124,8 @@ ENDPOINTS = {
             ("audit", "/api/v1/audit/"),
             ("tokens", "/api/v1/tokens/"),
             ("task types", "/api/v1/task-types/"),
+            ("workers", "/api/v1/workers/"),
+            ("queues", "/api/v1/queues/"),
         ]
     },
 }

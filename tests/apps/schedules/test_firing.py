@@ -62,7 +62,7 @@ def test_a_schedule_not_yet_due_is_not_fired():
 
 def test_paused_disabled_and_job_disabled_schedules_do_not_fire(admin_user):
     paused = create(T0 - timedelta(minutes=1), kind="interval", interval_seconds=10)
-    schedule_pause(schedule=paused, note="", user=admin_user)
+    schedule_pause(schedule=paused, note="", actor=admin_user)
     create(T0 - timedelta(minutes=1), kind="interval", interval_seconds=10, enabled=False)
     create(
         T0 - timedelta(minutes=1),

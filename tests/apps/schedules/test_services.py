@@ -185,7 +185,7 @@ def test_a_bad_edit_writes_nothing(clock):
 
 def test_pause_and_resume_record_the_fires_skipped_while_paused(clock, admin_user):
     schedule = cron("0 * * * *")
-    schedule_pause(schedule=schedule, note="maintenance window", user=admin_user)
+    schedule_pause(schedule=schedule, note="maintenance window", actor=admin_user)
     clock.shift(timedelta(hours=3))
 
     schedule_resume(schedule=schedule)
@@ -199,7 +199,7 @@ def test_pause_and_resume_record_the_fires_skipped_while_paused(clock, admin_use
 
 
 def test_pause_keeps_who_paused_and_why(clock, admin_user):
-    schedule = schedule_pause(schedule=cron("@daily"), note="vendor outage", user=admin_user)
+    schedule = schedule_pause(schedule=cron("@daily"), note="vendor outage", actor=admin_user)
 
     schedule.refresh_from_db()
     assert (schedule.paused, schedule.pause_note, schedule.paused_by) == (
@@ -211,10 +211,10 @@ def test_pause_keeps_who_paused_and_why(clock, admin_user):
 
 
 def test_pausing_twice_is_refused(clock, admin_user):
-    schedule = schedule_pause(schedule=cron("@daily"), note="", user=admin_user)
+    schedule = schedule_pause(schedule=cron("@daily"), note="", actor=admin_user)
 
     with pytest.raises(ValidationFailed, match="already paused"):
-        schedule_pause(schedule=schedule, note="", user=admin_user)
+        schedule_pause(schedule=schedule, note="", actor=admin_user)
 
 
 def test_enabling_a_job_again_skips_what_passed_while_it_was_disabled(clock):

@@ -1,0 +1,233 @@
+"""Schedules of a job: /api/v1/jobs/{job_id}/schedules/ — list, create, read, change, delete,
+pause, resume, the next fire times, and what the schedule did lately (explain)."""
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.models import Role
+from apps.api.errors import ERROR_RESPONSES
+from apps.api.jobs import visible_job
+from apps.api.permissions import role_require
+from apps.api.runs import RunSerializer
+from apps.schedules.models import MisfirePolicy, Schedule, ScheduleKind, SkippedFire
+from apps.schedules.selectors import schedule_explain
+from apps.schedules.services import (
+    schedule_create,
+    schedule_delete,
+    schedule_pause,
+    schedule_preview,
+    schedule_resume,
+    schedule_update,
+)
+
+DAY = 24 * 3600
+
+
+class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
+    class Meta:
+        model = Schedule
+        fields = [
+            "id",
+            "job",
+            "kind",
+            "cron_expression",
+            "timezone",
+            "interval_seconds",
+            "once_at",
+            "start_at",
+            "end_at",
+            "jitter_seconds",
+            "misfire_policy",
+            "catch_up_window_seconds",
+            "catch_up_max_fires",
+            "enabled",
+            "paused",
+            "pause_note",
+            "paused_at",
+            "next_scheduled_for",
+            "next_fire_at",
+            "last_fired_for",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class ScheduleDefinitionSerializer(serializers.Serializer[Any]):
+    """The fields a schedule is defined by; the service checks the rules between them."""
+
+    kind = serializers.ChoiceField(choices=ScheduleKind.choices)
+    cron_expression = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, help_text="5 fields or an @alias."
+    )
+    timezone = serializers.CharField(
+        max_length=64, required=False, help_text="IANA name, e.g. Europe/Paris."
+    )
+    interval_seconds = serializers.IntegerField(
+        min_value=1, max_value=366 * DAY, required=False, allow_null=True
+    )
+    once_at = serializers.DateTimeField(required=False, allow_null=True)
+    start_at = serializers.DateTimeField(required=False, allow_null=True)
+    end_at = serializers.DateTimeField(required=False, allow_null=True)
+    jitter_seconds = serializers.IntegerField(min_value=0, max_value=3600, required=False)
+    misfire_policy = serializers.ChoiceField(choices=MisfirePolicy.choices, required=False)
+    catch_up_window_seconds = serializers.IntegerField(
+        min_value=0, max_value=7 * DAY, required=False
+    )
+    catch_up_max_fires = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    enabled = serializers.BooleanField(required=False)
+
+
+class PauseSerializer(serializers.Serializer[Any]):
+    note = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+class PreviewQuerySerializer(serializers.Serializer[Any]):
+    count = serializers.IntegerField(min_value=1, max_value=1000, default=10)
+
+
+class PreviewSerializer(serializers.Serializer[Any]):
+    fire_times = serializers.ListField(child=serializers.DateTimeField())
+
+
+class SkippedFireSerializer(serializers.ModelSerializer[SkippedFire]):
+    class Meta:
+        model = SkippedFire
+        fields = [
+            "reason",
+            "first_scheduled_for",
+            "last_scheduled_for",
+            "count",
+            "count_is_lower_bound",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ExplanationSerializer(serializers.Serializer[Any]):
+    last_fires = RunSerializer(many=True)
+    skipped = SkippedFireSerializer(many=True)
+
+
+def visible_schedule(request: Request, job_id: int, schedule_id: int) -> Schedule:
+    job = visible_job(request, job_id)
+    return get_object_or_404(Schedule.objects.select_related("job"), id=schedule_id, job=job)
+
+
+class ScheduleListView(APIView):
+    @extend_schema(
+        operation_id="schedules_list",
+        responses={200: ScheduleSerializer(many=True), **ERROR_RESPONSES},
+    )
+    def get(self, request: Request, job_id: int) -> Response:
+        job = visible_job(request, job_id)
+        return Response(ScheduleSerializer(job.schedules.order_by("id"), many=True).data)
+
+    @extend_schema(
+        operation_id="schedules_create",
+        request=ScheduleDefinitionSerializer,
+        responses={201: ScheduleSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request: Request, job_id: int) -> Response:
+        job = visible_job(request, job_id)
+        role_require(request, team_id=job.team_id, role=Role.ADMIN)
+        body = ScheduleDefinitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        if "timezone" in data:
+            data["timezone_name"] = data.pop("timezone")
+        schedule = schedule_create(job=job, actor=request.user, **data)
+        return Response(ScheduleSerializer(schedule).data, status=status.HTTP_201_CREATED)
+
+
+class ScheduleDetailView(APIView):
+    @extend_schema(
+        operation_id="schedules_retrieve", responses={200: ScheduleSerializer, **ERROR_RESPONSES}
+    )
+    def get(self, request: Request, job_id: int, schedule_id: int) -> Response:
+        return Response(ScheduleSerializer(visible_schedule(request, job_id, schedule_id)).data)
+
+    @extend_schema(
+        operation_id="schedules_update",
+        request=ScheduleDefinitionSerializer(partial=True),
+        responses={200: ScheduleSerializer, **ERROR_RESPONSES},
+    )
+    def patch(self, request: Request, job_id: int, schedule_id: int) -> Response:
+        schedule = visible_schedule(request, job_id, schedule_id)
+        role_require(request, team_id=schedule.job.team_id, role=Role.ADMIN)
+        body = ScheduleDefinitionSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        schedule = schedule_update(
+            schedule=schedule, data=dict(body.validated_data), actor=request.user
+        )
+        return Response(ScheduleSerializer(schedule).data)
+
+    @extend_schema(operation_id="schedules_destroy", responses={204: None, **ERROR_RESPONSES})
+    def delete(self, request: Request, job_id: int, schedule_id: int) -> Response:
+        schedule = visible_schedule(request, job_id, schedule_id)
+        role_require(request, team_id=schedule.job.team_id, role=Role.ADMIN)
+        schedule_delete(schedule=schedule, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SchedulePauseView(APIView):
+    @extend_schema(
+        operation_id="schedules_pause",
+        request=PauseSerializer,
+        responses={200: ScheduleSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request: Request, job_id: int, schedule_id: int) -> Response:
+        schedule = visible_schedule(request, job_id, schedule_id)
+        role_require(request, team_id=schedule.job.team_id, role=Role.OPERATOR)
+        body = PauseSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        schedule = schedule_pause(
+            schedule=schedule, note=body.validated_data["note"], actor=request.user
+        )
+        return Response(ScheduleSerializer(schedule).data)
+
+
+class ScheduleResumeView(APIView):
+    @extend_schema(
+        operation_id="schedules_resume",
+        request=None,
+        responses={200: ScheduleSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request: Request, job_id: int, schedule_id: int) -> Response:
+        schedule = visible_schedule(request, job_id, schedule_id)
+        role_require(request, team_id=schedule.job.team_id, role=Role.OPERATOR)
+        return Response(
+            ScheduleSerializer(schedule_resume(schedule=schedule, actor=request.user)).data
+        )
+
+
+class SchedulePreviewView(APIView):
+    @extend_schema(
+        operation_id="schedules_preview",
+        parameters=[PreviewQuerySerializer],
+        responses={200: PreviewSerializer, **ERROR_RESPONSES},
+        description="The next fire times (nominal, before jitter), from now.",
+    )
+    def get(self, request: Request, job_id: int, schedule_id: int) -> Response:
+        schedule = visible_schedule(request, job_id, schedule_id)
+        query = PreviewQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        fires = schedule_preview(schedule, count=query.validated_data["count"])
+        return Response(PreviewSerializer({"fire_times": fires}).data)
+
+
+class ScheduleExplainView(APIView):
+    @extend_schema(
+        operation_id="schedules_explain",
+        responses={200: ExplanationSerializer, **ERROR_RESPONSES},
+        description="The schedule's latest fires and the fires it skipped, with the reason.",
+    )
+    def get(self, request: Request, job_id: int, schedule_id: int) -> Response:
+        schedule = visible_schedule(request, job_id, schedule_id)
+        return Response(ExplanationSerializer(schedule_explain(schedule=schedule)).data)

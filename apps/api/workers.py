@@ -1,0 +1,83 @@
+"""Workers and queues: /api/v1/workers/ and /api/v1/queues/."""
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.api.errors import ERROR_RESPONSES
+from apps.runs.models import Worker
+from apps.runs.selectors import runs_visible
+from workers.broker import broker_queue_depths
+
+
+class WorkerSerializer(serializers.ModelSerializer[Worker]):
+    alive = serializers.SerializerMethodField(
+        help_text="Its last heartbeat is within the heartbeat timeout and it has not stopped."
+    )
+    active_run_ids = serializers.SerializerMethodField(
+        help_text="The runs it executes, among those the user may see."
+    )
+
+    class Meta:
+        model = Worker
+        fields = [
+            "hostname",
+            "pid",
+            "queues",
+            "concurrency",
+            "started_at",
+            "last_heartbeat_at",
+            "stopped_at",
+            "alive",
+            "active_run_ids",
+        ]
+        read_only_fields = fields
+
+    def get_alive(self, worker: Worker) -> bool:
+        timeout = timedelta(seconds=settings.DTS_WORKER_HEARTBEAT_TIMEOUT)
+        return worker.stopped_at is None and timezone.now() - worker.last_heartbeat_at < timeout
+
+    def get_active_run_ids(self, worker: Worker) -> list[str]:
+        visible: set[str] = self.context["visible_run_ids"]
+        return [run_id for run_id in worker.active_run_ids if run_id in visible]
+
+
+class QueueSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    depth = serializers.IntegerField(help_text="Messages waiting, over every priority.")
+
+
+class WorkerListView(APIView):
+    @extend_schema(
+        operation_id="workers_list",
+        responses={200: WorkerSerializer(many=True), **ERROR_RESPONSES},
+    )
+    def get(self, request: Request) -> Response:
+        workers = list(Worker.objects.order_by("hostname"))
+        active = {run_id for worker in workers for run_id in worker.active_run_ids}
+        visible = {
+            str(run_id)
+            for run_id in runs_visible(user=request.user)
+            .filter(id__in=active)
+            .values_list("id", flat=True)
+        }
+        context = {"visible_run_ids": visible}
+        return Response(WorkerSerializer(workers, many=True, context=context).data)
+
+
+class QueueListView(APIView):
+    @extend_schema(
+        operation_id="queues_list",
+        responses={200: QueueSerializer(many=True), **ERROR_RESPONSES},
+    )
+    def get(self, request: Request) -> Response:
+        depths = broker_queue_depths(settings.DTS_QUEUES)
+        rows = [{"name": name, "depth": depth} for name, depth in depths.items()]
+        return Response(QueueSerializer(rows, many=True).data)
