@@ -10,10 +10,11 @@ INSTALLED := $(VENV)/.installed
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-$(INSTALLED): requirements/test.txt
+$(INSTALLED): requirements/test.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements/test.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
 dev: $(INSTALLED)  ## Run the whole platform in one process at http://127.0.0.1:8000
@@ -40,7 +41,7 @@ lint: $(INSTALLED)  ## ruff lint and format check
 	$(BIN)/ruff format --check .
 
 typecheck: $(INSTALLED)  ## mypy with the Django plugin
-	$(BIN)/mypy apps config workers
+	$(BIN)/mypy apps cli config workers
 
 format: $(INSTALLED)  ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

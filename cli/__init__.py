@@ -1,0 +1,1 @@
+"""`dts`, the command-line client of the dts REST API (docs/cli.md)."""

@@ -1,0 +1,91 @@
+"""The HTTP side of the CLI: one client per command, and every failure turned into an ApiError
+that says what went wrong and which exit code it means (docs/cli.md)."""
+
+from typing import Any
+
+import httpx
+
+from cli.config import Settings
+
+TIMEOUT_SECONDS = 30.0
+
+
+class ExitCode:
+    OK = 0
+    FAILED = 1  # a run that was waited for did not succeed
+    USAGE = 2  # bad options (typer's own)
+    NETWORK = 3
+    AUTH = 4
+    NOT_FOUND = 5
+    INVALID = 6
+    SERVER = 7
+
+
+class ApiError(Exception):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def exit_code_for(status: int) -> int:
+    if status in (401, 403):
+        return ExitCode.AUTH
+    if status == 404:
+        return ExitCode.NOT_FOUND
+    if status >= 500:
+        return ExitCode.SERVER
+    return ExitCode.INVALID
+
+
+class Client:
+    def __init__(self, url: str, token: str | None = None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.url = url
+        self.http = httpx.Client(base_url=url, headers=headers, timeout=TIMEOUT_SECONDS)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Client":
+        return cls(settings.url, settings.token)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            raise ApiError(f"Cannot reach {self.url}: {error}", ExitCode.NETWORK) from error
+        if response.status_code >= 400:
+            raise ApiError(_error_message(response), exit_code_for(response.status_code))
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def get(self, path: str, **params: Any) -> Any:
+        clean = {key: value for key, value in params.items() if value is not None}
+        return self.request("GET", path, params=clean)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.request("POST", path, json=body if body is not None else {})
+
+    def patch(self, path: str, body: Any) -> Any:
+        return self.request("PATCH", path, json=body)
+
+    def delete(self, path: str) -> Any:
+        return self.request("DELETE", path)
+
+    def pages(self, path: str, most: int | None = None, **params: Any) -> list[Any]:
+        """The results of a paginated list, following `next`, up to `most` items."""
+        found: list[Any] = []
+        body = self.get(path, **params)
+        while True:
+            found.extend(body["results"])
+            if body.get("next") is None or (most is not None and len(found) >= most):
+                return found[:most]
+            body = self.request("GET", body["next"])
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        error = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        return f"{response.status_code} from the server: {response.text[:200]}"
+    field = f" ({error['field']})" if error.get("field") else ""
+    return f"{error['message']}{field} [{response.status_code} {error['code']}]"

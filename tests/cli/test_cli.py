@@ -1,0 +1,232 @@
+"""The `dts` CLI against a live server: uvicorn on the test database (tests/cli/conftest.py)."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import yaml
+from django.db import connection
+from typer.testing import CliRunner
+
+from apps.accounts.models import Role
+from apps.accounts.services import token_create
+from apps.runs.models import Run, RunLogLine
+from apps.runs.states import RunState
+from apps.schedules.services import schedule_create
+from cli.client import ExitCode
+from cli.main import app
+from tests.conftest import REPO
+from tests.factories import JobFactory, MembershipFactory, RunFactory, TeamFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def team():
+    return TeamFactory(name="ops")
+
+
+@pytest.fixture
+def dts(api_server, tmp_path, monkeypatch, team):
+    """Run `dts` as an admin of team "ops", logged in to the live server."""
+    user = MembershipFactory(team=team, user=UserFactory(username="ana"), role=Role.ADMIN).user
+    _, secret = token_create(user=user, name="cli")
+    monkeypatch.setenv("DTS_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("DTS_URL", api_server)
+    monkeypatch.setenv("DTS_TOKEN", secret)
+    runner = CliRunner()
+
+    def run(*args: str, expect: int = 0, input: str | None = None):
+        result = runner.invoke(app, list(args), input=input)
+        assert result.exit_code == expect, result.output
+        return result
+
+    return run
+
+
+def as_json(result):
+    return json.loads(result.stdout)
+
+
+def test_login_stores_the_token_readable_only_by_its_owner(api_server, tmp_path, monkeypatch):
+    UserFactory(username="ben")
+    monkeypatch.setenv("DTS_CONFIG_DIR", str(tmp_path / "config"))
+    runner = CliRunner()
+
+    result = runner.invoke(
+        app, ["login", "--url", api_server, "--username", "ben"], input="password\n"
+    )
+
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "config" / "config.json"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert json.loads(path.read_text())["token"].startswith("dts_")
+    wrong = runner.invoke(
+        app, ["login", "--url", api_server, "--username", "ben", "--password", "nope"]
+    )
+    assert wrong.exit_code == ExitCode.AUTH
+    assert "Wrong user name or password" in wrong.output
+
+
+def test_jobs_create_apply_show_ls_pause_resume_rm(dts, tmp_path):
+    definition = tmp_path / "job.yaml"
+    definition.write_text(
+        yaml.safe_dump(
+            {
+                "team": "ops",
+                "name": "nightly",
+                "task_type": "dts.sleep",
+                "args": {"seconds": 1},
+                "tags": ["nightly"],
+            }
+        )
+    )
+
+    created = as_json(dts("jobs", "create", "-f", str(definition), "-o", "json"))
+    definition.write_text(definition.read_text().replace("seconds: 1", "seconds: 2"))
+    applied = as_json(dts("jobs", "apply", "-f", str(definition), "-o", "json"))
+    shown = yaml.safe_load(dts("jobs", "show", "nightly", "-o", "yaml").stdout)
+    listed = as_json(dts("jobs", "ls", "--tag", "nightly", "-o", "json"))
+    paused = as_json(dts("jobs", "pause", "nightly", "-o", "json"))
+    resumed = as_json(dts("jobs", "resume", str(created["id"]), "-o", "json"))
+    table = dts("jobs", "ls").stdout
+    dts("jobs", "rm", "nightly", "--yes")
+
+    assert applied["id"] == created["id"]
+    assert shown["args"] == {"seconds": 2}
+    assert [job["name"] for job in listed] == ["nightly"]
+    assert (paused["enabled"], resumed["enabled"]) == (False, True)
+    assert "nightly" in table
+    assert dts("jobs", "show", "nightly", expect=ExitCode.NOT_FOUND)
+
+
+def test_a_bad_definition_exits_invalid_naming_the_field(dts, tmp_path):
+    definition = tmp_path / "job.yaml"
+    definition.write_text(yaml.safe_dump({"team": "ops", "name": "x", "task_type": "nope.nope"}))
+
+    result = dts("jobs", "create", "-f", str(definition), expect=ExitCode.INVALID)
+
+    assert "(task_type)" in result.output
+    definition.write_text("- not\n- a mapping\n")
+    dts("jobs", "create", "-f", str(definition), expect=ExitCode.INVALID)
+
+
+def test_trigger_runs_ls_show_cancel_retry_and_logs(dts, team):
+    job = JobFactory(team=team, name="echo", task_type="dts.echo", args={"greeting": "hi"})
+
+    run = as_json(dts("jobs", "trigger", "echo", "--args", '{"greeting": "yo"}', "-o", "json"))
+    listed = as_json(dts("runs", "ls", "--job", "echo", "-o", "json"))
+    shown = as_json(dts("runs", "show", run["id"], "-o", "json"))
+    cancelled = as_json(dts("runs", "cancel", run["id"], "-o", "json"))
+    retried = as_json(dts("runs", "retry", run["id"], "-o", "json"))
+
+    assert (run["args"], run["state"]) == ({"greeting": "yo"}, "queued")
+    assert [item["id"] for item in listed] == [run["id"]]
+    assert shown["attempts"] == []
+    assert cancelled["state"] == "cancelled"
+    assert retried["job"] == job.id
+    dts("runs", "cancel", run["id"], expect=ExitCode.INVALID)  # already over: 409
+    dts("jobs", "trigger", "echo", "--args", "{not json", expect=ExitCode.INVALID)
+
+
+def test_logs_prints_the_lines_and_follow_stops_when_the_run_ends(dts, team):
+    run = RunFactory(job=JobFactory(team=team), state=RunState.SUCCEEDED)
+    RunLogLine.objects.bulk_create(
+        RunLogLine(
+            run=run,
+            attempt=1,
+            sequence=n,
+            logged_at=run.created_at,
+            level="INFO",
+            logger="t",
+            message=f"line {n}",
+        )
+        for n in range(1, 4)
+    )
+
+    result = dts("runs", "logs", str(run.id), "--follow")
+
+    assert [line.split()[-1] for line in result.stdout.splitlines()] == ["1", "2", "3"]
+
+
+def test_trigger_wait_exits_failed_for_a_run_that_does_not_succeed(dts, team):
+    JobFactory(team=team, name="doomed", task_type="dts.noop", args={})
+    # No worker here: a thread ends the run as failed as soon as it exists.
+    threading.Thread(target=fail_the_first_run_of, args=("doomed",), daemon=True).start()
+
+    result = dts(
+        "jobs",
+        "trigger",
+        "doomed",
+        "--wait",
+        "--timeout",
+        "20",
+        "-o",
+        "json",
+        expect=ExitCode.FAILED,
+    )
+
+    assert as_json(result)["state"] == "failed"
+
+
+def fail_the_first_run_of(job_name: str) -> None:
+    deadline = time.monotonic() + 10
+    try:
+        while time.monotonic() < deadline:
+            if Run.objects.filter(job__name=job_name).update(state=RunState.FAILED):
+                return
+            time.sleep(0.05)
+    finally:
+        connection.close()  # this thread's own connection
+
+
+def test_errors_say_what_went_wrong_with_their_exit_codes(dts, monkeypatch, team):
+    blue = JobFactory(team=TeamFactory(name="blue"))
+    viewer = MembershipFactory(team=team, user=UserFactory(username="vic"), role=Role.VIEWER).user
+    other = JobFactory(team=team, name="mine")
+
+    dts("jobs", "show", str(blue.id), expect=ExitCode.NOT_FOUND)
+    monkeypatch.setenv("DTS_TOKEN", token_create(user=viewer, name="v")[1])
+    denied = dts("jobs", "pause", str(other.id), expect=ExitCode.AUTH)
+    assert "operator role" in denied.output
+    monkeypatch.setenv("DTS_TOKEN", "dts_unknown")
+    dts("jobs", "ls", expect=ExitCode.AUTH)
+    monkeypatch.setenv("DTS_URL", "http://127.0.0.1:1")
+    unreachable = dts("jobs", "ls", expect=ExitCode.NETWORK)
+    assert "Cannot reach" in unreachable.output
+    monkeypatch.delenv("DTS_URL")
+    monkeypatch.delenv("DTS_TOKEN")
+    assert "Not logged in" in dts("jobs", "ls", expect=ExitCode.AUTH).output
+
+
+def test_schedules_ls_and_preview_and_workers_ls(dts, team):
+    job = JobFactory(team=team, name="cron job", task_type="dts.noop", args={})
+    schedule = schedule_create(job=job, kind="cron", cron_expression="0 3 * * *")
+
+    fires = as_json(
+        dts("schedules", "preview", "cron job", str(schedule.id), "--count", "2", "-o", "json")
+    )
+    listed = as_json(dts("schedules", "ls", "cron job", "-o", "json"))
+    workers = as_json(dts("workers", "ls", "-o", "json"))
+
+    assert [fire["fire_time"][11:16] for fire in fires] == ["03:00", "03:00"]
+    assert [item["id"] for item in listed] == [schedule.id]
+    assert isinstance(workers, list)
+
+
+def test_the_console_script_is_installed():
+    result = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "dts"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+
+    assert result.returncode == 0
+    assert "jobs" in result.stdout
