@@ -134,8 +134,8 @@ def bench_dts(
     from django.db import transaction
     from django.utils import timezone
 
-    from apps.events.outbox import events_record
     from apps.accounts.models import Team
+    from apps.events.outbox import events_record
     from apps.jobs.models import Job
     from apps.jobs.services import job_create
     from apps.runs.models import Run
