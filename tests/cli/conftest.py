@@ -6,13 +6,20 @@ import time
 
 import httpx
 import pytest
+import redis
+from django.conf import settings
 
 from tests.conftest import REPO, database_url, stop_process
+
+# A broker database of its own, which no worker reads: the runs the CLI triggers stay queued.
+BROKER_URL = settings.CELERY_BROKER_URL.rsplit("/", 1)[0] + "/6"
 
 
 @pytest.fixture(scope="module")
 def api_server(django_db_setup, tmp_path_factory):
     """The production ASGI server (uvicorn) on the test database, for this module's tests."""
+    broker = redis.Redis.from_url(BROKER_URL)
+    broker.flushdb()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -40,3 +47,4 @@ def api_server(django_db_setup, tmp_path_factory):
         time.sleep(0.2)
     yield url
     stop_process(process)
+    broker.flushdb()
