@@ -27,6 +27,7 @@ def api_server(django_db_setup, tmp_path_factory):
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": BROKER_URL,
     }
     command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port)]
     with log.open("w") as output:
