@@ -10,3 +10,5 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("", include("django_prometheus.urls")),
 ]
+
+handler500 = "apps.api.errors.api_server_error"

@@ -1,11 +1,13 @@
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from django.conf import settings
@@ -107,3 +109,45 @@ def celery_worker_process(
         yield process
     finally:
         stop_process(process)
+
+
+# The API server's own broker database, which no worker reads: the runs it triggers stay queued.
+API_SERVER_BROKER_URL = settings.CELERY_BROKER_URL.rsplit("/", 1)[0] + "/6"
+
+
+@pytest.fixture(scope="module")
+def api_server(django_db_setup, tmp_path_factory):
+    """The production ASGI server (uvicorn) on the test database, for this module's tests."""
+    broker = redis.Redis.from_url(API_SERVER_BROKER_URL)
+    broker.flushdb()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path_factory.mktemp("api") / "uvicorn.log"
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": API_SERVER_BROKER_URL,
+        # The tests that need throttling test it in-process; here it would only get in the way.
+        "DTS_API_THROTTLE_USER": "1000000/minute",
+    }
+    command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port)]
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            stop_process(process)
+            pytest.fail(f"uvicorn did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    yield url
+    stop_process(process)
+    broker.flushdb()

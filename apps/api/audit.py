@@ -1,5 +1,3 @@
-from typing import Any
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -7,7 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.api.errors import ERROR_RESPONSES
-from apps.api.pagination import LimitPage
+from apps.api.pagination import LimitPage, LimitPageQuery, limit_page_of
 from apps.audit.models import AuditAction, AuditEntry
 from apps.audit.selectors import audit_entries_visible
 
@@ -29,7 +27,7 @@ class AuditEntrySerializer(serializers.ModelSerializer[AuditEntry]):
         read_only_fields = fields
 
 
-class AuditFilterSerializer(serializers.Serializer[Any]):
+class AuditFilterSerializer(LimitPageQuery):
     action = serializers.ChoiceField(choices=AuditAction.choices, required=False)
     object_type = serializers.CharField(required=False, max_length=50)
     object_id = serializers.CharField(required=False, max_length=64)
@@ -39,12 +37,15 @@ class AuditListView(APIView):
     @extend_schema(
         operation_id="audit_list",
         parameters=[AuditFilterSerializer],
-        responses={200: AuditEntrySerializer(many=True), **ERROR_RESPONSES},
+        responses={
+            200: limit_page_of("AuditEntry", AuditEntrySerializer(many=True)),
+            **ERROR_RESPONSES,
+        },
     )
     def get(self, request: Request) -> Response:
         filters = AuditFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        entries = audit_entries_visible(user=request.user).filter(**filters.validated_data)
+        entries = audit_entries_visible(user=request.user).filter(**filters.without_paging())
         page = LimitPage()
         rows = page.paginate_queryset(entries, request, self)
         return page.get_paginated_response(AuditEntrySerializer(rows, many=True).data)

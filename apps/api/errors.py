@@ -10,7 +10,9 @@ are several. Bad input is always a 4xx: ApplicationError (apps.core.exceptions) 
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -79,12 +81,23 @@ def error_body(
     }
 
 
+@csrf_exempt  # it changes nothing, whatever the method
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Any /api/ address no endpoint has: the error shape, not Django's HTML page."""
+    return JsonResponse(error_body(404, "not_found", f"No endpoint at {request.path}."), status=404)
+
+
+def api_server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: the error shape under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body(500, "server_error", "The server failed."), status=500)
+    return defaults.server_error(request)
+
+
 def api_exception_handler(error: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(error, ApplicationError):
         code = APPLICATION_STATUS.get(type(error), status.HTTP_400_BAD_REQUEST)
-        errors = error.extra.get("errors") or (
-            {error.field: [error.message]} if error.field else {}
-        )
+        errors = _application_errors(error)
         name = "invalid_transition" if isinstance(error, InvalidTransition) else "validation_failed"
         return Response(error_body(code, name, error.message, error.field, errors), status=code)
     if isinstance(error, RequestDataTooBig):
@@ -110,6 +123,17 @@ def api_exception_handler(error: Exception, context: dict[str, Any]) -> Response
             kind = str(codes.get("detail", kind) if isinstance(codes, dict) else codes)
         response.data = error_body(response.status_code, kind, message)
     return response
+
+
+def _application_errors(error: ApplicationError) -> dict[str, list[str]]:
+    """Every problem by field, each a list of messages (extra["errors"] may hold a mapping of
+    field to message, or a list of messages about `error.field`)."""
+    found = error.extra.get("errors")
+    if isinstance(found, dict):
+        return {field: _messages(problems) for field, problems in found.items()}
+    if isinstance(found, list):
+        return {error.field or "non_field_errors": [str(problem) for problem in found]}
+    return {error.field: [error.message]} if error.field else {}
 
 
 def _messages(value: Any) -> list[str]:

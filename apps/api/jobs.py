@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role, Team
 from apps.accounts.selectors import user_teams
 from apps.api.errors import ERROR_RESPONSES
-from apps.api.pagination import LimitPage
+from apps.api.pagination import LimitPage, LimitPageQuery, limit_page_of
 from apps.api.permissions import role_require
 from apps.api.runs import RunSerializer
 from apps.jobs.models import Job, OverlapPolicy
@@ -107,10 +107,11 @@ class JobCreateSerializer(JobDefinitionSerializer):
     team = serializers.CharField(max_length=100, help_text="The name of the owning team.")
 
 
-class JobFilterSerializer(serializers.Serializer[Any]):
+class JobFilterSerializer(LimitPageQuery):
     team = serializers.CharField(required=False, max_length=100)
     tag = serializers.CharField(required=False, max_length=50)
     task_type = serializers.CharField(required=False, max_length=200)
+    # Not required and None by default: DRF would read an omitted boolean of a form as false.
     enabled = serializers.BooleanField(required=False, allow_null=True, default=None)
     search = serializers.CharField(required=False, max_length=200, help_text="Part of the name.")
 
@@ -134,14 +135,14 @@ class JobListView(APIView):
     @extend_schema(
         operation_id="jobs_list",
         parameters=[JobFilterSerializer],
-        responses={200: JobSerializer(many=True), **ERROR_RESPONSES},
+        responses={200: limit_page_of("Job", JobSerializer(many=True)), **ERROR_RESPONSES},
     )
     def get(self, request: Request) -> Response:
         filters = JobFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         page = LimitPage()
         jobs = page.paginate_queryset(
-            jobs_list(user=request.user, **filters.validated_data), request, self
+            jobs_list(user=request.user, **filters.without_paging()), request, self
         )
         return page.get_paginated_response(JobSerializer(jobs, many=True).data)
 

@@ -12,7 +12,12 @@ from rest_framework.views import APIView
 
 from apps.accounts.models import Role
 from apps.api.errors import ERROR_RESPONSES
-from apps.api.pagination import NewestFirstCursor
+from apps.api.pagination import (
+    CursorPageQuery,
+    NewestFirstCursor,
+    QuerySerializer,
+    cursor_page_of,
+)
 from apps.api.permissions import role_require
 from apps.runs.logs import run_log_lines
 from apps.runs.models import Run, RunAttempt, RunLogLine, RunTrigger
@@ -63,7 +68,7 @@ class RunDetailSerializer(RunSerializer):
         read_only_fields = fields
 
 
-class RunFilterSerializer(serializers.Serializer[Any]):
+class RunFilterSerializer(CursorPageQuery):
     job = serializers.IntegerField(required=False, min_value=1, source="job_id")
     state = serializers.ChoiceField(choices=RunState.choices, required=False)
     trigger = serializers.ChoiceField(choices=RunTrigger.choices, required=False)
@@ -78,7 +83,7 @@ class RunLogLineSerializer(serializers.ModelSerializer[RunLogLine]):
         read_only_fields = fields
 
 
-class RunLogFilterSerializer(serializers.Serializer[Any]):
+class RunLogFilterSerializer(QuerySerializer):
     after = serializers.IntegerField(
         required=False, min_value=0, default=0, help_text="Lines after this sequence number."
     )
@@ -99,14 +104,14 @@ class RunListView(APIView):
     @extend_schema(
         operation_id="runs_list",
         parameters=[RunFilterSerializer],
-        responses={200: RunSerializer(many=True), **ERROR_RESPONSES},
+        responses={200: cursor_page_of("Run", RunSerializer(many=True)), **ERROR_RESPONSES},
     )
     def get(self, request: Request) -> Response:
         filters = RunFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         page = NewestFirstCursor()
         runs = page.paginate_queryset(
-            runs_list(user=request.user, **filters.validated_data), request, self
+            runs_list(user=request.user, **filters.without_paging()), request, self
         )
         return page.get_paginated_response(RunSerializer(runs, many=True).data)
 

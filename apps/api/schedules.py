@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role
 from apps.api.errors import ERROR_RESPONSES
 from apps.api.jobs import visible_job
+from apps.api.pagination import QuerySerializer
 from apps.api.permissions import role_require
 from apps.api.runs import RunSerializer
 from apps.schedules.models import MisfirePolicy, Schedule, ScheduleKind, SkippedFire
@@ -88,7 +89,7 @@ class PauseSerializer(serializers.Serializer[Any]):
     note = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
 
 
-class PreviewQuerySerializer(serializers.Serializer[Any]):
+class PreviewQuerySerializer(QuerySerializer):
     count = serializers.IntegerField(min_value=1, max_value=1000, default=10)
 
 

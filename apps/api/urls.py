@@ -1,7 +1,8 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.api.audit import AuditListView
+from apps.api.errors import api_not_found
 from apps.api.jobs import (
     JobDetailView,
     JobListView,
@@ -53,4 +54,6 @@ urlpatterns = [
     path("v1/", include((v1, "api"), namespace="v1")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Last: an unknown address ending in "/" (one without is first redirected to it).
+    re_path(r"^[\s\S]*/$", api_not_found),
 ]

@@ -157,7 +157,8 @@ def test_logs_prints_the_lines_and_follow_stops_when_the_run_ends(dts, team):
 def test_trigger_wait_exits_failed_for_a_run_that_does_not_succeed(dts, team):
     JobFactory(team=team, name="doomed", task_type="dts.noop", args={})
     # No worker here: a thread ends the run as failed as soon as it exists.
-    threading.Thread(target=fail_the_first_run_of, args=("doomed",), daemon=True).start()
+    failer = threading.Thread(target=fail_the_first_run_of, args=("doomed",), daemon=True)
+    failer.start()
 
     result = dts(
         "jobs",
@@ -170,6 +171,7 @@ def test_trigger_wait_exits_failed_for_a_run_that_does_not_succeed(dts, team):
         "json",
         expect=ExitCode.FAILED,
     )
+    failer.join()
 
     assert as_json(result)["state"] == "failed"
 
