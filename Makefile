@@ -29,6 +29,7 @@ bench: $(INSTALLED) services  ## Run the benchmarks against their peers; results
 	$(BIN)/python -m bench.scheduler
 	$(BIN)/python -m bench.execution
 	$(BIN)/python -m bench.events
+	$(BIN)/python -m bench.api
 
 services:  ## Install (if missing) and start PostgreSQL, Redis, Kafka, Elasticsearch, Prometheus
 	platform/local/services.sh start
