@@ -4,30 +4,14 @@ same rows, `JsonResponse(list(queryset.values(...)))`, no authentication, no ser
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
+from apps.api.runs import RunSerializer
 from apps.jobs.models import Job
 from apps.runs.models import Run
 from config.urls import urlpatterns as dts_urlpatterns
 
+# The REST API's fields, foreign keys as their ids.
 RUN_FIELDS = [
-    "id",
-    "job_id",
-    "schedule_id",
-    "trigger",
-    "state",
-    "attempt",
-    "task_type",
-    "args",
-    "queue",
-    "priority",
-    "scheduled_for",
-    "created_at",
-    "queued_at",
-    "started_at",
-    "finished_at",
-    "next_attempt_at",
-    "worker",
-    "result",
-    "error",
+    f"{name}_id" if name in ("job", "schedule") else name for name in RunSerializer.Meta.fields
 ]
 JOB_FIELDS = [field.name for field in Job._meta.concrete_fields]
 

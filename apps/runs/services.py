@@ -1,4 +1,3 @@
-import logging
 import uuid
 from datetime import datetime
 from functools import partial
@@ -20,8 +19,6 @@ from apps.runs.states import RunState, sources_of
 from workers.celery import app
 from workers.control import CANCEL_RUN_COMMAND
 from workers.registry import task_args_validate, task_type_get
-
-logger = logging.getLogger(__name__)
 
 EXECUTE_RUN_TASK = "dts.execute_run"
 RunId = uuid.UUID | str
@@ -226,5 +223,5 @@ def run_retry(*, run: Run, actor: Actor = None) -> Run:
             field="state",
         )
     return run_trigger(
-        job=run.job, trigger=RunTrigger.MANUAL, args=run.args, actor=actor, retry_of=run
+        job=run.job, trigger=RunTrigger.RETRY, args=run.args, actor=actor, retry_of=run
     )
