@@ -17,6 +17,7 @@ from apps.api.permissions import role_require
 from apps.api.runs import RunSerializer
 from apps.jobs.models import Job, OverlapPolicy
 from apps.jobs.selectors import jobs_list, jobs_visible
+from apps.jobs.services import EDITABLE_FIELDS as JOB_FIELDS
 from apps.jobs.services import job_create, job_delete, job_update
 from apps.runs.models import RunTrigger
 from apps.runs.services import run_trigger
@@ -31,30 +32,8 @@ class JobSerializer(serializers.ModelSerializer[Job]):
 
     class Meta:
         model = Job
-        fields = [
-            "id",
-            "name",
-            "team",
-            "tags",
-            "description",
-            "task_type",
-            "args",
-            "queue",
-            "priority",
-            "enabled",
-            "soft_timeout_seconds",
-            "hard_timeout_seconds",
-            "overlap_policy",
-            "rate_limit_per_minute",
-            "max_concurrent_runs",
-            "max_attempts",
-            "retry_backoff_seconds",
-            "retry_backoff_max_seconds",
-            "retry_jitter",
-            "idempotent",
-            "created_at",
-            "updated_at",
-        ]
+        # What a job is defined by, as its service takes it (tags and name included).
+        fields = ["id", "team", *sorted(JOB_FIELDS), "created_at", "updated_at"]
         read_only_fields = fields
 
     def get_tags(self, job: Job) -> list[str]:

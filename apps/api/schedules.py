@@ -18,6 +18,7 @@ from apps.api.permissions import role_require
 from apps.api.runs import RunSerializer
 from apps.schedules.models import MisfirePolicy, Schedule, ScheduleKind, SkippedFire
 from apps.schedules.selectors import schedule_explain
+from apps.schedules.services import EDITABLE_FIELDS as SCHEDULE_FIELDS
 from apps.schedules.services import (
     schedule_create,
     schedule_delete,
@@ -36,18 +37,7 @@ class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
         fields = [
             "id",
             "job",
-            "kind",
-            "cron_expression",
-            "timezone",
-            "interval_seconds",
-            "once_at",
-            "start_at",
-            "end_at",
-            "jitter_seconds",
-            "misfire_policy",
-            "catch_up_window_seconds",
-            "catch_up_max_fires",
-            "enabled",
+            *sorted(SCHEDULE_FIELDS),  # what a schedule is defined by, as its service takes it
             "paused",
             "pause_note",
             "paused_at",
