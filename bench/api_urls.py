@@ -5,7 +5,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
 from apps.api.runs import RunSerializer
-from apps.jobs.models import Job
+from apps.jobs.models import Job, Tag
 from apps.runs.models import Run
 from config.urls import urlpatterns as dts_urlpatterns
 
@@ -24,7 +24,10 @@ def plain_runs(request: HttpRequest) -> JsonResponse:
 
 
 def plain_job(request: HttpRequest, job_id: int) -> JsonResponse:
-    return JsonResponse(Job.objects.values(*JOB_FIELDS).get(id=job_id))
+    """The job's row with its team's name, and its tags' names: what the API's job holds."""
+    job = Job.objects.values(*JOB_FIELDS, "team__name").get(id=job_id)
+    tags = Tag.objects.filter(jobs=job_id).order_by("name").values_list("name", flat=True)
+    return JsonResponse({**job, "tags": list(tags)})
 
 
 urlpatterns = [

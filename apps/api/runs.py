@@ -109,11 +109,12 @@ class RunListView(APIView):
     def get(self, request: Request) -> Response:
         filters = RunFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
+        # Rows, not models: every field of a listed run is a column (a foreign key as its id),
+        # which DRF's JSON encoder writes as RunSerializer does, for a fraction of the time.
+        rows = runs_list(user=request.user, **filters.without_paging())
         page = NewestFirstCursor()
-        runs = page.paginate_queryset(
-            runs_list(user=request.user, **filters.without_paging()), request, self
-        )
-        return page.get_paginated_response(RunSerializer(runs, many=True).data)
+        runs = page.paginate_queryset(rows.values(*RunSerializer.Meta.fields), request, self)
+        return page.get_paginated_response(runs)
 
 
 class RunDetailView(APIView):

@@ -12,12 +12,13 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle, BaseThrottle
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from apps.accounts.models import ApiToken
 from apps.accounts.services import MAX_TOKEN_DAYS, token_create, token_revoke
 from apps.api.errors import ERROR_RESPONSES
+from apps.api.throttling import LoginThrottle
 
 
 class TokenSerializer(serializers.ModelSerializer[ApiToken]):
@@ -42,10 +43,6 @@ class TokenCreatedSerializer(TokenSerializer):
     class Meta(TokenSerializer.Meta):
         fields = [*TokenSerializer.Meta.fields, "token"]
         read_only_fields = fields
-
-
-class LoginThrottle(AnonRateThrottle):
-    scope = "login"
 
 
 class TokenListView(APIView):

@@ -1,6 +1,7 @@
 import hashlib
 import itertools
 import re
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -51,11 +52,10 @@ _PLACEHOLDER = re.compile(r"%s")
 
 
 def _session_prepared(database: BaseDatabaseWrapper) -> set[str]:
-    """The statements prepared in the database session of `database`: a new session (after a
-    reconnection) has none."""
-    session = database.connection
-    known = getattr(database, "dts_prepared", None)
-    if known is None or known[0] is not session:
-        known = (session, set())
-        database.dts_prepared = known  # type: ignore[attr-defined]
-    return known[1]
+    """The statements prepared in the database session of `database`, kept by driver connection:
+    a new session (after a reconnection) has none, and a pooled connection keeps its own."""
+    session = getattr(database.connection, "driver_connection", database.connection)
+    return _PREPARED.setdefault(session, set())
+
+
+_PREPARED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()

@@ -1,3 +1,5 @@
+from collections.abc import Sequence
+
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
@@ -34,3 +36,12 @@ def jobs_list(
     if search:
         jobs = jobs.filter(name__icontains=search)
     return jobs.order_by("name")
+
+
+def job_tag_names(*, job_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The names of each job's tags, in order; a job without tags is absent."""
+    names: dict[int, list[str]] = {}
+    pairs = Job.tags.through.objects.filter(job_id__in=job_ids).order_by("tag__name")
+    for job_id, name in pairs.values_list("job_id", "tag__name"):
+        names.setdefault(job_id, []).append(name)
+    return names

@@ -1,6 +1,7 @@
 """Settings shared by every environment; each value comes from the environment."""
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -74,9 +75,30 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default="postgres://dts:dts@127.0.0.1:55432/dts")}
-DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+
+def database_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """`config` (parsed from a database URL) with how dts keeps its connections.
+
+    A process keeps each thread's connection for DATABASE_CONN_MAX_AGE seconds. The web process
+    sets DTS_DATABASE_POOL (config/asgi.py): Django's ASGI handler runs every request in a new
+    thread, which would open a new PostgreSQL connection per request; there, connections come from
+    a pool per process (django-db-connection-pool), checked with a ping when taken."""
+    config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    if env.bool("DTS_DATABASE_POOL", default=False) and config["ENGINE"].endswith("postgresql"):
+        config["ENGINE"] = "dj_db_conn_pool.backends.postgresql"
+        config["CONN_MAX_AGE"] = 0  # a request's end returns its connection to the pool
+        config["POOL_OPTIONS"] = {
+            "POOL_SIZE": env.int("DATABASE_POOL_SIZE", default=10),
+            "MAX_OVERFLOW": env.int("DATABASE_POOL_OVERFLOW", default=10),
+        }
+    return config
+
+
+DATABASES = {
+    "default": database_settings(
+        env.db("DATABASE_URL", default="postgres://dts:dts@127.0.0.1:55432/dts")
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -118,7 +140,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PARSER_CLASSES": ["apps.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["apps.api.throttling.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": env("DTS_API_THROTTLE_USER", default="1200/minute"),
         "login": env("DTS_API_THROTTLE_LOGIN", default="10/minute"),
@@ -138,13 +160,22 @@ SPECTACULAR_SETTINGS = {
     # A run's state and an attempt's outcome are the same set of states.
     "ENUM_NAME_OVERRIDES": {"RunStateEnum": "apps.runs.states.RunState.choices"},
 }
-# Throttling counts requests in this cache: shared by every web process through Redis.
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": env("DTS_CACHE_URL", default="redis://127.0.0.1:56379/3"),
+
+
+def cache_settings(location: str) -> dict[str, Any]:
+    """The cache on Redis at `location`, values in JSON. django-redis keeps one connection pool per
+    process; Django's own Redis cache keeps one per thread, so per request under ASGI."""
+    return {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": location,
+            "OPTIONS": {"SERIALIZER": "django_redis.serializers.json.JSONSerializer"},
+        }
     }
-}
+
+
+# Throttling counts requests in this cache: shared by every web process through Redis.
+CACHES = cache_settings(env("DTS_CACHE_URL", default="redis://127.0.0.1:56379/3"))
 
 # Celery (read by workers/celery.py through the CELERY_ namespace) ---------------------------------
 

@@ -1,7 +1,7 @@
 """pytest: the real PostgreSQL and Redis that `make services` starts."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import cache_settings, env
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="dts-test-only-not-secret")
 # Serve static files from the apps' folders, as in development: tests do not run collectstatic.
@@ -11,12 +11,7 @@ WHITENOISE_AUTOREFRESH = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:56379/1")
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": env("DTS_CACHE_URL", default="redis://127.0.0.1:56379/4"),
-    }
-}
+CACHES = cache_settings(env("DTS_CACHE_URL", default="redis://127.0.0.1:56379/4"))
 
 # "faults" is the queue of the fault tests' own workers, which they kill and restart.
 DTS_QUEUES = ["default", "faults"]

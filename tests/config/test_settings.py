@@ -69,3 +69,48 @@ def test_production_refuses_a_short_secret_key():
 
     assert result.returncode != 0
     assert "at least 50 characters" in result.stderr
+
+
+# A thread per request, as Django's ASGI handler runs them: each takes a connection, runs a query
+# and closes it at its end, as Django does when a request finishes.
+THREAD_PER_REQUEST = """
+import threading
+{setup}
+from django.db import connection, connections
+
+backends = []
+
+def request():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backends.append(cursor.fetchone()[0])
+    connections.close_all()
+
+for _ in range(5):
+    thread = threading.Thread(target=request)
+    thread.start()
+    thread.join()
+print(len(set(backends)))
+"""
+
+
+@pytest.mark.parametrize(
+    ("setup", "sessions"),
+    [
+        ("import config.asgi", 1),  # the web process: one pooled session serves them all
+        ("import django; django.setup()", 5),  # a worker: a session per thread, kept by it
+    ],
+)
+def test_the_web_process_reuses_database_sessions_across_its_request_threads(setup, sessions):
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("DTS_")}
+    result = subprocess.run(
+        [sys.executable, "-c", THREAD_PER_REQUEST.format(setup=setup)],
+        cwd=REPO,
+        env=clean | PRODUCTION_ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(sessions)]

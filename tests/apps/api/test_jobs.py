@@ -1,5 +1,9 @@
-import pytest
+import json
 
+import pytest
+from rest_framework.renderers import JSONRenderer
+
+from apps.api.jobs import JobSerializer
 from apps.audit.models import AuditEntry
 from apps.jobs.models import Job
 from apps.runs.models import Run
@@ -80,6 +84,28 @@ def test_jobs_are_filtered_by_team_tag_task_type_enabled_and_name(world, client_
     assert names("enabled=false") == ["paused one"]
     assert names("search=NIGHT") == ["nightly"]
     assert names("team=red&enabled=true") == ["nightly", "red job"]
+
+
+def test_a_job_reads_as_the_job_serializer_writes_it_in_the_list_and_alone(world, client_as):
+    admin = client_as("admin")
+    created = admin.post(
+        "/api/v1/jobs/",
+        {**DEFINITION, "tags": ["zeta", "alpha"], "description": "d", "priority": 3},
+        format="json",
+    ).json()
+    untagged = JobSerializer(world.job).data
+
+    listed = admin.get("/api/v1/jobs/").json()["results"]
+    alone = admin.get(f"/api/v1/jobs/{created['id']}/").json()
+
+    assert created["tags"] == ["alpha", "zeta"]
+    assert alone == created
+    assert next(job for job in listed if job["id"] == created["id"]) == created
+    assert next(job for job in listed if job["id"] == world.job.id) == rendered(untagged)
+
+
+def rendered(data):
+    return json.loads(JSONRenderer().render(data))
 
 
 def test_an_update_records_the_field_diff_and_a_pause_and_resume(world, client_as):

@@ -1,8 +1,11 @@
+import json
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
+from apps.api.runs import RunSerializer
 from apps.audit.models import AuditEntry
 from apps.runs.models import Run, RunLogLine
 from apps.runs.states import RunState
@@ -29,6 +32,35 @@ def test_runs_are_listed_newest_first_by_cursor_and_filtered(world, client_as):
     ).json()["results"]
     assert {run["state"] for run in recent} <= {"succeeded", "queued", "failed"}
     assert len([run for run in recent if run["state"] == "succeeded"]) == 2
+
+
+def test_a_listed_run_reads_as_the_run_serializer_writes_it(world, client_as):
+    now = timezone.now()
+    run = RunFactory(
+        job=world.job,
+        schedule=world.schedule,
+        trigger="schedule",
+        state=RunState.FAILED,
+        task_type="dts.noop",
+        args={"nested": {"list": [1, 2.5, None]}},
+        scheduled_for=now - timedelta(seconds=3),
+        started_at=now - timedelta(seconds=2),
+        finished_at=now - timedelta(microseconds=1),
+        next_attempt_at=now + timedelta(minutes=1),
+        worker="worker@host",
+        result={"ok": False},
+        error="boom",
+    )
+    run.refresh_from_db()
+
+    listed = client_as("viewer").get(f"/api/v1/runs/?job={world.job.id}&state=failed").json()
+
+    item = next(item for item in listed["results"] if item["id"] == str(run.id))
+    assert item == rendered(RunSerializer(run).data)
+
+
+def rendered(data):
+    return json.loads(JSONRenderer().render(data))
 
 
 @pytest.mark.parametrize(
