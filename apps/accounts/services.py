@@ -65,13 +65,13 @@ def token_revoke(*, token: ApiToken) -> ApiToken:
 
 def token_authenticate(*, secret: str) -> ApiToken | None:
     """The active token whose secret this is, or None; notes when it was last used."""
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(key_hash=token_hash(secret), revoked_at__isnull=True)
-        .first()
-    )
+    tokens = ApiToken.objects.select_related("user")
+    try:
+        token = tokens.get(key_hash=token_hash(secret), revoked_at__isnull=True)
+    except ApiToken.DoesNotExist:
+        return None
     now = timezone.now()
-    if token is None or token.expires_at <= now or not token.user.is_active:
+    if token.expires_at <= now or not token.user.is_active:
         return None
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
         ApiToken.objects.filter(id=token.id).update(last_used_at=now)
