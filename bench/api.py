@@ -14,7 +14,8 @@ of the same rows.
 For each, vegeta (Go, built on first use into ~/.cache/dts/bin) first finds each peer's saturation
 throughput (as many requests as 8 connections can send for --seconds) in --rounds rounds that
 alternate the peers, then sends requests at 50% of the median for --seconds, at a constant rate,
-for the latency percentiles. Writes bench/results/api.json and api.md. Bounded: every step has a duration, every wait a deadline.
+for the latency percentiles. Writes bench/results/api.json and api.md. Bounded: every step has a
+duration, every wait a deadline.
 """
 
 import argparse

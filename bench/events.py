@@ -91,9 +91,9 @@ def bench_relay(count: int) -> dict[str, float]:
 
 
 def bench_bare_producer(count: int) -> dict[str, float]:
+    from apps.events.envelope import envelope_bytes
     from apps.events.kafka import events_topic, producer_new
     from apps.events.models import OutboxEvent
-    from apps.events.outbox import envelope_bytes
 
     events = list(OutboxEvent.objects.order_by("sequence")[:count])
     payloads = [(str(event.job_id).encode(), envelope_bytes(event)) for event in events]

@@ -3,26 +3,22 @@ CloudEvents envelope the relay publishes them in.
 
 The services write them: `events_record` in their transactions, and the run's hot path
 (apps.runs.execution) through `event_insert_from_run`, in the same statement as the change.
-With DTS_EVENTS_ENABLED off (`make dev`, which has no Kafka) nothing is written.
+With DTS_EVENTS_ENABLED off (`make dev`, which has no Kafka) nothing is written. The envelope the
+relay publishes them in is apps.events.envelope.
 """
 
-import json
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.utils import timezone
 
 from apps.events.models import EventType, OutboxEvent
+from apps.live.broadcast import live_broadcast
 
-SOURCE = "/dts"
-SPEC_VERSION = "1.0"
-# The version of the `data` of every event type; a breaking change of one bumps it.
-SCHEMA_VERSION = 1
 PURGE_BATCH = 10_000
 
 RUN_EVENT_TYPES = {
@@ -74,9 +70,12 @@ def run_event(
 
 
 def events_record(events: Iterable[OutboxEvent]) -> None:
-    """Write the events; call it inside the transaction of the change they describe."""
+    """Write the events; call it inside the transaction of the change they describe. Once that
+    commits, they are also broadcast to the WebSockets following them (apps.live)."""
+    events = list(events)
     if events_enabled():
-        OutboxEvent.objects.bulk_create(list(events))
+        OutboxEvent.objects.bulk_create(events)
+    live_broadcast(events)
 
 
 def event_insert_from_run(event: OutboxEvent) -> tuple[str, list[Any]]:
@@ -95,26 +94,6 @@ def event_insert_from_run(event: OutboxEvent) -> tuple[str, list[Any]]:
         OutboxEvent._meta.get_field("data").get_db_prep_save(event.data, connection),
     ]
     return sql, params
-
-
-def envelope(event: OutboxEvent) -> dict[str, Any]:
-    """The event as a CloudEvents 1.0 structured-mode JSON object. Its `data` always holds the
-    job's id, which is also the Kafka key."""
-    return {
-        "specversion": SPEC_VERSION,
-        "id": str(event.event_id),
-        "source": SOURCE,
-        "type": str(event.type),
-        "subject": event.subject,
-        "time": event.time.isoformat().replace("+00:00", "Z"),
-        "datacontenttype": "application/json",
-        "schemaversion": SCHEMA_VERSION,
-        "data": {**event.data, "job_id": event.job_id},
-    }
-
-
-def envelope_bytes(event: OutboxEvent) -> bytes:
-    return json.dumps(envelope(event), cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 
 
 def events_purge_published(*, now: datetime) -> int:

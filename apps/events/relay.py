@@ -23,9 +23,9 @@ from django.utils import timezone
 from prometheus_client import Counter, Gauge
 
 from apps.core.notify import Listener
+from apps.events.envelope import envelope_bytes
 from apps.events.kafka import events_topic
 from apps.events.models import OutboxEvent
-from apps.events.outbox import envelope_bytes
 
 logger = logging.getLogger(__name__)
 

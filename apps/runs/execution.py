@@ -21,6 +21,7 @@ from apps.core.db import execute_prepared, survives_database_restart
 from apps.events.models import OutboxEvent
 from apps.events.outbox import event_insert_from_run, events_enabled, events_record, run_event
 from apps.jobs.models import Job
+from apps.live.broadcast import live_broadcast
 from apps.runs.models import Run, RunAttempt
 from apps.runs.services import RunId
 from apps.runs.states import EXECUTING_STATES, RunState, sources_of
@@ -94,6 +95,8 @@ def _run_start_unlimited(
     """The common case, in one statement: start a run no limit applies to. None when it did not
     start: run_start then takes the general path, which says why."""
     states = sorted(sources_of(RunState.RUNNING))
+    # The event's job id (0 here) is read from the run row by its insert.
+    event = _started_event(run_id, 0, attempt, worker, now)
     row = _run_update_and_insert(
         run_id=run_id,
         update=(
@@ -101,13 +104,14 @@ def _run_start_unlimited(
             f"WHERE id = %s AND attempt = %s AND state IN {_placeholders(states)}"
         ),
         params=[RunState.RUNNING.value, worker, _datetime(now), _run_id(run_id), attempt, *states],
-        # The event's job id (0 here) is read from the run row by its insert.
-        inserts=_event_inserts(_started_event(run_id, 0, attempt, worker, now)),
+        inserts=_event_inserts(event),
         returning="job_id, task_type, args",
     )
     if row is None:
         return None
     job_id, task_type, args = row
+    event.job_id = job_id
+    live_broadcast([event])
     return StartedRun(
         id=run_id, job_id=job_id, task_type=task_type, args=json.loads(args) if args else {}
     )
@@ -269,11 +273,14 @@ def _run_succeed(*, run_id: RunId, attempt: int, result: Any, now: datetime) -> 
             *states,
         ],
         inserts=[(record_attempt, []), *_event_inserts(event)],
-        returning="id",
+        returning="job_id",
     )
     if ended is None:
         logger.info("Run %s attempt %s already ended; success ignored", run_id, attempt)
-    return ended is not None
+        return False
+    event.job_id = ended[0]
+    live_broadcast([event])
+    return True
 
 
 def _run_update_and_insert(

@@ -12,10 +12,12 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Max, QuerySet
 
+from apps.live.broadcast import live_broadcast_log
 from apps.runs.models import RunLogLine
 from apps.runs.services import RunId
 
@@ -94,6 +96,7 @@ class RunLogCapture(logging.Handler):
             RunLogLine.objects.bulk_create(self.pending)
         finally:
             self.writing = False
+        live_broadcast_log(run_id=self.run_id, lines=[_line(line) for line in self.pending])
         self.pending = []
         self.last_flush = time.monotonic()
 
@@ -108,6 +111,18 @@ class RunLogCapture(logging.Handler):
             )
         self.flush()
         super().close()
+
+
+def _line(line: RunLogLine) -> dict[str, Any]:
+    """A log line as the API writes it."""
+    return {
+        "sequence": line.sequence,
+        "attempt": line.attempt,
+        "logged_at": line.logged_at.isoformat().replace("+00:00", "Z"),
+        "level": line.level,
+        "logger": line.logger,
+        "message": line.message,
+    }
 
 
 class _LineWriter(io.TextIOBase):

@@ -39,6 +39,7 @@ LOCAL_APPS = [
     "apps.runs",
     "apps.schedules",
     "apps.events",
+    "apps.live",
     "apps.api",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
@@ -176,6 +177,25 @@ def cache_settings(location: str) -> dict[str, Any]:
 
 # Throttling counts requests in this cache: shared by every web process through Redis.
 CACHES = cache_settings(env("DTS_CACHE_URL", default="redis://127.0.0.1:56379/3"))
+
+# Live updates over WebSockets (apps.live) --------------------------------------------------------
+
+ASGI_APPLICATION = "config.asgi.application"
+# Redis for the Channels layer and the streams' backlogs; every web and worker process shares it.
+DTS_LIVE_REDIS_URL = env("DTS_LIVE_REDIS_URL", default="redis://127.0.0.1:56379/7")
+
+
+def channel_layer_settings(url: str) -> dict[str, Any]:
+    """The Channels layer on Redis at `url` (channels-redis's pub/sub layer unless
+    DTS_CHANNEL_LAYER names another), messages in JSON."""
+    backend = env("DTS_CHANNEL_LAYER", default="channels_redis.pubsub.RedisPubSubChannelLayer")
+    config = {"hosts": [url], "serializer_format": "json"}
+    return {"default": {"BACKEND": backend, "CONFIG": config}}
+
+
+CHANNEL_LAYERS = channel_layer_settings(DTS_LIVE_REDIS_URL)
+# How long a stream keeps its last messages after its last one, for clients that reconnect.
+DTS_LIVE_BACKLOG_SECONDS = env.int("DTS_LIVE_BACKLOG_SECONDS", default=3600)
 
 # Celery (read by workers/celery.py through the CELERY_ namespace) ---------------------------------
 

@@ -21,3 +21,7 @@ DTS_EVENTS_ENABLED = env.bool("DTS_EVENTS_ENABLED", default=False)
 
 # No Redis in `make dev`: API throttling counts in this process's memory.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# No Redis in `make dev`: the Channels layer and the streams' backlogs live in this process.
+DTS_LIVE_REDIS_URL = None
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

@@ -1,7 +1,7 @@
 """pytest: the real PostgreSQL and Redis that `make services` starts."""
 
 from .base import *  # noqa: F403
-from .base import cache_settings, env
+from .base import cache_settings, channel_layer_settings, env
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="dts-test-only-not-secret")
 # Serve static files from the apps' folders, as in development: tests do not run collectstatic.
@@ -12,6 +12,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:56379/1")
 CACHES = cache_settings(env("DTS_CACHE_URL", default="redis://127.0.0.1:56379/4"))
+DTS_LIVE_REDIS_URL = env("DTS_LIVE_REDIS_URL", default="redis://127.0.0.1:56379/8")
+CHANNEL_LAYERS = channel_layer_settings(DTS_LIVE_REDIS_URL)
 
 # "faults" is the queue of the fault tests' own workers, which they kill and restart.
 DTS_QUEUES = ["default", "faults"]

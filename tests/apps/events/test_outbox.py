@@ -8,8 +8,9 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.utils import timezone
 
+from apps.events.envelope import envelope
 from apps.events.models import EventType, OutboxEvent
-from apps.events.outbox import envelope, events_purge_published
+from apps.events.outbox import events_purge_published
 from apps.events.validation import event_problems
 from apps.jobs.services import job_create, job_delete, job_update
 from apps.runs.execution import run_attempt_end, run_attempt_lost, run_start

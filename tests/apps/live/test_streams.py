@@ -1,0 +1,81 @@
+import secrets
+
+import pytest
+from django.conf import settings
+
+from apps.live import streams
+from apps.live.streams import MemoryBacklog, Position, RedisBacklog
+
+
+@pytest.fixture(params=["redis", "memory"])
+def backlog(request):
+    return (
+        RedisBacklog(settings.DTS_LIVE_REDIS_URL) if request.param == "redis" else MemoryBacklog()
+    )
+
+
+@pytest.fixture
+def stream():
+    return f"job.{secrets.randbelow(10**9)}"
+
+
+def test_messages_are_numbered_from_the_position_a_new_client_is_given(backlog, stream):
+    start = backlog.position(stream)
+
+    first = backlog.append(stream, {"n": 1})
+    second = backlog.append(stream, {"n": 2})
+
+    assert start.seq == 0
+    assert (first["epoch"], first["seq"], second["seq"]) == (start.epoch, 1, 2)
+    assert backlog.position(stream) == Position(start.epoch, 2)
+
+
+def test_a_client_gets_what_came_after_its_position_in_order(backlog, stream):
+    epoch = backlog.position(stream).epoch
+    for n in range(1, 6):
+        backlog.append(stream, {"n": n})
+
+    assert [m["n"] for m in backlog.after(stream, Position(epoch, 2))] == [3, 4, 5]
+    assert backlog.after(stream, Position(epoch, 5)) == []
+
+
+@pytest.mark.parametrize("position", [Position("0123", 1), "ahead"])
+def test_a_position_of_another_epoch_or_ahead_asks_for_a_resync(backlog, stream, position):
+    epoch = backlog.append(stream, {"n": 1})["epoch"]
+    position = Position(epoch, 9) if position == "ahead" else position
+
+    assert backlog.after(stream, position) is None
+
+
+def test_a_position_older_than_what_is_kept_asks_for_a_resync(backlog, stream, monkeypatch):
+    monkeypatch.setattr(streams, "BACKLOG_LENGTH", 3)
+    epoch = backlog.position(stream).epoch
+    for n in range(1, 7):
+        backlog.append(stream, {"n": n})
+
+    assert backlog.after(stream, Position(epoch, 1)) is None
+    assert [m["n"] for m in backlog.after(stream, Position(epoch, 3))] == [4, 5, 6]
+
+
+def test_a_stream_past_its_keeping_time_starts_a_new_epoch(backlog, stream, settings):
+    settings.DTS_LIVE_BACKLOG_SECONDS = 1
+    old = backlog.append(stream, {"n": 1})["epoch"]
+    if isinstance(backlog, RedisBacklog):
+        backlog.redis.delete(*RedisBacklog._keys(stream))  # as its keys expiring does
+    else:
+        backlog.streams[stream] = (*backlog.streams[stream][:2], 0.0)
+
+    new = backlog.append(stream, {"n": 2})
+
+    assert new["epoch"] != old
+    assert new["seq"] == 1
+    assert backlog.after(stream, Position(old, 1)) is None
+
+
+def test_a_redis_stream_expires_after_its_keeping_time(stream, settings):
+    settings.DTS_LIVE_BACKLOG_SECONDS = 120
+    backlog = RedisBacklog(settings.DTS_LIVE_REDIS_URL)
+
+    backlog.append(stream, {"n": 1})
+
+    assert all(0 < backlog.redis.ttl(key) <= 120 for key in RedisBacklog._keys(stream))
