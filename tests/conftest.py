@@ -151,3 +151,13 @@ def api_server(django_db_setup, tmp_path_factory):
     yield url
     stop_process(process)
     broker.flushdb()
+
+
+@pytest.fixture
+def sent_tasks(monkeypatch):
+    """The Celery messages runs_publish sends (their keyword arguments), sent nowhere."""
+    sent: list[dict] = []
+    monkeypatch.setattr(
+        "apps.runs.services.app.send_task", lambda *args, **kwargs: sent.append(kwargs)
+    )
+    return sent

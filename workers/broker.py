@@ -1,4 +1,4 @@
-"""What the Redis broker holds: the only module that looks inside kombu's Redis layout."""
+"""What the broker holds: the only module that looks inside kombu's Redis layout."""
 
 import json
 from collections.abc import Iterable, Iterator
@@ -21,13 +21,17 @@ def broker_waiting_task_ids(queues: Iterable[str]) -> set[str]:
 
 
 def broker_queue_depths(queues: Iterable[str]) -> dict[str, int]:
-    """How many messages wait in each queue, over its priority levels."""
+    """How many messages wait in each queue, over its priority levels: kombu's count, so the
+    in-memory broker of `make dev` answers too."""
+    depths = {}
     with app.connection_for_read() as connection:
-        channel: Any = connection.default_channel  # kombu's Redis channel
-        return {
-            queue: sum(channel.client.llen(key) for key in _priority_lists(channel, [queue]))
-            for queue in queues
-        }
+        channel: Any = connection.default_channel  # a kombu virtual transport's channel
+        for queue in queues:
+            try:
+                depths[queue] = channel.queue_declare(queue=queue, passive=True).message_count
+            except connection.channel_errors:  # never declared: nothing was ever sent to it
+                depths[queue] = 0
+    return depths
 
 
 def _priority_lists(channel: Any, queues: Iterable[str]) -> Iterator[str]:

@@ -21,7 +21,7 @@ from apps.api.pagination import (
 from apps.api.permissions import role_require
 from apps.runs.logs import run_log_lines
 from apps.runs.models import Run, RunAttempt, RunLogLine, RunTrigger
-from apps.runs.selectors import runs_list, runs_visible
+from apps.runs.selectors import run_counts, runs_list, runs_visible
 from apps.runs.services import run_cancel, run_retry
 from apps.runs.states import RunState
 
@@ -68,12 +68,22 @@ class RunDetailSerializer(RunSerializer):
         read_only_fields = fields
 
 
-class RunFilterSerializer(CursorPageQuery):
+class RunScopeSerializer(QuerySerializer):
     job = serializers.IntegerField(required=False, min_value=1, source="job_id")
-    state = serializers.ChoiceField(choices=RunState.choices, required=False)
     trigger = serializers.ChoiceField(choices=RunTrigger.choices, required=False)
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
+
+
+class RunFilterSerializer(CursorPageQuery, RunScopeSerializer):
+    state = serializers.ChoiceField(choices=RunState.choices, required=False)
+
+
+class RunCountsSerializer(serializers.Serializer[Any]):
+    """The number of runs in each state (every state, 0 included)."""
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        return {state: serializers.IntegerField(min_value=0) for state in RunState.values}
 
 
 class RunLogLineSerializer(serializers.ModelSerializer[RunLogLine]):
@@ -115,6 +125,18 @@ class RunListView(APIView):
         page = NewestFirstCursor()
         runs = page.paginate_queryset(rows.values(*RunSerializer.Meta.fields), request, self)
         return page.get_paginated_response(runs)
+
+
+class RunCountsView(APIView):
+    @extend_schema(
+        operation_id="runs_counts",
+        parameters=[RunScopeSerializer],
+        responses={200: RunCountsSerializer, **ERROR_RESPONSES},
+    )
+    def get(self, request: Request) -> Response:
+        filters = RunScopeSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return Response(run_counts(user=request.user, **filters.validated_data))
 
 
 class RunDetailView(APIView):

@@ -10,7 +10,14 @@ from apps.api.jobs import (
     JobResumeView,
     JobTriggerView,
 )
-from apps.api.runs import RunCancelView, RunDetailView, RunListView, RunLogView, RunRetryView
+from apps.api.runs import (
+    RunCancelView,
+    RunCountsView,
+    RunDetailView,
+    RunListView,
+    RunLogView,
+    RunRetryView,
+)
 from apps.api.schedules import (
     ScheduleDetailView,
     ScheduleExplainView,
@@ -39,6 +46,7 @@ v1 = [
     path(f"{SCHEDULE}preview/", SchedulePreviewView.as_view(), name="schedule-preview"),
     path(f"{SCHEDULE}explain/", ScheduleExplainView.as_view(), name="schedule-explain"),
     path("runs/", RunListView.as_view(), name="runs"),
+    path("runs/counts/", RunCountsView.as_view(), name="run-counts"),
     path("runs/<uuid:run_id>/", RunDetailView.as_view(), name="run"),
     path("runs/<uuid:run_id>/cancel/", RunCancelView.as_view(), name="run-cancel"),
     path("runs/<uuid:run_id>/retry/", RunRetryView.as_view(), name="run-retry"),

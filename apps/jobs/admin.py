@@ -185,7 +185,7 @@ class JobAdmin(admin.ModelAdmin):
         run = self._trigger(request, job)
         if run is None:
             return HttpResponseRedirect(reverse("admin:jobs_job_change", args=[job.id]))
-        return HttpResponseRedirect(reverse("admin:runs_run_change", args=[run.id]))
+        return HttpResponseRedirect(reverse("live:run", args=[run.id]))
 
     def _trigger(self, request: HttpRequest, job: Job) -> Run | None:
         try:

@@ -1,10 +1,12 @@
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from apps.accounts.selectors import user_teams
 from apps.runs.models import Run
+from apps.runs.states import RunState
 
 
 def runs_visible(*, user: User | AnonymousUser) -> QuerySet[Run]:
@@ -37,3 +39,9 @@ def runs_list(
     if created_before is not None:
         runs = runs.filter(created_at__lt=created_before)
     return runs.order_by("-created_at")
+
+
+def run_counts(**filters: Any) -> dict[str, int]:
+    """The number of runs in each state (every state, 0 included) among `runs_list(**filters)`."""
+    counted = dict(runs_list(**filters).order_by().values_list("state").annotate(count=Count("id")))
+    return {state: counted.get(state, 0) for state in RunState.values}

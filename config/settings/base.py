@@ -59,6 +59,8 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
+# The live pages sign users in through the admin's login page.
+LOGIN_URL = "admin:login"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -181,6 +183,8 @@ CACHES = cache_settings(env("DTS_CACHE_URL", default="redis://127.0.0.1:56379/3"
 # Live updates over WebSockets (apps.live) --------------------------------------------------------
 
 ASGI_APPLICATION = "config.asgi.application"
+# The live pages sign users in through the admin's login page.
+LOGIN_URL = "admin:login"
 # Redis for the Channels layer and the streams' backlogs; every web and worker process shares it.
 DTS_LIVE_REDIS_URL = env("DTS_LIVE_REDIS_URL", default="redis://127.0.0.1:56379/7")
 

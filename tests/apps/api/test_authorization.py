@@ -3,6 +3,7 @@ team, and a superuser: the status codes, and lists that never show another team'
 
 import pytest
 
+from apps.runs.states import RunState
 from tests.apps.api.conftest import ACTORS
 
 pytestmark = pytest.mark.django_db
@@ -121,6 +122,7 @@ ENDPOINTS = {
         for name, url in [
             ("jobs", "/api/v1/jobs/"),
             ("runs", "/api/v1/runs/"),
+            ("run counts", "/api/v1/runs/counts/"),
             ("audit", "/api/v1/audit/"),
             ("tokens", "/api/v1/tokens/"),
             ("task types", "/api/v1/task-types/"),
@@ -161,6 +163,20 @@ def test_lists_show_only_the_teams_objects(world, client_as, url, red_key, blue_
         "other_team": (False, True),
         "superuser": (True, True),
     }[actor]
+
+
+def test_run_counts_count_only_the_teams_runs(world, client_as):
+    counts = {
+        actor: client_as(actor).get("/api/v1/runs/counts/").json()
+        for actor in ("viewer", "other_team", "superuser")
+    }
+
+    assert {actor: (c["queued"], c["failed"]) for actor, c in counts.items()} == {
+        "viewer": (1, 1),
+        "other_team": (1, 0),
+        "superuser": (2, 1),
+    }
+    assert set(counts["viewer"]) == {state.value for state in RunState}
 
 
 def test_the_audit_list_shows_only_the_teams_entries(world, client_as):

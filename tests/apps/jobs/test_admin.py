@@ -90,13 +90,13 @@ def test_run_now_action_triggers_a_run_per_selected_job(admin_client):
     assert sorted(Run.objects.values_list("job_id", flat=True)) == sorted(job.id for job in jobs)
 
 
-def test_run_now_button_leads_to_the_new_run(admin_client):
+def test_run_now_button_leads_to_the_new_runs_live_page(admin_client):
     job = JobFactory(task_type="dts.noop", args={})
 
     response = admin_client.post(reverse("admin:jobs_job_run_now", args=[job.id]))
 
     run = Run.objects.get(job=job)
-    assert response["Location"] == reverse("admin:runs_run_change", args=[run.id])
+    assert response["Location"] == f"/live/runs/{run.id}/"
 
 
 def test_run_now_of_a_job_with_an_unregistered_task_type_says_why(admin_client):

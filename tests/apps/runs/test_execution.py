@@ -20,8 +20,8 @@ from tests.factories import JobFactory, RunFactory
 pytestmark = pytest.mark.django_db
 
 
-def started(**job_fields):
-    run = RunFactory(job=JobFactory(**job_fields), state=RunState.QUEUED)
+def started(job=None, **job_fields):
+    run = RunFactory(job=job or JobFactory(**job_fields), state=RunState.QUEUED)
     assert run_start(run_id=run.id, attempt=run.attempt, worker="worker-a") is not None
     run.refresh_from_db()
     return run
@@ -62,8 +62,10 @@ def test_a_run_starts_once_whether_or_not_limits_are_checked(limited):
 
 
 def test_a_run_no_limit_applies_to_starts_in_one_statement(django_assert_num_queries):
-    first, run = RunFactory(state=RunState.QUEUED), RunFactory(state=RunState.QUEUED)
-    # The session's first start also prepares the statement (apps.core.db.execute_prepared).
+    job = JobFactory()
+    first, run = RunFactory(job=job), RunFactory(job=job)
+    # The session's first start also prepares the statement (apps.core.db.execute_prepared), and a
+    # process's first run of a job reads the job's team (apps.live.broadcast.job_team_id).
     assert run_start(run_id=first.id, attempt=1, worker="worker-a", limited=False) is not None
 
     with django_assert_num_queries(1):
@@ -71,7 +73,8 @@ def test_a_run_no_limit_applies_to_starts_in_one_statement(django_assert_num_que
 
 
 def test_a_success_is_recorded_in_one_statement(django_assert_num_queries):
-    first, run = started(), started()
+    job = JobFactory()
+    first, run = started(job), started(job)
     assert run_attempt_end(run_id=first.id, attempt=1, outcome=RunState.SUCCEEDED)
 
     with django_assert_num_queries(1):

@@ -28,13 +28,18 @@ def test_a_guarded_update_moves_a_run_exactly_when_the_table_allows_it(source, t
     assert run.state == (target if allowed else source)
 
 
-def test_trigger_records_a_queued_run_with_the_job_definition(django_capture_on_commit_callbacks):
+def test_trigger_records_a_queued_run_and_publishes_it_after_commit(
+    django_capture_on_commit_callbacks, sent_tasks
+):
     job = JobFactory(task_type="dts.echo", args={"greeting": "hi"}, queue="default")
 
     with django_capture_on_commit_callbacks() as callbacks:
         run = run_trigger(job=job)
+    assert sent_tasks == []
+    for callback in callbacks:
+        callback()
 
-    assert len(callbacks) == 1
+    assert [sent["task_id"] for sent in sent_tasks] == [str(run.id)]
     assert run.state == RunState.QUEUED
     assert run.queued_at is not None
     assert (run.task_type, run.args, run.queue, run.attempt) == (
@@ -65,11 +70,8 @@ def test_trigger_of_a_job_whose_task_type_is_unregistered_is_refused():
     assert Run.objects.count() == 0
 
 
-def test_publish_sends_each_run_and_writes_nothing(monkeypatch, django_assert_num_queries):
-    sent = []
-    monkeypatch.setattr(
-        "apps.runs.services.app.send_task", lambda *args, **kwargs: sent.append(kwargs)
-    )
+def test_publish_sends_each_run_and_writes_nothing(sent_tasks, django_assert_num_queries):
+    sent = sent_tasks
     runs = list(Run.objects.select_related("job").filter(id__in=[RunFactory().id for _ in "ab"]))
 
     with django_assert_num_queries(0):
@@ -78,7 +80,9 @@ def test_publish_sends_each_run_and_writes_nothing(monkeypatch, django_assert_nu
     assert [message["task_id"] for message in sent] == [str(run.id) for run in runs]
 
 
-def test_due_retries_are_queued_and_published_after_commit(django_capture_on_commit_callbacks):
+def test_due_retries_are_queued_and_published_after_commit(
+    django_capture_on_commit_callbacks, sent_tasks
+):
     now = timezone.now()
     due = RunFactory(state=RunState.RETRYING, attempt=2, next_attempt_at=now - timedelta(seconds=1))
     later = RunFactory(
@@ -87,19 +91,19 @@ def test_due_retries_are_queued_and_published_after_commit(django_capture_on_com
 
     with django_capture_on_commit_callbacks() as callbacks:
         assert runs_retry_due(now=now) == 1
+    assert sent_tasks == []
+    for callback in callbacks:
+        callback()
 
     due.refresh_from_db()
     later.refresh_from_db()
     assert (due.state, due.next_attempt_at, due.queued_at) == (RunState.QUEUED, None, now)
     assert later.state == RunState.RETRYING
-    assert len(callbacks) == 1
+    assert [sent["task_id"] for sent in sent_tasks] == [str(due.id)]
 
 
-def test_a_message_says_whether_a_limit_applies_to_its_runs_start(monkeypatch):
-    sent = []
-    monkeypatch.setattr(
-        "apps.runs.services.app.send_task", lambda *args, **kwargs: sent.append(kwargs)
-    )
+def test_a_message_says_whether_a_limit_applies_to_its_runs_start(sent_tasks):
+    sent = sent_tasks
     plain = RunFactory(job=JobFactory(task_type="dts.noop", args={}))
     capped = RunFactory(job=JobFactory(max_concurrent_runs=2))
     rate_limited = RunFactory(job=JobFactory(rate_limit_per_minute=60))

@@ -244,12 +244,15 @@ def test_a_fire_whose_job_args_no_longer_validate_is_recorded_as_a_failed_run():
     assert run.error.startswith("Not run: args:")
 
 
-def test_runs_are_published_after_commit(django_capture_on_commit_callbacks):
+def test_runs_are_published_after_commit(django_capture_on_commit_callbacks, sent_tasks):
     create(T0 - timedelta(seconds=30), kind="cron", cron_expression="* * * * *")
 
     with django_capture_on_commit_callbacks() as callbacks:
         report = schedules_fire_due(now=T0, batch_size=100)
+    assert sent_tasks == []
+    for callback in callbacks:
+        callback()
 
     assert len(report.fired) == 1
-    assert len(callbacks) == 1
+    assert [sent["task_id"] for sent in sent_tasks] == [str(Run.objects.get().id)]
     assert Run.objects.get().queued_at == T0

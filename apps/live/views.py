@@ -1,0 +1,50 @@
+"""The live pages: server-rendered, their data from the REST API and the WebSockets (static/live/).
+Signed-in users only (the admin's login); each sees their teams' jobs and runs."""
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+
+from apps.accounts.models import Role
+from apps.accounts.selectors import role_allows, user_role
+from apps.jobs.selectors import jobs_visible
+from apps.runs.selectors import runs_visible
+from apps.runs.states import RunState
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    jobs = list(jobs_visible(user=request.user).prefetch_related(None).order_by("name"))
+    job = next((job for job in jobs if str(job.id) == request.GET.get("job")), None)
+    state = request.GET.get("state", "")
+    can_trigger = job is not None and role_allows(
+        user_role(user=request.user, team_id=job.team_id), Role.OPERATOR
+    )
+    page: dict[str, Any] = {
+        "jobs": {job.id: job.name for job in jobs},
+        "run_page": reverse("live:dashboard") + "runs/",
+    }
+    context = {
+        "jobs": jobs,
+        "job": job,
+        "state": state if state in RunState.values else "",
+        "states": RunState.choices,
+        "can_trigger": can_trigger,
+        "page": page,
+    }
+    return render(request, "live/dashboard.html", context)
+
+
+@login_required
+def run_page(request: HttpRequest, run_id: str) -> HttpResponse:
+    run = get_object_or_404(runs_visible(user=request.user), id=run_id)
+    role = user_role(user=request.user, team_id=run.job.team_id)
+    context = {
+        "run": run,
+        "can_operate": role_allows(role, Role.OPERATOR),
+        "page": {"run": str(run.id)},
+    }
+    return render(request, "live/run.html", context)
