@@ -115,40 +115,51 @@ def celery_worker_process(
 API_SERVER_BROKER_URL = settings.CELERY_BROKER_URL.rsplit("/", 1)[0] + "/6"
 
 
-@pytest.fixture(scope="module")
-def api_server(django_db_setup, tmp_path_factory):
-    """The production ASGI server (uvicorn) on the test database, for this module's tests."""
-    broker = redis.Redis.from_url(API_SERVER_BROKER_URL)
-    broker.flushdb()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = tmp_path_factory.mktemp("api") / "uvicorn.log"
+def web_start(*, broker_url: str, log: Path, port: int | None = None) -> subprocess.Popen:
+    """The production ASGI server (uvicorn) on the test database and `broker_url`, at `port` (a
+    free one if None; see web_url); waits until it answers."""
+    if port is None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": database_url(),
-        "CELERY_BROKER_URL": API_SERVER_BROKER_URL,
+        "CELERY_BROKER_URL": broker_url,
         # The tests that need throttling test it in-process; here it would only get in the way.
         "DTS_API_THROTTLE_USER": "1000000/minute",
     }
     command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port)]
-    with log.open("w") as output:
+    with log.open("a") as output:
         process = subprocess.Popen(
             command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT
         )
-    url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
+            if httpx.get(f"{web_url(process)}/healthz", timeout=1).status_code == 200:
+                return process
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline or process.poll() is not None:
             stop_process(process)
             pytest.fail(f"uvicorn did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.2)
-    yield url
+
+
+def web_url(process: subprocess.Popen) -> str:
+    return f"http://127.0.0.1:{process.args[-1]}"
+
+
+@pytest.fixture(scope="module")
+def api_server(django_db_setup, tmp_path_factory):
+    """The web server on the test database for this module's tests, with a broker of its own."""
+    broker = redis.Redis.from_url(API_SERVER_BROKER_URL)
+    broker.flushdb()
+    process = web_start(
+        broker_url=API_SERVER_BROKER_URL, log=tmp_path_factory.mktemp("api") / "uvicorn.log"
+    )
+    yield web_url(process)
     stop_process(process)
     broker.flushdb()
 

@@ -1,3 +1,4 @@
+from django.contrib.auth.views import LoginView, LogoutView
 from django.urls import path
 
 from apps.live.views import dashboard, run_page
@@ -6,4 +7,10 @@ app_name = "live"
 urlpatterns = [
     path("", dashboard, name="dashboard"),
     path("runs/<uuid:run_id>/", run_page, name="run"),
+    path(
+        "login/",
+        LoginView.as_view(template_name="live/login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", LogoutView.as_view(next_page="live:login"), name="logout"),
 ]

@@ -59,8 +59,9 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
-# The live pages sign users in through the admin's login page.
-LOGIN_URL = "admin:login"
+# The live pages' own sign-in: team members need not be staff, as the admin's would have them.
+LOGIN_URL = "live:login"
+LOGIN_REDIRECT_URL = "live:dashboard"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -183,8 +184,9 @@ CACHES = cache_settings(env("DTS_CACHE_URL", default="redis://127.0.0.1:56379/3"
 # Live updates over WebSockets (apps.live) --------------------------------------------------------
 
 ASGI_APPLICATION = "config.asgi.application"
-# The live pages sign users in through the admin's login page.
-LOGIN_URL = "admin:login"
+# The live pages' own sign-in: team members need not be staff, as the admin's would have them.
+LOGIN_URL = "live:login"
+LOGIN_REDIRECT_URL = "live:dashboard"
 # Redis for the Channels layer and the streams' backlogs; every web and worker process shares it.
 DTS_LIVE_REDIS_URL = env("DTS_LIVE_REDIS_URL", default="redis://127.0.0.1:56379/7")
 

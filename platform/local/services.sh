@@ -23,8 +23,9 @@ start_all() {
     run "$name" start &
     pids+=($!)
   done
-  # One apt run for what the others need, while the JVM ones fetch and start.
-  ensure_packages postgresql redis-server redis-tools prometheus curl
+  # One apt run for what the others need, while the JVM ones fetch and start; and Debian's
+  # Chromium, the browser the end-to-end tests drive (Playwright downloads none here).
+  ensure_packages postgresql redis-server redis-tools prometheus curl chromium
   for name in postgres redis prometheus; do run "$name" start || failed=1; done
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   ((failed == 0)) || die "some services did not start (see above)"

@@ -101,3 +101,19 @@ def chatty(lines: int = 3) -> int:
 @task_type("tests.operator.limited", schema={"type": "object"}, rate_limit_per_minute=2)
 def limited() -> None:
     """A task type whose runs start at most twice a minute, over all jobs."""
+
+
+@task_type(
+    "tests.live.chatty",
+    schema={
+        "type": "object",
+        "properties": {"lines": {"type": "integer", "minimum": 1}, "seconds": {"type": "number"}},
+        "required": ["lines", "seconds"],
+    },
+)
+def chatty(lines: int, seconds: float) -> int:
+    """Log `lines` lines over `seconds`: a run that is seen running, with a log that grows."""
+    for number in range(1, lines + 1):
+        logging.getLogger("tests.live").info("line %s of %s", number, lines)
+        time.sleep(seconds / lines)
+    return lines

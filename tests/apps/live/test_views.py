@@ -20,13 +20,19 @@ def signed_in(team, role: str) -> Client:
     return client
 
 
-def test_the_pages_ask_for_a_sign_in_through_the_admin(red):
-    _, _, run = red
+def test_the_pages_ask_for_a_sign_in_that_team_members_pass(red):
+    team, _, run = red
+    member = MembershipFactory(team=team, user=UserFactory(username="ann"), role=Role.VIEWER)
 
     for url in ["/live/", f"/live/runs/{run.id}/", "/"]:
         response = Client().get(url, follow=True)
 
-        assert response.redirect_chain[-1][0].startswith("/admin/login/"), url
+        assert response.redirect_chain[-1][0].startswith("/live/login/?next="), url
+    signed = Client().post(
+        "/live/login/?next=/live/", {"username": "ann", "password": "password", "next": "/live/"}
+    )
+    assert signed["Location"] == "/live/"
+    assert not member.user.is_staff
 
 
 def test_the_dashboard_lists_only_the_users_teams_jobs_and_offers_runs_to_operators(red):

@@ -1,0 +1,143 @@
+"""The live pages in a real headless Chromium (Debian's, driven by Playwright), against the real
+web server (uvicorn), a real Celery worker, PostgreSQL and Redis. Screenshots are saved under
+test-artifacts/e2e/."""
+
+import os
+import re
+
+import httpx
+import pytest
+from django.conf import settings
+from playwright.sync_api import Page, expect, sync_playwright
+
+from apps.accounts.models import Role
+from apps.accounts.services import token_create
+from apps.runs.services import run_trigger
+from tests.conftest import REPO, stop_process, web_start, web_url
+from tests.factories import JobFactory, MembershipFactory, TeamFactory, UserFactory
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = REPO / "test-artifacts" / "e2e"
+TIMEOUT_MS = 20_000
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Web:
+    """The web server, which a test may stop and start again at the same address."""
+
+    def __init__(self, log):
+        self.log = log
+        self.process = web_start(broker_url=settings.CELERY_BROKER_URL, log=log)
+        self.url = web_url(self.process)
+
+    def stop(self):
+        stop_process(self.process)
+
+    def start(self):
+        port = int(self.url.rsplit(":", 1)[1])
+        self.process = web_start(broker_url=settings.CELERY_BROKER_URL, log=self.log, port=port)
+
+
+@pytest.fixture
+def web(celery_worker_process, tmp_path):
+    server = Web(tmp_path / "uvicorn.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # Playwright's synchronous API runs an event loop in this thread; the ORM calls of these tests
+    # are synchronous all the same.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield chromium
+        chromium.close()
+    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+@pytest.fixture
+def world():
+    team = TeamFactory(name="red")
+    operator = MembershipFactory(team=team, user=UserFactory(username="ops"), role=Role.OPERATOR)
+    job = JobFactory(
+        team=team, name="chatty", task_type="tests.live.chatty", args={"lines": 3, "seconds": 3}
+    )
+    return job, token_create(user=operator.user, name="e2e")[1]
+
+
+@pytest.fixture
+def page(browser, web, world):
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{web.url}/live/")
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", "password")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/live/$"))
+    expect(page.locator("#connection")).to_have_text("Live")
+    yield page
+    context.close()
+
+
+def trigger(web: Web, job, token: str) -> str:
+    response = httpx.post(
+        f"{web.url}/api/v1/jobs/{job.id}/trigger/",
+        json={},
+        headers={"Authorization": f"Bearer {token}", "Origin": web.url},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def run_row(page: Page, run_id: str):
+    return page.locator(f'#runs-body tr[data-run="{run_id}"]')
+
+
+def test_the_dashboard_shows_a_run_go_from_queued_to_succeeded_without_reloading(page, web, world):
+    job, token = world
+    page.evaluate("window.notReloaded = true")
+
+    run_id = trigger(web, job, token)
+
+    state = run_row(page, run_id).locator(".state")
+    expect(state).to_have_text(re.compile("queued|running"))
+    expect(state).to_have_text("running")
+    page.screenshot(path=ARTIFACTS / "dashboard-running.png", full_page=True)
+    expect(state).to_have_text("succeeded")
+    expect(page.locator("#count-succeeded")).to_have_text("1")
+    page.screenshot(path=ARTIFACTS / "dashboard-succeeded.png", full_page=True)
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_the_run_page_streams_the_log_lines_as_they_are_written(page, web, world):
+    job, token = world
+    run_id = trigger(web, job, token)
+
+    page.goto(f"{web.url}/live/runs/{run_id}/")
+
+    expect(page.locator("#connection")).to_have_text("Live")
+    expect(page.locator("#log li")).to_have_count(3)
+    expect(page.locator("#log")).to_contain_text("line 3 of 3")
+    expect(page.locator("#run-state")).to_have_text("succeeded")
+    expect(page.locator("#attempts-body tr")).to_have_count(1)
+    page.screenshot(path=ARTIFACTS / "run-page.png", full_page=True)
+
+
+def test_a_page_reconnects_after_the_server_goes_away_and_catches_up(page, web, world):
+    job, _ = world
+
+    web.stop()
+    expect(page.locator("#connection")).to_contain_text("Disconnected")
+    page.screenshot(path=ARTIFACTS / "dashboard-disconnected.png", full_page=True)
+    run = run_trigger(job=job)  # while the page is away: the worker still runs it
+    web.start()
+
+    expect(page.locator("#connection")).to_have_text("Live")
+    expect(run_row(page, str(run.id)).locator(".state")).to_have_text("succeeded")
+    page.screenshot(path=ARTIFACTS / "dashboard-caught-up.png", full_page=True)
