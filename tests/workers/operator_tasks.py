@@ -111,7 +111,7 @@ def limited() -> None:
         "required": ["lines", "seconds"],
     },
 )
-def chatty(lines: int, seconds: float) -> int:
+def slow_chatty(lines: int, seconds: float) -> int:
     """Log `lines` lines over `seconds`: a run that is seen running, with a log that grows."""
     for number in range(1, lines + 1):
         logging.getLogger("tests.live").info("line %s of %s", number, lines)
