@@ -1,13 +1,20 @@
-"""The HTTP side of the CLI: one client per command, and every failure turned into an ApiError
-that says what went wrong and which exit code it means (docs/cli.md)."""
+"""The HTTP and WebSocket side of the CLI: one client per command, and every failure turned into
+an ApiError that says what went wrong and which exit code it means (docs/cli.md)."""
 
+import json
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
+from websockets.exceptions import InvalidStatus, WebSocketException
+from websockets.sync.client import connect
+from websockets.typing import Origin
 
 from cli.config import Settings
 
 TIMEOUT_SECONDS = 30.0
+RECONNECT_FIRST_SECONDS, RECONNECT_MOST_SECONDS = 0.5, 30.0
 
 
 class ExitCode:
@@ -27,6 +34,22 @@ class ApiError(Exception):
         self.exit_code = exit_code
 
 
+def _received(
+    message: dict[str, Any], positions: dict[str, tuple[str, int]]
+) -> Iterator[dict[str, Any] | None]:
+    """What a message of a stream means for the client: nothing (seen already), None (reload the
+    view), or its event."""
+    stream, epoch, seq = message["stream"], message["epoch"], message["seq"]
+    known = positions.get(stream)
+    if message["type"] == "message" and known and known[0] == epoch and seq <= known[1]:
+        return
+    positions[stream] = (epoch, seq)
+    if message["type"] == "sync" or not known or known != (epoch, seq - 1):
+        yield None
+    else:
+        yield message["event"]
+
+
 def exit_code_for(status: int) -> int:
     if status in (401, 403):
         return ExitCode.AUTH
@@ -39,9 +62,9 @@ def exit_code_for(status: int) -> int:
 
 class Client:
     def __init__(self, url: str, token: str | None = None) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url
-        self.http = httpx.Client(base_url=url, headers=headers, timeout=TIMEOUT_SECONDS)
+        self.http = httpx.Client(base_url=url, headers=self.headers, timeout=TIMEOUT_SECONDS)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Client":
@@ -57,6 +80,38 @@ class Client:
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
+
+    def follow(self, path: str) -> Iterator[dict[str, Any] | None]:
+        """The events of the WebSocket at `path` (docs/live.md), in order and each once, across
+        reconnections (with backoff): None when the view must be reloaded from the REST API
+        (first, and after anything was missed)."""
+        positions: dict[str, tuple[str, int]] = {}
+        delay = RECONNECT_FIRST_SECONDS
+        while True:
+            try:
+                with connect(
+                    self._socket_url(path, positions),
+                    additional_headers=self.headers,
+                    origin=Origin(self.url),
+                    open_timeout=TIMEOUT_SECONDS,
+                ) as socket:
+                    delay = RECONNECT_FIRST_SECONDS
+                    for frame in socket:
+                        yield from _received(json.loads(frame), positions)
+            except InvalidStatus as refused:
+                raise ApiError(
+                    f"{self.url} refused to stream {path} "
+                    f"({refused.response.status_code}): not signed in, or not yours",
+                    exit_code_for(refused.response.status_code),
+                ) from refused
+            except (OSError, WebSocketException):
+                time.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MOST_SECONDS)
+
+    def _socket_url(self, path: str, positions: dict[str, tuple[str, int]]) -> str:
+        base = "ws" + self.url.removeprefix("http").rstrip("/")
+        after = ",".join(f"{stream}:{epoch}:{seq}" for stream, (epoch, seq) in positions.items())
+        return f"{base}{path}" + (f"?after={after}" if after else "")
 
     def get(self, path: str, **params: Any) -> Any:
         clean = {key: value for key, value in params.items() if value is not None}

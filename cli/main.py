@@ -5,6 +5,7 @@ Every command exits 0 when it did what was asked; see ExitCode (cli/client.py) f
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -278,24 +279,81 @@ def runs_retry(run: RunArgument, output: OutputOption = Output.TABLE) -> None:
 @runs.command("logs")
 def runs_logs(
     run: RunArgument,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Wait for new lines.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Stream new lines until the run ends.")
+    ] = False,
     output: OutputOption = Output.TABLE,
 ) -> None:
-    """Print a run's log; with --follow, until the run ends."""
+    """Print a run's log; with --follow, stream it (WebSocket) until the run ends."""
     api = client()
-    after = 0
-    while True:
-        page = call(api.get, f"/api/v1/runs/{run}/log/", after=after, limit=1000)
-        for line in page["lines"]:
+    printed: set[tuple[int, int]] = set()
+    read = {"after": 0}  # the sequence number of the last line read from the REST API
+
+    def print_new(lines: list[dict[str, Any]]) -> None:
+        for line in lines:
+            if (line["attempt"], line["sequence"]) in printed:
+                continue
+            printed.add((line["attempt"], line["sequence"]))
             if output == Output.TABLE:
                 print(f"{line['logged_at']} #{line['attempt']} {line['level']} {line['message']}")
             else:
                 show(line, output)
-        after = page["next_after"]
-        if page["finished"] or not (follow or page["lines"]):
+
+    def print_written() -> bool:
+        """Print the lines written since the last read; whether the run has ended."""
+        while True:
+            page = call(api.get, f"/api/v1/runs/{run}/log/", after=read["after"], limit=1000)
+            print_new(page["lines"])
+            if not page["lines"]:
+                return bool(page["finished"])
+            read["after"] = page["next_after"]
+
+    ended = print_written()
+    if ended or not follow:
+        return
+    for event in followed(api, f"/ws/runs/{run}/"):
+        if event is None or event["type"].removeprefix("dts.run.") in TERMINAL_STATES:
+            if print_written():
+                return
+        elif event["type"] == "dts.run.log":
+            print_new(event["data"]["lines"])
+
+
+@runs.command("watch")
+def runs_watch(
+    job: Annotated[str | None, typer.Option(help="Only this job's runs (id or name).")] = None,
+    count: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many changes (default: never).")
+    ] = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Print every change of state of your teams' runs (or one job's) as it happens."""
+    api = client()
+    path = f"/ws/jobs/{job_id(api, job)}/" if job else "/ws/runs/"
+    seen = 0
+    for event in followed(api, path):
+        if event is None or not event["type"].startswith("dts.run."):
+            continue
+        data = event["data"]
+        if output == Output.TABLE:
+            detail = data.get("worker") or data.get("error") or ""
+            print(
+                f"{event['time']} run {data['run_id']} job {data['job_id']} "
+                f"{data['state']} #{data['attempt']} {detail}".rstrip()
+            )
+        else:
+            show(event, output)
+        seen += 1
+        if count is not None and seen >= count:
             return
-        if not page["lines"]:
-            time.sleep(FOLLOW_POLL_SECONDS)
+
+
+def followed(api: Client, path: str) -> Iterator[dict[str, Any] | None]:
+    """Client.follow, its failures said as the CLI says them."""
+    try:
+        yield from api.follow(path)
+    except ApiError as error:
+        fail(str(error), error.exit_code)
 
 
 @workers.command("ls")

@@ -1,6 +1,7 @@
 """The `dts` CLI against a live server: uvicorn on the test database (tests/cli/conftest.py)."""
 
 import json
+import logging
 import os
 import stat
 import subprocess
@@ -11,11 +12,15 @@ import time
 import pytest
 import yaml
 from django.db import connection
+from django.utils import timezone
 from typer.testing import CliRunner
 
 from apps.accounts.models import Role
 from apps.accounts.services import token_create
+from apps.runs.execution import run_attempt_end
+from apps.runs.logs import run_log_capture
 from apps.runs.models import Run, RunLogLine
+from apps.runs.services import run_trigger
 from apps.runs.states import RunState
 from apps.schedules.services import schedule_create
 from cli.client import ExitCode
@@ -232,3 +237,41 @@ def test_the_console_script_is_installed():
 
     assert result.returncode == 0
     assert "jobs" in result.stdout
+
+
+def in_background(dts, *args: str):
+    """Run `dts *args` in a thread; returns the thread and where its result will be."""
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.update(done=dts(*args)), daemon=True)
+    thread.start()
+    return thread, result
+
+
+def test_logs_follow_streams_a_running_runs_lines_and_stops_when_it_ends(dts, team):
+    run = RunFactory(job=JobFactory(team=team), state=RunState.RUNNING, started_at=timezone.now())
+    thread, result = in_background(dts, "runs", "logs", str(run.id), "--follow")
+    time.sleep(1)  # connected, or it catches up from the REST API: either way, each line once
+
+    with run_log_capture(run_id=run.id, attempt=1):
+        for number in range(1, 4):
+            logging.getLogger("task").info("line %s", number)
+    assert run_attempt_end(run_id=run.id, attempt=1, outcome=RunState.SUCCEEDED)
+    thread.join(20)
+
+    assert not thread.is_alive(), "dts runs logs --follow did not stop when the run ended"
+    lines = result["done"].stdout.splitlines()
+    assert [line.split()[-1] for line in lines] == ["1", "2", "3"]
+
+
+def test_watch_prints_each_change_of_state_as_it_happens(dts, team, sent_tasks):
+    job = JobFactory(team=team, name="watched", task_type="dts.noop", args={})
+    thread, result = in_background(dts, "runs", "watch", "--job", "watched", "--count", "2")
+    time.sleep(1)
+
+    runs = [run_trigger(job=job), run_trigger(job=job)]  # (dts itself is busy watching)
+    thread.join(20)
+
+    assert not thread.is_alive(), "dts runs watch --count 2 did not stop"
+    lines = result["done"].stdout.splitlines()
+    assert [line.split()[2] for line in lines] == [str(run.id) for run in runs]
+    assert all(f"job {job.id} queued #1" in line for line in lines)
