@@ -13,6 +13,7 @@ own loop otherwise. A message the thread could not send is counted and dropped: 
 its stream see no gap in its numbers, so the pages also reload from the REST API now and then."""
 
 import asyncio
+import atexit
 import logging
 import os
 import threading
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 SENT = Counter("dts_live_messages_sent", "Messages sent to the WebSocket streams")
 FAILED = Counter("dts_live_messages_failed", "Messages the live sender could not send (dropped)")
 SEND_TIMEOUT_SECONDS = 10
+EXIT_WAIT_SECONDS = 5
 BATCH = 500
 
 Message = tuple[list[str], dict[str, Any]]
@@ -86,18 +88,22 @@ def live_loop_serving(loop: asyncio.AbstractEventLoop) -> None:
 class LiveSender:
     def __init__(self) -> None:
         self.queue: SimpleQueue[list[Message]] = SimpleQueue()
-        self.idle = threading.Event()
-        self.idle.set()
+        self.pending = 0  # messages put and not yet sent (or dropped)
+        self.settled = threading.Condition()
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self._run, name="dts-live-sender", daemon=True).start()
+        # A process that exits normally (a worker's warm shutdown) sends what it has first.
+        atexit.register(self.wait_idle, EXIT_WAIT_SECONDS)
 
     def put(self, messages: list[Message]) -> None:
-        self.idle.clear()
+        with self.settled:
+            self.pending += len(messages)
         self.queue.put(messages)
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every message put has been sent (or dropped)."""
-        return self.idle.wait(timeout)
+        with self.settled:
+            return self.settled.wait_for(lambda: self.pending == 0, timeout)
 
     def _run(self) -> None:
         while True:
@@ -113,8 +119,9 @@ class LiveSender:
             except Exception:
                 FAILED.inc(len(batch))
                 logger.exception("Could not send %s live messages; dropped", len(batch))
-            if self.queue.empty():
-                self.idle.set()
+            with self.settled:
+                self.pending -= len(batch)
+                self.settled.notify_all()
 
     def _send(self, batch: list[Message]) -> None:
         numbered = [
