@@ -30,6 +30,7 @@ bench: $(INSTALLED) services  ## Run the benchmarks against their peers; results
 	$(BIN)/python -m bench.execution
 	$(BIN)/python -m bench.events
 	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.live
 
 services:  ## Install (if missing) and start PostgreSQL, Redis, Kafka, Elasticsearch, Prometheus
 	platform/local/services.sh start

@@ -2,20 +2,23 @@
 channels-redis's layers (core and pub/sub) in the same run.
 
     python -m bench.live [--clients 1000] [--rate 100] [--seconds 30] [--idle-seconds 15]
+                         [--watch jobs|dashboard]
 
 For each layer: the web process (uvicorn, one process, production settings, the layer chosen by
 DTS_CHANNEL_LAYER) serves --clients WebSockets from a client process (asyncio), spread evenly over
-the streams of JOBS jobs (/ws/jobs/<id>/: a team's operators watching their jobs). First, nothing
-changes for --idle-seconds: the web process's CPU is what the open connections cost. Then a driver
-process (a worker, as far as dts can tell) makes --rate run state changes a second for --seconds,
-through the worker's own code (a run started, then succeeded), round-robin over the jobs. Each
-change reaches the clients of its job's stream.
+the streams of JOBS jobs (/ws/jobs/<id>/: a team's operators watching their jobs), or with
+`--watch dashboard` all on the team's dashboard (/ws/runs/: every client gets every change).
+First, nothing changes for --idle-seconds: the web process's CPU is what the open connections
+cost. Then a driver process (a worker, as far as dts can tell) makes --rate run state changes a
+second for --seconds, through the worker's own code (a run started, then succeeded), round-robin
+over the jobs. Each change reaches the clients of its job's stream (or all of them).
 
 Measured per layer: delivery latency from the change (its event's time, taken just before the
 commit) to the client, p50/p99/max; deliveries lost (expected minus received: every client counts
 each stream's numbers, so a gap or a repeat shows), the web process's CPU while idle and under
-load, and the driver's lag behind its schedule. Writes bench/results/live.json and live.md.
-Bounded: every phase has a duration, every wait a deadline.
+load, and the driver's lag behind its schedule. Writes bench/results/live.json and live.md
+(live-dashboard.* with --watch dashboard). Bounded: every phase has a duration, every wait a
+deadline.
 """
 
 import argparse
@@ -182,6 +185,8 @@ def layer_round(layer: str, options: argparse.Namespace, world: dict[str, Any]) 
                 str(out),
                 "--jobs",
                 ",".join(map(str, world["jobs"])),
+                "--watch",
+                options.watch,
             ],
             cwd=REPO,
             env=env,
@@ -233,8 +238,8 @@ def layer_round(layer: str, options: argparse.Namespace, world: dict[str, Any]) 
             if process is not None and process.poll() is None:
                 process.terminate()
                 process.wait(30)
-    per_job = options.clients // JOBS
-    expected = drove["changes"] * per_job
+    per_change = options.clients if options.watch == "dashboard" else options.clients // JOBS
+    expected = drove["changes"] * per_change
     latencies = sorted(received["latencies_ms"])
     return {
         "layer": LAYERS[layer],
@@ -273,7 +278,10 @@ async def clients_run(options: argparse.Namespace) -> None:
 
     async def client(number: int) -> None:
         nonlocal connected
-        url = f"ws://{base}/ws/jobs/{jobs[number % len(jobs)]}/"
+        path = (
+            "/ws/runs/" if options.watch == "dashboard" else f"/ws/jobs/{jobs[number % len(jobs)]}/"
+        )
+        url = f"ws://{base}{path}"
         async with gate:
             socket = await connect(
                 url, additional_headers=headers, origin=Origin(f"http://{base}"), open_timeout=60
@@ -349,6 +357,19 @@ def drive(options: argparse.Namespace) -> None:
     print(json.dumps({"changes": options.changes, "lag_max_ms": lag * 1000}))
 
 
+def clients_said(options: dict[str, Any]) -> str:
+    clients, rate = options["clients"], options["rate"]
+    if options["watch"] == "dashboard":
+        return (
+            f"- {clients} clients on the team's dashboard stream; {rate} changes a second, each "
+            f"to every client: {rate * clients} deliveries a second"
+        )
+    return (
+        f"- {clients} clients over {JOBS} job streams ({clients // JOBS} each); {rate} changes a "
+        f"second round-robin over the jobs: {rate * (clients // JOBS)} deliveries a second"
+    )
+
+
 def report(results: dict[str, Any]) -> str:
     options = results["options"]
     lines = [
@@ -356,14 +377,12 @@ def report(results: dict[str, Any]) -> str:
         "",
         f"- Date: {results['date']}; command `python -m bench.live --clients {options['clients']} "
         f"--rate {options['rate']} --seconds {options['seconds']} "
-        f"--idle-seconds {options['idle_seconds']}`",
+        f"--idle-seconds {options['idle_seconds']} --watch {options['watch']}`",
         f"- Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}; "
         "web: uvicorn, one process, production settings; clients: one asyncio process; "
         "changes: a driver process running the worker's start and success code; PostgreSQL and "
         "Redis on loopback, everything on the same machine",
-        f"- {options['clients']} clients over {JOBS} job streams ({options['clients'] // JOBS} "
-        f"each); {options['rate']} changes a second round-robin over the jobs, so "
-        f"{options['rate'] * (options['clients'] // JOBS)} deliveries a second",
+        clients_said(options),
         "",
         "| layer | changes | deliveries (expected / received) | lost | gaps | repeats | "
         "clients dropped | p50 (ms) | p99 (ms) | max (ms) | web CPU idle (cores) "
@@ -401,6 +420,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--idle-seconds", type=int, default=15)
+    parser.add_argument("--watch", choices=["jobs", "dashboard"], default="jobs")
     # The roles' own options.
     parser.add_argument("--port", type=int)
     parser.add_argument("--token")
@@ -433,12 +453,14 @@ def main() -> None:
             "rate": options.rate,
             "seconds": options.seconds,
             "idle_seconds": options.idle_seconds,
+            "watch": options.watch,
         },
         "layers": {layer: layer_round(layer, options, world) for layer in LAYERS},
     }
-    (RESULTS / "live.json").write_text(json.dumps(results, indent=2) + "\n")
+    name = "live" if options.watch == "jobs" else f"live-{options.watch}"
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     text = report(results)
-    (RESULTS / "live.md").write_text(text)
+    (RESULTS / f"{name}.md").write_text(text)
     print(text)
 
 

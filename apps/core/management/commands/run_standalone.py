@@ -48,7 +48,7 @@ class Command(BaseCommand):
         url = f"http://{options['host']}:{options['port']}"
         self.stdout.write(
             self.style.SUCCESS(
-                f"dts is starting at {url}/admin/ — log in as "
+                f"dts is starting at {url}/ (live runs; the admin at {url}/admin/) — log in as "
                 f"{options['demo_username']} / {options['demo_password']}"
             )
         )
