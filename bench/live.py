@@ -14,8 +14,8 @@ second for --seconds, through the worker's own code (a run started, then succeed
 over the jobs. Each change reaches the clients of its job's stream (or all of them).
 
 Measured per layer: delivery latency from the change (its event's time, taken just before the
-commit) to the client, p50/p99/max; deliveries lost (expected minus received: every client counts
-each stream's numbers, so a gap or a repeat shows), the web process's CPU while idle and under
+commit) to the client, p50/p99/max; deliveries lost (expected minus received 2 s after the last
+change; every client also checks each stream's numbers, so a gap or a repeat shows), the web process's CPU while idle and under
 load, and the driver's lag behind its schedule. Writes bench/results/live.json and live.md
 (live-dashboard.* with --watch dashboard). Bounded: every phase has a duration, every wait a
 deadline.
