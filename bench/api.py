@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg2
+from bench.infra import database_recreate
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -71,16 +71,6 @@ def vegeta_build() -> None:
         "GOMODCACHE": str(cache / "go" / "mod"),
     }
     subprocess.run(["go", "install", VEGETA_MODULE], env=env, check=True, timeout=900)
-
-
-def recreate_database() -> None:
-    admin = psycopg2.connect(f"{POSTGRES}/postgres")
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{DATABASE}"')
-    admin.close()
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, check=True)
 
 
 def fill(runs: int) -> tuple[int, str]:
@@ -259,7 +249,7 @@ def main() -> None:
         )
     RESULTS.mkdir(parents=True, exist_ok=True)
     vegeta_build()
-    recreate_database()
+    database_recreate(DATABASE)
     job_id, token = fill(options.runs)
     port = free_port()
     base = f"http://127.0.0.1:{port}"

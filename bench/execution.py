@@ -34,6 +34,8 @@ from typing import Any
 import psycopg2
 import redis
 
+from bench.infra import database_recreate
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 LOGS = Path(tempfile.gettempdir())
@@ -55,16 +57,6 @@ os.environ["CELERY_BROKER_URL"] = BROKER
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
-
-
-def recreate_database() -> None:
-    admin = psycopg2.connect(f"{POSTGRES}/postgres")
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{DATABASE}"')
-    admin.close()
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, check=True)
 
 
 def start_worker(app: str, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -289,7 +281,7 @@ def main() -> None:
     if min(options.runs, options.paced_seconds, options.rounds) < 1:
         parser.error("--runs, --paced-seconds and --rounds must be at least 1")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    recreate_database()
+    database_recreate(DATABASE)
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "runs": options.runs,

@@ -66,6 +66,16 @@ def database_drop(name: str) -> None:
     _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def database_recreate(name: str, env: dict[str, str] | None = None) -> None:
+    """An empty database `name`, migrated by `manage.py migrate` in this environment plus `env`."""
+    database_drop(name)
+    _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    migrate_env = os.environ | (env or {})
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=migrate_env, check=True
+    )
+
+
 def database_copy(template: str, name: str) -> None:
     """A fresh database `name`, a copy of the migrated `template` (much faster than migrating)."""
     database_drop(name)

@@ -15,10 +15,10 @@ over the jobs. Each change reaches the clients of its job's stream (or all of th
 
 Measured per layer: delivery latency from the change (its event's time, taken just before the
 commit) to the client, p50/p99/max; deliveries lost (expected minus received 2 s after the last
-change; every client also checks each stream's numbers, so a gap or a repeat shows), the web process's CPU while idle and under
-load, and the driver's lag behind its schedule. Writes bench/results/live.json and live.md
-(live-dashboard.* with --watch dashboard). Bounded: every phase has a duration, every wait a
-deadline.
+change; every client also checks each stream's numbers, so a gap or a repeat shows), the web
+process's CPU while idle and under load, and the driver's lag behind its schedule. Writes
+bench/results/live.json and live.md (live-dashboard.* with --watch dashboard). Bounded: every
+phase has a duration, every wait a deadline.
 """
 
 import argparse
@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import psycopg2
+
+from bench.infra import database_recreate
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -64,18 +65,6 @@ ENV = {
     "DTS_EVENTS_ENABLED": "false",
     "DTS_LOG_LEVEL": "WARNING",
 }
-
-
-def recreate_database() -> None:
-    admin = psycopg2.connect(f"{POSTGRES}/postgres")
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{DATABASE}"')
-    admin.close()
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=os.environ | ENV, check=True
-    )
 
 
 def setup() -> dict[str, Any]:
@@ -444,7 +433,7 @@ def main() -> None:
         parser.error("--clients 100..5000, --rate 1..1000, --seconds and --idle-seconds 1..300")
     os.environ.update(ENV)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    recreate_database()
+    database_recreate(DATABASE, ENV)
     world = setup()
     results = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
