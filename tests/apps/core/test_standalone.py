@@ -94,8 +94,10 @@ def test_standalone_serves_the_admin_and_run_now_completes_a_run(standalone):
         timeout=10,
     )
 
-    assert "/admin/runs/run/" in run_page.url
-    page = wait_for_page_text(browser, run_page.url, "Succeeded", timeout=30)
+    assert "/live/runs/" in run_page.url  # the run's live page
+    run_id = run_page.url.rstrip("/").rsplit("/", 1)[1]
+    admin_run = f"{base}/admin/runs/run/{run_id}/change/"
+    page = wait_for_page_text(browser, admin_run, "Succeeded", timeout=30)
     assert "hello from dts" in page
 
 
