@@ -17,7 +17,8 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from queue import Empty, SimpleQueue
 from typing import Any
@@ -124,12 +125,15 @@ class LiveSender:
                 self.settled.notify_all()
 
     def _send(self, batch: list[Message]) -> None:
-        numbered = [
-            (stream, backlog().append(stream, message))
-            for streams, message in batch
-            for stream in streams
-        ]
-        sending = _group_send(numbered)
+        """Number the batch's messages in one round trip, then send each stream's, in order, as
+        one group message, the streams side by side."""
+        numbered = backlog().append(
+            [(stream, message) for streams, message in batch for stream in streams]
+        )
+        by_stream: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for message, stream in zip(numbered, _streams_of(batch), strict=True):
+            by_stream[stream].append(message)
+        sending = _group_send(by_stream)
         loop = _serving_loop
         if loop is not None and loop.is_running():
             asyncio.run_coroutine_threadsafe(sending, loop).result(SEND_TIMEOUT_SECONDS)
@@ -137,14 +141,25 @@ class LiveSender:
             self.loop.run_until_complete(asyncio.wait_for(sending, SEND_TIMEOUT_SECONDS))
 
 
-async def _group_send(numbered: list[tuple[str, dict[str, Any]]]) -> None:
+def _streams_of(batch: list[Message]) -> Iterator[str]:
+    for streams, _ in batch:
+        yield from streams
+
+
+async def _group_send(by_stream: dict[str, list[dict[str, Any]]]) -> None:
     layer = get_channel_layer()
     if layer is None:
         raise RuntimeError("CHANNEL_LAYERS has no default layer")
-    for stream, message in numbered:
-        await layer.group_send(
-            group_name(stream), {"type": "live.message", "stream": stream, "message": message}
+
+    await asyncio.gather(
+        *(
+            layer.group_send(
+                group_name(stream),
+                {"type": "live.messages", "stream": stream, "messages": messages},
+            )
+            for stream, messages in by_stream.items()
         )
+    )
 
 
 _senders: dict[int, LiveSender] = {}

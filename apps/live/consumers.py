@@ -68,8 +68,9 @@ class StreamsConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         """Clients only listen."""
 
-    async def live_message(self, event: dict[str, Any]) -> None:
-        await self.send_json(_outgoing(event["stream"], event["message"]))
+    async def live_messages(self, event: dict[str, Any]) -> None:
+        for message in event["messages"]:
+            await self.send_json(_outgoing(event["stream"], message))
 
     def streams_allowed(self, user: User) -> list[str]:
         """The streams of this address that `user` may follow: none when it may not."""

@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol, cast
@@ -33,8 +34,9 @@ class Position:
 
 
 class Backlog(Protocol):
-    def append(self, stream: str, message: dict[str, Any]) -> dict[str, Any]:
-        """Number `message` in `stream` and keep it; returns it with its `epoch` and `seq`."""
+    def append(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Number each message in its stream and keep it, in order; returns the messages with
+        their `epoch` and `seq`."""
 
     def position(self, stream: str) -> Position:
         """The stream's epoch and last number (0 before its first message)."""
@@ -48,37 +50,51 @@ class RedisBacklog:
     """Per stream: `<prefix>:epoch`, `<prefix>:seq` and `<prefix>:log` (a sorted set of messages
     scored by number), all expiring DTS_LIVE_BACKLOG_SECONDS after the stream's last message."""
 
-    # Numbering and keeping are one script, so two processes appending to a stream at once still
-    # keep its messages in number order, and a stream that lost its epoch starts a new one.
+    # Numbering and keeping are one script (for a batch of messages: KEYS are each message's
+    # three keys, ARGV a fresh epoch, the length and keeping time, then the messages), so two
+    # processes appending to a stream at once still keep its messages in number order, and a
+    # stream that lost its epoch starts a new one.
     APPEND = """
-    local epoch = redis.call('GET', KEYS[1])
-    if not epoch then
-        epoch = ARGV[1]
-        redis.call('SET', KEYS[1], epoch)
-        redis.call('DEL', KEYS[2], KEYS[3])
+    local numbered = {}
+    for i = 1, #KEYS / 3 do
+        local epoch_key, seq_key, log_key = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+        local epoch = redis.call('GET', epoch_key)
+        if not epoch then
+            epoch = ARGV[1] .. string.format('%x', i)
+            redis.call('SET', epoch_key, epoch)
+            redis.call('DEL', seq_key, log_key)
+        end
+        local seq = redis.call('INCR', seq_key)
+        redis.call('ZADD', log_key, seq, seq .. ' ' .. ARGV[3 + i])
+        redis.call('ZREMRANGEBYRANK', log_key, 0, -tonumber(ARGV[2]) - 1)
+        for _, key in ipairs({epoch_key, seq_key, log_key}) do
+            redis.call('EXPIRE', key, ARGV[3])
+        end
+        numbered[i] = {epoch, seq}
     end
-    local seq = redis.call('INCR', KEYS[2])
-    redis.call('ZADD', KEYS[3], seq, seq .. ' ' .. ARGV[2])
-    redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[3]) - 1)
-    for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ARGV[4]) end
-    return {epoch, seq}
+    return numbered
     """
 
     def __init__(self, url: str) -> None:
         self.redis = redis.Redis.from_url(url, decode_responses=True)
         self.script = self.redis.register_script(self.APPEND)
 
-    def append(self, stream: str, message: dict[str, Any]) -> dict[str, Any]:
-        epoch, seq = self.script(
-            keys=self._keys(stream),
+    def append(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        if not items:
+            return []
+        numbered = self.script(
+            keys=[key for stream, _ in items for key in self._keys(stream)],
             args=[
                 secrets.token_hex(8),
-                json.dumps(message, separators=(",", ":")),
                 BACKLOG_LENGTH,
                 settings.DTS_LIVE_BACKLOG_SECONDS,
+                *(json.dumps(message, separators=(",", ":")) for _, message in items),
             ],
         )
-        return {**message, "epoch": epoch, "seq": int(seq)}
+        return [
+            {**message, "epoch": epoch, "seq": int(seq)}
+            for (_, message), (epoch, seq) in zip(items, numbered, strict=True)
+        ]
 
     def position(self, stream: str) -> Position:
         epoch_key, seq_key, _ = self._keys(stream)
@@ -121,14 +137,17 @@ class MemoryBacklog:
         self.lock = threading.Lock()
         self.streams: dict[str, tuple[Position, deque[dict[str, Any]], float]] = {}
 
-    def append(self, stream: str, message: dict[str, Any]) -> dict[str, Any]:
+    def append(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
         with self.lock:
-            position, kept, _ = self._stream(stream)
-            numbered = {**message, "epoch": position.epoch, "seq": position.seq + 1}
-            kept.append(numbered)
-            expires = time.monotonic() + settings.DTS_LIVE_BACKLOG_SECONDS
-            self.streams[stream] = (Position(position.epoch, position.seq + 1), kept, expires)
-            return numbered
+            return [self._append(stream, message) for stream, message in items]
+
+    def _append(self, stream: str, message: dict[str, Any]) -> dict[str, Any]:
+        position, kept, _ = self._stream(stream)
+        numbered = {**message, "epoch": position.epoch, "seq": position.seq + 1}
+        kept.append(numbered)
+        expires = time.monotonic() + settings.DTS_LIVE_BACKLOG_SECONDS
+        self.streams[stream] = (Position(position.epoch, position.seq + 1), kept, expires)
+        return numbered
 
     def position(self, stream: str) -> Position:
         with self.lock:

@@ -19,11 +19,22 @@ def stream():
     return f"job.{secrets.randbelow(10**9)}"
 
 
+def test_a_batch_is_numbered_in_order_in_each_of_its_streams(backlog, stream):
+    other = f"{stream}0"
+
+    numbered = backlog.append([(stream, {"n": 1}), (other, {"n": 2}), (stream, {"n": 3})])
+
+    assert [(m["n"], m["seq"]) for m in numbered] == [(1, 1), (2, 1), (3, 2)]
+    assert numbered[0]["epoch"] == numbered[2]["epoch"] != numbered[1]["epoch"]
+    kept = backlog.after(stream, Position(numbered[0]["epoch"], 0))
+    assert [m["n"] for m in kept] == [1, 3]
+
+
 def test_messages_are_numbered_from_the_position_a_new_client_is_given(backlog, stream):
     start = backlog.position(stream)
 
-    first = backlog.append(stream, {"n": 1})
-    second = backlog.append(stream, {"n": 2})
+    first = backlog.append([(stream, {"n": 1})])[0]
+    second = backlog.append([(stream, {"n": 2})])[0]
 
     assert start.seq == 0
     assert (first["epoch"], first["seq"], second["seq"]) == (start.epoch, 1, 2)
@@ -33,7 +44,7 @@ def test_messages_are_numbered_from_the_position_a_new_client_is_given(backlog, 
 def test_a_client_gets_what_came_after_its_position_in_order(backlog, stream):
     epoch = backlog.position(stream).epoch
     for n in range(1, 6):
-        backlog.append(stream, {"n": n})
+        backlog.append([(stream, {"n": n})])[0]
 
     assert [m["n"] for m in backlog.after(stream, Position(epoch, 2))] == [3, 4, 5]
     assert backlog.after(stream, Position(epoch, 5)) == []
@@ -41,7 +52,7 @@ def test_a_client_gets_what_came_after_its_position_in_order(backlog, stream):
 
 @pytest.mark.parametrize("position", [Position("0123", 1), "ahead"])
 def test_a_position_of_another_epoch_or_ahead_asks_for_a_resync(backlog, stream, position):
-    epoch = backlog.append(stream, {"n": 1})["epoch"]
+    epoch = backlog.append([(stream, {"n": 1})])[0]["epoch"]
     position = Position(epoch, 9) if position == "ahead" else position
 
     assert backlog.after(stream, position) is None
@@ -51,7 +62,7 @@ def test_a_position_older_than_what_is_kept_asks_for_a_resync(backlog, stream, m
     monkeypatch.setattr(streams, "BACKLOG_LENGTH", 3)
     epoch = backlog.position(stream).epoch
     for n in range(1, 7):
-        backlog.append(stream, {"n": n})
+        backlog.append([(stream, {"n": n})])[0]
 
     assert backlog.after(stream, Position(epoch, 1)) is None
     assert [m["n"] for m in backlog.after(stream, Position(epoch, 3))] == [4, 5, 6]
@@ -59,13 +70,13 @@ def test_a_position_older_than_what_is_kept_asks_for_a_resync(backlog, stream, m
 
 def test_a_stream_past_its_keeping_time_starts_a_new_epoch(backlog, stream, settings):
     settings.DTS_LIVE_BACKLOG_SECONDS = 1
-    old = backlog.append(stream, {"n": 1})["epoch"]
+    old = backlog.append([(stream, {"n": 1})])[0]["epoch"]
     if isinstance(backlog, RedisBacklog):
         backlog.redis.delete(*RedisBacklog._keys(stream))  # as its keys expiring does
     else:
         backlog.streams[stream] = (*backlog.streams[stream][:2], 0.0)
 
-    new = backlog.append(stream, {"n": 2})
+    new = backlog.append([(stream, {"n": 2})])[0]
 
     assert new["epoch"] != old
     assert new["seq"] == 1
@@ -76,6 +87,6 @@ def test_a_redis_stream_expires_after_its_keeping_time(stream, settings):
     settings.DTS_LIVE_BACKLOG_SECONDS = 120
     backlog = RedisBacklog(settings.DTS_LIVE_REDIS_URL)
 
-    backlog.append(stream, {"n": 1})
+    backlog.append([(stream, {"n": 1})])[0]
 
     assert all(0 < backlog.redis.ttl(key) <= 120 for key in RedisBacklog._keys(stream))
