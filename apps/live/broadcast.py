@@ -5,12 +5,15 @@ events it writes, whether or not events go to Kafka), as the same CloudEvents en
 lines of run logs. A run's event goes to the streams of the run, its job and its job's team; a
 job's or schedule's to the job's and the team's.
 
-Sending is a thread's work (LiveSender): the process that changed the run only hands it the
-messages, so a worker's hot path waits for no Redis. The thread numbers each message in its
-stream's backlog, then sends it to the stream's Channels group: on the event loop that serves this
-process's WebSockets when there is one (the in-memory layer of `make dev` only works there), on its
-own loop otherwise. A message the thread could not send is counted and dropped: the clients of
-its stream see no gap in its numbers, so the pages also reload from the REST API now and then."""
+Two halves (apps.live.streams says where messages wait in between):
+- the process that made the change hands the messages to its LiveSender thread, which pushes what
+  has queued up in one round trip: a worker's hot path waits for no Redis and numbers nothing;
+- each web process with WebSockets open runs a relay on the event loop that serves them: it takes
+  the pending messages (numbering them in their streams as it takes them), and sends each stream's,
+  in order, as one message to the stream's Channels group. With no WebSocket open anywhere, no
+  work is done and pending messages expire.
+A message that cannot be pushed or sent is counted and dropped: the clients of its stream see no
+gap in its numbers, so the pages also reload from the REST API now and then."""
 
 import asyncio
 import atexit
@@ -18,7 +21,7 @@ import logging
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from queue import Empty, SimpleQueue
 from typing import Any
@@ -30,17 +33,20 @@ from prometheus_client import Counter
 from apps.events.envelope import envelope
 from apps.events.models import OutboxEvent
 from apps.jobs.models import Job
-from apps.live.streams import backlog
+from apps.live.streams import Pending, backlog
 
 logger = logging.getLogger(__name__)
 
-SENT = Counter("dts_live_messages_sent", "Messages sent to the WebSocket streams")
-FAILED = Counter("dts_live_messages_failed", "Messages the live sender could not send (dropped)")
+PUSHED = Counter("dts_live_messages_pushed", "Messages handed over to the live relays")
+SENT = Counter("dts_live_messages_sent", "Messages the live relay sent to WebSocket groups")
+FAILED = Counter(
+    "dts_live_messages_failed", "Live messages that could not be pushed or sent (dropped)"
+)
 SEND_TIMEOUT_SECONDS = 10
 EXIT_WAIT_SECONDS = 5
+RELAY_WAIT_SECONDS = 1.0
+RELAY_RETRY_SECONDS = 1.0
 BATCH = 500
-
-Message = tuple[list[str], dict[str, Any]]
 
 
 def group_name(stream: str) -> str:
@@ -77,32 +83,24 @@ def job_team_id(job_id: int) -> int | None:
     return Job.objects.filter(id=job_id).values_list("team_id", flat=True).first()
 
 
-_serving_loop: asyncio.AbstractEventLoop | None = None
-
-
-def live_loop_serving(loop: asyncio.AbstractEventLoop) -> None:
-    """Note the event loop that serves this process's WebSockets (the consumers call it)."""
-    global _serving_loop
-    _serving_loop = loop
-
-
 class LiveSender:
+    """Pushes the messages a process hands it, from a thread of its own."""
+
     def __init__(self) -> None:
-        self.queue: SimpleQueue[list[Message]] = SimpleQueue()
-        self.pending = 0  # messages put and not yet sent (or dropped)
+        self.queue: SimpleQueue[list[Pending]] = SimpleQueue()
+        self.pending = 0  # messages put and not yet pushed (or dropped)
         self.settled = threading.Condition()
-        self.loop = asyncio.new_event_loop()
         threading.Thread(target=self._run, name="dts-live-sender", daemon=True).start()
-        # A process that exits normally (a worker's warm shutdown) sends what it has first.
+        # A process that exits normally (a worker's warm shutdown) pushes what it has first.
         atexit.register(self.wait_idle, EXIT_WAIT_SECONDS)
 
-    def put(self, messages: list[Message]) -> None:
+    def put(self, messages: list[Pending]) -> None:
         with self.settled:
             self.pending += len(messages)
         self.queue.put(messages)
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait until every message put has been sent (or dropped)."""
+        """Wait until every message put has been pushed (or dropped)."""
         with self.settled:
             return self.settled.wait_for(lambda: self.pending == 0, timeout)
 
@@ -115,51 +113,14 @@ class LiveSender:
             except Empty:
                 pass
             try:
-                self._send(batch)
-                SENT.inc(len(batch))
+                backlog().push(batch)
+                PUSHED.inc(len(batch))
             except Exception:
                 FAILED.inc(len(batch))
-                logger.exception("Could not send %s live messages; dropped", len(batch))
+                logger.exception("Could not push %s live messages; dropped", len(batch))
             with self.settled:
                 self.pending -= len(batch)
                 self.settled.notify_all()
-
-    def _send(self, batch: list[Message]) -> None:
-        """Number the batch's messages in one round trip, then send each stream's, in order, as
-        one group message, the streams side by side."""
-        numbered = backlog().append(
-            [(stream, message) for streams, message in batch for stream in streams]
-        )
-        by_stream: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for message, stream in zip(numbered, _streams_of(batch), strict=True):
-            by_stream[stream].append(message)
-        sending = _group_send(by_stream)
-        loop = _serving_loop
-        if loop is not None and loop.is_running():
-            asyncio.run_coroutine_threadsafe(sending, loop).result(SEND_TIMEOUT_SECONDS)
-        else:
-            self.loop.run_until_complete(asyncio.wait_for(sending, SEND_TIMEOUT_SECONDS))
-
-
-def _streams_of(batch: list[Message]) -> Iterator[str]:
-    for streams, _ in batch:
-        yield from streams
-
-
-async def _group_send(by_stream: dict[str, list[dict[str, Any]]]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        raise RuntimeError("CHANNEL_LAYERS has no default layer")
-
-    await asyncio.gather(
-        *(
-            layer.group_send(
-                group_name(stream),
-                {"type": "live.messages", "stream": stream, "messages": messages},
-            )
-            for stream, messages in by_stream.items()
-        )
-    )
 
 
 _senders: dict[int, LiveSender] = {}
@@ -173,3 +134,51 @@ def live_sender() -> LiveSender:
         if sender is None:
             sender = _senders[os.getpid()] = LiveSender()
         return sender
+
+
+_relays: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+
+
+def live_relay_ensure() -> None:
+    """Run the relay on the running event loop (the one serving this process's WebSockets)."""
+    loop = asyncio.get_running_loop()
+    relay = _relays.get(loop)
+    if relay is None or relay.done():
+        _relays[loop] = loop.create_task(_relay(), name="dts-live-relay")
+
+
+async def _relay() -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("CHANNEL_LAYERS has no default layer")
+    while True:
+        try:
+            # Two steps, so a relay cancelled while waiting (its loop ending) takes nothing.
+            await asyncio.to_thread(backlog().wait, RELAY_WAIT_SECONDS)
+            numbered = await asyncio.to_thread(backlog().take)
+        except Exception:
+            logger.exception("Live relay cannot take pending messages; trying again")
+            await asyncio.sleep(RELAY_RETRY_SECONDS)
+            continue
+        by_stream: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for stream, message in numbered:
+            by_stream[stream].append(message)
+        sent = await asyncio.gather(
+            *(
+                asyncio.wait_for(
+                    layer.group_send(
+                        group_name(stream),
+                        {"type": "live.messages", "stream": stream, "messages": messages},
+                    ),
+                    SEND_TIMEOUT_SECONDS,
+                )
+                for stream, messages in by_stream.items()
+            ),
+            return_exceptions=True,
+        )
+        for outcome, messages in zip(sent, by_stream.values(), strict=True):
+            if isinstance(outcome, BaseException):
+                FAILED.inc(len(messages))
+                logger.error("Could not send %s live messages: %r", len(messages), outcome)
+            else:
+                SENT.inc(len(messages))

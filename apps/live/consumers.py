@@ -16,7 +16,6 @@ continues from the number given. Every message after that is sent as it comes:
 Numbers are contiguous within an epoch: a client that sees one skipped, or another epoch, reloads.
 Close codes: 4400 bad `after`, 4401 not authenticated, 4404 not found or not the user's."""
 
-import asyncio
 import re
 from dataclasses import asdict
 from typing import Any
@@ -29,7 +28,7 @@ from django.contrib.auth.models import AnonymousUser, User
 
 from apps.accounts.selectors import user_teams
 from apps.jobs.selectors import jobs_visible
-from apps.live.broadcast import group_name, live_loop_serving
+from apps.live.broadcast import group_name, live_relay_ensure
 from apps.live.streams import Position, backlog
 from apps.runs.selectors import runs_visible
 
@@ -41,7 +40,7 @@ _AFTER = re.compile(
 
 class StreamsConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
-        live_loop_serving(asyncio.get_running_loop())
+        live_relay_ensure()
         user: Any = self.scope.get("user") or AnonymousUser()
         if not user.is_authenticated:
             await self.close(code=UNAUTHENTICATED)

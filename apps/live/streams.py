@@ -7,8 +7,13 @@ the last number it saw. A stream also has an epoch, drawn when it starts (or sta
 its backlog expired or Redis lost it): numbers are only comparable within an epoch, and a client
 whose epoch or number the backlog no longer covers reloads from the REST API instead (a resync).
 
-The backlog lives in Redis (DTS_LIVE_REDIS_URL), shared by every process, or, in `make dev`, in
-the memory of its single process."""
+Messages reach the streams in two steps (apps.live.broadcast): the process that made a change
+pushes them, with the streams each belongs to, onto a pending list, cheaply; a web process takes
+them from it, numbering and keeping them in their streams as it takes them, and sends them to its
+WebSockets' groups. Pending messages nobody takes (no web process has a WebSocket open) expire.
+
+All of it lives in Redis (DTS_LIVE_REDIS_URL), shared by every process, or, in `make dev`, in the
+memory of its single process."""
 
 import json
 import secrets
@@ -22,9 +27,17 @@ from typing import Any, Protocol, cast
 
 import redis
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 
 # Messages a client could still need: enough for a reconnect after a short outage.
 BACKLOG_LENGTH = 1000
+# Messages taken and numbered per round trip.
+TAKE_BATCH = 500
+# Pending messages expire when no web process has taken any for this long.
+PENDING_SECONDS = 60
+
+# What a process hands over: a message and the streams it belongs to.
+Pending = tuple[list[str], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -34,9 +47,15 @@ class Position:
 
 
 class Backlog(Protocol):
-    def append(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-        """Number each message in its stream and keep it, in order; returns the messages with
-        their `epoch` and `seq`."""
+    def push(self, pending: Sequence[Pending]) -> None:
+        """Hand messages over, to be numbered in their streams and sent."""
+
+    def wait(self, timeout: float) -> None:
+        """Return when messages may be pending, or after `timeout` seconds."""
+
+    def take(self) -> list[tuple[str, dict[str, Any]]]:
+        """Take the pending messages, number each in each of its streams and keep it there; the
+        numbered messages (with `epoch` and `seq`) with their stream, in order."""
 
     def position(self, stream: str) -> Position:
         """The stream's epoch and last number (0 before its first message)."""
@@ -47,54 +66,81 @@ class Backlog(Protocol):
 
 
 class RedisBacklog:
-    """Per stream: `<prefix>:epoch`, `<prefix>:seq` and `<prefix>:log` (a sorted set of messages
-    scored by number), all expiring DTS_LIVE_BACKLOG_SECONDS after the stream's last message."""
+    """`dts:live:pending` (a list) and `dts:live:bell` (a list of at most one item, for waiting);
+    per stream `<prefix>:epoch`, `<prefix>:seq` and `<prefix>:log` (a sorted set of messages scored
+    by number), all expiring DTS_LIVE_BACKLOG_SECONDS after the stream's last message."""
 
-    # Numbering and keeping are one script (for a batch of messages: KEYS are each message's
-    # three keys, ARGV a fresh epoch, the length and keeping time, then the messages), so two
-    # processes appending to a stream at once still keep its messages in number order, and a
-    # stream that lost its epoch starts a new one.
-    APPEND = """
-    local numbered = {}
-    for i = 1, #KEYS / 3 do
-        local epoch_key, seq_key, log_key = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
-        local epoch = redis.call('GET', epoch_key)
-        if not epoch then
-            epoch = ARGV[1] .. string.format('%x', i)
-            redis.call('SET', epoch_key, epoch)
-            redis.call('DEL', seq_key, log_key)
+    PENDING, BELL = "dts:live:pending", "dts:live:bell"
+
+    # Taking and numbering are one script, so messages are numbered in the order they were
+    # pushed, however many web processes take them, and a stream that lost its epoch starts a
+    # new one. ARGV: a fresh epoch, how many to take, the backlog's length and keeping time.
+    TAKE = """
+    local taken = redis.call('LPOP', KEYS[1], ARGV[2])
+    if not taken then return {} end
+    local numbered, fresh = {}, 0
+    for _, item in ipairs(taken) do
+        local pending = cjson.decode(item)
+        for _, stream in ipairs(pending[1]) do
+            local prefix = 'dts:live:' .. stream
+            local epoch_key = prefix .. ':epoch'
+            local seq_key, log_key = prefix .. ':seq', prefix .. ':log'
+            local epoch = redis.call('GET', epoch_key)
+            if not epoch then
+                fresh = fresh + 1
+                epoch = ARGV[1] .. string.format('%x', fresh)
+                redis.call('SET', epoch_key, epoch)
+                redis.call('DEL', seq_key, log_key)
+            end
+            local seq = redis.call('INCR', seq_key)
+            redis.call('ZADD', log_key, seq, seq .. ' ' .. pending[2])
+            redis.call('ZREMRANGEBYRANK', log_key, 0, -tonumber(ARGV[3]) - 1)
+            for _, key in ipairs({epoch_key, seq_key, log_key}) do
+                redis.call('EXPIRE', key, ARGV[4])
+            end
+            table.insert(numbered, {stream, epoch, seq, pending[2]})
         end
-        local seq = redis.call('INCR', seq_key)
-        redis.call('ZADD', log_key, seq, seq .. ' ' .. ARGV[3 + i])
-        redis.call('ZREMRANGEBYRANK', log_key, 0, -tonumber(ARGV[2]) - 1)
-        for _, key in ipairs({epoch_key, seq_key, log_key}) do
-            redis.call('EXPIRE', key, ARGV[3])
-        end
-        numbered[i] = {epoch, seq}
     end
     return numbered
     """
 
     def __init__(self, url: str) -> None:
         self.redis = redis.Redis.from_url(url, decode_responses=True)
-        self.script = self.redis.register_script(self.APPEND)
+        self.script = self.redis.register_script(self.TAKE)
 
-    def append(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-        if not items:
-            return []
-        numbered = self.script(
-            keys=[key for stream, _ in items for key in self._keys(stream)],
-            args=[
-                secrets.token_hex(8),
-                BACKLOG_LENGTH,
-                settings.DTS_LIVE_BACKLOG_SECONDS,
-                *(json.dumps(message, separators=(",", ":")) for _, message in items),
-            ],
-        )
-        return [
-            {**message, "epoch": epoch, "seq": int(seq)}
-            for (_, message), (epoch, seq) in zip(items, numbered, strict=True)
-        ]
+    def push(self, pending: Sequence[Pending]) -> None:
+        items = [json.dumps([streams, _json(message)]) for streams, message in pending]
+        pipeline = self.redis.pipeline(transaction=False)
+        pipeline.rpush(self.PENDING, *items)
+        pipeline.expire(self.PENDING, PENDING_SECONDS)
+        pipeline.lpush(self.BELL, 1)
+        pipeline.ltrim(self.BELL, 0, 0)
+        pipeline.execute()
+
+    def wait(self, timeout: float) -> None:
+        self.redis.blpop([self.BELL], timeout=timeout)
+
+    def take(self) -> list[tuple[str, dict[str, Any]]]:
+        numbered: list[tuple[str, dict[str, Any]]] = []
+        while True:
+            rows = cast(
+                list[list[Any]],
+                self.script(
+                    keys=[self.PENDING],
+                    args=[
+                        secrets.token_hex(8),
+                        TAKE_BATCH,
+                        BACKLOG_LENGTH,
+                        settings.DTS_LIVE_BACKLOG_SECONDS,
+                    ],
+                ),
+            )
+            numbered += [
+                (stream, {**json.loads(text), "epoch": epoch, "seq": int(seq)})
+                for stream, epoch, seq, text in rows
+            ]
+            if len(rows) < TAKE_BATCH:
+                return numbered
 
     def position(self, stream: str) -> Position:
         epoch_key, seq_key, _ = self._keys(stream)
@@ -131,15 +177,33 @@ class RedisBacklog:
 
 
 class MemoryBacklog:
-    """The backlog in this process's memory, for `make dev` (one process, no Redis)."""
+    """All of it in this process's memory, for `make dev` (one process, no Redis)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.bell = threading.Event()
+        self.pending: deque[Pending] = deque(maxlen=10 * TAKE_BATCH)
         self.streams: dict[str, tuple[Position, deque[dict[str, Any]], float]] = {}
 
-    def append(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    def push(self, pending: Sequence[Pending]) -> None:
+        # As they would come back from Redis: JSON values only.
+        normal = [(streams, json.loads(_json(message))) for streams, message in pending]
         with self.lock:
-            return [self._append(stream, message) for stream, message in items]
+            self.pending.extend(normal)
+        self.bell.set()
+
+    def wait(self, timeout: float) -> None:
+        self.bell.wait(timeout)
+        self.bell.clear()
+
+    def take(self) -> list[tuple[str, dict[str, Any]]]:
+        with self.lock:
+            taken, self.pending = list(self.pending), deque(maxlen=self.pending.maxlen)
+            return [
+                (stream, self._append(stream, message))
+                for streams, message in taken
+                for stream in streams
+            ]
 
     def _append(self, stream: str, message: dict[str, Any]) -> dict[str, Any]:
         position, kept, _ = self._stream(stream)
@@ -171,6 +235,11 @@ class MemoryBacklog:
             found = (Position(secrets.token_hex(8), 0), deque(maxlen=BACKLOG_LENGTH), expires)
             self.streams[stream] = found
         return found
+
+
+def _json(message: dict[str, Any]) -> str:
+    """A message as JSON; dates and times (in an event's data) as Django writes them."""
+    return json.dumps(message, cls=DjangoJSONEncoder, separators=(",", ":"))
 
 
 @cache
