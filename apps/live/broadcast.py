@@ -20,6 +20,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -47,6 +48,7 @@ EXIT_WAIT_SECONDS = 5
 RELAY_WAIT_SECONDS = 1.0
 RELAY_RETRY_SECONDS = 1.0
 BATCH = 500
+LINGER_SECONDS = 0.01
 
 
 def group_name(stream: str) -> str:
@@ -107,6 +109,7 @@ class LiveSender:
     def _run(self) -> None:
         while True:
             batch = self.queue.get()
+            time.sleep(LINGER_SECONDS)  # let a burst gather: one push for all of it
             try:
                 while len(batch) < BATCH:
                     batch += self.queue.get_nowait()
