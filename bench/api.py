@@ -54,6 +54,7 @@ SERVER_ENV = {
     "DATABASE_URL": f"{POSTGRES}/{DATABASE}",
     "CELERY_BROKER_URL": "redis://127.0.0.1:56379/12",
     "DTS_CACHE_URL": "redis://127.0.0.1:56379/13",
+    "DTS_LIVE_REDIS_URL": "redis://127.0.0.1:56379/13",
     # Throttling stays on (its Redis round trip is part of every request), out of the way.
     "DTS_API_THROTTLE_USER": "100000000/minute",
     "DTS_LOG_LEVEL": "WARNING",

@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import cache_settings, database_settings, env
+from .base import cache_settings, channel_layer_settings, database_settings, env
 
 if env.bool("DJANGO_DEBUG", default=False):
     raise ImproperlyConfigured("DJANGO_DEBUG must be off in production.")
@@ -17,6 +17,8 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 DATABASES = {"default": database_settings(env.db("DATABASE_URL"))}
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 CACHES = cache_settings(env("DTS_CACHE_URL"))
+DTS_LIVE_REDIS_URL = env("DTS_LIVE_REDIS_URL")
+CHANNEL_LAYERS = channel_layer_settings(DTS_LIVE_REDIS_URL)
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

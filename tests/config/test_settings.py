@@ -15,6 +15,7 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "postgres://dts:dts@127.0.0.1:55432/dts",
     "CELERY_BROKER_URL": "redis://127.0.0.1:56379/0",
     "DTS_CACHE_URL": "redis://127.0.0.1:56379/3",
+    "DTS_LIVE_REDIS_URL": "redis://127.0.0.1:56379/7",
 }
 
 
@@ -48,6 +49,7 @@ def test_production_settings_pass_the_deploy_check():
         "DATABASE_URL",
         "CELERY_BROKER_URL",
         "DTS_CACHE_URL",
+        "DTS_LIVE_REDIS_URL",
     ],
 )
 def test_production_refuses_to_start_without_a_required_setting(missing):
