@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role, Team
 from apps.accounts.selectors import user_teams
 from apps.api.errors import ERROR_RESPONSES
+from apps.api.fields import TextField
 from apps.api.pagination import LimitPage, LimitPageQuery, limit_page_of
 from apps.api.permissions import role_require
 from apps.api.runs import RunSerializer
@@ -45,12 +46,10 @@ class JobSerializer(serializers.ModelSerializer[Job]):
 class JobDefinitionSerializer(serializers.Serializer[Any]):
     """The fields a job is defined by; the service checks the rules between them."""
 
-    name = serializers.CharField(max_length=200)
-    description = serializers.CharField(allow_blank=True, required=False, max_length=10_000)
-    tags = serializers.ListField(
-        child=serializers.CharField(max_length=50), required=False, max_length=20
-    )
-    task_type = serializers.CharField(max_length=200)
+    name = TextField(max_length=200)
+    description = TextField(allow_blank=True, required=False, max_length=10_000)
+    tags = serializers.ListField(child=TextField(max_length=50), required=False, max_length=20)
+    task_type = TextField(max_length=200)
     args = serializers.JSONField(required=False, help_text="A JSON object for the task type.")
     queue = serializers.ChoiceField(choices=queue_choices(), required=False)
     priority = serializers.IntegerField(min_value=0, max_value=9, required=False)
@@ -85,7 +84,7 @@ class JobDefinitionSerializer(serializers.Serializer[Any]):
 
 
 class JobCreateSerializer(JobDefinitionSerializer):
-    team = serializers.CharField(max_length=100, help_text="The name of the owning team.")
+    team = TextField(max_length=100, help_text="The name of the owning team.")
 
 
 class JobFilterSerializer(LimitPageQuery):

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.models import Role
 from apps.api.errors import ERROR_RESPONSES
+from apps.api.fields import TextField
 from apps.api.jobs import visible_job
 from apps.api.pagination import QuerySerializer
 from apps.api.permissions import role_require
@@ -54,12 +55,10 @@ class ScheduleDefinitionSerializer(serializers.Serializer[Any]):
     """The fields a schedule is defined by; the service checks the rules between them."""
 
     kind = serializers.ChoiceField(choices=ScheduleKind.choices)
-    cron_expression = serializers.CharField(
+    cron_expression = TextField(
         max_length=200, required=False, allow_blank=True, help_text="5 fields or an @alias."
     )
-    timezone = serializers.CharField(
-        max_length=64, required=False, help_text="IANA name, e.g. Europe/Paris."
-    )
+    timezone = TextField(max_length=64, required=False, help_text="IANA name, e.g. Europe/Paris.")
     interval_seconds = serializers.IntegerField(
         min_value=1, max_value=366 * DAY, required=False, allow_null=True
     )
@@ -76,7 +75,7 @@ class ScheduleDefinitionSerializer(serializers.Serializer[Any]):
 
 
 class PauseSerializer(serializers.Serializer[Any]):
-    note = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    note = TextField(max_length=1000, required=False, allow_blank=True, default="")
 
 
 class PreviewQuerySerializer(QuerySerializer):

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import ApiToken
 from apps.accounts.services import MAX_TOKEN_DAYS, token_create, token_revoke
 from apps.api.errors import ERROR_RESPONSES
+from apps.api.fields import TextField
 from apps.api.throttling import LoginThrottle
 
 
@@ -29,9 +30,9 @@ class TokenSerializer(serializers.ModelSerializer[ApiToken]):
 
 
 class TokenCreateSerializer(serializers.Serializer[Any]):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=4096, trim_whitespace=False)
-    name = serializers.CharField(max_length=100)
+    username = TextField(max_length=150)
+    password = TextField(max_length=4096, trim_whitespace=False)
+    name = TextField(max_length=100)
     days = serializers.IntegerField(min_value=1, max_value=MAX_TOKEN_DAYS, default=90)
     # Declared fields leave the class (DRF's metaclass), so this shadows no Field attribute.
     read_only = serializers.BooleanField(default=False)  # type: ignore[assignment]

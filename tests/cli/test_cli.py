@@ -11,6 +11,7 @@ import time
 
 import pytest
 import yaml
+from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 from typer.testing import CliRunner
@@ -29,6 +30,12 @@ from tests.conftest import REPO
 from tests.factories import JobFactory, MembershipFactory, RunFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _throttle_counts_cleared():
+    """Logins are throttled per client address, counted in Redis across tests."""
+    cache.clear()
 
 
 @pytest.fixture

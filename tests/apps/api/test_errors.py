@@ -64,3 +64,20 @@ def test_an_unknown_url_and_a_wrong_method_answer_in_the_error_shape(world, clie
     assert client.get("/api/v1/runs/not-a-uuid/").status_code == 404
     wrong = client.put("/api/v1/task-types/", {}, format="json")
     assert (wrong.status_code, wrong.json()["error"]["code"]) == (405, "method_not_allowed")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/jobs/", {"team": "red", "name": 123, "task_type": "dts.noop"}, "name"),
+        ("schedule pause", {"note": 113}, "note"),
+    ],
+)
+def test_a_number_where_text_belongs_is_refused(world, client_as, path, body, field):
+    if path == "schedule pause":
+        path = f"/api/v1/jobs/{world.job.id}/schedules/{world.schedule.id}/pause/"
+
+    response = client_as("admin").post(path, body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == field
