@@ -1,4 +1,5 @@
-"""Celery signal hooks: each ends a run's attempt through the run services, nothing more."""
+"""Celery signal hooks: each ends a run's attempt through the run services, nothing more. In a
+pool process the write is made by its background thread (workers.background)."""
 
 from typing import Any
 
@@ -9,6 +10,7 @@ from celery.signals import task_failure, task_revoked, task_success
 from apps.runs.execution import run_attempt_end, run_cancel_confirm
 from apps.runs.services import EXECUTE_RUN_TASK
 from apps.runs.states import RunState
+from workers.background import in_background
 from workers.messages import run_and_attempt
 
 
@@ -20,7 +22,13 @@ def _is_run_task(sender: Task | None) -> bool:
 def record_success(sender: Task | None = None, result: Any = None, **kwargs: Any) -> None:
     if sender is not None and sender.name == EXECUTE_RUN_TASK:
         run_id, attempt = run_and_attempt(sender.request.args)
-        run_attempt_end(run_id=run_id, attempt=attempt, outcome=RunState.SUCCEEDED, result=result)
+        in_background(
+            run_attempt_end,
+            run_id=run_id,
+            attempt=attempt,
+            outcome=RunState.SUCCEEDED,
+            result=result,
+        )
 
 
 @task_failure.connect
@@ -40,7 +48,8 @@ def record_failure(
     if detail and detail != repr(exception):  # Celery's time-limit errors repeat their own repr
         error = f"{error}: {detail}"
     timed_out = isinstance(exception, SoftTimeLimitExceeded | TimeLimitExceeded)
-    run_attempt_end(
+    in_background(
+        run_attempt_end,
         run_id=run_id,
         attempt=attempt,
         outcome=RunState.TIMED_OUT if timed_out else RunState.FAILED,

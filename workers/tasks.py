@@ -13,6 +13,7 @@ from django.conf import settings
 from apps.runs.execution import run_attempt_lost, run_start
 from apps.runs.logs import run_log_capture
 from apps.runs.services import EXECUTE_RUN_TASK
+from workers.background import background_wait
 from workers.celery import app
 from workers.context import run_context
 from workers.messages import run_and_attempt
@@ -52,6 +53,8 @@ def execute_run(self: Task, run_id: str, attempt: int = 1, limited: bool = True)
         parsed_run_id = uuid.UUID(run_id)
     except ValueError:
         raise Ignore() from None
+    # The previous task's ending is written first: this one may not start before it is recorded.
+    background_wait()
     run = run_start(
         run_id=parsed_run_id,
         attempt=attempt,

@@ -93,7 +93,8 @@ class LiveSender:
         self.pending = 0  # messages put and not yet pushed (or dropped)
         self.settled = threading.Condition()
         threading.Thread(target=self._run, name="dts-live-sender", daemon=True).start()
-        # A process that exits normally (a worker's warm shutdown) pushes what it has first.
+        # A process that exits normally pushes what it has first (a pool process, which exits
+        # without running atexit, calls live_sender_drain: workers.background).
         atexit.register(self.wait_idle, EXIT_WAIT_SECONDS)
 
     def put(self, messages: list[Pending]) -> None:
@@ -137,6 +138,13 @@ def live_sender() -> LiveSender:
         if sender is None:
             sender = _senders[os.getpid()] = LiveSender()
         return sender
+
+
+def live_sender_drain() -> None:
+    """Wait until this process's sender has pushed what it was handed, if it has a sender."""
+    sender = _senders.get(os.getpid())
+    if sender is not None:
+        sender.wait_idle(EXIT_WAIT_SECONDS)
 
 
 _relays: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}

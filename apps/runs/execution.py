@@ -57,6 +57,7 @@ class StartedRun:
     args: Any
 
 
+@survives_database_restart
 def run_start(
     *, run_id: RunId, attempt: int, worker: str, limited: bool = True
 ) -> StartedRun | None:
@@ -66,7 +67,8 @@ def run_start(
     concurrent runs or a rate limit holds it back (it is then deferred, not dropped).
 
     The attempt's row (RunAttempt) is written when it ends; until then the run itself says which
-    attempt is executing, where and since when."""
+    attempt is executing, where and since when. Retried while the database restarts: a start that
+    committed but whose answer was lost finds its attempt taken, and the reaper ends that run."""
     now = timezone.now()
     if not limited:
         started = _run_start_unlimited(run_id=run_id, attempt=attempt, worker=worker, now=now)
