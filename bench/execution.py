@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -137,12 +138,9 @@ def bench_dts(
     settings.DTS_EVENTS_ENABLED = events
     clean_slate()
     team, _ = Team.objects.get_or_create(name="bench")
-    job = job_create(
-        team=team, name=f"bench noop {round_number} {events}", task_type="dts.noop", args={}
-    )
-    warm_up = job_create(
-        team=team, name=f"warm-up {round_number} {events}", task_type="dts.noop", args={}
-    )
+    tag = f"{round_number} {events} {uuid.uuid4().hex[:8]}"  # a unique name per measurement
+    job = job_create(team=team, name=f"bench noop {tag}", task_type="dts.noop", args={})
+    warm_up = job_create(team=team, name=f"warm-up {tag}", task_type="dts.noop", args={})
 
     def burst(job: Job, count: int) -> None:
         """Trigger `count` runs at once: inserted queued with their events, then published."""

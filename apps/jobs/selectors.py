@@ -3,7 +3,6 @@ from collections.abc import Sequence
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
-from apps.accounts.selectors import user_teams
 from apps.jobs.models import Job
 
 
@@ -12,7 +11,11 @@ def jobs_visible(*, user: User | AnonymousUser) -> QuerySet[Job]:
     jobs = Job.objects.select_related("team").prefetch_related("tags")
     if user.is_authenticated and user.is_superuser:
         return jobs
-    return jobs.filter(team__in=user_teams(user=user))
+    if not user.is_authenticated:
+        return jobs.none()
+    # A join, not `team__in` a subquery: as exact (one membership per team and user) and cheaper
+    # to build, which every API read of a job does.
+    return jobs.filter(team__memberships__user=user)
 
 
 def jobs_list(
