@@ -153,7 +153,7 @@ def layer_round(layer: str, options: argparse.Namespace, world: dict[str, Any]) 
         stdout=(logs / f"bench-live-{layer}-uvicorn.log").open("w"),
         stderr=subprocess.STDOUT,
     )
-    clients = driver = None
+    clients = None
     try:
         web = psutil.Process(server.pid)
         wait_for(lambda: bool(web.net_connections(kind="tcp")), "uvicorn did not listen", 60)
