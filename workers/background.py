@@ -1,14 +1,17 @@
-"""Writing how attempts end from a background thread of each prefork pool process.
+"""Writing how attempts end from a background thread of each pool process (a prefork pool's
+processes, or a solo pool's worker: those Celery sends `worker_process_init`).
 
 A pool process hands the write to its thread and returns its task's result at once: the worker's
 main process acks the message and fetches the next while the write goes on, so a short run's
 second round trip to PostgreSQL overlaps Celery's own. The process waits for that write before it
-starts its next task and before it exits, so at most one ending per process is ever unwritten. A
+starts its next task and before it exits (a prefork process on `worker_process_shutdown`, as it
+ends with `os._exit`; a solo worker when Python exits, which joins the thread), so at most one
+ending per process is ever unwritten. A
 process killed in that window leaves its run `running` and listed by no heartbeat: the reaper
 declares it lost, as when a process dies just before writing (docs/runs.md).
 
-Anywhere else (the worker's main process, a thread pool, `make dev`, tests) the write is made in
-line."""
+Anywhere else (a prefork worker's main process, a thread pool, `make dev`, tests) the write is
+made in line."""
 
 import logging
 from collections.abc import Callable

@@ -2,11 +2,15 @@
 
 import logging
 import threading
+import uuid
+from types import SimpleNamespace
 
 import pytest
 from celery.signals import worker_process_init, worker_process_shutdown
 
-from workers import background
+from apps.runs.services import EXECUTE_RUN_TASK
+from apps.runs.states import RunState
+from workers import background, signals
 from workers.background import background_wait, in_background
 
 
@@ -83,3 +87,26 @@ def test_a_pool_process_that_exits_writes_what_is_pending_first(pool_process):
     worker_process_shutdown.send(sender="test-worker", pid=0, exitcode=0)
 
     assert written == ["ended"]
+
+
+def test_a_pool_process_records_a_success_from_its_background_thread(pool_process, monkeypatch):
+    ended = []
+
+    def run_attempt_end(**ending):
+        ended.append((threading.get_ident(), ending))
+
+    monkeypatch.setattr(signals, "run_attempt_end", run_attempt_end)
+    run_id = uuid.uuid4()
+    task = SimpleNamespace(name=EXECUTE_RUN_TASK, request=SimpleNamespace(args=[str(run_id), 2]))
+
+    signals.record_success(sender=task, result={"ok": True})
+    background_wait()
+
+    [(thread, ending)] = ended
+    assert thread != threading.get_ident()
+    assert ending == {
+        "run_id": str(run_id),
+        "attempt": 2,
+        "outcome": RunState.SUCCEEDED,
+        "result": {"ok": True},
+    }
