@@ -32,6 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench.infra import database_recreate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,6 +46,7 @@ VEGETA_MODULE = "github.com/tsenart/vegeta/v12@v12.13.0"
 JOBS = 100
 SATURATION_CONNECTIONS = 8
 TARGET_RATIO = 0.7
+PAGE = 50
 TARGET_P99_MS = 50
 
 SERVER_ENV = {
@@ -75,8 +78,9 @@ def vegeta_build() -> None:
 
 
 def fill(runs: int) -> tuple[int, str]:
-    """A team with JOBS jobs and `runs` runs over the last 30 days; returns a job's id and an
-    admin's API token."""
+    """A team with JOBS jobs and `runs` runs over the last 30 days, spread evenly over the jobs:
+    every tenth run of each job failed, the others succeeded. Returns a job's id and an admin's
+    API token."""
     import django
 
     django.setup()
@@ -101,13 +105,13 @@ def fill(runs: int) -> tuple[int, str]:
                 priority, created_at, queued_at, started_at, finished_at, worker, result, error,
                 traceback)
             SELECT gen_random_uuid(), (%s::bigint[])[1 + n %% %s], 'schedule',
-                CASE WHEN n %% 10 = 0 THEN 'failed' ELSE 'succeeded' END, 1, 'dts.noop', '{}',
+                CASE WHEN n / %s %% 10 = 0 THEN 'failed' ELSE 'succeeded' END, 1, 'dts.noop', '{}',
                 'default', 5, at, at, at, at + interval '1 second', 'worker@host',
                 '{"ok": true}', '', ''
             FROM generate_series(1, %s) AS n,
                 LATERAL (SELECT now() - n * (interval '30 days' / %s)) AS t(at)
             """,
-            [[job.id for job in jobs], JOBS, runs, runs],
+            [[job.id for job in jobs], JOBS, JOBS, runs, runs],
         )
         cursor.execute("VACUUM ANALYZE")
     _, secret = token_create(user=user, name="bench")
@@ -168,6 +172,15 @@ def attack(url: str, headers: dict[str, str], seconds: int, rate: float | None) 
         "p99_ms": report["latencies"]["99th"] / 1e6,
         "max_ms": report["latencies"]["max"] / 1e6,
     }
+
+
+def page_check(peers: dict[str, tuple[str, dict[str, str]]], rows: int) -> None:
+    """Both peers answer `rows` runs: a benchmark of an empty page would measure only the scan."""
+    for peer, (url, headers) in peers.items():
+        body = httpx.get(url, headers=headers, timeout=10).raise_for_status().json()
+        answered = len(body["results"] if peer == "api" else body)
+        if answered != rows:
+            raise RuntimeError(f"{peer} answered {answered} runs, not {rows}: {url}")
 
 
 def measure(peers: dict[str, tuple[str, dict[str, str]]], seconds: int, rounds: int) -> Any:
@@ -268,6 +281,7 @@ def main() -> None:
                 "plain": (f"{base}/bench/plain/jobs/{job_id}/", {}),
             },
         }
+        page_check(peers["run list"], PAGE)
         endpoints = {
             name: measure(pair, options.seconds, options.rounds) for name, pair in peers.items()
         }
