@@ -143,7 +143,7 @@ REST_FRAMEWORK = {
         "apps.api.permissions.ReadOnlyTokenPermission",
     ],
     "DEFAULT_PARSER_CLASSES": ["apps.api.parsers.StrictJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["apps.api.renderers.FastJSONRenderer"],
     "DEFAULT_THROTTLE_CLASSES": ["apps.api.throttling.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": env("DTS_API_THROTTLE_USER", default="1200/minute"),
