@@ -12,10 +12,14 @@ of the same rows.
 - job detail: one job, with its team's name and its tags.
 
 For each, vegeta (Go, built on first use into ~/.cache/dts/bin) first finds each peer's saturation
-throughput (as many requests as 8 connections can send for --seconds) in --rounds rounds that
+throughput (as many requests as 8 clients can send for --seconds) in --rounds rounds that
 alternate the peers, then sends requests at 50% of the median for --seconds, at a constant rate,
-for the latency percentiles. Writes bench/results/api.json and api.md. Bounded: every step has a
-duration, every wait a deadline.
+for the latency percentiles. Every request comes on a new connection: uvicorn's workers share
+one listening socket, and a kept-alive connection stays with the worker that accepted it, so a
+few kept-alive connections may all load one worker while the other idles.
+
+Writes bench/results/api.json and api.md. Bounded: every step has a duration, every wait a
+deadline.
 """
 
 import argparse
@@ -44,7 +48,7 @@ POSTGRES = "postgres://dts:dts@127.0.0.1:55432"
 VEGETA = Path(os.environ.get("DTS_CACHE_DIR", Path.home() / ".cache" / "dts")) / "bin" / "vegeta"
 VEGETA_MODULE = "github.com/tsenart/vegeta/v12@v12.13.0"
 JOBS = 100
-SATURATION_CONNECTIONS = 8
+SATURATION_CLIENTS = 8
 TARGET_RATIO = 0.7
 PAGE = 50
 TARGET_P99_MS = 50
@@ -143,13 +147,14 @@ def server_start(port: int) -> subprocess.Popen[bytes]:
 
 def attack(url: str, headers: dict[str, str], seconds: int, rate: float | None) -> dict[str, Any]:
     """vegeta's report of `seconds` of requests: at `rate` per second, or as many as
-    SATURATION_CONNECTIONS connections can send (rate None)."""
+    SATURATION_CLIENTS clients can send (rate None)."""
     target = "\n".join([f"GET {url}", *(f"{key}: {value}" for key, value in headers.items())])
-    pace = ["-rate", "0", "-max-workers", str(SATURATION_CONNECTIONS)]
+    pace = ["-rate", "0", "-max-workers", str(SATURATION_CLIENTS)]
     if rate is not None:
         pace = ["-rate", f"{max(1, round(rate))}/1s"]
+    command = [str(VEGETA), "attack", "-duration", f"{seconds}s", "-timeout", "10s"]
     attacked = subprocess.run(
-        [str(VEGETA), "attack", "-duration", f"{seconds}s", "-timeout", "10s", *pace],
+        [*command, "-keepalive=false", *pace],
         input=target.encode(),
         capture_output=True,
         check=True,
@@ -215,8 +220,9 @@ def report(results: dict[str, Any]) -> str:
         f"--seconds {results['seconds']} --rounds {results['rounds']}`",
         f"- Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}; "
         f"{results['runs']:,} runs over {JOBS} jobs; uvicorn --workers 2, production settings; "
-        "PostgreSQL and Redis on loopback; load from vegeta on the same machine",
-        f"- Saturation: {SATURATION_CONNECTIONS} connections sending as fast as answered, "
+        "PostgreSQL and Redis on loopback; load from vegeta on the same machine, a new connection "
+        "per request",
+        f"- Saturation: {SATURATION_CLIENTS} clients sending as fast as answered, "
         f"{results['rounds']} rounds of {results['seconds']} s alternating the peers; latency: "
         "a constant rate of half the peer's median saturation throughput",
         "",
