@@ -4,7 +4,6 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, QuerySet
 
-from apps.accounts.selectors import user_teams
 from apps.runs.models import Run
 from apps.runs.states import RunState
 
@@ -14,7 +13,10 @@ def runs_visible(*, user: User | AnonymousUser) -> QuerySet[Run]:
     runs = Run.objects.select_related("job")
     if user.is_authenticated and user.is_superuser:
         return runs
-    return runs.filter(job__team__in=user_teams(user=user))
+    if not user.is_authenticated:
+        return runs.none()
+    # A join, as in jobs_visible: cheaper to build than `job__team__in` a subquery.
+    return runs.filter(job__team__memberships__user=user)
 
 
 def runs_list(
@@ -27,18 +29,16 @@ def runs_list(
     created_before: datetime | None = None,
 ) -> QuerySet[Run]:
     """Newest first."""
-    runs = runs_visible(user=user)
-    if job_id is not None:
-        runs = runs.filter(job_id=job_id)
-    if state:
-        runs = runs.filter(state=state)
-    if trigger:
-        runs = runs.filter(trigger=trigger)
-    if created_after is not None:
-        runs = runs.filter(created_at__gte=created_after)
-    if created_before is not None:
-        runs = runs.filter(created_at__lt=created_before)
-    return runs.order_by("-created_at")
+    conditions = {
+        "job_id": job_id,
+        "state": state or None,
+        "trigger": trigger or None,
+        "created_at__gte": created_after,
+        "created_at__lt": created_before,
+    }
+    # One filter() of them all: each call copies the query, which the run list builds per request.
+    given = {lookup: value for lookup, value in conditions.items() if value is not None}
+    return runs_visible(user=user).filter(**given).order_by("-created_at")
 
 
 def run_counts(**filters: Any) -> dict[str, int]:
