@@ -1,8 +1,10 @@
 """The relay: publishes the outbox to Kafka, in order, and marks what Kafka acknowledged.
 
-Each batch is one transaction that first takes a PostgreSQL advisory lock: relays (any number of
-replicas) take turns, so batches never overlap and each job's events go out in the order they
-were committed, whichever relay sends them. A batch is marked published only once Kafka has
+A relay publishes a batch while its database session holds a PostgreSQL advisory lock: relays (any
+number of replicas) take turns, so batches never overlap and each job's events go out in the
+order they were committed, whichever relay sends them. No transaction stays open while Kafka
+acknowledges a batch: its snapshot would keep every writer's dead row versions from being pruned,
+which doubled the workers' PostgreSQL CPU. A batch is marked published only once Kafka has
 acknowledged it (idempotent producer, acks=all); a relay killed before that leaves its batch
 unpublished, to be sent again: consumers drop the duplicates by event id (apps.events.consumer).
 New rows wake an idle relay through a NOTIFY their insert fires while a relay has said it waits
@@ -18,7 +20,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection
 from django.utils import timezone
 from prometheus_client import Counter, Gauge
 
@@ -76,7 +78,7 @@ class Relay:
                         self._idle_set(False)
                         if published < self.batch_size:
                             # Let the next batch fill a little: a batch's fixed cost (its
-                            # transaction, a Kafka round trip) would otherwise be paid per event.
+                            # statements, a Kafka round trip) would otherwise be paid per event.
                             self.stop.wait(settings.DTS_RELAY_LINGER_SECONDS)
                     elif self.idle:
                         self.listener.wait(settings.DTS_RELAY_IDLE_SECONDS)
@@ -100,9 +102,9 @@ class Relay:
     def publish_batch(self) -> int | None:
         """Publish the oldest unpublished events; how many, or None if another relay has the turn.
         Raises when Kafka did not acknowledge some (those stay unpublished)."""
-        with transaction.atomic():
-            if not self._take_turn():
-                return None
+        if not self._take_turn():
+            return None
+        try:
             events = list(
                 OutboxEvent.objects.filter(published_at__isnull=True).order_by("sequence")[
                     : self.batch_size
@@ -116,6 +118,8 @@ class Relay:
             OutboxEvent.objects.filter(sequence__in=[e.sequence for e in delivered]).update(
                 published_at=timezone.now()
             )
+        finally:
+            self._end_turn()
         for event in delivered:
             PUBLISHED.labels(type=event.type).inc()
         if deliveries.failed:
@@ -151,8 +155,19 @@ class Relay:
         if connection.vendor != "postgresql":
             return True
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [TURN_LOCK])
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [TURN_LOCK])
             return bool(cursor.fetchone()[0])
+
+    def _end_turn(self) -> None:
+        if connection.vendor != "postgresql":
+            return
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [TURN_LOCK])
+        except DatabaseError:
+            # The session's lock goes with it: closed, no relay waits on a lock left held (and
+            # the error that ended the batch, if any, is the one raised).
+            connection.close()
 
     def _send(self, events: list[OutboxEvent]) -> _Deliveries:
         deliveries = _Deliveries()

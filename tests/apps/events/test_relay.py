@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -18,12 +19,15 @@ import psycopg2
 import pytest
 import requests
 from django.core.management import CommandError, call_command
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.utils import timezone
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 from apps.events.consumer import EventStream
+from apps.events.kafka import producer_new
 from apps.events.models import IdleRelay, OutboxEvent
 from apps.events.outbox import event_new
+from apps.events.relay import TURN_LOCK, Relay
 from apps.events.validation import event_problems
 from apps.jobs.services import job_create, job_update
 from apps.runs.execution import run_attempt_end, run_start
@@ -240,6 +244,36 @@ def test_two_relays_at_once_keep_each_jobs_events_in_order(relays):
     assert len(received) == expected == 4 + 4 * 40 * 2
     # One writer: each job's events were committed in sequence order, and arrive in it.
     assert received_ids_by_job(received) == outbox_ids_by_job()
+
+
+def test_a_relay_holds_its_turn_but_no_transaction_while_kafka_acknowledges(topic):
+    """An open transaction would keep the workers' dead row versions from being pruned."""
+    job_create(team=TeamFactory(), name="turn", task_type="dts.noop")
+    relay = Relay(producer=producer_new(), batch_size=100, stop=threading.Event())
+    other = psycopg2.connect(database_url())
+    other.autocommit = True
+    seen = {}
+    send = relay._send
+
+    def watched_send(events):
+        seen["transaction"] = connection.connection.get_transaction_status()
+        seen["turn taken by another"] = advisory_lock_try(other)
+        return send(events)
+
+    relay._send = watched_send
+    try:
+        assert relay.publish_batch() == 1
+        assert seen == {"transaction": TRANSACTION_STATUS_IDLE, "turn taken by another": False}
+        assert advisory_lock_try(other), "the turn was not given back"
+    finally:
+        other.close()
+    assert not OutboxEvent.objects.filter(published_at__isnull=True).exists()
+
+
+def advisory_lock_try(database) -> bool:
+    with database.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [TURN_LOCK])
+        return bool(cursor.fetchone()[0])
 
 
 def test_the_relay_reports_its_lag_and_what_it_published(relays):
