@@ -13,7 +13,10 @@ in Redis for the latency figure).
   (Celery);
 - both workers first execute WARM_UP_RUNS runs that are not measured;
 - latency: enqueue -> start per run, with runs published at a steady 20/s (no backlog);
-- PostgreSQL writes per dts run: the database's tuples inserted + updated and commits, per run.
+- PostgreSQL writes per dts run: the database's tuples inserted + updated and commits, per run;
+- CPU per run: the whole machine's busy CPU time (every core, every process: the worker, Redis,
+  PostgreSQL, this harness) over the throughput burst, per run. Unlike runs/s, it hardly depends
+  on how the scheduler happens to place the processes, so it resolves smaller differences.
 
 Writes bench/results/execution.json and execution.md. Bounded: every wait has a deadline.
 """
@@ -32,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg2
 import redis
 
@@ -88,6 +92,12 @@ def wait_until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
         # Both peers' figures come from the times they recorded, not from when this loop saw them:
         # polling seldom keeps the harness's own load off the machine it measures.
         time.sleep(0.5)
+
+
+def cpu_busy_seconds() -> float:
+    """The CPU time the machine has spent busy, on every core, since it booted."""
+    times = psutil.cpu_times()
+    return float(times.user + times.nice + times.system + times.irq + times.softirq)
 
 
 def database_counters() -> tuple[int, int]:
@@ -162,10 +172,12 @@ def bench_dts(
         wait_until(lambda: warmed.count() == WARM_UP_RUNS, "dts warm-up runs")
         time.sleep(2)  # let the statistics collector settle before reading it
         tuples_before, commits_before = database_counters()
+        busy_before = cpu_busy_seconds()
         started = time.time()
         burst(job, runs)
         done = Run.objects.filter(job=job, state=RunState.SUCCEEDED)
         wait_until(lambda: done.count() == runs, "dts throughput runs")
+        busy = cpu_busy_seconds() - busy_before
         elapsed = max(run.finished_at for run in done).timestamp() - started
         time.sleep(1)
         tuples_after, commits_after = database_counters()
@@ -185,6 +197,7 @@ def bench_dts(
         "latency_p99_ms": percentile(latencies, 0.99),
         "postgres_tuples_written_per_run": (tuples_after - tuples_before) / runs,
         "postgres_commits_per_run": (commits_after - commits_before) / runs,
+        "cpu_ms_per_run": busy * 1000 / runs,
     }
 
 
@@ -198,6 +211,7 @@ def bench_bare_celery(runs: int, paced_seconds: int) -> dict[str, float]:
             app.send_task("bench.noop", args=[time.time()], priority=PRIORITY)
         wait_until(lambda: probe.llen("bench:started") >= WARM_UP_RUNS, "bare Celery warm-up")
         probe.delete("bench:started")
+        busy_before = cpu_busy_seconds()
         started = time.time()
         with app.producer_or_acquire() as producer:
             for _ in range(runs):
@@ -205,6 +219,7 @@ def bench_bare_celery(runs: int, paced_seconds: int) -> dict[str, float]:
                     "bench.noop", args=[time.time()], priority=PRIORITY, producer=producer
                 )
         wait_until(lambda: probe.llen("bench:started") >= runs, "bare Celery throughput runs")
+        busy = cpu_busy_seconds() - busy_before
         last_start = max(float(line.split()[1]) for line in probe.lrange("bench:started", 0, -1))
         elapsed = last_start - started
 
@@ -223,6 +238,7 @@ def bench_bare_celery(runs: int, paced_seconds: int) -> dict[str, float]:
         "runs_per_second": runs / elapsed,
         "latency_p50_ms": percentile(latencies, 0.50),
         "latency_p99_ms": percentile(latencies, 0.99),
+        "cpu_ms_per_run": busy * 1000 / runs,
     }
 
 
@@ -245,18 +261,20 @@ def report(results: dict[str, Any]) -> str:
         "- dts as deployed: events on (each run's queued, started and succeeded events written to "
         "the outbox; no relay running), logging at WARNING like the Celery worker's.",
         "",
-        "| round | peer | runs/s (burst of N) | enqueue → start p50 (ms) | p99 (ms) "
-        "| PG tuples written / run | PG commits / run |",
-        "|---|---|---|---|---|---|---|",
+        "| round | peer | runs/s (burst of N) | machine CPU / run (ms) | enqueue → start p50 (ms) "
+        "| p99 (ms) | PG tuples written / run | PG commits / run |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for number, one in enumerate(rounds, start=1):
         dts, celery = one["dts"], one["bare_celery"]
         lines += [
-            f"| {number} | dts | {dts['runs_per_second']:.0f} | {dts['latency_p50_ms']:.1f} | "
-            f"{dts['latency_p99_ms']:.1f} | {dts['postgres_tuples_written_per_run']:.1f} | "
+            f"| {number} | dts | {dts['runs_per_second']:.0f} | {dts['cpu_ms_per_run']:.2f} | "
+            f"{dts['latency_p50_ms']:.1f} | {dts['latency_p99_ms']:.1f} | "
+            f"{dts['postgres_tuples_written_per_run']:.1f} | "
             f"{dts['postgres_commits_per_run']:.1f} |",
             f"| {number} | bare Celery | {celery['runs_per_second']:.0f} | "
-            f"{celery['latency_p50_ms']:.1f} | {celery['latency_p99_ms']:.1f} | 0 | 0 |",
+            f"{celery['cpu_ms_per_run']:.2f} | {celery['latency_p50_ms']:.1f} | "
+            f"{celery['latency_p99_ms']:.1f} | 0 | 0 |",
         ]
     lines += [
         "",
