@@ -10,7 +10,7 @@
   the same two cores, back to back in rounds; each cost is the median over rounds of 1 - on/off.
   The target applies to the second: the relay is a process of its own, on its own cores when
   deployed; the third says what sharing this machine's two cores with it costs. The same costs
-  are given in the machine's CPU time per run (bench.execution), which resolves smaller ones;
+  are given in the machine's CPU time per run (bench.execution);
 - latency: events committed one per transaction at a steady rate while a relay runs; from the
   commit to Kafka's append time (a topic with LogAppendTime; one clock, this machine's).
 
@@ -278,7 +278,7 @@ def main() -> None:
         # Each round's runs ran back to back: a cost is the median of the rounds' costs.
         "cost": statistics.median(1 - one["on"] / one["off"] for one in cost_rounds),
         "cost_with_relay": statistics.median(1 - one["relay"] / one["off"] for one in cost_rounds),
-        # The same costs in the machine's CPU time per run, which varies far less between runs.
+        # The same costs in the machine's CPU time per run.
         "cpu_cost": statistics.median(one["on cpu"] / one["off cpu"] - 1 for one in cost_rounds),
         "cpu_cost_with_relay": statistics.median(
             one["relay cpu"] / one["off cpu"] - 1 for one in cost_rounds

@@ -15,8 +15,9 @@ in Redis for the latency figure).
 - latency: enqueue -> start per run, with runs published at a steady 20/s (no backlog);
 - PostgreSQL writes per dts run: the database's tuples inserted + updated and commits, per run;
 - CPU per run: the whole machine's busy CPU time (every core, every process: the worker, Redis,
-  PostgreSQL, this harness) over the throughput burst, per run. Unlike runs/s, it hardly depends
-  on how the scheduler happens to place the processes, so it resolves smaller differences.
+  PostgreSQL, this harness) over the throughput burst, per run. Both peers keep the two cores
+  about 80% busy, so the ratio of runs/s follows the ratio of CPU per run; it varies with
+  contention too (a slow burst spends more CPU per run).
 
 Writes bench/results/execution.json and execution.md. Bounded: every wait has a deadline.
 """
