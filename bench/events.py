@@ -199,7 +199,7 @@ def report(results: dict[str, Any]) -> str:
         f"| no-op runs/s, events on with the relay on the same 2 cores (medians) | "
         f"{cost['relay']:.0f} | off {cost['off']:.0f} | cost {cost['cost_with_relay']:.1%} |",
         f"| machine CPU per run, events on / on with the relay vs off (medians of the rounds' "
-        f"costs) | +{cost['cpu_cost']:.1%} / +{cost['cpu_cost_with_relay']:.1%} | | |",
+        f"costs) | {cost['cpu_cost']:+.1%} / {cost['cpu_cost_with_relay']:+.1%} | | |",
         f"| commit → on Kafka at {results['rate']} events/s, p50 / p99 (ms) | "
         f"{latency['latency_p50_ms']:.0f} / {latency['latency_p99_ms']:.0f} | | p99 ≤ 200: "
         f"{'met' if latency['latency_p99_ms'] <= 200 else 'missed'} |",
