@@ -57,3 +57,10 @@ def test_a_job_whose_arguments_hold_a_huge_integer_is_answered(world, client_as)
 
     assert (created.status_code, read.status_code) == (201, 200)
     assert read.json()["args"] == {"n": 10**30}
+
+
+def test_the_api_answers_through_it(world, client_as):
+    response = client_as("viewer").get("/api/v1/runs/")
+
+    assert response.status_code == 200
+    assert isinstance(response.accepted_renderer, FastJSONRenderer)
