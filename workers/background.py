@@ -6,9 +6,9 @@ main process acks the message and fetches the next while the write goes on, so a
 second round trip to PostgreSQL overlaps Celery's own. The process waits for that write before it
 starts its next task and before it exits (a prefork process on `worker_process_shutdown`, as it
 ends with `os._exit`; a solo worker when Python exits, which joins the thread), so at most one
-ending per process is ever unwritten. A
-process killed in that window leaves its run `running` and listed by no heartbeat: the reaper
-declares it lost, as when a process dies just before writing (docs/runs.md).
+ending per process is ever unwritten. A process killed in that window leaves its run `running`
+and listed by no heartbeat: the reaper declares it lost, as when a process dies just before
+writing (docs/runs.md).
 
 Anywhere else (a prefork worker's main process, a thread pool, `make dev`, tests) the write is
 made in line."""

@@ -3,19 +3,14 @@ from collections.abc import Sequence
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
+from apps.accounts.selectors import visible_to
 from apps.jobs.models import Job
 
 
 def jobs_visible(*, user: User | AnonymousUser) -> QuerySet[Job]:
     """The jobs of the user's teams (every job for a superuser)."""
     jobs = Job.objects.select_related("team").prefetch_related("tags")
-    if user.is_authenticated and user.is_superuser:
-        return jobs
-    if not user.is_authenticated:
-        return jobs.none()
-    # A join, not `team__in` a subquery: as exact (one membership per team and user) and cheaper
-    # to build, which every API read of a job does.
-    return jobs.filter(team__memberships__user=user)
+    return visible_to(jobs, user=user, memberships="team__memberships")
 
 
 def jobs_list(

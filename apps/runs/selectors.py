@@ -4,6 +4,7 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, QuerySet
 
+from apps.accounts.selectors import visible_to
 from apps.runs.models import Run
 from apps.runs.states import RunState
 
@@ -11,12 +12,7 @@ from apps.runs.states import RunState
 def runs_visible(*, user: User | AnonymousUser) -> QuerySet[Run]:
     """The runs of the jobs of the user's teams (every run for a superuser)."""
     runs = Run.objects.select_related("job")
-    if user.is_authenticated and user.is_superuser:
-        return runs
-    if not user.is_authenticated:
-        return runs.none()
-    # A join, as in jobs_visible: cheaper to build than `job__team__in` a subquery.
-    return runs.filter(job__team__memberships__user=user)
+    return visible_to(runs, user=user, memberships="job__team__memberships")
 
 
 def runs_list(
