@@ -117,8 +117,10 @@ class LiveSender:
             except Empty:
                 pass
             try:
-                backlog().push(batch)
+                dropped = backlog().push(batch)
                 PUSHED.inc(len(batch))
+                # Nobody takes them (no WebSocket open anywhere) or the relays lag far behind.
+                FAILED.inc(dropped)
             except Exception:
                 FAILED.inc(len(batch))
                 logger.exception("Could not push %s live messages; dropped", len(batch))

@@ -10,7 +10,9 @@ whose epoch or number the backlog no longer covers reloads from the REST API ins
 Messages reach the streams in two steps (apps.live.broadcast): the process that made a change
 pushes them, with the streams each belongs to, onto a pending list, cheaply; a web process takes
 them from it, numbering and keeping them in their streams as it takes them, and sends them to its
-WebSockets' groups. Pending messages nobody takes (no web process has a WebSocket open) expire.
+WebSockets' groups. Pending messages nobody takes (no web process has a WebSocket open) expire,
+and at most PENDING_LIMIT wait: beyond it the oldest are dropped, so workers that keep pushing
+while no relay takes cannot fill Redis.
 
 All of it lives in Redis (DTS_LIVE_REDIS_URL), shared by every process, or, in `make dev`, in the
 memory of its single process."""
@@ -35,6 +37,8 @@ BACKLOG_LENGTH = 1000
 TAKE_BATCH = 500
 # Pending messages expire when no web process has taken any for this long.
 PENDING_SECONDS = 60
+# The most messages that wait to be taken; a push beyond it drops the oldest.
+PENDING_LIMIT = 10 * TAKE_BATCH
 
 # What a process hands over: a message and the streams it belongs to.
 Pending = tuple[list[str], dict[str, Any]]
@@ -47,8 +51,9 @@ class Position:
 
 
 class Backlog(Protocol):
-    def push(self, pending: Sequence[Pending]) -> None:
-        """Hand messages over, to be numbered in their streams and sent."""
+    def push(self, pending: Sequence[Pending]) -> int:
+        """Hand messages over, to be numbered in their streams and sent; return how many of the
+        oldest waiting were dropped to keep at most PENDING_LIMIT waiting."""
 
     def wait(self, timeout: float) -> None:
         """Return when messages may be pending, or after `timeout` seconds."""
@@ -108,14 +113,17 @@ class RedisBacklog:
         self.redis = redis.Redis.from_url(url, decode_responses=True)
         self.script = self.redis.register_script(self.TAKE)
 
-    def push(self, pending: Sequence[Pending]) -> None:
+    def push(self, pending: Sequence[Pending]) -> int:
         items = [json.dumps([streams, _json(message)]) for streams, message in pending]
-        pipeline = self.redis.pipeline(transaction=False)
+        # One transaction: the length the push returns is the one its trim cuts down.
+        pipeline = self.redis.pipeline()
         pipeline.rpush(self.PENDING, *items)
+        pipeline.ltrim(self.PENDING, -PENDING_LIMIT, -1)
         pipeline.expire(self.PENDING, PENDING_SECONDS)
         pipeline.lpush(self.BELL, 1)
         pipeline.ltrim(self.BELL, 0, 0)
-        pipeline.execute()
+        length = pipeline.execute()[0]
+        return max(0, length - PENDING_LIMIT)
 
     def wait(self, timeout: float) -> None:
         self.redis.blpop([self.BELL], timeout=timeout)
@@ -182,15 +190,17 @@ class MemoryBacklog:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.bell = threading.Event()
-        self.pending: deque[Pending] = deque(maxlen=10 * TAKE_BATCH)
+        self.pending: deque[Pending] = deque(maxlen=PENDING_LIMIT)
         self.streams: dict[str, tuple[Position, deque[dict[str, Any]], float]] = {}
 
-    def push(self, pending: Sequence[Pending]) -> None:
+    def push(self, pending: Sequence[Pending]) -> int:
         # As they would come back from Redis: JSON values only.
         normal = [(streams, json.loads(_json(message))) for streams, message in pending]
         with self.lock:
+            dropped = max(0, len(self.pending) + len(normal) - PENDING_LIMIT)
             self.pending.extend(normal)
         self.bell.set()
+        return dropped
 
     def wait(self, timeout: float) -> None:
         self.bell.wait(timeout)

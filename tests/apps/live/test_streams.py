@@ -123,6 +123,20 @@ def test_pending_messages_no_relay_takes_expire():
     backlog.take()
 
 
+@pytest.mark.parametrize("kind", [RedisBacklog, MemoryBacklog])
+def test_at_most_the_limit_waits_and_a_push_beyond_it_drops_the_oldest(kind, stream, monkeypatch):
+    monkeypatch.setattr(streams, "PENDING_LIMIT", 5)
+    backlog = kind(settings.DTS_LIVE_REDIS_URL) if kind is RedisBacklog else kind()
+    backlog.take()  # what earlier tests left
+
+    dropped = [
+        backlog.push([([stream], {"n": n}) for n in batch]) for batch in ([1, 2, 3], [4, 5, 6, 7])
+    ]
+
+    assert dropped == [0, 2]
+    assert [m["n"] for s, m in backlog.take() if s == stream] == [3, 4, 5, 6, 7]
+
+
 def test_a_redis_stream_expires_after_its_keeping_time(stream, settings):
     settings.DTS_LIVE_BACKLOG_SECONDS = 120
     backlog = RedisBacklog(settings.DTS_LIVE_REDIS_URL)
