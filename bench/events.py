@@ -1,6 +1,7 @@
 """Events: the relay's throughput to Kafka, what events cost the runs, and commit -> Kafka latency.
 
     python -m bench.events [--events 50000] [--runs 3000] [--rounds 9] [--rate 500] [--seconds 20]
+                           [--pairs 9]
 
 - relay throughput: N events waiting in the outbox, published by one relay process (`manage.py
   relay_events`), timed from its first to its last publication; its peer is a bare confluent-kafka
@@ -11,6 +12,11 @@
   The target applies to the second: the relay is a process of its own, on its own cores when
   deployed; the third says what sharing this machine's two cores with it costs. The same costs
   are given in the machine's CPU time per run (bench.execution);
+- hot path: what events add to the CPU time of the worker's path through a run (start, the no-op
+  task, end), run in this process without Celery, so without contention: this process's CPU time
+  and its PostgreSQL backend's per run, events off and on alternated in pairs; the difference is
+  also given as a share of the machine's CPU per run in the bursts with events off. It resolves
+  far smaller differences than the bursts do;
 - latency: events committed one per transaction at a steady rate while a relay runs; from the
   commit to Kafka's append time (a topic with LogAppendTime; one clock, this machine's).
 
@@ -29,6 +35,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import psutil
+
 from bench.execution import (
     BROKER,
     DATABASE,
@@ -36,6 +44,7 @@ from bench.execution import (
     REPO,
     RESULTS,
     bench_dts,
+    clean_slate,
     percentile,
     wait_until,
 )
@@ -119,6 +128,58 @@ def bench_bare_producer(count: int) -> dict[str, float]:
     return {"events_per_second": len(payloads) / (time.monotonic() - started)}
 
 
+def bench_hot_path(runs: int, pairs: int) -> dict[str, Any]:
+    """CPU time per run of the worker's path through a run, events off and on, in pairs."""
+    from django.conf import settings
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from apps.accounts.models import Team
+    from apps.jobs.services import job_create
+    from apps.runs.execution import run_attempt_end
+    from apps.runs.models import Run
+    from apps.runs.states import RunState
+    from workers.tasks import execute_run
+
+    clean_slate()
+    team, _ = Team.objects.get_or_create(name="bench")
+    job = job_create(team=team, name=f"hot path {uuid.uuid4().hex[:8]}", task_type="dts.noop")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = psutil.Process(cursor.fetchone()[0])
+
+    def measure(events: bool) -> tuple[float, float]:
+        settings.DTS_EVENTS_ENABLED = events
+        with transaction.atomic():
+            queued = Run.objects.bulk_create(
+                Run(job=job, trigger="api", task_type="dts.noop", args={}, queued_at=timezone.now())
+                for _ in range(runs)
+            )
+        process_before, backend_before = time.process_time(), sum(backend.cpu_times()[:2])
+        for run in queued:
+            result = execute_run.run(str(run.id), 1, limited=False)
+            run_attempt_end(run_id=run.id, attempt=1, outcome=RunState.SUCCEEDED, result=result)
+        process = time.process_time() - process_before
+        return process * 1000 / runs, (sum(backend.cpu_times()[:2]) - backend_before) * 1000 / runs
+
+    measure(True)  # warm: connections, prepared statements, caches
+    measured = []
+    for number in range(pairs):
+        order = (False, True) if number % 2 else (True, False)  # drift cancels out
+        one = {events: measure(events) for events in order}
+        measured.append({"off": one[False], "on": one[True]})
+    return {
+        "pairs": measured,
+        **{
+            f"{part} added ms": statistics.median(
+                pair["on"][index] - pair["off"][index] for pair in measured
+            )
+            for index, part in enumerate(("process", "postgres"))
+        },
+        "off ms": statistics.median(sum(pair["off"]) for pair in measured),
+    }
+
+
 def bench_latency(rate: int, seconds: int) -> dict[str, float]:
     from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME
     from confluent_kafka.admin import AdminClient, NewTopic
@@ -176,6 +237,9 @@ def report(results: dict[str, Any]) -> str:
     relay, bare = results["relay"], results["bare_producer"]
     cost = results["run_cost"]
     latency = results["latency"]
+    hot = results["hot_path"]
+    off_cpu = statistics.median(one["off cpu"] for one in cost["rounds"])
+    hot_share = (hot["process added ms"] + hot["postgres added ms"]) / off_cpu
     rounds = ", ".join(
         " / ".join(f"{one[condition]:.0f}" for condition in CONDITIONS) for one in cost["rounds"]
     )
@@ -184,7 +248,7 @@ def report(results: dict[str, Any]) -> str:
         "",
         f"- Date: {results['date']}; command `python -m bench.events --events {results['events']} "
         f"--runs {results['runs']} --rounds {results['rounds']} --rate {results['rate']} "
-        f"--seconds {results['seconds']}`",
+        f"--seconds {results['seconds']} --pairs {results['pairs']}`",
         f"- Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}; "
         "PostgreSQL, Redis and Kafka (one KRaft node) on loopback",
         "",
@@ -200,6 +264,11 @@ def report(results: dict[str, Any]) -> str:
         f"{cost['relay']:.0f} | off {cost['off']:.0f} | cost {cost['cost_with_relay']:.1%} |",
         f"| machine CPU per run, events on / on with the relay vs off (medians of the rounds' "
         f"costs) | {cost['cpu_cost']:+.1%} / {cost['cpu_cost_with_relay']:+.1%} | | |",
+        f"| worker's hot path, CPU per run added by events (no contention; median of "
+        f"{len(hot['pairs'])} pairs): this process + PostgreSQL (ms) | "
+        f"{hot['process added ms']:+.3f} + {hot['postgres added ms']:+.3f} | off "
+        f"{hot['off ms']:.3f} in all | {hot_share:.1%} of the bursts' machine CPU per run "
+        "with events off |",
         f"| commit → on Kafka at {results['rate']} events/s, p50 / p99 (ms) | "
         f"{latency['latency_p50_ms']:.0f} / {latency['latency_p99_ms']:.0f} | | p99 ≤ 200: "
         f"{'met' if latency['latency_p99_ms'] <= 200 else 'missed'} |",
@@ -234,8 +303,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--pairs", type=int, default=9)
     options = parser.parse_args()
-    if min(options.events, options.runs, options.rounds, options.rate, options.seconds) < 1:
+    numbers = ("events", "runs", "rounds", "rate", "seconds", "pairs")
+    if min(getattr(options, name) for name in numbers) < 1:
         parser.error("every option must be at least 1")
     RESULTS.mkdir(parents=True, exist_ok=True)
     database_recreate(DATABASE)
@@ -246,9 +317,7 @@ def main() -> None:
 
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        **{
-            name: getattr(options, name) for name in ("events", "runs", "rounds", "rate", "seconds")
-        },
+        **{name: getattr(options, name) for name in numbers},
     }
     results["relay"] = bench_relay(options.events)
     results["bare_producer"] = bench_bare_producer(options.events)
@@ -284,6 +353,7 @@ def main() -> None:
             one["relay cpu"] / one["off cpu"] - 1 for one in cost_rounds
         ),
     }
+    results["hot_path"] = bench_hot_path(options.runs, options.pairs)
     results["latency"] = bench_latency(options.rate, options.seconds)
     (RESULTS / "events.json").write_text(json.dumps(results, indent=2) + "\n")
     text = report(results)

@@ -43,6 +43,11 @@ SENT = Counter("dts_live_messages_sent", "Messages the live relay sent to WebSoc
 FAILED = Counter(
     "dts_live_messages_failed", "Live messages that could not be pushed or sent (dropped)"
 )
+DROPPED = Counter(
+    "dts_live_messages_dropped",
+    "Pending live messages dropped untaken, beyond the pending list's limit: no WebSocket is open "
+    "anywhere, or the relays lag",
+)
 SEND_TIMEOUT_SECONDS = 10
 EXIT_WAIT_SECONDS = 5
 RELAY_WAIT_SECONDS = 1.0
@@ -119,8 +124,7 @@ class LiveSender:
             try:
                 dropped = backlog().push(batch)
                 PUSHED.inc(len(batch))
-                # Nobody takes them (no WebSocket open anywhere) or the relays lag far behind.
-                FAILED.inc(dropped)
+                DROPPED.inc(dropped)
             except Exception:
                 FAILED.inc(len(batch))
                 logger.exception("Could not push %s live messages; dropped", len(batch))
