@@ -88,7 +88,12 @@ class JobCreateSerializer(JobDefinitionSerializer):
 
 
 class JobFilterSerializer(LimitPageQuery):
-    team = serializers.CharField(required=False, max_length=100)
+    team = serializers.CharField(required=False, max_length=100, help_text="A team's name.")
+    name = serializers.CharField(
+        required=False,
+        max_length=200,
+        help_text="The exact name: one job per team has it at most, so with `team`, at most one.",
+    )
     tag = serializers.CharField(required=False, max_length=50)
     task_type = serializers.CharField(required=False, max_length=200)
     # Not required and None by default: DRF would read an omitted boolean of a form as false.

@@ -1,4 +1,6 @@
-"""Workers and queues: /api/v1/workers/ and /api/v1/queues/."""
+"""Workers and queues: /api/v1/workers/ and /api/v1/queues/. A user sees the queues their teams'
+jobs use and the workers that consume one of them; staff and superusers see every one
+(docs/api.md, "Who may do what")."""
 
 from datetime import timedelta
 from typing import Any
@@ -12,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.api.errors import ERROR_RESPONSES
+from apps.jobs.selectors import job_queues_visible, sees_every_queue
 from apps.runs.models import Worker
 from apps.runs.selectors import runs_visible
 from workers.broker import broker_queue_depths
@@ -58,9 +61,17 @@ class WorkerListView(APIView):
     @extend_schema(
         operation_id="workers_list",
         responses={200: WorkerSerializer(many=True), **ERROR_RESPONSES},
+        description="The workers consuming a queue of the user's teams' jobs (every worker for "
+        "staff and superusers).",
     )
     def get(self, request: Request) -> Response:
-        workers = list(Worker.objects.order_by("hostname"))
+        everything = sees_every_queue(user=request.user)
+        queues = set(job_queues_visible(user=request.user))
+        workers = [
+            worker
+            for worker in Worker.objects.order_by("hostname")
+            if everything or queues.intersection(worker.queues)
+        ]
         active = {run_id for worker in workers for run_id in worker.active_run_ids}
         visible = {
             str(run_id)
@@ -76,8 +87,11 @@ class QueueListView(APIView):
     @extend_schema(
         operation_id="queues_list",
         responses={200: QueueSerializer(many=True), **ERROR_RESPONSES},
+        description="The queues the user's teams' jobs use (every queue for staff and "
+        "superusers), with the messages waiting in each.",
     )
     def get(self, request: Request) -> Response:
-        depths = broker_queue_depths(settings.DTS_QUEUES)
+        visible = set(job_queues_visible(user=request.user))
+        depths = broker_queue_depths([name for name in settings.DTS_QUEUES if name in visible])
         rows = [{"name": name, "depth": depth} for name, depth in depths.items()]
         return Response(QueueSerializer(rows, many=True).data)

@@ -41,7 +41,8 @@ class Tag(models.Model):
 class Job(models.Model):
     """What to run: a registered task type with its JSON arguments and how to execute it."""
 
-    name = models.CharField(max_length=200, unique=True)
+    # Unique within its team only: a team's names say nothing about another team's jobs.
+    name = models.CharField(max_length=200)
     # The team that owns the job: its members see it, and their roles say what they may do.
     team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="jobs")
     tags = models.ManyToManyField(Tag, blank=True, related_name="jobs")
@@ -98,6 +99,11 @@ class Job(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
+            models.UniqueConstraint(
+                fields=["team", "name"],
+                name="job_name_unique_per_team",
+                violation_error_message="Your team has a job of this name already.",
+            ),
             models.CheckConstraint(
                 condition=Q(soft_timeout_seconds__isnull=True)
                 | Q(hard_timeout_seconds__isnull=True)

@@ -1,5 +1,6 @@
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
@@ -17,6 +18,7 @@ def jobs_list(
     *,
     user: User | AnonymousUser,
     team: str | None = None,
+    name: str | None = None,
     tag: str | None = None,
     task_type: str | None = None,
     enabled: bool | None = None,
@@ -25,6 +27,8 @@ def jobs_list(
     jobs = jobs_visible(user=user)
     if team:
         jobs = jobs.filter(team__name=team)
+    if name:
+        jobs = jobs.filter(name=name)  # one job per team at most
     if tag:
         jobs = jobs.filter(tags__name=tag)
     if task_type:
@@ -43,3 +47,17 @@ def job_tag_names(*, job_ids: Sequence[int]) -> dict[int, list[str]]:
     for job_id, name in pairs.values_list("job_id", "tag__name"):
         names.setdefault(job_id, []).append(name)
     return names
+
+
+def sees_every_queue(*, user: User | AnonymousUser) -> bool:
+    """Staff and superusers run the platform: every worker and queue is theirs to watch."""
+    return user.is_authenticated and (user.is_staff or user.is_superuser)
+
+
+def job_queues_visible(*, user: User | AnonymousUser) -> list[str]:
+    """The queues the user may see, in order: those their teams' jobs use, or every queue
+    (sees_every_queue)."""
+    if sees_every_queue(user=user):
+        return sorted(settings.DTS_QUEUES)
+    used = jobs_visible(user=user).prefetch_related(None).values_list("queue", flat=True)
+    return sorted(set(used))

@@ -1,7 +1,7 @@
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from apps.accounts.models import Team
 from apps.audit.models import AuditAction
@@ -46,8 +46,30 @@ def job_definition_validate(*, task_type: str, args: Any) -> None:
 
 
 def _job_validate(job: Job) -> None:
+    _name_check(job)
     model_validate(job)
     job_definition_validate(task_type=job.task_type, args=job.args)
+
+
+NAME_TAKEN = "Your team has a job of this name already."
+
+
+def _name_check(job: Job) -> None:
+    """Refuse a name another job of the job's team has (another team's jobs are no business of
+    this one's: their names neither clash nor show)."""
+    jobs = Job.objects.filter(team_id=job.team_id, name=job.name).exclude(pk=job.pk)
+    if job.team_id is not None and jobs.exists():
+        raise ValidationFailed(NAME_TAKEN, field="name")
+
+
+def _job_save(job: Job, **options: Any) -> None:
+    """Save; a job of the same team and name committed since _name_check is the same refusal."""
+    try:
+        with transaction.atomic():
+            job.save(**options)
+    except IntegrityError:
+        _name_check(job)
+        raise
 
 
 @transaction.atomic
@@ -96,7 +118,7 @@ def job_create(
     )
     tag_objects = _tags(tags)
     _job_validate(job)
-    job.save()
+    _job_save(job)
     job.tags.set(tag_objects)
     definition = _definition(job)
     events_record([_job_event(EventType.JOB_CREATED, job, definition=definition)])
@@ -120,7 +142,7 @@ def job_update(*, job: Job, data: dict[str, Any], actor: Actor = None) -> Job:
         setattr(job, field, value)
     tag_objects = _tags(data["tags"]) if "tags" in data else None
     _job_validate(job)
-    job.save(update_fields=[*fields, "updated_at"])
+    _job_save(job, update_fields=[*fields, "updated_at"])
     if tag_objects is not None:
         job.tags.set(tag_objects)
     after = _definition(job)

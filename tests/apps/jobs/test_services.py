@@ -2,7 +2,8 @@ import pytest
 
 from apps.core.exceptions import ApplicationError, ValidationFailed
 from apps.jobs.models import Job
-from apps.jobs.services import job_create, job_update
+from apps.jobs import services
+from apps.jobs.services import NAME_TAKEN, job_create, job_update
 from tests.factories import JobFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
@@ -41,13 +42,54 @@ def test_create_refuses_bad_input_with_the_field_and_writes_nothing(fields, fiel
     assert Job.objects.count() == 0
 
 
-def test_create_refuses_a_duplicate_name():
-    JobFactory(name="taken")
+def test_create_refuses_a_name_the_team_has_already():
+    team = TeamFactory()
+    JobFactory(team=team, name="taken")
 
     with pytest.raises(ValidationFailed) as raised:
-        job_create(team=TeamFactory(), name="taken", task_type="dts.noop")
+        job_create(team=team, name="taken", task_type="dts.noop")
 
-    assert raised.value.field == "name"
+    assert (raised.value.field, raised.value.message) == ("name", NAME_TAKEN)
+
+
+def test_another_teams_job_names_neither_clash_nor_show():
+    JobFactory(team=TeamFactory(name="blue"), name="nightly")
+    red = TeamFactory(name="red")
+    renamed = JobFactory(team=red, name="weekly")
+
+    created = job_create(team=red, name="nightly", task_type="dts.noop")
+    job_update(job=renamed, data={"name": "daily"})
+
+    assert sorted(Job.objects.filter(name="nightly").values_list("team__name", flat=True)) == [
+        "blue",
+        "red",
+    ]
+    assert created.team == red
+    with pytest.raises(ValidationFailed) as raised:
+        job_update(job=renamed, data={"name": "nightly"})  # red's own "nightly" is in the way
+    assert (raised.value.field, raised.value.message) == ("name", NAME_TAKEN)
+
+
+def test_a_name_taken_between_the_check_and_the_insert_is_refused_as_taken(monkeypatch):
+    team = TeamFactory()
+    JobFactory(team=team, name="taken")
+    checks = []
+    real_check = services._name_check
+
+    def late_check(job):
+        # The first check misses the other job, as if it had committed just after.
+        checks.append(job.name)
+        if len(checks) > 1:
+            real_check(job)
+
+    monkeypatch.setattr(services, "_name_check", late_check)
+    monkeypatch.setattr(Job, "validate_constraints", lambda job, exclude=None: None)
+
+    with pytest.raises(ValidationFailed) as raised:
+        job_create(team=team, name="taken", task_type="dts.noop")
+
+    assert (raised.value.field, raised.value.message) == ("name", NAME_TAKEN)
+    assert Job.objects.filter(name="taken").count() == 1
 
 
 def test_update_changes_the_given_fields():
