@@ -1,8 +1,8 @@
 """Built-in task types, for demos, tests and smoke checks of a deployment."""
 
-import time
 from typing import Any
 
+from workers.context import cancellable_sleep
 from workers.registry import task_type
 
 NO_ARGUMENTS = {"type": "object", "properties": {}, "additionalProperties": False}
@@ -34,10 +34,10 @@ def echo(**args: Any) -> dict[str, Any]:
         "required": ["seconds"],
         "additionalProperties": False,
     },
-    description="Sleeps for the given number of seconds, then succeeds.",
+    description="Sleeps for the given number of seconds, then succeeds (or stops when cancelled).",
 )
 def sleep(seconds: float) -> dict[str, float]:
-    time.sleep(seconds)
+    cancellable_sleep(seconds)
     return {"slept": seconds}
 
 

@@ -15,7 +15,7 @@ from apps.runs.logs import run_log_capture
 from apps.runs.services import EXECUTE_RUN_TASK
 from workers.background import background_wait
 from workers.celery import app
-from workers.context import run_context
+from workers.context import cancel_check, run_context
 from workers.messages import run_and_attempt
 from workers.registry import task_type_get
 
@@ -66,6 +66,7 @@ def execute_run(self: Task, run_id: str, attempt: int = 1, limited: bool = True)
         # failure signal, so the run's recorded outcome is left as it is.
         raise Ignore()
     with run_context(str(run.id)), run_log_capture(run_id=run.id, attempt=attempt):
+        cancel_check()  # a cancel that came while the run was starting
         return task_type_get(run.task_type).func(**run.args)
 
 

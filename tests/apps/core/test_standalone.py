@@ -19,32 +19,39 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def standalone(tmp_path):
+def standalone_start(tmp_path, env: dict[str, str] | None = None):
+    """`python manage.py run_standalone` on a free port and its own SQLite file; yields its URL,
+    its log and the process, and stops it at the end."""
     port = free_port()
-    env = {
+    process_env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("DJANGO_", "CELERY_"))
     }
-    env |= {
+    process_env |= {
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'dts.sqlite3'}",
+        **(env or {}),
     }
     log = tmp_path / "standalone.log"
     with log.open("w") as output:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "run_standalone", "--port", str(port)],
             cwd=REPO,
-            env=env,
+            env=process_env,
             stdout=output,
             stderr=subprocess.STDOUT,
         )
     try:
         wait_for_log_line(log, "Uvicorn running", process, timeout=90)
-        yield f"http://127.0.0.1:{port}", log
+        yield f"http://127.0.0.1:{port}", log, process
     finally:
         stop_process(process)
+
+
+@pytest.fixture
+def standalone(tmp_path):
+    yield from standalone_start(tmp_path)
 
 
 def csrf_token(page: str) -> str:
@@ -82,7 +89,7 @@ def wait_for_page_text(browser: requests.Session, url: str, text: str, timeout: 
 
 
 def test_standalone_serves_the_admin_and_run_now_completes_a_run(standalone):
-    base, log = standalone
+    base, log, _ = standalone
     browser = log_in(base)
     assert "admin / admin" in log.read_text()
     job_id = demo_job_id(browser, base, "demo: say hello")
@@ -102,7 +109,7 @@ def test_standalone_serves_the_admin_and_run_now_completes_a_run(standalone):
 
 
 def test_standalone_scheduler_fires_a_schedule_added_in_the_admin(standalone):
-    base, _ = standalone
+    base, _, _ = standalone
     browser = log_in(base)
     job_id = demo_job_id(browser, base, "demo: do nothing")
     add_page = browser.get(f"{base}/admin/schedules/schedule/add/", timeout=10)
@@ -130,3 +137,119 @@ def test_standalone_scheduler_fires_a_schedule_added_in_the_admin(standalone):
         f"?trigger__exact=schedule&job__id__exact={job_id}&state__exact=succeeded"
     )
     assert "demo: do nothing" in wait_for_page_text(browser, runs, "demo: do nothing", timeout=30)
+
+
+# A cancelled run's task gets this long to stop before the run is ended without it.
+CANCEL_GRACE_SECONDS = 2
+
+
+@pytest.fixture
+def standalone_process(tmp_path):
+    yield from standalone_start(
+        tmp_path,
+        env={
+            "DTS_CANCEL_GRACE_SECONDS": str(CANCEL_GRACE_SECONDS),
+            # tests.live.chatty: a task that sleeps without ever checking for a cancel.
+            "DTS_TASK_MODULES": "tests.workers.operator_tasks",
+        },
+    )
+
+
+class Api:
+    """The REST API of a standalone process, as the CLI uses it: with a bearer token."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        created = requests.post(
+            f"{base}/api/v1/tokens/",
+            json={"username": "admin", "password": "admin", "name": "standalone test"},
+            timeout=10,
+        )
+        assert created.status_code == 201, created.text
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {created.json()['token']}"
+
+    def get(self, path: str) -> requests.Response:
+        return self.session.get(f"{self.base}/api/v1/{path}", timeout=10)
+
+    def post(self, path: str, body: dict | None = None) -> requests.Response:
+        return self.session.post(f"{self.base}/api/v1/{path}", json=body or {}, timeout=10)
+
+    def job_id(self, name: str) -> int:
+        jobs = self.get("jobs/?limit=500").json()["results"]
+        (job_id,) = [job["id"] for job in jobs if job["name"] == name]
+        return job_id
+
+    def trigger(self, job_id: int, args: dict | None = None) -> str:
+        body = {} if args is None else {"args": args}
+        triggered = self.post(f"jobs/{job_id}/trigger/", body)
+        assert triggered.status_code == 201, triggered.text
+        return triggered.json()["id"]
+
+    def wait_for_state(self, run_id: str, states: set[str], timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        run = self.get(f"runs/{run_id}/").json()
+        while run["state"] not in states and time.monotonic() < deadline:
+            time.sleep(0.2)
+            run = self.get(f"runs/{run_id}/").json()
+        assert run["state"] in states, f"run {run_id} is {run['state']} after {timeout} s"
+        return run
+
+
+def assert_still_serving(base: str, process: subprocess.Popen, api: Api) -> None:
+    assert process.poll() is None, f"the standalone process exited with {process.returncode}"
+    assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
+    run_id = api.trigger(api.job_id("demo: do nothing"))
+    assert api.wait_for_state(run_id, {"succeeded", "failed"}, timeout=30)["state"] == "succeeded"
+
+
+def test_cancelling_a_running_sleep_ends_it_cancelled_and_the_platform_serves_on(
+    standalone_process,
+):
+    base, _, process = standalone_process
+    api = Api(base)
+    run_id = api.trigger(api.job_id("demo: take five seconds"), {"seconds": 600})
+    api.wait_for_state(run_id, {"running"}, timeout=30)
+
+    cancelled = api.post(f"runs/{run_id}/cancel/")
+
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["state"] == "cancelling"
+    started = time.monotonic()
+    run = api.wait_for_state(run_id, {"cancelled", "failed", "succeeded"}, timeout=20)
+    assert run["state"] == "cancelled"
+    # Stopped at once by its own check, well before the grace period would end it.
+    assert time.monotonic() - started < CANCEL_GRACE_SECONDS
+    assert_still_serving(base, process, api)
+
+
+def test_a_task_that_ignores_its_cancel_is_ended_after_the_grace_period_and_says_so(
+    standalone_process,
+):
+    base, _, process = standalone_process
+    api = Api(base)
+    created = api.post(
+        "jobs/",
+        {
+            "team": "demo",
+            "name": "sleeps without checking",
+            "task_type": "tests.live.chatty",
+            "args": {"lines": 1, "seconds": 8},
+        },
+    )
+    assert created.status_code == 201, created.text
+    run_id = api.trigger(created.json()["id"])
+    api.wait_for_state(run_id, {"running"}, timeout=30)
+
+    assert api.post(f"runs/{run_id}/cancel/").status_code == 200
+    run = api.wait_for_state(
+        run_id, {"cancelled", "failed", "succeeded"}, timeout=CANCEL_GRACE_SECONDS + 10
+    )
+
+    assert run["state"] == "cancelled"
+    assert "did not stop" in run["error"]
+    assert "make dev" in run["error"]
+    assert_still_serving(base, process, api)
+    # The task's own end, when it comes, changes nothing.
+    time.sleep(8)
+    assert api.get(f"runs/{run_id}/").json() == run
