@@ -14,13 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from croniter import CroniterBadDateError, croniter
+from cronsim import CronSim
 
 # A cron expression must fire within this many local-time steps of any instant; an expression that
 # does not (such as 30 February) is refused when it is saved, so this is never reached in practice.
 MAX_CRON_STEPS_PER_FIRE = 10_000
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Fire times are computed in [EPOCH, HORIZON) only, and a schedule's dates must fall inside it:
+# far enough for any real plan, and far from datetime's year 9999, where adding a jitter, a
+# time-zone offset or an interval would overflow.
+HORIZON = datetime(2200, 1, 1, tzinfo=UTC)
 
 CRON_ALIASES = {
     "@yearly": "0 0 1 1 *",
@@ -58,6 +62,24 @@ def local_to_utc(local: datetime, zone: ZoneInfo) -> datetime:
     return high.replace(microsecond=0)
 
 
+def wall_time_bound(instant: datetime, zone: ZoneInfo) -> datetime:
+    """A naive wall-clock time after which no wall time is placed (by local_to_utc) at or before
+    `instant`.
+
+    local_to_utc never decreases as the wall clock advances, so a backward search from here finds
+    the latest fire at or before the instant once it skips the few times placed after it. It is
+    the instant's own wall time, except in the second pass of a repeated hour: there the rest of
+    that hour's first pass (02:20 to 03:00 when clocks fall back from 03:00 to 02:00, asked at the
+    second 02:20) is earlier on the UTC timeline too, so the bound moves on by the offset change.
+    """
+    wall = instant.astimezone(zone)
+    naive = wall.replace(tzinfo=None, fold=0)
+    if wall.fold == 0:
+        return naive
+    first_pass = naive.replace(tzinfo=zone, fold=0)
+    return naive + (instant - first_pass)  # the offset change
+
+
 @dataclass(frozen=True)
 class Recurrence:
     """The timing part of a schedule. Exactly one of cron, interval or once_at is set."""
@@ -73,12 +95,14 @@ class Recurrence:
         return ZoneInfo(self.timezone)
 
     def fires_after(self, instant: datetime) -> Iterator[datetime]:
-        """Fire times strictly after `instant`, in order, within start/end."""
-        floor = instant
+        """Fire times strictly after `instant`, in order, within start/end and before HORIZON."""
+        floor = max(instant, EPOCH - timedelta(microseconds=1))
         if self.start_at is not None and self.start_at > floor:
             floor = self.start_at - timedelta(microseconds=1)
+        if floor >= HORIZON:
+            return
         for fire in self._unbounded_after(floor):
-            if self.end_at is not None and fire > self.end_at:
+            if fire >= HORIZON or (self.end_at is not None and fire > self.end_at):
                 return
             yield fire
 
@@ -87,15 +111,18 @@ class Recurrence:
 
     def fires_between(self, first: datetime, last: datetime) -> Iterator[datetime]:
         """Fire times in [first, last], in order."""
-        for fire in self.fires_after(first - timedelta(microseconds=1)):
+        for fire in self.fires_after(max(first, EPOCH) - timedelta(microseconds=1)):
             if fire > last:
                 return
             yield fire
 
     def latest_at_or_before(self, instant: datetime) -> datetime | None:
-        """The last fire time at or before `instant`, within start/end."""
+        """The last fire time at or before `instant`, within start/end and [EPOCH, HORIZON)."""
         if self.end_at is not None and instant > self.end_at:
             instant = self.end_at
+        instant = min(instant, HORIZON - timedelta(microseconds=1))
+        if instant < EPOCH:
+            return None
         latest = self._unbounded_latest(instant)
         if latest is None or (self.start_at is not None and latest < self.start_at):
             return None
@@ -110,12 +137,15 @@ class Recurrence:
                 return None
             return anchor + ((instant - anchor) // self.interval) * self.interval
         zone = ZoneInfo(self.timezone)
-        local = instant.astimezone(zone).replace(tzinfo=None) + timedelta(seconds=1)
-        local_times = croniter(cron_expand(self.cron), local)
+        bound = wall_time_bound(instant, zone).replace(microsecond=0)
+        # Backwards from just after the bound: the first wall time is the bound itself.
+        local_times = CronSim(cron_expand(self.cron), bound + timedelta(seconds=1), reverse=True)
         for _ in range(MAX_CRON_STEPS_PER_FIRE):
-            try:
-                fire = local_to_utc(local_times.get_prev(datetime), zone)
-            except CroniterBadDateError:
+            local = next(local_times, None)
+            if local is None:  # no match in the 50 years cronsim searches
+                return None
+            fire = local_to_utc(local, zone)
+            if fire < EPOCH:
                 return None
             if fire <= instant:
                 return fire
@@ -134,22 +164,23 @@ class Recurrence:
         # Anchored at start_at (or the Unix epoch), so replicas and restarts agree on fire times.
         anchor = self.start_at or EPOCH
         fire = anchor + max(0, (instant - anchor) // interval + 1) * interval
-        while True:
+        while fire < HORIZON:
             yield fire
             fire += interval
 
     def _cron_after(self, instant: datetime) -> Iterator[datetime]:
         zone = ZoneInfo(self.timezone)
-        local_times = croniter(
-            cron_expand(self.cron), instant.astimezone(zone).replace(tzinfo=None)
+        # cronsim is given naive wall-clock times, on which it does plain calendar arithmetic;
+        # placing each on the UTC timeline is dts's own rule (local_to_utc), not cronsim's.
+        local_times = CronSim(
+            cron_expand(self.cron), instant.astimezone(zone).replace(tzinfo=None, fold=0)
         )
         last = instant
         steps = 0
         while steps < MAX_CRON_STEPS_PER_FIRE:
             steps += 1
-            try:
-                local = local_times.get_next(datetime)
-            except CroniterBadDateError:  # no further match at all
+            local = next(local_times, None)
+            if local is None:  # no match in the 50 years cronsim searches
                 return
             # Local times can map to or before the last fire: the repeated hour after a fall-back
             # (read at its first occurrence), or the times inside a gap (all read as its end).

@@ -53,7 +53,7 @@ def cron(expression, **fields):
         (
             {"kind": "cron", "cron_expression": "0 9 * * FUNDAY"},
             "cron_expression",
-            "not acceptable",
+            "'FUNDAY' is not a day name",
         ),
         ({"kind": "cron", "cron_expression": ""}, "cron_expression", "is required"),
         (
