@@ -13,7 +13,9 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role
 from apps.api.errors import ERROR_RESPONSES
 from apps.api.pagination import (
+    MAX_ID,
     CursorPageQuery,
+    IdField,
     NewestFirstCursor,
     QuerySerializer,
     cursor_page_of,
@@ -69,7 +71,7 @@ class RunDetailSerializer(RunSerializer):
 
 
 class RunScopeSerializer(QuerySerializer):
-    job = serializers.IntegerField(required=False, min_value=1, source="job_id")
+    job = IdField(required=False, source="job_id")
     trigger = serializers.ChoiceField(choices=RunTrigger.choices, required=False)
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
@@ -95,7 +97,11 @@ class RunLogLineSerializer(serializers.ModelSerializer[RunLogLine]):
 
 class RunLogFilterSerializer(QuerySerializer):
     after = serializers.IntegerField(
-        required=False, min_value=0, default=0, help_text="Lines after this sequence number."
+        required=False,
+        min_value=0,
+        max_value=MAX_ID,
+        default=0,
+        help_text="Lines after this sequence number.",
     )
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=200)
 
