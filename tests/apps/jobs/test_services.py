@@ -1,8 +1,8 @@
 import pytest
 
 from apps.core.exceptions import ApplicationError, ValidationFailed
-from apps.jobs.models import Job
 from apps.jobs import services
+from apps.jobs.models import Job
 from apps.jobs.services import NAME_TAKEN, job_create, job_update
 from tests.factories import JobFactory, TeamFactory
 
