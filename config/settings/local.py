@@ -9,8 +9,21 @@ SECRET_KEY = env("DJANGO_SECRET_KEY", default="dts-local-development-only-not-se
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'dts.sqlite3'}"),
 }
-# SQLite allows one writer; the web and worker threads wait for each other instead of failing.
-DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+# SQLite allows one writer at a time; the web, worker and scheduler threads of `make dev` wait
+# for each other instead of failing with "database is locked":
+# - every transaction takes the write lock when it begins (IMMEDIATE), waiting up to `timeout`
+#   seconds for it. A transaction that read first and wrote later (the default, DEFERRED) cannot
+#   wait: SQLite refuses its write at once when another writer got in between;
+# - the write-ahead log lets readers (the pages, the API) read the last commit while a writer
+#   writes, instead of waiting for its commit. It needs a local file system and keeps
+#   `-wal` and `-shm` files beside the database.
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL;",
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = SQLITE_OPTIONS | DATABASES["default"].get("OPTIONS", {})
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
 # The in-memory transport polls; a short interval keeps "Run now" snappy.
