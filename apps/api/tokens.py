@@ -19,7 +19,7 @@ from apps.accounts.models import ApiToken
 from apps.accounts.services import MAX_TOKEN_DAYS, token_create, token_revoke
 from apps.api.errors import ERROR_RESPONSES
 from apps.api.fields import TextField
-from apps.api.throttling import LoginThrottle
+from apps.api.throttling import LoginThrottle, login_lockout_check
 
 
 class TokenSerializer(serializers.ModelSerializer[ApiToken]):
@@ -70,6 +70,7 @@ class TokenListView(APIView):
         body = TokenCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        login_lockout_check(request, username=data["username"])
         user = authenticate(request, username=data["username"], password=data["password"])
         if user is None:
             raise exceptions.AuthenticationFailed("Wrong user name or password.")

@@ -3,7 +3,10 @@ Signed-in users only (the admin's login); each sees their teams' jobs and runs."
 
 from typing import Any
 
+from axes.helpers import get_lockout_message
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -48,3 +51,20 @@ def run_page(request: HttpRequest, run_id: str) -> HttpResponse:
         "page": {"run": str(run.id)},
     }
     return render(request, "live/run.html", context)
+
+
+def login_locked_out(
+    request: HttpRequest, original_response: Any = None, credentials: Any = None
+) -> HttpResponse:
+    """django-axes' answer to a sign-in it refuses (AXES_LOCKOUT_CALLABLE), at /live/login/ and
+    /admin/login/: the sign-in form again with the reason, as 429 with Retry-After.
+
+    axes passes its arguments differently in its sync and async middleware; neither is needed."""
+    context = {
+        "form": AuthenticationForm(request),
+        "next": request.POST.get("next") or request.GET.get("next", ""),
+        "locked_out": get_lockout_message(),
+    }
+    response = render(request, "live/login.html", context, status=429)
+    response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    return response

@@ -1,5 +1,6 @@
 """Settings shared by every environment; each value comes from the environment."""
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ THIRD_PARTY_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
 ]
 LOCAL_APPS = [
     "apps.core",
@@ -55,6 +57,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes requires: it turns a locked-out sign-in into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -105,6 +109,11 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first: it refuses a locked-out sign-in before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -128,6 +137,53 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("DTS_LOG_LEVEL", default="INFO")},
 }
 
+# Client addresses and sign-in limits ---------------------------------------------------------
+
+# How many reverse proxies in front of the web process append the address they received a request
+# from to X-Forwarded-For; the client is then the N-th entry from the right, the one the outermost
+# proxy wrote (apps.api.throttling.client_address). 0 ignores the header, which anyone can write.
+DTS_TRUSTED_PROXIES = env.int("DTS_TRUSTED_PROXIES", default=0)
+if DTS_TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured("DTS_TRUSTED_PROXIES must be 0 or more.")
+
+
+def parse_rate(name: str, rate: str) -> tuple[int, int]:
+    """`rate` in DRF's syntax ("10/minute": 10 per 60 seconds) as (count, seconds)."""
+    count, _, period = rate.partition("/")
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(period[:1])
+    if not count.isdigit() or int(count) < 1 or seconds is None:
+        raise ImproperlyConfigured(
+            f"{name} must be a count per second, minute, hour or day, such as 10/minute; "
+            f"not {rate!r}."
+        )
+    return int(count), seconds
+
+
+DTS_API_THROTTLE_USER = env("DTS_API_THROTTLE_USER", default="1200/minute")
+DTS_API_THROTTLE_LOGIN = env("DTS_API_THROTTLE_LOGIN", default="10/minute")
+parse_rate("DTS_API_THROTTLE_USER", DTS_API_THROTTLE_USER)
+_login_failures, _login_seconds = parse_rate("DTS_API_THROTTLE_LOGIN", DTS_API_THROTTLE_LOGIN)
+
+# Sign-in lockout (django-axes) at /live/login/, /admin/login/ and the API's token login: after
+# DTS_API_THROTTLE_LOGIN's count of failed sign-ins for one user name, or from one client address,
+# sign-ins for it are refused (429) for the rate's period, the right password included.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = _login_failures
+AXES_COOLOFF_TIME = timedelta(seconds=_login_seconds)
+# Refused sign-ins do not extend the lockout: it ends one period after the failure that began it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A success does not clear the failures: else signing in to one's own account between guesses
+# would reset the count of the address.
+AXES_RESET_ON_SUCCESS = False
+_period = {1: "a second", 60: "a minute", 3600: "an hour", 86400: "a day"}[_login_seconds]
+AXES_COOLOFF_MESSAGE = (
+    f"Too many failed sign-ins for this user name or from this address: try again in {_period}."
+)
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_CLIENT_IP_CALLABLE = "apps.api.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "apps.live.views.login_locked_out"
+AXES_VERBOSE = False
+
 # The REST API (apps/api) -----------------------------------------------------------------------
 
 # A request body larger than this is refused (413).
@@ -145,10 +201,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["apps.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["apps.api.renderers.FastJSONRenderer"],
     "DEFAULT_THROTTLE_CLASSES": ["apps.api.throttling.UserThrottle"],
-    "DEFAULT_THROTTLE_RATES": {
-        "user": env("DTS_API_THROTTLE_USER", default="1200/minute"),
-        "login": env("DTS_API_THROTTLE_LOGIN", default="10/minute"),
-    },
+    "DEFAULT_THROTTLE_RATES": {"user": DTS_API_THROTTLE_USER, "login": DTS_API_THROTTLE_LOGIN},
+    # DRF's own reading of X-Forwarded-For, kept equal to dts's (apps.api.throttling).
+    "NUM_PROXIES": DTS_TRUSTED_PROXIES,
     "EXCEPTION_HANDLER": "apps.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

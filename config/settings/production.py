@@ -1,5 +1,10 @@
 """Production: every secret comes from the environment, and unsafe values refuse to start."""
 
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
@@ -11,8 +16,33 @@ DEBUG = False
 
 # No defaults: a missing value stops the process with environ's "Set the ... environment variable".
 SECRET_KEY = env("DJANGO_SECRET_KEY")
-if len(SECRET_KEY) < 50:
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 50 characters long.")
+# What `check --deploy` would only warn about (security.W009) stops the process here.
+_secret_key_faults = [
+    fault
+    for fault, present in [
+        (
+            f"is shorter than {SECRET_KEY_MIN_LENGTH} characters",
+            len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH,
+        ),
+        (
+            f"has fewer than {SECRET_KEY_MIN_UNIQUE_CHARACTERS} different characters",
+            len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+        ),
+        (
+            f"starts with {SECRET_KEY_INSECURE_PREFIX!r}, as the keys Django generates for "
+            "development do",
+            SECRET_KEY.startswith(SECRET_KEY_INSECURE_PREFIX),
+        ),
+    ]
+    if present
+]
+if _secret_key_faults:
+    raise ImproperlyConfigured(
+        f"DJANGO_SECRET_KEY {' and '.join(_secret_key_faults)}: it must be at least "
+        f"{SECRET_KEY_MIN_LENGTH} characters long, random, and not Django's development key "
+        "(make one with: python -c 'from django.core.management.utils import "
+        "get_random_secret_key; print(get_random_secret_key())')."
+    )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 DATABASES = {"default": database_settings(env.db("DATABASE_URL"))}
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")

@@ -73,6 +73,78 @@ def test_production_refuses_a_short_secret_key():
     assert "at least 50 characters" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("x" * 60, "has fewer than 5 different characters"),
+        ("abcd" * 20, "has fewer than 5 different characters"),
+        ("django-insecure-" + "k" * 30 + "-a-generated-development-key", "starts with"),
+        ("x" * 49, "is shorter than 50 characters and has fewer than 5 different characters"),
+    ],
+)
+def test_production_refuses_a_secret_key_the_deploy_check_would_warn_about(key, reason):
+    result = manage("check", **(PRODUCTION_ENV | {"DJANGO_SECRET_KEY": key}))
+
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: DJANGO_SECRET_KEY {reason}" in result.stderr
+
+
+def test_production_accepts_a_key_of_five_different_characters_as_the_deploy_check_does():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        **(PRODUCTION_ENV | {"DJANGO_SECRET_KEY": "abcde" * 10}),
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+def printing(*values: str) -> str:
+    return f"from django.conf import settings; print({', '.join(values)})"
+
+
+@pytest.mark.parametrize("module", ["local", "test", "production"])
+def test_every_settings_module_trusts_no_proxy_unless_told(module):
+    show = printing(
+        "settings.DTS_TRUSTED_PROXIES",
+        "settings.REST_FRAMEWORK['NUM_PROXIES']",
+        "settings.AXES_CLIENT_IP_CALLABLE",
+    )
+    env = PRODUCTION_ENV | {"DJANGO_SETTINGS_MODULE": f"config.settings.{module}"}
+    default = manage("shell", "-v", "0", "-c", show, **env)
+    two = manage("shell", "-v", "0", "-c", show, **(env | {"DTS_TRUSTED_PROXIES": "2"}))
+
+    assert default.stdout.split() == ["0", "0", "apps.api.throttling.client_address"]
+    assert two.stdout.split() == ["2", "2", "apps.api.throttling.client_address"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DTS_TRUSTED_PROXIES", "-1"),
+        ("DTS_API_THROTTLE_LOGIN", "ten/minute"),
+        ("DTS_API_THROTTLE_LOGIN", "10/fortnight"),
+        ("DTS_API_THROTTLE_USER", "0/minute"),
+    ],
+)
+def test_bad_client_limits_refuse_to_start(variable, value):
+    result = manage("check", **(PRODUCTION_ENV | {variable: value}))
+
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {variable} must be" in result.stderr
+
+
+def test_the_sign_in_lockout_takes_the_token_login_rate():
+    show = printing("settings.AXES_FAILURE_LIMIT", "settings.AXES_COOLOFF_TIME.total_seconds()")
+    result = manage(
+        "shell", "-v", "0", "-c", show, **(PRODUCTION_ENV | {"DTS_API_THROTTLE_LOGIN": "5/hour"})
+    )
+
+    assert result.stdout.split() == ["5", "3600.0"]
+
+
 # A thread per request, as Django's ASGI handler runs them: each takes a connection, runs a query
 # and closes it at its end, as Django does when a request finishes.
 THREAD_PER_REQUEST = """

@@ -1,0 +1,106 @@
+"""Token logins are limited per client address, read from X-Forwarded-For only as far as trusted
+proxies wrote it, and share django-axes' per-account and per-address lockout with the sign-in
+pages."""
+
+import pytest
+from django.test import Client, RequestFactory
+from rest_framework.test import APIClient
+
+from apps.api.throttling import client_address
+from tests.factories import UserFactory
+
+LIMIT = 10  # DTS_API_THROTTLE_LOGIN's default, 10/minute
+
+
+def token_login(username: str, password: str, **headers: str):
+    body = {"username": username, "password": password, "name": "cli"}
+    return APIClient().post("/api/v1/tokens/", body, format="json", headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("proxies", "forwarded", "address"),
+    [
+        (0, "198.51.100.1", "192.0.2.10"),  # no proxy trusted: the header is the client's word
+        (0, None, "192.0.2.10"),
+        (1, "198.51.100.1, 203.0.113.7", "203.0.113.7"),  # the entry our proxy appended
+        (1, "203.0.113.7", "203.0.113.7"),
+        (1, None, "192.0.2.10"),  # not through the proxy: the peer itself
+        (2, "198.51.100.1, 203.0.113.7, 10.0.0.2", "203.0.113.7"),
+        (2, "203.0.113.7", "203.0.113.7"),  # fewer entries than proxies: the left-most
+        (1, "198.51.100.1, not-an-address", "192.0.2.10"),  # garbage: the peer, not the garbage
+        (1, " 2001:db8::1 ", "2001:db8::1"),
+    ],
+)
+def test_the_client_address_trusts_only_the_entries_trusted_proxies_wrote(
+    settings, proxies, forwarded, address
+):
+    settings.DTS_TRUSTED_PROXIES = proxies
+    headers = {} if forwarded is None else {"HTTP_X_FORWARDED_FOR": forwarded}
+    request = RequestFactory().get("/", REMOTE_ADDR="192.0.2.10", **headers)
+
+    assert client_address(request) == address
+
+
+def test_a_changing_x_forwarded_for_does_not_reset_the_login_throttle(db, settings):
+    """The throttle alone (django-axes off): each request claims another address."""
+    settings.AXES_ENABLED = False
+
+    codes = [
+        token_login("nobody", "wrong", x_forwarded_for=f"198.51.100.{i}").status_code
+        for i in range(LIMIT + 5)
+    ]
+
+    assert codes == [401] * LIMIT + [429] * 5
+
+
+def test_guessing_passwords_with_a_changing_x_forwarded_for_stays_refused(db):
+    codes = [
+        token_login(f"user{i}", "wrong", x_forwarded_for=f"198.51.100.{i}").status_code
+        for i in range(LIMIT + 15)
+    ]
+
+    assert codes == [401] * LIMIT + [429] * 15
+
+
+def test_behind_a_trusted_proxy_each_client_behind_it_has_its_own_count(db, settings):
+    settings.DTS_TRUSTED_PROXIES = 1
+    # The client writes what it likes on the left; the proxy appends the address it saw.
+    first = [
+        token_login(f"user{i}", "wrong", x_forwarded_for=f"10.9.9.{i}, 203.0.113.7").status_code
+        for i in range(LIMIT + 1)
+    ]
+    second = token_login("another", "wrong", x_forwarded_for="10.9.9.1, 203.0.113.8")
+
+    assert first == [401] * LIMIT + [429]
+    assert second.status_code == 401
+
+
+def test_one_account_guessed_from_many_addresses_is_locked_out_right_password_included(
+    db, settings
+):
+    settings.DTS_TRUSTED_PROXIES = 1
+    UserFactory(username="ann")
+
+    guesses = [
+        token_login("ann", "wrong", x_forwarded_for=f"203.0.113.{i}").status_code
+        for i in range(LIMIT)
+    ]
+    refused = token_login("ann", "password", x_forwarded_for="203.0.113.200")
+
+    assert guesses == [401] * LIMIT
+    assert refused.status_code == 429
+    error = refused.json()["error"]
+    assert error["code"] == "throttled"
+    assert "Too many failed sign-ins for this user name or from this address" in error["message"]
+    assert int(refused["Retry-After"]) == 60
+    # Another account from that address is not locked out.
+    assert token_login("bob", "wrong", x_forwarded_for="203.0.113.200").status_code == 401
+
+
+def test_failures_at_the_sign_in_page_count_for_the_token_login_too(db):
+    UserFactory(username="ann")
+    page = Client()
+    for _ in range(LIMIT):
+        page.post("/live/login/", {"username": "ann", "password": "wrong"})
+
+    assert token_login("ann", "password").status_code == 429
