@@ -1,6 +1,7 @@
 """A worker node's heartbeat: a thread in its main process that records, every few seconds, that
 the node lives and which runs its pool is executing (apps.runs.heartbeats). The reaper in the
-scheduler reads them to find runs whose worker vanished."""
+scheduler reads them to find runs whose worker vanished. While PostgreSQL is away the heartbeat
+keeps trying, and says so once, with a reminder each minute and its end (apps.core.outages)."""
 
 import logging
 import os
@@ -11,9 +12,10 @@ from typing import Any
 from celery.signals import worker_ready, worker_shutdown
 from celery.worker import state
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
+from apps.core.outages import Outage
 from apps.runs.heartbeats import worker_heartbeat, worker_stopped
 from apps.runs.services import EXECUTE_RUN_TASK
 
@@ -37,6 +39,7 @@ def start_heartbeat(sender: Any = None, **kwargs: Any) -> None:
     controller = sender.controller
     queues = sorted(queue.name for queue in sender.task_consumer.queues)
     started_at = timezone.now()
+    database = Outage(dependency="PostgreSQL", logger=logger)
 
     def beat() -> None:
         while True:
@@ -50,9 +53,13 @@ def start_heartbeat(sender: Any = None, **kwargs: Any) -> None:
                     active_run_ids=run_ids(state.active_requests),
                     reserved_run_ids=run_ids(state.reserved_requests),
                 )
-            except Exception:
+                database.succeeded()
+            except DatabaseError as problem:
                 # The database may be restarting: say so and beat again; never stop the worker.
-                logger.warning("Worker heartbeat failed", exc_info=True)
+                database.failed(problem)
+                close_old_connections()
+            except Exception:
+                logger.exception("Worker heartbeat failed")
                 close_old_connections()
             if _stop.wait(settings.DTS_WORKER_HEARTBEAT_SECONDS):
                 return

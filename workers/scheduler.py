@@ -9,6 +9,11 @@ Every few seconds it also keeps runs from getting stuck: it declares lost the ru
 reports executing, and publishes again the queued runs no broker or worker holds (a publisher died
 before sending, or Redis lost its data). Every hour it removes finished runs past their
 retention, and published events past theirs.
+
+It starts and keeps running while PostgreSQL or the broker is down: each tick that fails is tried
+again a second later, and the outage is logged once, with a reminder each minute and its end
+(apps.core.outages). Runs fired while the broker is down are queued in PostgreSQL and published
+by the sweep when it returns.
 """
 
 import logging
@@ -16,11 +21,14 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import redis
 from celery import beat
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
+from apps.core.outages import Outage
 from apps.events.outbox import events_purge_published
 from apps.runs.reaper import runs_reap_lost, runs_republish_missing
 from apps.runs.retention import runs_purge_expired
@@ -41,6 +49,8 @@ class DatabaseScheduler(beat.Scheduler):
         self.next_sweep = 0.0
         self.next_broker_check = 0.0
         self.next_retention = 0.0
+        self.database = Outage(dependency="PostgreSQL", logger=logger)
+        self.broker = Outage(dependency="Redis (the broker)", logger=logger)
         super().__init__(*args, **kwargs)
         self.max_interval = min(self.max_interval, settings.DTS_SCHEDULER_MAX_SLEEP_SECONDS)
 
@@ -52,12 +62,19 @@ class DatabaseScheduler(beat.Scheduler):
         try:
             self.fire_due()
             delay = self.seconds_until_due()
-        except Exception:
-            # A database or broker outage must not end the scheduler: log, reconnect, go on.
-            logger.exception("Scheduler tick failed; retrying")
+        except Exception as problem:
+            # A database or broker outage must not end the scheduler: say so, reconnect, go on.
+            if isinstance(problem, DatabaseError):
+                self.database.failed(problem)
+            elif isinstance(problem, BrokerError | redis.ConnectionError | redis.TimeoutError):
+                self.broker.failed(problem)
+            else:
+                logger.exception("Scheduler tick failed; retrying")
             close_old_connections()
             self.wakeup.close()
-            delay = RETRY_AFTER_ERROR_SECONDS
+            # Not on the wakeup listener: it would need the database that may be away.
+            time.sleep(RETRY_AFTER_ERROR_SECONDS)
+            return 0
         if delay > 0:
             self.wakeup.wait(delay)
         return 0
@@ -66,6 +83,7 @@ class DatabaseScheduler(beat.Scheduler):
         batch_size = settings.DTS_SCHEDULER_BATCH_SIZE
         while schedules_fire_due(now=timezone.now(), batch_size=batch_size).claimed == batch_size:
             pass
+        self.database.succeeded()
         while runs_retry_due(now=timezone.now(), limit=batch_size) == batch_size:
             pass
         if time.monotonic() >= self.next_sweep:
@@ -82,6 +100,7 @@ class DatabaseScheduler(beat.Scheduler):
                 older_than=older_than,
                 timeout=timedelta(seconds=settings.DTS_WORKER_HEARTBEAT_TIMEOUT),
             )
+            self.broker.succeeded()
             self.next_broker_check = time.monotonic() + settings.DTS_BROKER_CHECK_EVERY_SECONDS
         if time.monotonic() >= self.next_retention:
             if settings.DTS_RUN_RETENTION_DAYS:

@@ -11,22 +11,28 @@ New rows wake an idle relay through a NOTIFY their insert fires while a relay ha
 (an IdleRelay row; see the events migrations): a busy relay reads new rows without being told,
 and writers under load pay no NOTIFY. A writer that looked for a waiting relay just before one
 said so is caught by the relay's look at the outbox a moment later (SETTLE_SECONDS).
+While Kafka or the database is away the relay keeps running and tries again (backing off up to
+DTS_RELAY_MAX_BACKOFF_SECONDS); it logs each outage once, a reminder each minute, and its end, and
+shows it in `dts_dependency_up` (apps.core.outages). It creates the events topic when Kafka first
+answers, not before it starts.
 """
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 from prometheus_client import Counter, Gauge
 
 from apps.core.notify import Listener
+from apps.core.outages import Outage
 from apps.events.envelope import envelope_bytes
-from apps.events.kafka import events_topic
+from apps.events.kafka import events_topic, topics_ensure
 from apps.events.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -37,10 +43,32 @@ TURN_LOCK = 0x6474735F6F7574
 # After saying it waits, a relay looks at the outbox again this soon: a writer may have checked
 # for a waiting relay just before, and committed just after its last look.
 SETTLE_SECONDS = 0.1
+# How long a relay waiting out a Kafka outage waits for Kafka's answer each time it asks: a stop
+# (SIGTERM) is handled at the latest this long after it arrives.
+KAFKA_CHECK_TIMEOUT_SECONDS = 5.0
 
 PUBLISHED = Counter("dts_events_published", "Events published to Kafka", ["type"])
 FAILED = Counter("dts_events_failed", "Events Kafka did not acknowledge (sent again later)")
 LAG = Gauge("dts_events_outbox_lag_seconds", "Age of the oldest unpublished event")
+# librdkafka's client-wide errors that mean Kafka cannot be reached.
+UNREACHABLE_CODES = frozenset({KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT})
+
+
+class DeliveryFailed(RuntimeError):
+    """Kafka did not acknowledge some events of a batch (those stay unpublished)."""
+
+
+def kafka_errors_to(kafka: Outage) -> Callable[[KafkaError], None]:
+    """A producer's error callback (apps.events.kafka.producer_new) that reports Kafka being
+    unreachable to `kafka`, and logs other client-wide errors."""
+
+    def on_error(error: KafkaError) -> None:
+        if error.code() in UNREACHABLE_CODES:
+            kafka.failed(error.str())
+        else:
+            logger.warning("Kafka client error: %s", error.str())
+
+    return on_error
 
 
 @dataclass
@@ -58,20 +86,38 @@ class _Deliveries:
 
 
 class Relay:
-    def __init__(self, *, producer: Producer, batch_size: int, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        *,
+        producer: Producer,
+        batch_size: int,
+        stop: threading.Event,
+        kafka: Outage | None = None,
+        topic_ready: bool = False,
+    ) -> None:
         self.producer = producer
         self.batch_size = batch_size
         self.stop = stop
         self.listener = Listener(CHANNEL)
         self.backoff = 0.0
         self.idle = False
+        self.kafka = kafka or Outage(
+            dependency="Kafka", logger=logger, address=settings.KAFKA_BOOTSTRAP_SERVERS
+        )
+        self.database = Outage(dependency="PostgreSQL", logger=logger)
+        self.topic_ready = topic_ready
 
     def run(self) -> None:
-        """Publish until told to stop; wait for new events when there are none."""
+        """Publish until told to stop; wait for new events when there are none. An outage of
+        Kafka or the database is waited out."""
         try:
             while not self.stop.is_set():
                 try:
+                    self.producer.poll(0)  # serves the error callback and librdkafka's log lines
+                    if self.kafka.down or not self.topic_ready:
+                        self._kafka_check()
                     published = self.publish_batch()
+                    self.database.succeeded()
                     if published is None:  # another relay's turn
                         self.stop.wait(0.05)
                     elif published:
@@ -85,9 +131,18 @@ class Relay:
                     else:
                         self._idle_set(True)
                         self.listener.wait(SETTLE_SECONDS)
-                except Exception:
+                except Exception as problem:
                     # The database or Kafka is away: wait, and try again with the same events.
-                    logger.warning("Relay batch failed", exc_info=True)
+                    if isinstance(problem, KafkaException) or (
+                        isinstance(problem, DeliveryFailed) and self.kafka.down
+                    ):
+                        self.kafka.failed(problem)
+                    elif isinstance(problem, DeliveryFailed):
+                        logger.warning("Relay batch failed: %s", problem)
+                    elif isinstance(problem, DatabaseError):
+                        self.database.failed(problem)
+                    else:
+                        logger.exception("Relay batch failed")
                     connection.close_if_unusable_or_obsolete()
                     self.idle = False  # said again, on a connection that may be new
                     self._back_off()
@@ -124,12 +179,25 @@ class Relay:
             PUBLISHED.labels(type=event.type).inc()
         if deliveries.failed:
             FAILED.inc(len(deliveries.failed))
-            raise RuntimeError(
+            raise DeliveryFailed(
                 f"Kafka did not acknowledge {len(deliveries.failed)} of {len(events)} events: "
                 f"{deliveries.errors[0]}"
             )
+        if events:
+            self.kafka.succeeded()
         self.backoff = 0.0
         return len(delivered)
+
+    def _kafka_check(self) -> None:
+        """Create the events topic if that is still to do, else ask Kafka for its metadata: raises
+        KafkaException while Kafka does not answer."""
+        timeout = min(KAFKA_CHECK_TIMEOUT_SECONDS, settings.DTS_RELAY_DELIVERY_TIMEOUT_SECONDS)
+        if self.topic_ready:
+            self.producer.list_topics(events_topic(), timeout=timeout)
+        else:
+            topics_ensure(timeout=timeout)
+            self.topic_ready = True
+        self.kafka.succeeded()
 
     def _idle_set(self, idle: bool) -> None:
         """Say whether this relay waits for new events (writers notify only while one does); rows

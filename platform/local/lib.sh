@@ -4,9 +4,11 @@
 
 LOCAL_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$LOCAL_DIR/../.." && pwd)"
-SERVICES_DIR="$REPO/.services"                # data, logs, pid files (git-ignored)
-CACHE_DIR="${DTS_CACHE_DIR:-$HOME/.cache/dts}" # downloads, shared by all clones
+SERVICES_DIR="${DTS_SERVICES_DIR:-$REPO/.services}" # data, logs, pid files (git-ignored)
+CACHE_DIR="${DTS_CACHE_DIR:-$HOME/.cache/dts}"      # downloads, shared by all clones
 SVC_DIR="$SERVICES_DIR/$SERVICE"
+# Inherited by the server: its environment says which folder it belongs to (see port_owner).
+export DTS_SERVICE_DIR="$SVC_DIR"
 
 # Loopback ports, away from each service's usual default; override by env.
 : "${DTS_POSTGRES_PORT:=55432}"
@@ -49,6 +51,26 @@ quietly() {
 }
 
 port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+
+# port_owner PORT: "pid P (COMMAND) from DIR" of the process listening on PORT, empty if none.
+# DIR is the .services/<name> folder that started it (its DTS_SERVICE_DIR), when known.
+port_owner() {
+  local pid dir
+  pid=$(ss -ltnpH "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2)
+  [[ -n $pid ]] || return 0
+  dir=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | sed -n 's/^DTS_SERVICE_DIR=//p')
+  printf 'pid %s (%s)%s' "$pid" "$(cut -c1-80 "/proc/$pid/comm" 2>/dev/null)" "${dir:+ from $dir}"
+}
+
+# not_ours: fail when PORT is served by another process than this folder's service (another
+# clone's, or a private instance of a test): this script starts or stops only its own.
+not_ours() {
+  local owner
+  owner=$(port_owner "$PORT")
+  [[ -n $owner ]] || return 0
+  die "127.0.0.1:$PORT is served by $owner, not by the $SERVICE of $SVC_DIR: not $1 it" \
+    "(DTS_SERVICES_DIR and the port variables choose the instance; see README.md)"
+}
 
 pid_alive() { [[ -s $1 ]] && kill -0 "$(head -n1 "$1")" 2>/dev/null; }
 
@@ -170,12 +192,18 @@ service_main() {
         wait_until 180 "$PIDFILE" svc_healthy
         log "up at $(svc_url)"
       else
+        not_ours starting
         mkdir -p "$SVC_DIR"
         svc_start
         log "up at $(svc_url)"
       fi
       ;;
-    stop) svc_stop ;;
+    stop)
+      if [[ -n ${PIDFILE:-} ]] && ! pid_alive "$PIDFILE"; then
+        not_ours stopping
+      fi
+      svc_stop
+      ;;
     status)
       if svc_healthy; then log "up at $(svc_url)"; else log "down"; return 3; fi
       ;;

@@ -9,8 +9,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from prometheus_client import start_http_server
 
-from apps.events.kafka import producer_new, topics_ensure
-from apps.events.relay import Relay
+from apps.core.outages import Outage
+from apps.events.kafka import producer_new
+from apps.events.relay import Relay, kafka_errors_to
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +41,14 @@ class Command(BaseCommand):
             signal.signal(signum, lambda *_: stop.set())
         if options["metrics_port"]:
             start_http_server(options["metrics_port"], addr=settings.DTS_RELAY_METRICS_ADDRESS)
-        topics_ensure()
-        relay = Relay(producer=producer_new(), batch_size=options["batch_size"], stop=stop)
+        # Kafka and the database may be down: the relay starts anyway and waits for them.
+        kafka = Outage(dependency="Kafka", logger=logger, address=settings.KAFKA_BOOTSTRAP_SERVERS)
+        relay = Relay(
+            producer=producer_new(on_error=kafka_errors_to(kafka)),
+            batch_size=options["batch_size"],
+            stop=stop,
+            kafka=kafka,
+        )
         logger.warning("Relay started: publishing the outbox to %s", settings.DTS_EVENTS_TOPIC)
         relay.run()
         logger.warning("Relay stopped")
