@@ -1,5 +1,5 @@
-"""The web process: `uvicorn config.asgi:application`. HTTP goes to Django, `/ws/…` to Channels
-(apps.live.routing)."""
+"""The web process: `uvicorn config.asgi:application`. HTTP goes to Django through the body limit
+(config/body_limit.py), `/ws/…` to Channels (apps.live.routing)."""
 
 import os
 
@@ -13,5 +13,8 @@ os.environ.setdefault("DTS_DATABASE_POOL", "true")
 django_application = get_asgi_application()  # sets Django up before the consumers are imported
 
 from apps.live.routing import websocket_application  # noqa: E402
+from config.body_limit import BodyLimitMiddleware  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_application, "websocket": websocket_application})
+application = ProtocolTypeRouter(
+    {"http": BodyLimitMiddleware(django_application), "websocket": websocket_application}
+)
