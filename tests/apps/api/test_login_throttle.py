@@ -2,11 +2,18 @@
 proxies wrote it, and share django-axes' per-account and per-address lockout with the sign-in
 pages."""
 
+import os
+import socket
+import subprocess
+import sys
+
 import pytest
+import requests
 from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
 from apps.api.throttling import client_address
+from tests.conftest import REPO, stop_process, wait_for_log_line
 from tests.factories import UserFactory
 
 LIMIT = 10  # DTS_API_THROTTLE_LOGIN's default, 10/minute
@@ -104,3 +111,50 @@ def test_failures_at_the_sign_in_page_count_for_the_token_login_too(db):
         page.post("/live/login/", {"username": "ann", "password": "wrong"})
 
     assert token_login("ann", "password").status_code == 429
+
+
+@pytest.fixture
+def standalone(tmp_path):
+    """`make dev`'s process (manage.py run_standalone) on a SQLite file of its own."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "CELERY_", "DTS_"))
+    }
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'dts.sqlite3'}",
+    }
+    log = tmp_path / "standalone.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "run_standalone", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_log_line(log, "Uvicorn running", process, timeout=90)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(process)
+
+
+def test_make_dev_does_not_take_the_client_address_from_x_forwarded_for(standalone):
+    """The server in front of Django (uvicorn) must not rewrite the peer's address from the
+    header either: it trusts 127.0.0.1 to send it unless told not to."""
+    codes = [
+        requests.post(
+            f"{standalone}/api/v1/tokens/",
+            json={"username": f"user{i}", "password": "wrong", "name": "x"},
+            headers={"X-Forwarded-For": f"198.51.100.{i}"},
+            timeout=10,
+        ).status_code
+        for i in range(LIMIT + 5)
+    ]
+
+    assert codes == [401] * LIMIT + [429] * 5

@@ -59,6 +59,8 @@ class Command(BaseCommand):
                 port=options["port"],
                 lifespan="off",
                 log_level="info",
+                # dts reads X-Forwarded-For itself, as far as DTS_TRUSTED_PROXIES allows.
+                proxy_headers=False,
             )
         finally:
             scheduler.stop()
