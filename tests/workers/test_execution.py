@@ -4,13 +4,14 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from apps.core.exceptions import NotFound
 from apps.jobs.services import job_create
 from apps.runs.logs import run_log_lines
 from apps.runs.models import Run
-from apps.runs.services import EXECUTE_RUN_TASK, run_trigger
+from apps.runs.services import EXECUTE_RUN_TASK, run_cancel, run_trigger
 from apps.runs.states import RunState
 from apps.schedules.firing import schedules_fire_due
 from apps.schedules.services import schedule_create
@@ -156,3 +157,21 @@ def test_what_a_task_logs_and_prints_is_kept_in_its_run_log(celery_worker_proces
         ("WARNING", "multi"),
         ("WARNING", "line"),
     ]
+
+
+def test_a_cancelled_sleep_in_a_pool_process_stops_on_the_signal_before_the_grace_period(
+    celery_worker_process,
+):
+    job = job_create(
+        team=TeamFactory(), name="long sleep", task_type="dts.sleep", args={"seconds": 0}
+    )
+    run = run_trigger(job=job, args={"seconds": 60})
+    wait_until_state(run.id, RunState.RUNNING)
+
+    run_cancel(run=Run.objects.get(id=run.id))
+    run = wait_for_run(run.id, timeout=20)
+
+    assert run.state == RunState.CANCELLED
+    # The task stopped itself on the signal: its process was not killed.
+    assert "SoftTimeLimitExceeded" in run.error
+    assert (run.finished_at - run.started_at).total_seconds() < settings.DTS_CANCEL_GRACE_SECONDS
