@@ -1,8 +1,11 @@
-"""The relay: publishes the outbox to Kafka, in order, and marks what Kafka acknowledged.
+"""The relay: publishes the outbox to Kafka in the order it reads it, and marks what Kafka
+acknowledged.
 
 A relay publishes a batch while its database session holds a PostgreSQL advisory lock: relays (any
-number of replicas) take turns, so batches never overlap and each job's events go out in
-`sequence` order (docs/events.md), whichever relay sends them. No transaction stays open while Kafka
+number of replicas) take turns, so batches never overlap and each goes out in `sequence` order,
+whichever relay sends it. An event committed after others that were numbered later goes out after
+them: a job's runs that commit at the same time are not ordered (docs/events.md, "Order"; writers
+are not serialised for it). No transaction stays open while Kafka
 acknowledges a batch: its snapshot would keep every writer's dead row versions from being pruned,
 which doubled the workers' PostgreSQL CPU. A batch is marked published only once Kafka has
 acknowledged it (idempotent producer, acks=all); a relay killed before that leaves its batch
