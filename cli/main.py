@@ -37,6 +37,10 @@ OutputOption = Annotated[
     Output, typer.Option("--output", "-o", help="table, json or yaml.", case_sensitive=False)
 ]
 JobArgument = Annotated[str, typer.Argument(help="The job's id or exact name.")]
+TeamOption = Annotated[
+    str | None,
+    typer.Option(help="The job's team, when several of your teams have a job of that name."),
+]
 RunArgument = Annotated[str, typer.Argument(help="The run's id.")]
 FileOption = Annotated[
     Path, typer.Option("--file", "-f", help="A YAML (or JSON) file defining the job.")
@@ -66,13 +70,32 @@ def call(function: Any, *args: Any, **kwargs: Any) -> Any:
         fail(str(error), error.exit_code)
 
 
-def job_id(api: Client, job: str) -> int:
+def job_id(api: Client, job: str, team: str | None = None) -> int:
+    """The id of the job `job` names (its id, or its name in one of your teams, or in `team`)."""
     if job.isdigit():
         return int(job)
-    found = [item for item in call(api.pages, "/api/v1/jobs/", search=job) if item["name"] == job]
-    if not found:
-        fail(f"No job named {job!r}.", ExitCode.NOT_FOUND)
-    return int(found[0]["id"])
+    return int(job_named(api, job, team)["id"])
+
+
+def job_named(api: Client, name: str, team: str | None) -> dict[str, Any]:
+    """Your job of this name (in `team`, if given); none is NOT_FOUND, and a name that several
+    of your teams use is refused (INVALID) until --team says which."""
+    found = job_of_name(api, name, team)
+    if found is None:
+        where = f" in team {team!r}" if team else " in your teams"
+        fail(f"No job named {name!r}{where}.", ExitCode.NOT_FOUND)
+    return found
+
+
+def job_of_name(api: Client, name: str, team: str | None) -> dict[str, Any] | None:
+    found = call(api.pages, "/api/v1/jobs/", name=name, team=team)
+    if len(found) > 1:
+        teams = ", ".join(sorted(str(item["team"]) for item in found))
+        fail(
+            f"Several of your teams have a job named {name!r} ({teams}): say which with --team.",
+            ExitCode.INVALID,
+        )
+    return dict(found[0]) if found else None
 
 
 def definition_read(path: Path) -> dict[str, Any]:
@@ -125,10 +148,12 @@ def jobs_ls(
 
 
 @jobs.command("show")
-def jobs_show(job: JobArgument, output: OutputOption = Output.TABLE) -> None:
+def jobs_show(
+    job: JobArgument, team: TeamOption = None, output: OutputOption = Output.TABLE
+) -> None:
     """Show a job."""
     api = client()
-    show(call(api.get, f"/api/v1/jobs/{job_id(api, job)}/"), output)
+    show(call(api.get, f"/api/v1/jobs/{job_id(api, job, team)}/"), output)
 
 
 @jobs.command("create")
@@ -138,19 +163,28 @@ def jobs_create(file: FileOption, output: OutputOption = Output.TABLE) -> None:
 
 
 @jobs.command("apply")
-def jobs_apply(file: FileOption, output: OutputOption = Output.TABLE) -> None:
-    """Create the job the file defines, or bring the existing job of that name in line with it."""
+def jobs_apply(
+    file: FileOption, team: TeamOption = None, output: OutputOption = Output.TABLE
+) -> None:
+    """Create the job the file defines, or bring the existing job of that name in its team in
+    line with it; the team is the file's `team` or --team."""
     definition = definition_read(file)
-    api = client()
-    name = definition.get("name")
+    name, named_team = definition.get("name"), definition.get("team")
     if not isinstance(name, str) or not name:
         fail(f"{file}: the job needs a name.", ExitCode.INVALID)
-    existing = [job for job in call(api.pages, "/api/v1/jobs/", search=name) if job["name"] == name]
-    if not existing:
-        show(call(api.post, "/api/v1/jobs/", definition), output)
+    if named_team is not None and not isinstance(named_team, str):
+        fail(f"{file}: the team is a team's name.", ExitCode.INVALID)
+    if team is not None and named_team is not None and team != named_team:
+        fail(f"{file} names team {named_team!r} but --team says {team!r}.", ExitCode.INVALID)
+    team = team or named_team
+    api = client()
+    existing = job_of_name(api, name, team)
+    if existing is None:
+        body = definition if team is None else {**definition, "team": team}
+        show(call(api.post, "/api/v1/jobs/", body), output)
         return
     changes = {key: value for key, value in definition.items() if key != "team"}
-    show(call(api.patch, f"/api/v1/jobs/{existing[0]['id']}/", changes), output)
+    show(call(api.patch, f"/api/v1/jobs/{existing['id']}/", changes), output)
 
 
 @jobs.command("trigger")
@@ -161,6 +195,7 @@ def jobs_trigger(
     ] = None,
     wait: Annotated[bool, typer.Option(help="Wait until the run ends.")] = False,
     timeout: Annotated[float, typer.Option(help="Longest wait, in seconds.")] = 3600,
+    team: TeamOption = None,
     output: OutputOption = Output.TABLE,
 ) -> None:
     """Run a job now; with --wait, exit 0 only if the run succeeded."""
@@ -171,7 +206,7 @@ def jobs_trigger(
         except ValueError as error:
             fail(f"--args is not JSON: {error}", ExitCode.INVALID)
     api = client()
-    run = call(api.post, f"/api/v1/jobs/{job_id(api, job)}/trigger/", body)
+    run = call(api.post, f"/api/v1/jobs/{job_id(api, job, team)}/trigger/", body)
     if wait:
         run = run_wait(api, run["id"], timeout)
     show(run, output)
@@ -194,27 +229,32 @@ def run_wait(api: Client, run_id: str, timeout: float) -> dict[str, Any]:
 
 
 @jobs.command("pause")
-def jobs_pause(job: JobArgument, output: OutputOption = Output.TABLE) -> None:
+def jobs_pause(
+    job: JobArgument, team: TeamOption = None, output: OutputOption = Output.TABLE
+) -> None:
     """Pause a job: its schedules stop firing."""
     api = client()
-    show(call(api.post, f"/api/v1/jobs/{job_id(api, job)}/pause/"), output)
+    show(call(api.post, f"/api/v1/jobs/{job_id(api, job, team)}/pause/"), output)
 
 
 @jobs.command("resume")
-def jobs_resume(job: JobArgument, output: OutputOption = Output.TABLE) -> None:
+def jobs_resume(
+    job: JobArgument, team: TeamOption = None, output: OutputOption = Output.TABLE
+) -> None:
     """Resume a paused job."""
     api = client()
-    show(call(api.post, f"/api/v1/jobs/{job_id(api, job)}/resume/"), output)
+    show(call(api.post, f"/api/v1/jobs/{job_id(api, job, team)}/resume/"), output)
 
 
 @jobs.command("rm")
 def jobs_rm(
     job: JobArgument,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    team: TeamOption = None,
 ) -> None:
     """Delete a job with its schedules and runs."""
     api = client()
-    identifier = job_id(api, job)
+    identifier = job_id(api, job, team)
     if not yes:
         typer.confirm(f"Delete job {job} with its schedules and runs?", abort=True)
     call(api.delete, f"/api/v1/jobs/{identifier}/")
@@ -222,11 +262,13 @@ def jobs_rm(
 
 
 @schedules.command("ls")
-def schedules_ls(job: JobArgument, output: OutputOption = Output.TABLE) -> None:
+def schedules_ls(
+    job: JobArgument, team: TeamOption = None, output: OutputOption = Output.TABLE
+) -> None:
     """List a job's schedules."""
     api = client()
     columns = ["id", "kind", "cron_expression", "interval_seconds", "timezone", "next_fire_at"]
-    show(call(api.get, f"/api/v1/jobs/{job_id(api, job)}/schedules/"), output, columns)
+    show(call(api.get, f"/api/v1/jobs/{job_id(api, job, team)}/schedules/"), output, columns)
 
 
 @schedules.command("preview")
@@ -234,11 +276,12 @@ def schedules_preview(
     job: JobArgument,
     schedule: Annotated[int, typer.Argument(help="The schedule's id.")],
     count: Annotated[int, typer.Option(min=1, max=1000)] = 10,
+    team: TeamOption = None,
     output: OutputOption = Output.TABLE,
 ) -> None:
     """The next fire times of a schedule."""
     api = client()
-    path = f"/api/v1/jobs/{job_id(api, job)}/schedules/{schedule}/preview/"
+    path = f"/api/v1/jobs/{job_id(api, job, team)}/schedules/{schedule}/preview/"
     fires = call(api.get, path, count=count)["fire_times"]
     show([{"fire_time": fire} for fire in fires], output)
 
@@ -250,10 +293,11 @@ def runs_ls(
     state: str | None = None,
     trigger: str | None = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    team: TeamOption = None,
 ) -> None:
     """List runs, newest first."""
     api = client()
-    filters = {"job": job_id(api, job) if job else None, "state": state, "trigger": trigger}
+    filters = {"job": job_id(api, job, team) if job else None, "state": state, "trigger": trigger}
     found = call(api.pages, "/api/v1/runs/", most=limit, limit=min(limit, 500), **filters)
     show(found, output, RUN_COLUMNS)
 
@@ -326,10 +370,11 @@ def runs_watch(
         int | None, typer.Option(min=1, help="Stop after this many changes (default: never).")
     ] = None,
     output: OutputOption = Output.TABLE,
+    team: TeamOption = None,
 ) -> None:
     """Print every change of state of your teams' runs (or one job's) as it happens."""
     api = client()
-    path = f"/ws/jobs/{job_id(api, job)}/" if job else "/ws/runs/"
+    path = f"/ws/jobs/{job_id(api, job, team)}/" if job else "/ws/runs/"
     seen = 0
     for event in followed(api, path):
         if event is None or not event["type"].startswith("dts.run."):

@@ -282,3 +282,70 @@ def test_watch_prints_each_change_of_state_as_it_happens(dts, team, sent_tasks):
     lines = result["done"].stdout.splitlines()
     assert [line.split()[2] for line in lines] == [str(run.id) for run in runs]
     assert all(f"job {job.id} queued #1" in line for line in lines)
+
+
+@pytest.fixture
+def twins(dts, team):
+    """Ana (admin of "ops") is also an operator of "blue"; both teams have a job named "twin"."""
+    blue = TeamFactory(name="blue")
+    MembershipFactory(team=blue, user=team.memberships.get().user, role=Role.OPERATOR)
+    ops_job = JobFactory(team=team, name="twin", task_type="dts.noop", args={})
+    blue_job = JobFactory(team=blue, name="twin", task_type="dts.noop", args={})
+    return ops_job, blue_job
+
+
+def test_a_job_name_two_of_your_teams_have_asks_for_the_team(dts, twins):
+    ops_job, blue_job = twins
+
+    ambiguous = dts("jobs", "show", "twin", expect=ExitCode.INVALID)
+    shown = as_json(dts("jobs", "show", "twin", "--team", "blue", "-o", "json"))
+    listed = as_json(dts("runs", "ls", "--job", "twin", "--team", "ops", "-o", "json"))
+    missing = dts("jobs", "show", "twin", "--team", "nobody", expect=ExitCode.NOT_FOUND)
+
+    assert "--team" in ambiguous.output
+    assert "blue, ops" in ambiguous.output
+    assert shown["id"] == blue_job.id
+    assert listed == []
+    assert "'nobody'" in missing.output
+    dts("jobs", "trigger", "twin", expect=ExitCode.INVALID)
+    dts("jobs", "pause", "twin", "--team", "ops")
+    ops_job.refresh_from_db()
+    blue_job.refresh_from_db()
+    assert (ops_job.enabled, blue_job.enabled) == (False, True)
+
+
+def test_apply_changes_the_job_of_the_files_team_only(dts, twins, tmp_path):
+    ops_job, blue_job = twins
+    definition = tmp_path / "job.yaml"
+    body = {"name": "twin", "task_type": "dts.echo", "args": {"greeting": "hi"}}
+    definition.write_text(yaml.safe_dump({**body, "team": "ops"}))
+
+    applied = as_json(dts("jobs", "apply", "-f", str(definition), "-o", "json"))
+
+    ops_job.refresh_from_db()
+    blue_job.refresh_from_db()
+    assert applied["id"] == ops_job.id
+    assert (ops_job.task_type, blue_job.task_type) == ("dts.echo", "dts.noop")
+    definition.write_text(yaml.safe_dump(body))
+    assert "--team" in dts("jobs", "apply", "-f", str(definition), expect=ExitCode.INVALID).output
+    assert (
+        as_json(dts("jobs", "apply", "-f", str(definition), "--team", "ops", "-o", "json"))["id"]
+        == ops_job.id
+    )
+    definition.write_text(yaml.safe_dump({**body, "team": "blue"}))
+    dts("jobs", "apply", "-f", str(definition), "--team", "ops", expect=ExitCode.INVALID)
+
+
+def test_apply_creates_a_job_of_a_name_another_team_has(dts, tmp_path):
+    theirs = JobFactory(team=TeamFactory(name="red"), name="nightly", task_type="dts.noop")
+    definition = tmp_path / "job.yaml"
+    definition.write_text(
+        yaml.safe_dump({"team": "ops", "name": "nightly", "task_type": "dts.echo", "args": {}})
+    )
+
+    created = as_json(dts("jobs", "apply", "-f", str(definition), "-o", "json"))
+
+    assert (created["team"], created["name"]) == ("ops", "nightly")
+    theirs.refresh_from_db()
+    assert created["id"] != theirs.id
+    assert theirs.task_type == "dts.noop"
