@@ -2,8 +2,9 @@ from typing import TypeVar
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Model, QuerySet
+from django.utils import timezone
 
-from apps.accounts.models import ROLE_ORDER, Membership, Role, Team
+from apps.accounts.models import ROLE_ORDER, ApiToken, Membership, Role, Team
 
 Visible = TypeVar("Visible", bound=Model)
 
@@ -41,3 +42,13 @@ def user_role(*, user: User | AnonymousUser, team_id: int) -> Role | None:
 
 def role_allows(role: Role | None, needed: Role) -> bool:
     return role is not None and ROLE_ORDER.index(role) >= ROLE_ORDER.index(needed)
+
+
+def token_user(*, token_id: int) -> User | None:
+    """The user of the token, while the token and its user are active (unrevoked, unexpired)."""
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(id=token_id, revoked_at__isnull=True, expires_at__gt=timezone.now())
+        .first()
+    )
+    return token.user if token is not None and token.user.is_active else None

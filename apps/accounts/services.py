@@ -9,6 +9,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from apps.accounts.models import ApiToken, Membership, Role, Team
+from apps.accounts.signals import send_after_commit, token_revoked
 from apps.core.exceptions import ValidationFailed
 from apps.core.validation import model_validate
 
@@ -59,10 +60,22 @@ def token_create(
 
 
 def token_revoke(*, token: ApiToken) -> ApiToken:
+    """Revoke `token`; once that commits, `token_revoked` tells those holding it open."""
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        send_after_commit(token_revoked, token_id=token.id, user_id=token.user_id)
     return token
+
+
+def bearer_secret(authorization: bytes) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header: None when the header names another
+    scheme (or none), "" when it names Bearer but carries no token. The scheme is matched without
+    regard to case (RFC 9110, 11.1), for HTTP and WebSockets alike."""
+    scheme, _, secret = authorization.decode("latin-1").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return secret.strip()
 
 
 def token_authenticate(*, secret: str) -> ApiToken | None:

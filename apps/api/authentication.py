@@ -4,20 +4,20 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from apps.accounts.models import ApiToken
-from apps.accounts.services import token_authenticate
+from apps.accounts.services import bearer_secret, token_authenticate
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Bearer dts_…`, an API token (apps.accounts.models.ApiToken)."""
+    """`Authorization: Bearer dts_…`, an API token (apps.accounts.models.ApiToken); the scheme in
+    any case, as on WebSockets (apps.accounts.services.bearer_secret)."""
 
     keyword = "Bearer"
 
     def authenticate(self, request: Request) -> tuple[User, ApiToken] | None:
-        header = authentication.get_authorization_header(request).decode(errors="replace")
-        keyword, _, secret = header.partition(" ")
-        if keyword != self.keyword:
+        secret = bearer_secret(authentication.get_authorization_header(request))
+        if secret is None:
             return None
-        token = token_authenticate(secret=secret.strip())
+        token = token_authenticate(secret=secret)
         if token is None:
             raise exceptions.AuthenticationFailed("The token is unknown, expired or revoked.")
         return token.user, token

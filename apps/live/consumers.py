@@ -14,62 +14,176 @@ continues from the number given. Every message after that is sent as it comes:
     {"type": "message", "stream": "team.3", "epoch": "9f…", "seq": 42, "event": {CloudEvent}}
 
 Numbers are contiguous within an epoch: a client that sees one skipped, or another epoch, reloads.
-Close codes: 4400 bad `after`, 4401 not authenticated, 4404 not found or not the user's."""
 
+A refused socket is accepted, then closed with a code that says why (a browser or client sees no
+code when the handshake itself is refused): 4400 a malformed `after`, 4401 not authenticated (or no
+longer: signed out, token revoked or expired, user deactivated), 4403 no longer allowed (removed
+from the team), 4404 not found, not the user's, or no such address. Access is checked again when
+apps.live.access says it ended, and every RECHECK_SECONDS in any case."""
+
+import asyncio
+import logging
+import random
 import re
 from dataclasses import asdict
+from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
+from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.sessions.backends.base import SessionBase
 
-from apps.accounts.selectors import user_teams
+from apps.accounts.selectors import token_user, user_teams
 from apps.jobs.selectors import jobs_visible
+from apps.live.access import (
+    NOT_AUTHENTICATED,
+    NOT_AUTHORISED,
+    session_group,
+    token_group,
+    user_group,
+)
 from apps.live.broadcast import group_name, live_relay_ensure
 from apps.live.streams import Position, backlog
 from apps.runs.selectors import runs_visible
 
-BAD_REQUEST, UNAUTHENTICATED, NOT_FOUND = 4400, 4401, 4404
+logger = logging.getLogger(__name__)
+
+BAD_REQUEST, NOT_FOUND = 4400, 4404
+# However access ends, a socket that was not told (the change made without a signal, the channel
+# layer down) is closed within this.
+RECHECK_SECONDS = 60.0
 _AFTER = re.compile(
     r"^(?P<stream>[a-z]+\.[0-9a-f-]+):(?P<epoch>[0-9a-f]{1,32}):(?P<seq>[0-9]{1,18})$"
 )
 
 
 class StreamsConsumer(AsyncJsonWebsocketConsumer):
+    streams: list[str]
+    access_groups: list[str]
+    closed = False
+    rechecking: "asyncio.Task[None] | None" = None
+
     async def connect(self) -> None:
         live_relay_ensure()
+        self.streams, self.access_groups = [], []
         user: Any = self.scope.get("user") or AnonymousUser()
         if not user.is_authenticated:
-            await self.close(code=UNAUTHENTICATED)
+            await self.refuse(NOT_AUTHENTICATED, "not signed in, or a token unknown or revoked")
             return
         after = _positions(self.scope.get("query_string", b""))
         if after is None:
-            await self.close(code=BAD_REQUEST)
+            await self.refuse(BAD_REQUEST, "malformed after")
             return
-        self.streams = await database_sync_to_async(self.streams_allowed)(user)
-        if not self.streams:
-            await self.close(code=NOT_FOUND)
+        streams = await database_sync_to_async(self.streams_allowed)(user)
+        if not streams:
+            await self.refuse(NOT_FOUND, "not found")
             return
-        for stream in self.streams:
-            await self.channel_layer.group_add(group_name(stream), self.channel_name)
+        self.streams, self.access_groups = streams, self.access_groups_of(user)
+        for group in [*map(group_name, self.streams), *self.access_groups]:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         for stream in self.streams:
             for message in await sync_to_async(_catch_up)(stream, after.get(stream)):
                 await self.send_json(message)
+        self.rechecking = asyncio.create_task(self.recheck_periodically())
 
     async def disconnect(self, code: int) -> None:
-        for stream in getattr(self, "streams", []):
-            await self.channel_layer.group_discard(group_name(stream), self.channel_name)
+        await self.groups_leave()
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """Clients only listen."""
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Clients only listen: whatever they send (JSON or not) is ignored."""
 
     async def live_messages(self, event: dict[str, Any]) -> None:
+        if self.closed:
+            return
         for message in event["messages"]:
             await self.send_json(_outgoing(event["stream"], message))
+
+    async def live_close(self, event: dict[str, Any]) -> None:
+        """Access ended (apps.live.access)."""
+        await self.end(event["code"], event["reason"])
+
+    async def live_recheck(self, event: dict[str, Any]) -> None:
+        """Access may have narrowed (apps.live.access)."""
+        await self.recheck()
+
+    async def refuse(self, code: int, reason: str) -> None:
+        """Accepted first, so that the client sees the code: a refused handshake has none."""
+        await self.accept()
+        await self.end(code, reason)
+
+    async def end(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        await self.groups_leave()
+        await self.close(code=code, reason=reason)
+
+    async def groups_leave(self) -> None:
+        if self.rechecking is not None and self.rechecking is not asyncio.current_task():
+            self.rechecking.cancel()
+        groups = [*map(group_name, self.streams), *self.access_groups]
+        self.streams, self.access_groups = [], []
+        for group in groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def recheck(self) -> None:
+        """Close the socket if its user may no longer follow any of its streams; stop following
+        those of its streams the user may no longer see."""
+        if self.closed:
+            return
+        user = await self.user_now()
+        if not user.is_authenticated:
+            await self.end(NOT_AUTHENTICATED, "no longer signed in")
+            return
+        allowed = await database_sync_to_async(self.streams_allowed)(user)
+        kept = [stream for stream in self.streams if stream in allowed]
+        if not kept:
+            await self.end(NOT_AUTHORISED, "no longer allowed")
+            return
+        for stream in self.streams:
+            if stream not in kept:
+                await self.channel_layer.group_discard(group_name(stream), self.channel_name)
+        self.streams = kept
+
+    async def recheck_periodically(self) -> None:
+        # Spread over the period, so that sockets opened together do not re-check together.
+        await asyncio.sleep(random.uniform(0.5, 1) * RECHECK_SECONDS)  # noqa: S311  # no secret
+        while not self.closed:
+            try:
+                await self.recheck()
+            except Exception as error:
+                # The database is down, say: keep the socket, try again; every socket would log
+                # this, and the outage is seen elsewhere (/readyz).
+                logger.debug("Cannot re-check a socket's access: %r", error)
+            await asyncio.sleep(RECHECK_SECONDS)
+
+    async def user_now(self) -> Any:
+        """The socket's user as its token or session says now: AnonymousUser when no longer."""
+        token_id = self.scope.get("token_id")
+        if token_id is not None:
+            user = await database_sync_to_async(token_user)(token_id=token_id)
+            return user or AnonymousUser()
+        session_key = _session_key(self.scope)
+        if session_key is None:
+            return AnonymousUser()
+        # A new store: the scope's has kept what it read when the socket opened.
+        return await get_user({"session": _session_store(session_key)})
+
+    def access_groups_of(self, user: User) -> list[str]:
+        """The groups through which apps.live.access reaches this socket."""
+        groups = [user_group(user.id)]
+        token_id, session_key = self.scope.get("token_id"), _session_key(self.scope)
+        if token_id is not None:
+            groups.append(token_group(token_id))
+        elif session_key is not None:
+            groups.append(session_group(session_key))
+        return groups
 
     def streams_allowed(self, user: User) -> list[str]:
         """The streams of this address that `user` may follow: none when it may not."""
@@ -81,6 +195,27 @@ class StreamsConsumer(AsyncJsonWebsocketConsumer):
             found = runs_visible(user=user).filter(id=route["run_id"]).exists()
             return [f"run.{route['run_id']}"] if found else []
         return [f"team.{team_id}" for team_id in user_teams(user=user).values_list("id", flat=True)]
+
+
+class NoRouteConsumer(AsyncJsonWebsocketConsumer):
+    """Any other address under the WebSocket router: refused as not found, quietly."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=NOT_FOUND, reason="no such address")
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Closed already: nothing to read."""
+
+
+def _session_key(scope: Any) -> str | None:
+    session = scope.get("session")
+    return session.session_key if session is not None else None
+
+
+def _session_store(session_key: str) -> SessionBase:
+    store: SessionBase = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    return store
 
 
 def _catch_up(stream: str, position: Position | None) -> list[dict[str, Any]]:

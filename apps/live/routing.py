@@ -1,5 +1,6 @@
 """The WebSocket side of the web process: `/ws/…`, authenticated by session or API token, from
-pages of an allowed host only (browsers send their page's Origin; the CLI sends the server's)."""
+pages of an allowed host only (browsers send their page's Origin; the CLI sends the server's).
+An address with no route is refused like a stream that does not exist (4404), not with an error."""
 
 from typing import Any
 
@@ -8,21 +9,25 @@ from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.routing import URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
-from django.urls import path
+from django.urls import path, re_path
 
-from apps.accounts.services import token_authenticate
-from apps.live.consumers import StreamsConsumer
+from apps.accounts.services import bearer_secret, token_authenticate
+from apps.live.consumers import NoRouteConsumer, StreamsConsumer
 
 
 class TokenAuthMiddleware(BaseMiddleware):
-    """`Authorization: Bearer <token>` (the CLI) takes the place of the session's user."""
+    """`Authorization: Bearer <token>` (the CLI) takes the place of the session's user; the
+    scheme is read as the REST API reads it (bearer_secret)."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
-        header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
-        scheme, _, secret = header.partition(" ")
-        if scheme.lower() == "bearer" and secret:
-            token = await database_sync_to_async(token_authenticate)(secret=secret.strip())
-            scope = {**scope, "user": token.user if token is not None else None}
+        secret = bearer_secret(dict(scope.get("headers", [])).get(b"authorization", b""))
+        if secret is not None:
+            token = await database_sync_to_async(token_authenticate)(secret=secret)
+            scope = {
+                **scope,
+                "user": token.user if token is not None else None,
+                "token_id": token.id if token is not None else None,
+            }
         return await super().__call__(scope, receive, send)
 
 
@@ -31,6 +36,7 @@ websocket_urlpatterns: list[Any] = [
     path("ws/runs/", consumer),
     path("ws/jobs/<int:job_id>/", consumer),
     path("ws/runs/<uuid:run_id>/", consumer),
+    re_path(r"", NoRouteConsumer.as_asgi()),
 ]
 
 websocket_application = AllowedHostsOriginValidator(
