@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
@@ -52,8 +54,27 @@ def test_args_breaking_the_schema_are_refused_with_the_reason(args, reason):
     assert reason in raised.value.message
 
 
-def test_args_matching_the_schema_pass():
-    task_args_validate(task_type_name="dts.sleep", args={"seconds": 0.5})
+@pytest.mark.parametrize(
+    ("task_type_name", "args"),
+    [
+        ("dts.sleep", {"seconds": 0.5}),
+        ("dts.sleep", {"seconds": 0}),  # the schema's minimum and maximum are allowed
+        ("dts.sleep", {"seconds": 86400}),
+        ("dts.fail", {}),  # an optional property may be left out
+        ("dts.echo", {"any": ["json", {"at": "all"}], "é": None}),
+    ],
+)
+def test_args_matching_the_schema_pass(task_type_name, args):
+    given = copy.deepcopy(args)
+
+    assert task_args_validate(task_type_name=task_type_name, args=args) is None
+    assert args == given  # validated as given: nothing added, dropped or converted
+
+
+@pytest.mark.parametrize("seconds", [86400.001, -0.001])
+def test_args_just_outside_the_schema_are_refused(seconds):
+    with pytest.raises(ValidationFailed, match=r"\$\.seconds"):
+        task_args_validate(task_type_name="dts.sleep", args={"seconds": seconds})
 
 
 @pytest.mark.parametrize("name", ["", "Dts.Echo", "dts..echo", "dts.echo!", "1dts", "x" * 201])
