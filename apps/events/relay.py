@@ -5,9 +5,9 @@ A relay publishes a batch while its database session holds a PostgreSQL advisory
 number of replicas) take turns, so batches never overlap and each goes out in `sequence` order,
 whichever relay sends it. An event committed after others that were numbered later goes out after
 them: a job's runs that commit at the same time are not ordered (docs/events.md, "Order"; writers
-are not serialised for it). No transaction stays open while Kafka
-acknowledges a batch: its snapshot would keep every writer's dead row versions from being pruned,
-which doubled the workers' PostgreSQL CPU. A batch is marked published only once Kafka has
+are not serialised for it). No transaction stays open while Kafka acknowledges a batch: its
+snapshot would keep every writer's dead row versions from being pruned, which doubled the workers'
+PostgreSQL CPU. A batch is marked published only once Kafka has
 acknowledged it (idempotent producer, acks=all); a relay killed before that leaves its batch
 unpublished, to be sent again: consumers drop the duplicates by event id (apps.events.consumer).
 New rows wake an idle relay through a NOTIFY their insert fires while a relay has said it waits
