@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-from websockets.exceptions import InvalidStatus, WebSocketException
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.sync.client import connect
 from websockets.typing import Origin
 
@@ -15,6 +15,16 @@ from cli.config import Settings
 
 TIMEOUT_SECONDS = 30.0
 RECONNECT_FIRST_SECONDS, RECONNECT_MOST_SECONDS = 0.5, 30.0
+# A socket the server closes with one of these was refused: 4000 + the HTTP status it stands for
+# (docs/live.md); retrying would be refused again.
+REFUSED_CLOSE_CODES = range(4400, 4500)
+_REFUSALS = {
+    400: "a request the server cannot read",
+    401: "not signed in, or no longer: the token is unknown, expired or revoked, or the user "
+    "deactivated (dts login)",
+    403: "not allowed, or no longer (removed from the team?)",
+    404: "not found, or not one of your teams'",
+}
 
 
 class ExitCode:
@@ -84,7 +94,9 @@ class Client:
     def follow(self, path: str) -> Iterator[dict[str, Any] | None]:
         """The events of the WebSocket at `path` (docs/live.md), in order and each once, across
         reconnections (with backoff): None when the view must be reloaded from the REST API
-        (first, and after anything was missed)."""
+        (first, and after anything was missed). A refusal ends it with an ApiError: a close code
+        4xxx (the server's refusal, 4000 + the HTTP status it stands for) or a 4xx handshake;
+        anything else (no server, a 5xx, a dropped connection) is retried."""
         positions: dict[str, tuple[str, int]] = {}
         delay = RECONNECT_FIRST_SECONDS
         while True:
@@ -95,18 +107,32 @@ class Client:
                     origin=Origin(self.url),
                     open_timeout=TIMEOUT_SECONDS,
                 ) as socket:
-                    delay = RECONNECT_FIRST_SECONDS
                     for frame in socket:
+                        # Reset only once the server has sent something: one that accepts and
+                        # closes at once is retried with backoff too.
+                        delay = RECONNECT_FIRST_SECONDS
                         yield from _received(json.loads(frame), positions)
             except InvalidStatus as refused:
-                raise ApiError(
-                    f"{self.url} refused to stream {path} "
-                    f"({refused.response.status_code}): not signed in, or not yours",
-                    exit_code_for(refused.response.status_code),
-                ) from refused
+                status = refused.response.status_code
+                if not _retried_status(status):
+                    raise ApiError(
+                        f"{self.url} refused to stream {path} ({status}): "
+                        f"{_REFUSALS.get(status, 'refused')}",
+                        exit_code_for(status),
+                    ) from refused
+            except ConnectionClosed as closed:
+                code, reason = (closed.rcvd.code, closed.rcvd.reason) if closed.rcvd else (0, "")
+                if REFUSED_CLOSE_CODES.start <= code < REFUSED_CLOSE_CODES.stop:
+                    status = code - 4000
+                    because = _REFUSALS.get(status, "refused") + (f" ({reason})" if reason else "")
+                    raise ApiError(
+                        f"{self.url} refused to stream {path} ({code}): {because}",
+                        exit_code_for(status),
+                    ) from closed
             except (OSError, WebSocketException):
-                time.sleep(delay)
-                delay = min(delay * 2, RECONNECT_MOST_SECONDS)
+                pass
+            time.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MOST_SECONDS)
 
     def _socket_url(self, path: str, positions: dict[str, tuple[str, int]]) -> str:
         base = "ws" + self.url.removeprefix("http").rstrip("/")
@@ -135,6 +161,12 @@ class Client:
             if body.get("next") is None or (most is not None and len(found) >= most):
                 return found[:most]
             body = self.request("GET", body["next"])
+
+
+def _retried_status(status: int) -> bool:
+    """Whether a handshake answered with `status` is worth trying again: the server is failing,
+    restarting or busy, not refusing."""
+    return status >= 500 or status in (408, 429)
 
 
 def _error_message(response: httpx.Response) -> str:
