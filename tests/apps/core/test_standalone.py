@@ -2,13 +2,18 @@
 
 import os
 import re
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+import uuid
+from contextlib import closing
 
 import pytest
 import requests
+from django.core.management import CommandError, call_command
 
 from tests.conftest import REPO, stop_process, wait_for_log_line
 
@@ -19,7 +24,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def standalone_start(tmp_path, env: dict[str, str] | None = None):
+def standalone_start(tmp_path, env: dict[str, str] | None = None, arguments: tuple[str, ...] = ()):
     """`python manage.py run_standalone` on a free port and its own SQLite file; yields its URL,
     its log and the process, and stops it at the end."""
     port = free_port()
@@ -36,7 +41,7 @@ def standalone_start(tmp_path, env: dict[str, str] | None = None):
     log = tmp_path / "standalone.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "run_standalone", "--port", str(port)],
+            [sys.executable, "manage.py", "run_standalone", "--port", str(port), *arguments],
             cwd=REPO,
             env=process_env,
             stdout=output,
@@ -253,3 +258,39 @@ def test_a_task_that_ignores_its_cancel_is_ended_after_the_grace_period_and_says
     # The task's own end, when it comes, changes nothing.
     time.sleep(8)
     assert api.get(f"runs/{run_id}/").json() == run
+
+
+def test_stopping_while_a_run_executes_ends_in_bounded_time_and_records_the_run_lost(tmp_path):
+    started = standalone_start(tmp_path, arguments=("--shutdown-wait", "1"))
+    base, log, process = next(started)
+    try:
+        api = Api(base)
+        run_id = api.trigger(api.job_id("demo: take five seconds"), {"seconds": 600})
+        api.wait_for_state(run_id, {"running"}, timeout=30)
+
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        process.wait(timeout=30)
+    finally:
+        started.close()
+
+    assert process.returncode == 0
+    assert f"recorded lost: {run_id}" in log.read_text()
+    with closing(sqlite3.connect(tmp_path / "dts.sqlite3")) as database:
+        state, error = database.execute(
+            "SELECT state, error FROM runs_run WHERE id = ?", [uuid.UUID(run_id).hex]
+        ).fetchone()
+    assert state == "lost"
+    assert "make dev stopped while this run executed" in error
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("concurrency", 0, "--concurrency must be at least 1."),
+        ("shutdown_wait", -1.0, "--shutdown-wait must be 0 or more seconds."),
+        ("shutdown_wait", float("nan"), "--shutdown-wait must be 0 or more seconds."),
+    ],
+)
+def test_a_bad_option_is_refused_naming_it_before_anything_starts(option, value, message):
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("run_standalone", **{option: value})
