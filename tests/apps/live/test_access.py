@@ -287,6 +287,22 @@ async def test_an_expired_session_closes_its_sockets_within_the_recheck_period(w
     assert await closed_with(socket, timeout=5) == NOT_AUTHENTICATED
 
 
+async def test_a_password_change_closes_the_other_sessions_sockets_within_the_recheck_period(
+    world, monkeypatch
+):
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.5)
+    _, cookie = await signed_in(world.user)
+    socket = await connected("/ws/runs/", cookie)
+
+    def password_change() -> None:
+        world.user.set_password("another password")
+        world.user.save()
+
+    await sync_to_async(password_change)()
+
+    assert await closed_with(socket, timeout=5) == NOT_AUTHENTICATED
+
+
 async def test_a_socket_that_keeps_its_access_stays_open_across_rechecks(world, monkeypatch):
     monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.2)
     _, cookie = await signed_in(world.user)
