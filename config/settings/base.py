@@ -180,6 +180,8 @@ AXES_COOLOFF_MESSAGE = (
     f"Too many failed sign-ins for this user name or from this address: try again in {_period}."
 )
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# No table of every successful sign-in, which nothing would ever trim.
+AXES_DISABLE_ACCESS_LOG = True
 AXES_CLIENT_IP_CALLABLE = "apps.api.throttling.client_address"
 AXES_LOCKOUT_CALLABLE = "apps.live.views.login_locked_out"
 AXES_VERBOSE = False

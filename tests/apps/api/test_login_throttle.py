@@ -3,6 +3,7 @@ proxies wrote it, and share django-axes' per-account and per-address lockout wit
 pages."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -69,8 +70,10 @@ def test_guessing_passwords_with_a_changing_x_forwarded_for_stays_refused(db):
     assert codes == [401] * LIMIT + [429] * 15
 
 
-def test_behind_a_trusted_proxy_each_client_behind_it_has_its_own_count(db, settings):
+@pytest.mark.parametrize("lockout", [True, False], ids=["throttle and lockout", "throttle"])
+def test_behind_a_trusted_proxy_each_client_behind_it_has_its_own_count(db, settings, lockout):
     settings.DTS_TRUSTED_PROXIES = 1
+    settings.AXES_ENABLED = lockout
     # The client writes what it likes on the left; the proxy appends the address it saw.
     first = [
         token_login(f"user{i}", "wrong", x_forwarded_for=f"10.9.9.{i}, 203.0.113.7").status_code
@@ -158,3 +161,23 @@ def test_make_dev_does_not_take_the_client_address_from_x_forwarded_for(standalo
     ]
 
     assert codes == [401] * LIMIT + [429] * 5
+
+
+@pytest.mark.parametrize("page", ["/live/login/", "/admin/login/"])
+def test_make_dev_locks_out_its_sign_in_pages(standalone, page):
+    """Under the ASGI server, where django-axes' middleware runs in its async form."""
+    browser = requests.Session()
+    form = browser.get(f"{standalone}{page}", timeout=10).text
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+
+    def sign_in(password: str) -> requests.Response:
+        body = {"username": "admin", "password": password, "csrfmiddlewaretoken": csrf}
+        return browser.post(f"{standalone}{page}", data=body, timeout=10, allow_redirects=False)
+
+    codes = [sign_in("wrong").status_code for _ in range(LIMIT + 2)]
+    refused = sign_in("admin")  # the demo's password
+
+    assert codes == [200] * (LIMIT - 1) + [429] * 3
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "60"
+    assert "Too many failed sign-ins for this user name or from this address" in refused.text
