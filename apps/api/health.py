@@ -5,6 +5,7 @@ The web process starts and keeps answering while PostgreSQL or Redis is down: `/
 which is unreachable (503), and the process's log says so once per outage, with a reminder each
 minute and its end (apps.core.outages), however often it is probed."""
 
+import functools
 import logging
 
 import redis
@@ -16,8 +17,12 @@ from apps.core.outages import Outage
 
 logger = logging.getLogger(__name__)
 
-_database = Outage(dependency="PostgreSQL", logger=logger)
-_redis = Outage(dependency="Redis (the broker)", logger=logger)
+
+@functools.cache
+def _outage(dependency: str) -> Outage:
+    """Made at the first probe: a process that only imports this module (the relay loads the
+    URLconf for its checks) must not report these dependencies in its metrics."""
+    return Outage(dependency=dependency, logger=logger)
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -27,9 +32,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def readyz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _database_ok(), "redis": _redis_ok()}
     ready = all(checks.values())
-    return JsonResponse(
+    response = JsonResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
     )
+    # The outage is logged above, once: Django would add an error line for every probe's 503.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
 
 
 def _database_ok() -> bool:
@@ -37,9 +45,9 @@ def _database_ok() -> bool:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError as problem:
-        _database.failed(problem)
+        _outage("PostgreSQL").failed(problem)
         return False
-    _database.succeeded()
+    _outage("PostgreSQL").succeeded()
     return True
 
 
@@ -52,7 +60,7 @@ def _redis_ok() -> bool:
         )
         answered = bool(client.ping())
     except redis.RedisError as problem:
-        _redis.failed(problem)
+        _outage("Redis (the broker)").failed(problem)
         return False
-    _redis.succeeded()
+    _outage("Redis (the broker)").succeeded()
     return answered

@@ -22,7 +22,6 @@ answers, not before it starts.
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,17 +60,22 @@ class DeliveryFailed(RuntimeError):
     """Kafka did not acknowledge some events of a batch (those stay unpublished)."""
 
 
-def kafka_errors_to(kafka: Outage) -> Callable[[KafkaError], None]:
-    """A producer's error callback (apps.events.kafka.producer_new) that reports Kafka being
-    unreachable to `kafka`, and logs other client-wide errors."""
+class KafkaWatch:
+    """What a relay knows of Kafka: whether it is in an outage (logged and in the metrics), and
+    whether the producer has reported it unreachable since the relay last asked Kafka. Such a
+    report only makes the relay ask: librdkafka queues its reports until the next poll, so one
+    may arrive after Kafka has come back."""
 
-    def on_error(error: KafkaError) -> None:
+    def __init__(self, *, address: str) -> None:
+        self.outage = Outage(dependency="Kafka", logger=logger, address=address)
+        self.reported = threading.Event()
+
+    def on_error(self, error: KafkaError) -> None:
+        """The producer's error callback (apps.events.kafka.producer_new)."""
         if error.code() in UNREACHABLE_CODES:
-            kafka.failed(error.str())
+            self.reported.set()
         else:
             logger.warning("Kafka client error: %s", error.str())
-
-    return on_error
 
 
 @dataclass
@@ -95,7 +99,7 @@ class Relay:
         producer: Producer,
         batch_size: int,
         stop: threading.Event,
-        kafka: Outage | None = None,
+        kafka: KafkaWatch | None = None,
         topic_ready: bool = False,
     ) -> None:
         self.producer = producer
@@ -104,9 +108,7 @@ class Relay:
         self.listener = Listener(CHANNEL)
         self.backoff = 0.0
         self.idle = False
-        self.kafka = kafka or Outage(
-            dependency="Kafka", logger=logger, address=settings.KAFKA_BOOTSTRAP_SERVERS
-        )
+        self.kafka = kafka or KafkaWatch(address=settings.KAFKA_BOOTSTRAP_SERVERS)
         self.database = Outage(dependency="PostgreSQL", logger=logger)
         self.topic_ready = topic_ready
 
@@ -117,7 +119,11 @@ class Relay:
             while not self.stop.is_set():
                 try:
                     self.producer.poll(0)  # serves the error callback and librdkafka's log lines
-                    if self.kafka.down or not self.topic_ready:
+                    if (
+                        self.kafka.outage.down
+                        or self.kafka.reported.is_set()
+                        or not self.topic_ready
+                    ):
                         self._kafka_check()
                     published = self.publish_batch()
                     self.database.succeeded()
@@ -136,16 +142,7 @@ class Relay:
                         self.listener.wait(SETTLE_SECONDS)
                 except Exception as problem:
                     # The database or Kafka is away: wait, and try again with the same events.
-                    if isinstance(problem, KafkaException) or (
-                        isinstance(problem, DeliveryFailed) and self.kafka.down
-                    ):
-                        self.kafka.failed(problem)
-                    elif isinstance(problem, DeliveryFailed):
-                        logger.warning("Relay batch failed: %s", problem)
-                    elif isinstance(problem, DatabaseError):
-                        self.database.failed(problem)
-                    else:
-                        logger.exception("Relay batch failed")
+                    self._failed(problem)
                     connection.close_if_unusable_or_obsolete()
                     self.idle = False  # said again, on a connection that may be new
                     self._back_off()
@@ -156,6 +153,20 @@ class Relay:
                 self._idle_set(False)
             except Exception:  # the database is away: the next relay removes the row
                 logger.warning("Could not withdraw the relay's idle mark", exc_info=True)
+
+    def _failed(self, problem: Exception) -> None:
+        """Say what went wrong: an outage once (apps.core.outages), anything else each time."""
+        kafka_away = self.kafka.outage.down or self.kafka.reported.is_set()
+        if isinstance(problem, KafkaException) or (
+            isinstance(problem, DeliveryFailed) and kafka_away
+        ):
+            self.kafka.outage.failed(problem)
+        elif isinstance(problem, DeliveryFailed):
+            logger.warning("Relay batch failed: %s", problem)
+        elif isinstance(problem, DatabaseError):
+            self.database.failed(problem)
+        else:
+            logger.exception("Relay batch failed")
 
     def publish_batch(self) -> int | None:
         """Publish the oldest unpublished events; how many, or None if another relay has the turn.
@@ -187,7 +198,7 @@ class Relay:
                 f"{deliveries.errors[0]}"
             )
         if events:
-            self.kafka.succeeded()
+            self.kafka.outage.succeeded()
         self.backoff = 0.0
         return len(delivered)
 
@@ -195,12 +206,13 @@ class Relay:
         """Create the events topic if that is still to do, else ask Kafka for its metadata: raises
         KafkaException while Kafka does not answer."""
         timeout = min(KAFKA_CHECK_TIMEOUT_SECONDS, settings.DTS_RELAY_DELIVERY_TIMEOUT_SECONDS)
+        self.kafka.reported.clear()
         if self.topic_ready:
             self.producer.list_topics(events_topic(), timeout=timeout)
         else:
             topics_ensure(timeout=timeout)
             self.topic_ready = True
-        self.kafka.succeeded()
+        self.kafka.outage.succeeded()
 
     def _idle_set(self, idle: bool) -> None:
         """Say whether this relay waits for new events (writers notify only while one does); rows

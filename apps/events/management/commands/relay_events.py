@@ -9,9 +9,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from prometheus_client import start_http_server
 
-from apps.core.outages import Outage
 from apps.events.kafka import producer_new
-from apps.events.relay import Relay, kafka_errors_to
+from apps.events.relay import KafkaWatch, Relay
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +41,9 @@ class Command(BaseCommand):
         if options["metrics_port"]:
             start_http_server(options["metrics_port"], addr=settings.DTS_RELAY_METRICS_ADDRESS)
         # Kafka and the database may be down: the relay starts anyway and waits for them.
-        kafka = Outage(dependency="Kafka", logger=logger, address=settings.KAFKA_BOOTSTRAP_SERVERS)
+        kafka = KafkaWatch(address=settings.KAFKA_BOOTSTRAP_SERVERS)
         relay = Relay(
-            producer=producer_new(on_error=kafka_errors_to(kafka)),
+            producer=producer_new(on_error=kafka.on_error),
             batch_size=options["batch_size"],
             stop=stop,
             kafka=kafka,
