@@ -34,7 +34,7 @@ from prometheus_client import Counter, Gauge
 from apps.core.notify import Listener
 from apps.core.outages import Outage
 from apps.events.envelope import envelope_bytes
-from apps.events.kafka import events_topic, topics_ensure
+from apps.events.kafka import events_topic, librdkafka_logger, topics_ensure
 from apps.events.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class KafkaWatch:
         if error.code() in UNREACHABLE_CODES:
             self.reported.set()
         else:
-            logger.warning("Kafka client error: %s", error.str())
+            librdkafka_logger.warning("Kafka client error: %s", error.str())  # collapsed
 
 
 @dataclass

@@ -7,8 +7,9 @@ REPO="$(cd "$LOCAL_DIR/../.." && pwd)"
 SERVICES_DIR="${DTS_SERVICES_DIR:-$REPO/.services}" # data, logs, pid files (git-ignored)
 CACHE_DIR="${DTS_CACHE_DIR:-$HOME/.cache/dts}"      # downloads, shared by all clones
 SVC_DIR="$SERVICES_DIR/$SERVICE"
-# Inherited by the server: its environment says which folder it belongs to (see port_owner).
-export DTS_SERVICE_DIR="$SVC_DIR"
+# Which folder's instance serves each port, machine-wide as ports are: a file per port holding
+# the folder and the pid file (see port_owner).
+PORTS_DIR="${DTS_PORTS_DIR:-${TMPDIR:-/tmp}/dts-services}"
 
 # Loopback ports, away from each service's usual default; override by env.
 : "${DTS_POSTGRES_PORT:=55432}"
@@ -53,13 +54,22 @@ quietly() {
 port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
 # port_owner PORT: "pid P (COMMAND) from DIR" of the process listening on PORT, empty if none.
-# DIR is the .services/<name> folder that started it (its DTS_SERVICE_DIR), when known.
+# DIR is the .services/<name> folder whose script started it, when its record says so.
 port_owner() {
-  local pid dir
+  local pid dir="" pidfile=""
   pid=$(ss -ltnpH "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2)
   [[ -n $pid ]] || return 0
-  dir=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | sed -n 's/^DTS_SERVICE_DIR=//p')
+  if [[ -s $PORTS_DIR/$1 ]]; then
+    { read -r dir && read -r pidfile; } <"$PORTS_DIR/$1" || true
+    [[ -s $pidfile && $(head -n1 "$pidfile") == "$pid" ]] || dir="" # a stale record
+  fi
   printf 'pid %s (%s)%s' "$pid" "$(cut -c1-80 "/proc/$pid/comm" 2>/dev/null)" "${dir:+ from $dir}"
+}
+
+# port_record: note that this folder's instance serves PORT (after a start).
+port_record() {
+  mkdir -p "$PORTS_DIR"
+  printf '%s\n%s\n' "$SVC_DIR" "$PIDFILE" >"$PORTS_DIR/$PORT"
 }
 
 # not_ours: fail when PORT is served by another process than this folder's service (another
@@ -186,7 +196,12 @@ service_main() {
   case "${1:-}" in
     start)
       if svc_healthy; then
-        log "already up at $(svc_url)"
+        if pid_alive "$PIDFILE"; then
+          port_record
+          log "already up at $(svc_url)"
+        else
+          log "already up at $(svc_url), served by $(port_owner "$PORT")"
+        fi
       elif [[ -n ${PIDFILE:-} ]] && pid_alive "$PIDFILE"; then
         log "running but not answering yet: waiting"
         wait_until 180 "$PIDFILE" svc_healthy
@@ -195,6 +210,7 @@ service_main() {
         not_ours starting
         mkdir -p "$SVC_DIR"
         svc_start
+        port_record
         log "up at $(svc_url)"
       fi
       ;;
@@ -203,6 +219,9 @@ service_main() {
         not_ours stopping
       fi
       svc_stop
+      if [[ $(head -n1 "$PORTS_DIR/$PORT" 2>/dev/null) == "$SVC_DIR" ]]; then
+        rm -f "$PORTS_DIR/$PORT"
+      fi
       ;;
     status)
       if svc_healthy; then log "up at $(svc_url)"; else log "down"; return 3; fi

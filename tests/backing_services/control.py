@@ -26,6 +26,8 @@ from django.db import connection
 from tests.conftest import REPO
 
 SCRIPTS = REPO / "platform" / "local"
+# As in lib.sh: machine-wide, as ports are.
+PORTS_DIR = Path(os.environ.get("DTS_PORTS_DIR") or Path(tempfile.gettempdir()) / "dts-services")
 # The environment variable of each service's port in platform/local/lib.sh.
 PORT_VARIABLES = {
     "postgres": "DTS_POSTGRES_PORT",
@@ -108,12 +110,12 @@ def service_in_use(name: str) -> LocalService:
     pid = _listener(port)
     if pid is None:
         raise AssertionError(f"nothing listens on 127.0.0.1:{port} for {name}: start it first")
-    folder = _service_folder(pid, name)
+    folder = _service_folder(pid, name, port)
     if folder is None:
         raise AssertionError(
-            f"{name} on 127.0.0.1:{port} (pid {pid}) was not started by platform/local/{name}.sh "
-            "of this checkout nor by one that records its folder: restart it with "
-            f"platform/local/{name}.sh, so that tests can control it"
+            f"{name} on 127.0.0.1:{port} (pid {pid}) has no record of its folder in {PORTS_DIR} "
+            f"and is not this checkout's: start it with platform/local/{name}.sh, so that tests "
+            "can control it"
         )
     ports = {PORT_VARIABLES[name]: port}
     if name == "kafka":
@@ -128,18 +130,21 @@ def _listener(port: int) -> int | None:
     return None
 
 
-def _service_folder(pid: int, name: str) -> Path | None:
-    """The .services/<name> folder of the server `pid`: the one it was started from (recorded in
-    its environment by the scripts), or this checkout's if its pid file names `pid`."""
-    with contextlib.suppress(psutil.Error):
-        recorded = psutil.Process(pid).environ().get("DTS_SERVICE_DIR")
-        if recorded:
-            return Path(recorded)
-    own = REPO / ".services" / name
-    pid_file = own / ("data/postmaster.pid" if name == "postgres" else f"{name}.pid")
+def _service_folder(pid: int, name: str, port: int) -> Path | None:
+    """The .services/<name> folder of the server `pid` on `port`: the one the scripts recorded
+    for the port (platform/local/lib.sh, port_record), or this checkout's if its pid file names
+    `pid` (a server started before the scripts kept records)."""
+    candidates = [(REPO / ".services" / name, None)]
     with contextlib.suppress(OSError, ValueError):
-        if int(pid_file.read_text().split()[0]) == pid:
-            return own
+        folder, pid_file = (PORTS_DIR / str(port)).read_text().splitlines()[:2]
+        candidates.insert(0, (Path(folder), Path(pid_file)))
+    for folder, pid_file in candidates:
+        pid_file = pid_file or folder / (
+            "data/postmaster.pid" if name == "postgres" else f"{name}.pid"
+        )
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(pid_file.read_text().split()[0]) == pid:
+                return folder
     return None
 
 

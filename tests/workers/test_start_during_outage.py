@@ -196,6 +196,13 @@ def test_the_web_process_answers_while_postgresql_and_redis_are_down_and_is_read
         assert "Service Unavailable: /readyz" not in output  # no error line per probe
 
 
+def test_a_worker_retries_the_broker_for_as_long_as_it_is_down():
+    # Celery's default gives up after 100 attempts (about 50 minutes): the worker would exit.
+    assert app.conf.broker_connection_retry_on_startup is True
+    assert app.conf.broker_connection_retry is True
+    assert app.conf.broker_connection_max_retries is None
+
+
 def test_a_worker_waits_out_redis_and_postgresql_then_runs_a_run(
     postgres, start, django_db_blocker
 ):
