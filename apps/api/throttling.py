@@ -80,6 +80,11 @@ def login_lockout_check(request: Request, *, username: str) -> None:
     address, before its password is checked: the API counts failed sign-ins together with the
     sign-in pages, so neither door adds guesses to the other's."""
     if not AxesProxyHandler.is_allowed(request, {"username": username}):
-        raise exceptions.Throttled(
-            wait=settings.AXES_COOLOFF_TIME.total_seconds(), detail=str(get_lockout_message())
-        )
+        raise LoginLockedOut()
+
+
+class LoginLockedOut(exceptions.Throttled):
+    def __init__(self) -> None:
+        super().__init__(detail=str(get_lockout_message()))
+        # Set here: given to Throttled, the wait would be said a second time in the message.
+        self.wait = int(settings.AXES_COOLOFF_TIME.total_seconds())

@@ -101,7 +101,9 @@ def test_one_account_guessed_from_many_addresses_is_locked_out_right_password_in
     assert refused.status_code == 429
     error = refused.json()["error"]
     assert error["code"] == "throttled"
-    assert "Too many failed sign-ins for this user name or from this address" in error["message"]
+    assert error["message"] == (
+        "Too many failed sign-ins for this user name or from this address: try again in a minute."
+    )
     assert int(refused["Retry-After"]) == 60
     # Another account from that address is not locked out.
     assert token_login("bob", "wrong", x_forwarded_for="203.0.113.200").status_code == 401
