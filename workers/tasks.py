@@ -1,6 +1,7 @@
 """The Celery tasks. Each takes ids, calls run services, and is safe to receive twice."""
 
 import logging
+import threading
 import uuid
 from typing import Any
 
@@ -65,9 +66,22 @@ def execute_run(self: Task, run_id: str, attempt: int = 1, limited: bool = True)
         # Already running elsewhere, over, cancelled or unknown: Ignore sends no success or
         # failure signal, so the run's recorded outcome is left as it is.
         raise Ignore()
-    with run_context(str(run.id)), run_log_capture(run_id=run.id, attempt=attempt):
+    with (
+        run_context(str(run.id), soft_time_limit=_unsignalled_soft_time_limit(self)),
+        run_log_capture(run_id=run.id, attempt=attempt),
+    ):
         cancel_check()  # a cancel that came while the run was starting
         return task_type_get(run.task_type).func(**run.args)
+
+
+def _unsignalled_soft_time_limit(task: Task) -> float | None:
+    """The task's soft time limit when no signal will enforce it: Celery's pools signal it to the
+    main thread of the process executing the task (prefork's, gevent's and eventlet's), while a
+    thread pool's task runs in another thread and gets no signal (workers.context checks it)."""
+    if threading.current_thread() is threading.main_thread():
+        return None
+    _, soft = task.request.timelimit or (None, None)
+    return soft or task.soft_time_limit
 
 
 # The hooks are connected here so that they exist in every process that can execute the task.

@@ -16,6 +16,7 @@ import requests
 from django.core.management import CommandError, call_command
 
 from tests.conftest import REPO, stop_process, wait_for_log_line
+from workers.scheduler import SWEEP_EVERY_SECONDS
 
 
 def free_port() -> int:
@@ -146,6 +147,8 @@ def test_standalone_scheduler_fires_a_schedule_added_in_the_admin(standalone):
 
 # A cancelled run's task gets this long to stop before the run is ended without it.
 CANCEL_GRACE_SECONDS = 2
+# A run its worker has not reported executing for this long is declared lost.
+HEARTBEAT_TIMEOUT_SECONDS = 3
 
 
 @pytest.fixture
@@ -154,6 +157,8 @@ def standalone_process(tmp_path):
         tmp_path,
         env={
             "DTS_CANCEL_GRACE_SECONDS": str(CANCEL_GRACE_SECONDS),
+            "DTS_WORKER_HEARTBEAT_SECONDS": "1",
+            "DTS_WORKER_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_SECONDS),
             # tests.live.chatty: a task that sleeps without ever checking for a cancel.
             "DTS_TASK_MODULES": "tests.workers.operator_tasks",
         },
@@ -294,3 +299,38 @@ def test_stopping_while_a_run_executes_ends_in_bounded_time_and_records_the_run_
 def test_a_bad_option_is_refused_naming_it_before_anything_starts(option, value, message):
     with pytest.raises(CommandError, match=re.escape(message)):
         call_command("run_standalone", **{option: value})
+
+
+def test_a_sleep_past_its_jobs_soft_time_limit_ends_timed_out(standalone_process):
+    base, _, process = standalone_process
+    api = Api(base)
+    created = api.post(
+        "jobs/",
+        {
+            "team": "demo",
+            "name": "sleeps past its limit",
+            "task_type": "dts.sleep",
+            "args": {"seconds": 600},
+            "soft_timeout_seconds": 2,
+        },
+    )
+    assert created.status_code == 201, created.text
+
+    run_id = api.trigger(created.json()["id"])
+    run = api.wait_for_state(run_id, {"succeeded", "failed", "timed_out", "lost"}, timeout=30)
+
+    assert run["state"] == "timed_out"
+    assert "SoftTimeLimitExceeded" in run["error"]
+    assert_still_serving(base, process, api)
+
+
+def test_a_run_longer_than_the_heartbeat_timeout_is_not_declared_lost(standalone_process):
+    base, _, _ = standalone_process
+    api = Api(base)
+    # Long enough for a sweep of the reaper (every SWEEP_EVERY_SECONDS) to come after the timeout.
+    seconds = HEARTBEAT_TIMEOUT_SECONDS + SWEEP_EVERY_SECONDS + 3
+
+    run_id = api.trigger(api.job_id("demo: take five seconds"), {"seconds": seconds})
+    run = api.wait_for_state(run_id, {"succeeded", "failed", "lost"}, timeout=seconds + 30)
+
+    assert run["state"] == "succeeded", run["error"]

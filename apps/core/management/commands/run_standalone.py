@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 import uvicorn
-from celery import beat
+from celery import beat, signals
 from celery.worker import WorkController
 from celery.worker import state as worker_state
 from django.conf import settings
@@ -83,7 +83,10 @@ class Command(BaseCommand):
 
     def _start_worker(self, *, concurrency: int) -> WorkController:
         # A WorkController, unlike `celery worker`, installs no signal handlers, so it can live in a
-        # thread; the thread pool is the one that works inside a single process.
+        # thread; the thread pool is the one that works inside a single process. Nor does it send
+        # `worker_ready` as `celery worker` does: sent here, it starts dts's heartbeat
+        # (workers.heartbeat), without which the reaper declares every run lost after
+        # DTS_WORKER_HEARTBEAT_TIMEOUT.
         worker = app.WorkController(
             hostname=f"standalone@{socket.gethostname()}",
             pool_cls="threads",
@@ -92,6 +95,7 @@ class Command(BaseCommand):
             without_heartbeat=True,
             without_mingle=True,
             without_gossip=True,
+            ready_callback=lambda consumer: signals.worker_ready.send(sender=consumer),
         )
         threading.Thread(target=worker.start, name="dts-worker", daemon=True).start()
         return worker
