@@ -111,6 +111,7 @@ JSON_VALUES: list[Any] = [
     "\ud800",  # json.dumps writes it as the escape "\ud800": a lone surrogate once parsed
     "x" * 20_000,
     "9999-12-31T23:59:59-12:00",
+    "9999-12-31T23:59:59Z",
     "0001-01-01T00:00:00+14:00",
     [],
     {"\x00": ["\x00"]},
