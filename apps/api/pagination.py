@@ -40,6 +40,8 @@ class NewestFirstCursor(CursorPagination):
             {"o": cursor.offset, "r": cursor.reverse, "p": cursor.position},
             salt=self.signing_salt,
         )
+        if self.base_url is None:  # set by paginate_queryset, which alone encodes cursors
+            raise RuntimeError("A cursor is encoded only while a page is paginated.")
         return replace_query_param(self.base_url, self.cursor_query_param, signed)
 
     def decode_cursor(self, request: Request) -> Cursor | None:
