@@ -141,3 +141,15 @@ def test_a_page_reconnects_after_the_server_goes_away_and_catches_up(page, web, 
     expect(page.locator("#connection")).to_have_text("Live")
     expect(run_row(page, str(run.id)).locator(".state")).to_have_text("succeeded")
     page.screenshot(path=ARTIFACTS / "dashboard-caught-up.png", full_page=True)
+
+
+def test_signing_out_in_another_tab_stops_the_page_instead_of_reconnecting(page, web, world):
+    other_tab = page.context.new_page()
+    other_tab.goto(f"{web.url}/live/")
+
+    other_tab.click(".signout button")
+
+    expect(page.locator("#connection")).to_have_text("Signed out: reload the page")
+    page.wait_for_timeout(2000)  # a page that retried would show "Connecting"/"Live" again
+    expect(page.locator("#connection")).to_have_text("Signed out: reload the page")
+    page.screenshot(path=ARTIFACTS / "dashboard-signed-out.png", full_page=True)

@@ -5,6 +5,13 @@
 const LIVE = (() => {
   const csrfToken = () => (document.cookie.match(/(?:^|; )csrftoken=([^;]*)/) || [])[1] || "";
 
+  // Close codes that refuse a stream (docs/live.md), as the page says them.
+  const REFUSALS = {
+    4401: "Signed out",
+    4403: "No longer allowed: removed from the team?",
+    4404: "Not found",
+  };
+
   async function api(path, options = {}) {
     const response = await fetch(path, {
       credentials: "same-origin",
@@ -20,7 +27,7 @@ const LIVE = (() => {
   }
 
   // Follows the streams of `path` (e.g. "/ws/runs/"). onSync(stream) reloads a view; onEvent(event,
-  // stream) applies one. onStatus(connected) shows the connection's state.
+  // stream) applies one. onStatus(connected, refused) shows the connection's state.
   class Streams {
     constructor(path, { onSync, onEvent, onStatus }) {
       Object.assign(this, { path, onSync, onEvent, onStatus });
@@ -38,12 +45,17 @@ const LIVE = (() => {
 
     connect() {
       this.socket = new WebSocket(this.url());
-      this.socket.onopen = () => {
-        this.delay = 500;
-        this.onStatus(true);
+      this.socket.onopen = () => this.onStatus(true);
+      this.socket.onmessage = (frame) => {
+        this.delay = 500; // not on open: a refusal opens, then closes
+        this.receive(JSON.parse(frame.data));
       };
-      this.socket.onmessage = (frame) => this.receive(JSON.parse(frame.data));
-      this.socket.onclose = () => {
+      this.socket.onclose = (event) => {
+        if (event.code >= 4400 && event.code < 4500) {
+          // A refusal (docs/live.md): asking again would be refused again.
+          this.onStatus(false, REFUSALS[event.code] || "Refused by the server");
+          return;
+        }
         this.onStatus(false);
         const wait = this.delay * (0.75 + Math.random() / 2);
         this.delay = Math.min(this.delay * 2, 30000);
@@ -73,9 +85,11 @@ const LIVE = (() => {
     }
   }
 
+  // A refused stream is not retried: the page says why (`refused`) and stays as it is.
   function statusShown(element) {
-    return (connected) => {
-      element.textContent = connected ? "Live" : "Disconnected: reconnecting…";
+    return (connected, refused) => {
+      if (refused) element.textContent = `${refused}: reload the page`;
+      else element.textContent = connected ? "Live" : "Disconnected: reconnecting…";
       element.dataset.connected = connected ? "true" : "false";
     };
   }
