@@ -117,7 +117,9 @@ def test_a_batch_kafka_acknowledged_is_published_in_sequence_order():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_runs_events_go_out_in_order_and_a_concurrent_runs_in_the_order_the_relay_read_them():
+def test_a_runs_events_go_out_in_order_and_a_concurrent_runs_in_the_order_the_relay_read_them(
+    sent_tasks,  # no worker of the session runs them: this test plays the workers
+):
     job = JobFactory(task_type="dts.noop", args={})
     first, second = run_trigger(job=job), run_trigger(job=job)
     started = threading.Event()
