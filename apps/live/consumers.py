@@ -66,7 +66,7 @@ class StreamsConsumer(AsyncJsonWebsocketConsumer):
     streams: list[str]
     access_groups: list[str]
     closed = False
-    rechecking: "asyncio.Task[None] | None" = None
+    rechecking: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         live_relay_ensure()
@@ -95,7 +95,9 @@ class StreamsConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         await self.groups_leave()
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
         """Clients only listen: whatever they send (JSON or not) is ignored."""
 
     async def live_messages(self, event: dict[str, Any]) -> None:
@@ -165,7 +167,7 @@ class StreamsConsumer(AsyncJsonWebsocketConsumer):
 
     async def user_now(self) -> Any:
         """The socket's user as its token or session says now: AnonymousUser when no longer."""
-        token_id = self.scope.get("token_id")
+        token_id: int | None = self.scope.get("token_id")  # type: ignore[assignment]
         if token_id is not None:
             user = await database_sync_to_async(token_user)(token_id=token_id)
             return user or AnonymousUser()
@@ -173,12 +175,14 @@ class StreamsConsumer(AsyncJsonWebsocketConsumer):
         if session_key is None:
             return AnonymousUser()
         # A new store: the scope's has kept what it read when the socket opened.
-        return await get_user({"session": _session_store(session_key)})
+        scope: Any = {"session": _session_store(session_key)}
+        return await get_user(scope)
 
     def access_groups_of(self, user: User) -> list[str]:
         """The groups through which apps.live.access reaches this socket."""
         groups = [user_group(user.id)]
-        token_id, session_key = self.scope.get("token_id"), _session_key(self.scope)
+        token_id: int | None = self.scope.get("token_id")  # type: ignore[assignment]
+        session_key = _session_key(self.scope)
         if token_id is not None:
             groups.append(token_group(token_id))
         elif session_key is not None:
@@ -204,7 +208,9 @@ class NoRouteConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         await self.close(code=NOT_FOUND, reason="no such address")
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
         """Closed already: nothing to read."""
 
 

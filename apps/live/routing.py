@@ -32,11 +32,12 @@ class TokenAuthMiddleware(BaseMiddleware):
 
 
 consumer: Any = StreamsConsumer.as_asgi()
+no_route: Any = NoRouteConsumer.as_asgi()
 websocket_urlpatterns: list[Any] = [
     path("ws/runs/", consumer),
     path("ws/jobs/<int:job_id>/", consumer),
     path("ws/runs/<uuid:run_id>/", consumer),
-    re_path(r"", NoRouteConsumer.as_asgi()),
+    re_path(r"", no_route),
 ]
 
 websocket_application = AllowedHostsOriginValidator(
