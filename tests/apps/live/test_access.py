@@ -10,6 +10,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.db import connections
 from django.test import Client
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.accounts.models import ApiToken, Membership, Role
@@ -266,13 +267,18 @@ async def test_a_dashboard_stops_following_a_team_its_user_left_and_keeps_the_ot
     assert await still_open(dashboard)
 
 
+@pytest.mark.parametrize("change", ["user deactivated", "token expired"])
 async def test_a_change_made_without_a_signal_closes_the_socket_within_the_recheck_period(
-    world, monkeypatch
+    world, monkeypatch, change
 ):
     monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.5)
     socket = await connected("/ws/runs/", bearer(world.secret))
 
-    await User.objects.filter(id=world.user.id).aupdate(is_active=False)  # no save(), no signal
+    # update(), not save(): no signal
+    if change == "user deactivated":
+        await User.objects.filter(id=world.user.id).aupdate(is_active=False)
+    else:
+        await ApiToken.objects.filter(id=world.token.id).aupdate(expires_at=timezone.now())
 
     assert await closed_with(socket, timeout=5) == NOT_AUTHENTICATED
 

@@ -90,3 +90,23 @@ async def test_what_a_client_sends_is_ignored_without_an_error(member, caplog):
     assert await communicator.receive_nothing(timeout=0.5)
     await communicator.disconnect()
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "after=" + "a" * 100_000,
+        "after=team.1:" + "f" * 33 + ":1",
+        "after=team.1:ab:" + "9" * 19,
+        "after=team.1:ab:1&after=%ff%fe",
+        "after=t\u00e9am.1:ab:1",
+        "after=team.1:ab:1,,",
+    ],
+)
+async def test_a_hostile_position_is_refused_as_malformed_without_an_error(member, query, caplog):
+    _, secret = member
+
+    code = await closing_code(f"/ws/runs/?{query}", (b"authorization", f"Bearer {secret}".encode()))
+
+    assert code == 4400
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
