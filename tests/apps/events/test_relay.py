@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 import requests
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import close_old_connections, connection
 from django.utils import timezone
@@ -59,6 +60,8 @@ def relays(topic, tmp_path):
         env = {
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
             "DATABASE_URL": database_url(),
+            # The Kafka the tests use (and the outage test stops), not the settings' default.
+            "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA_BOOTSTRAP_SERVERS,
             "DTS_EVENTS_TOPIC": topic,
             **RELAY_ENV,
         }
