@@ -181,6 +181,21 @@ async def test_deactivating_a_user_in_the_admin_closes_their_sockets(world):
     assert await closed_with(by_token) == NOT_AUTHENTICATED
 
 
+async def test_deleting_a_user_in_the_admin_closes_their_sockets(world):
+    _, cookie = await signed_in(world.user)
+    by_session = await connected("/ws/runs/", cookie)
+    by_token = await connected("/ws/runs/", bearer(world.secret))
+    admin = await as_admin(world)
+
+    response = await sync_to_async(admin.post)(
+        f"/admin/auth/user/{world.user.id}/delete/", {"post": "yes"}
+    )
+
+    assert response.status_code == 302
+    assert await closed_with(by_session) == NOT_AUTHENTICATED
+    assert await closed_with(by_token) == NOT_AUTHENTICATED
+
+
 async def test_saving_an_active_user_in_the_admin_keeps_their_sockets(world):
     socket = await connected("/ws/runs/", bearer(world.secret))
     admin = await as_admin(world)
