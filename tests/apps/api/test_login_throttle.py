@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import requests
+from django.core.cache import cache
 from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
@@ -18,6 +19,14 @@ from tests.conftest import REPO, stop_process, wait_for_log_line
 from tests.factories import UserFactory
 
 LIMIT = 10  # DTS_API_THROTTLE_LOGIN's default, 10/minute
+
+
+@pytest.fixture(autouse=True)
+def private_throttle_counts(settings):
+    """Counts in this process only: the tests' Redis is shared with other test runs, which clear
+    it and log in from 127.0.0.1 too."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    cache.clear()
 
 
 def token_login(username: str, password: str, **headers: str):
