@@ -2,9 +2,6 @@
 (DTS_SERVICES_DIR, by default the checkout's .services) on their ports. Tests find the instance
 they use by its port, whichever folder started it (tests.backing_services.control)."""
 
-import tempfile
-from pathlib import Path
-
 import pytest
 import redis
 
@@ -42,8 +39,8 @@ def test_a_private_instance_runs_in_its_folder_on_its_port(private_redis):
     assert not (private_redis.folder / "redis.pid").exists()
 
 
-def test_another_folders_instance_is_neither_stopped_nor_doubled(private_redis):
-    other = Path(tempfile.mkdtemp(prefix="dts-other-"))
+def test_another_folders_instance_is_neither_stopped_nor_doubled(private_redis, tmp_path):
+    other = tmp_path / "other"
     stop = LocalService("redis", other, {"DTS_REDIS_PORT": private_redis.port}).run("stop")
     # A broker on a port already served: no second one is launched (kafka.sh used to try).
     kafka = LocalService(
