@@ -9,6 +9,7 @@ Interval and once-at schedules live on the UTC timeline and never meet DST.
 """
 
 import functools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,35 @@ def cron_expand(expression: str) -> str:
     """The five-field form of an expression, with @aliases replaced."""
     stripped = " ".join(expression.split())
     return CRON_ALIASES.get(stripped.lower(), stripped)
+
+
+MONTH_NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+ONE_VALUE_STEPPED_RANGE = re.compile(r"([0-9A-Z]+)-([0-9A-Z]+)/[0-9]+")
+
+
+def cronsim_expression(expression: str) -> str:
+    """The expression as cronsim is given it: aliases expanded, and a stepped range of one value
+    (5-5/10) written as that value, which cronsim 2.8 would read as 5/10 (5 to the field's end)."""
+    fields = cron_expand(expression).upper().split()
+    names_of_field = {3: (MONTH_NAMES, 1), 4: (DAY_NAMES, 0)}
+    for index, text in enumerate(fields):
+        names, first = names_of_field.get(index, ((), 0))
+        items = text.split(",")
+        for position, item in enumerate(items):
+            stepped = ONE_VALUE_STEPPED_RANGE.fullmatch(item)
+            if stepped:
+                start, end = (_cron_value(value, names, first) for value in stepped.groups())
+                if start is not None and start == end:
+                    items[position] = stepped[1]
+        fields[index] = ",".join(items)
+    return " ".join(fields)
+
+
+def _cron_value(text: str, names: tuple[str, ...], first: int) -> int | None:
+    if text.isdigit():
+        return int(text)
+    return first + names.index(text) if text in names else None
 
 
 def local_to_utc(local: datetime, zone: ZoneInfo) -> datetime:
@@ -139,7 +169,9 @@ class Recurrence:
         zone = ZoneInfo(self.timezone)
         bound = wall_time_bound(instant, zone).replace(microsecond=0)
         # Backwards from just after the bound: the first wall time is the bound itself.
-        local_times = CronSim(cron_expand(self.cron), bound + timedelta(seconds=1), reverse=True)
+        local_times = CronSim(
+            cronsim_expression(self.cron), bound + timedelta(seconds=1), reverse=True
+        )
         for _ in range(MAX_CRON_STEPS_PER_FIRE):
             local = next(local_times, None)
             if local is None:  # no match in the 50 years cronsim searches
@@ -173,7 +205,7 @@ class Recurrence:
         # cronsim is given naive wall-clock times, on which it does plain calendar arithmetic;
         # placing each on the UTC timeline is dts's own rule (local_to_utc), not cronsim's.
         local_times = CronSim(
-            cron_expand(self.cron), instant.astimezone(zone).replace(tzinfo=None, fold=0)
+            cronsim_expression(self.cron), instant.astimezone(zone).replace(tzinfo=None, fold=0)
         )
         last = instant
         steps = 0

@@ -9,7 +9,14 @@ from cronsim import CronSim, CronSimError
 
 from apps.core.exceptions import ValidationFailed
 from apps.schedules.models import Schedule, ScheduleKind
-from apps.schedules.timing import EPOCH, HORIZON, cron_expand
+from apps.schedules.timing import (
+    DAY_NAMES,
+    EPOCH,
+    HORIZON,
+    MONTH_NAMES,
+    cron_expand,
+    cronsim_expression,
+)
 
 MAX_INTERVAL_SECONDS = 366 * 24 * 3600
 MAX_JITTER_SECONDS = 3600
@@ -113,7 +120,7 @@ def _cron_validate(expression: str, *, now: datetime) -> None:
                     where += f", item {item!r}"
                 raise ValidationFailed(f"{where}: {reason}.", field="cron_expression")
     try:
-        next(CronSim(expanded, now.replace(tzinfo=None)))
+        next(CronSim(cronsim_expression(expanded), now.replace(tzinfo=None)))
     except (CronSimError, StopIteration):
         # cronsim refuses outright a day of month that no month allowed has (31 February).
         raise ValidationFailed(
@@ -135,14 +142,8 @@ CRON_FIELDS = (
     CronField("minute", 0, 59),
     CronField("hour", 0, 23),
     CronField("day-of-month", 1, 31),
-    CronField(
-        "month",
-        1,
-        12,
-        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"),
-        "month",
-    ),
-    CronField("day-of-week", 0, 7, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), "day"),
+    CronField("month", 1, 12, MONTH_NAMES, "month"),
+    CronField("day-of-week", 0, 7, DAY_NAMES, "day"),
 )
 DAY_OF_MONTH, DAY_OF_WEEK = CRON_FIELDS[2], CRON_FIELDS[4]
 

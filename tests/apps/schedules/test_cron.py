@@ -28,6 +28,7 @@ def first_fires(expression: str, count: int = 3, timezone: str = "UTC") -> list[
     [
         pytest.param("5-5 0 * * *", ["01-01 00:05", "01-02 00:05", "01-03 00:05"], id="5-5"),
         pytest.param("0 9 * * 1-1", ["01-05 09:00", "01-12 09:00", "01-19 09:00"], id="1-1"),
+        pytest.param("5-5/10 0 * * *", ["01-01 00:05", "01-02 00:05"], id="5-5/10"),
         # A day field starting with * is unrestricted: the two day fields are AND-ed.
         pytest.param("0 0 */2 * 1", ["01-05 00:00", "01-19 00:00", "02-09 00:00"], id="*/2-and"),
         pytest.param("0 0 2 * 1", ["01-02 00:00", "01-05 00:00", "01-12 00:00"], id="or"),
