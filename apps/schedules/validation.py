@@ -100,6 +100,20 @@ def _timezone_validate(name: str) -> None:
 
 
 def _cron_validate(expression: str, *, now: datetime) -> None:
+    cron_syntax_validate(expression)
+    try:
+        next(CronSim(cronsim_expression(expression), now.replace(tzinfo=None)))
+    except (CronSimError, StopIteration):
+        # cronsim refuses outright a day of month that no month allowed has (31 February).
+        raise ValidationFailed(
+            f"{expression!r} never fires (no matching time in {CRON_SEARCH_YEARS} years).",
+            field="cron_expression",
+        ) from None
+
+
+def cron_syntax_validate(expression: str) -> None:
+    """Refuse an expression outside the syntax docs/scheduling.md describes, naming the cron field
+    and the reason."""
     if expression.strip().startswith("@") and cron_expand(expression) == " ".join(
         expression.split()
     ):
@@ -119,14 +133,6 @@ def _cron_validate(expression: str, *, now: datetime) -> None:
                 if item != text:
                     where += f", item {item!r}"
                 raise ValidationFailed(f"{where}: {reason}.", field="cron_expression")
-    try:
-        next(CronSim(cronsim_expression(expanded), now.replace(tzinfo=None)))
-    except (CronSimError, StopIteration):
-        # cronsim refuses outright a day of month that no month allowed has (31 February).
-        raise ValidationFailed(
-            f"{expression!r} never fires (no matching time in {CRON_SEARCH_YEARS} years).",
-            field="cron_expression",
-        ) from None
 
 
 @dataclass(frozen=True)
