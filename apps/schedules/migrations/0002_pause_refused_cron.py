@@ -2,14 +2,16 @@
 R, H, ?, nearest-weekday W), saying why in the pause note: the scheduler cannot compute their fire
 times, and silently firing them by another reading would be worse. Edit, then resume."""
 
+from django.apps.registry import Apps
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.utils import timezone
 
 from apps.core.exceptions import ValidationFailed
 from apps.schedules.validation import cron_syntax_validate
 
 
-def refused_crons_pause(apps, schema_editor):
+def refused_crons_pause(apps: Apps, schema_editor: BaseDatabaseSchemaEditor | None) -> None:
     Schedule = apps.get_model("schedules", "Schedule")
     now = timezone.now()
     for schedule in Schedule.objects.filter(kind="cron", paused=False).iterator():
