@@ -277,7 +277,7 @@ def unsaved_schedule(expression: str, timezone: str) -> Schedule:
 
 @pytest.mark.parametrize(("zone_name", "change"), WINDOWS)
 @settings(
-    max_examples=12,
+    max_examples=25,
     deadline=None,
     derandomize=True,
     database=None,
@@ -318,7 +318,7 @@ def test_fires_previous_fires_and_preview_match_the_documented_rules_across_dst(
             assert latest is None or latest < first, instant
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(
     expression=expressions,
     start=st.datetimes(datetime(2026, 1, 1), datetime(2027, 12, 31)),  # noqa: DTZ001
@@ -340,7 +340,7 @@ def test_day_fields_match_the_documented_rules_over_long_spans(expression, start
         assert recurrence.latest_at_or_before(fire - SECOND) == earlier
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(expression=expressions)
 def test_every_expression_of_the_grammar_is_accepted_unless_it_never_fires(expression):
     schedule = unsaved_schedule(expression, "UTC")
