@@ -170,19 +170,19 @@ class DtsPeer(Peer):
         return observations, unresolved
 
     def own_report(self, due_times: list[datetime], excluded_keys: list[int]) -> dict[str, Any]:
-        """Its runs' own record: queued_at (the firing transaction's time) minus scheduled_for."""
+        """Its runs' own record: created_at (the firing transaction's time) minus scheduled_for."""
         excluded = [self.schedule_ids[key] for key in excluded_keys]
         rows = list(
             Run.objects.filter(scheduled_for__in=due_times)
             .exclude(schedule_id__in=excluded)
-            .values_list("scheduled_for", "queued_at")
+            .values_list("scheduled_for", "created_at")
         )
         queued = [(at - due).total_seconds() for due, at in rows if at is not None]
         skipped = SkippedFire.objects.aggregate(count=Sum("count"))["count"] or 0
         return {
             "runs": len(rows),
             "unqueued_runs": len(rows) - len(queued),
-            "queued_at_lateness_ms": summary_ms(queued),
+            "lateness_ms": summary_ms(queued),
             "skipped_fires_recorded": skipped,
         }
 

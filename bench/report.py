@@ -23,7 +23,7 @@ PACKAGES = (
     "django-celery-beat",
     "redis",
     "psycopg2-binary",
-    "croniter",
+    "cronsim",
 )
 DTS = "dts"
 CELERY_BEAT = "django-celery-beat"
@@ -244,7 +244,7 @@ def _burst_table(rows: list[Result]) -> str:
         "dup.",
         "lateness p50 / p99 / max (ms)",
         "fires/s",
-        "dts queued_at - due p50 / p99 (ms)",
+        "dts created_at - due p50 / p99 (ms)",
         "CPU % of a core (s)",
         "PostgreSQL CPU %",
         "peak RSS (MB)",
@@ -253,7 +253,7 @@ def _burst_table(rows: list[Result]) -> str:
     ]
     body = []
     for r in rows:
-        own = (r.get("own") or {}).get("queued_at_lateness_ms")
+        own = (r.get("own") or {}).get("lateness_ms")
         body.append(
             [
                 f"{r['size']:,}",
@@ -375,7 +375,7 @@ def _method() -> str:
   first fire is 1 s after the save.
 - A scheduler that has not published everything by the cap is stopped ("did not finish"); its
   p99 "counting the unpublished" treats every missing fire as late until the cap: a lower bound.
-- dts's own record: `queued_at` (the time of the transaction that fired the run) minus
+- dts's own record: `created_at` (the time of the transaction that fired the run) minus
   `scheduled_for`.
 - Idle schedules use `0 * 1 M *` (M six months ahead) rather than `0 0 1 1 *`: django-celery-beat
   2.9 skips loading crontabs whose numeric hour is more than 2 h away from now, so a numeric hour

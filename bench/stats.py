@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from croniter import croniter
+from cronsim import CronSim
 
 # A message this long before its due time still counts for it (clock rounding between processes).
 TOLERANCE_S = 1.0
@@ -63,7 +63,7 @@ class Shape:
         if key < self.count and self.pattern == "spread":
             due = at.replace(minute=key % 60, second=0, microsecond=0)
             return due if due > at else due + timedelta(hours=1)
-        return croniter(self.cron(key), at).get_next(datetime)
+        return next(CronSim(self.cron(key), at))
 
 
 @dataclass(frozen=True)
