@@ -34,7 +34,7 @@ def demo_load(*, username: str, password: str) -> None:
         user = user_model.objects.create_superuser(username=username, email="", password=password)
     team, _ = Team.objects.get_or_create(name=DEMO_TEAM)
     membership_set(team=team, user=user, role=Role.ADMIN)
-    existing = set(Job.objects.values_list("name", flat=True))
+    existing = set(Job.objects.filter(team=team).values_list("name", flat=True))
     for definition in DEMO_JOBS:
         if definition["name"] not in existing:
             job = job_create(team=team, description="Loaded by make dev.", **definition)
