@@ -193,6 +193,9 @@ def run_attempt_end(
         if run is None:
             logger.info("Run %s attempt %s already ended; %s ignored", run_id, attempt, outcome)
             return False
+        if run.state == RunState.CANCELLING and outcome in RETRYABLE_OUTCOMES:
+            # Stopped as asked: the task raised on the cancel signal, or its process was killed.
+            outcome = RunState.CANCELLED
         RunAttempt.objects.create(
             run=run,
             number=attempt,
@@ -228,9 +231,6 @@ def run_attempt_end(
             )
             scheduler_wake()
             return True
-        if run.state == RunState.CANCELLING and outcome in RETRYABLE_OUTCOMES:
-            # Stopped as asked: the task raised on the cancel signal, or its process was killed.
-            outcome = RunState.CANCELLED
         Run.objects.filter(id=run.id).update(
             state=outcome, result=result, error=error, traceback=traceback, finished_at=now
         )

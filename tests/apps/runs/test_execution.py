@@ -212,6 +212,19 @@ def test_a_cancelled_attempt_is_never_retried():
     assert run.state == RunState.CANCELLED
 
 
+def test_an_attempt_stopped_by_its_cancel_is_recorded_cancelled_not_timed_out():
+    run = started(max_attempts=5)
+    run.state = RunState.CANCELLING
+    run.save()
+
+    # A cancelled task raises the soft-time-limit exception: the failure hook reports a timeout.
+    run_attempt_end(run_id=run.id, attempt=1, outcome=RunState.TIMED_OUT, error="cancelled")
+
+    run.refresh_from_db()
+    assert run.state == RunState.CANCELLED
+    assert list(run.attempts.values_list("outcome", flat=True)) == [RunState.CANCELLED]
+
+
 def test_a_run_being_cancelled_whose_worker_is_lost_ends_cancelled():
     run = started(max_attempts=5)
     run.state = RunState.CANCELLING
@@ -221,6 +234,7 @@ def test_a_run_being_cancelled_whose_worker_is_lost_ends_cancelled():
 
     run.refresh_from_db()
     assert run.state == RunState.CANCELLED
+    assert list(run.attempts.values_list("outcome", flat=True)) == [RunState.CANCELLED]
 
 
 @pytest.mark.parametrize(
