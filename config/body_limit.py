@@ -5,7 +5,9 @@ Django checks `DATA_UPLOAD_MAX_MEMORY_SIZE` (`DTS_API_MAX_BODY_BYTES`) only agai
 Content-Length, after its ASGI handler has already spooled the whole body to disk; a chunked body,
 which declares none, it reads as empty. Here a declared length over the limit is refused before a
 byte is read, and a chunked body is counted as it comes: past the limit the answer is 413 at once,
-the rest unread; within it, Django gets the body with its length.
+the rest unread; within it, Django gets the body with its length. The 413 is the API's error shape
+under /api/ (apps.api.errors, as Django's own check answers it), its message as plain text
+elsewhere.
 """
 
 import json
@@ -13,6 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from django.conf import settings
+
+from apps.api.errors import body_too_large_error, body_too_large_message
 
 Scope = dict[str, Any]
 Message = Mapping[str, Any]
@@ -34,7 +38,7 @@ class BodyLimitMiddleware:
         if declared is not None and declared.strip().isdigit():
             # The server reads no more than the declared length: the limit holds without counting.
             if int(declared) > limit:
-                await _too_large(send, limit)
+                await _too_large(scope, send)
             else:
                 await self.app(scope, receive, send)
             return
@@ -47,7 +51,7 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _too_large(send, limit)
+                await _too_large(scope, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -85,25 +89,17 @@ def _replayed(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _too_large(send: Send, limit: int) -> None:
-    message = f"The request body is too large: at most {limit} bytes."
-    body = json.dumps(
-        {
-            "error": {
-                "status": 413,
-                "code": "too_large",
-                "message": message,
-                "field": None,
-                "errors": {},
-            }
-        }
-    ).encode()
+async def _too_large(scope: Scope, send: Send) -> None:
+    if scope["path"].startswith("/api/"):
+        body, content_type = json.dumps(body_too_large_error()).encode(), b"application/json"
+    else:
+        body, content_type = body_too_large_message().encode(), b"text/plain; charset=utf-8"
     await send(
         {
             "type": "http.response.start",
             "status": 413,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
                 # The rest of the body stays unread: this connection cannot carry another request.
                 (b"connection", b"close"),

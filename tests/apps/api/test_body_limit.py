@@ -2,6 +2,7 @@
 (config/body_limit.py): through the real web server, and at the ASGI level for what it reads."""
 
 import asyncio
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -99,9 +100,11 @@ class TestThroughTheWebServer:
         assert response.status_code == 201, response.text
 
 
-def asgi_call(app, messages: list[dict], headers: list[tuple[bytes, bytes]]):
+def asgi_call(
+    app, messages: list[dict], headers: list[tuple[bytes, bytes]], path: str = "/api/v1/jobs/"
+):
     """Call `app` with these receive() messages; what it read and what it sent."""
-    scope = {"type": "http", "method": "POST", "path": "/api/v1/jobs/", "headers": headers}
+    scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
     read, sent = [], []
 
     async def receive():
@@ -156,11 +159,50 @@ def test_the_middleware_gives_django_a_chunked_body_with_its_length(settings):
 def test_the_middleware_refuses_a_declared_length_over_the_limit_unread(settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
 
-    async def django(scope, receive, send):
-        raise AssertionError("not for Django")
-
     read, sent = asgi_call(
-        BodyLimitMiddleware(django), chunks(1, 1001), headers=[(b"content-length", b"1001")]
+        BodyLimitMiddleware(not_for_django), chunks(1, 1001), headers=[(b"content-length", b"1001")]
     )
 
     assert (read, sent[0]["status"]) == ([], 413)
+
+
+async def not_for_django(scope, receive, send):
+    raise AssertionError("not for Django")
+
+
+def test_the_middleware_answers_the_error_djangos_own_check_answers(settings, world, client_as):
+    """A body that bypasses the middleware (the test client's) meets Django's own check: the
+    same 413, word for word."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = b'{"name": "' + b"x" * 2000 + b'"}'
+
+    by_django = client_as("admin").generic(
+        "POST", "/api/v1/jobs/", body, content_type="application/json"
+    )
+    _, sent = asgi_call(
+        BodyLimitMiddleware(not_for_django),
+        chunks(1, len(body)),
+        headers=[(b"content-length", str(len(body)).encode())],
+    )
+
+    assert by_django.status_code == sent[0]["status"] == 413
+    assert json.loads(sent[1]["body"]) == by_django.json()
+    assert by_django.json()["error"]["message"] == (
+        "The request body is too large: at most 1000 bytes."
+    )
+
+
+@pytest.mark.parametrize("path", ["/admin/jobs/job/add/", "/live/login/"])
+def test_outside_the_api_the_413_is_plain_text(settings, path):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+
+    _, sent = asgi_call(
+        BodyLimitMiddleware(not_for_django),
+        chunks(1, 1001),
+        headers=[(b"content-length", b"1001")],
+        path=path,
+    )
+
+    assert sent[0]["status"] == 413
+    assert dict(sent[0]["headers"])[b"content-type"] == b"text/plain; charset=utf-8"
+    assert sent[1]["body"] == b"The request body is too large: at most 1000 bytes."
