@@ -14,9 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.api.errors import ERROR_RESPONSES
-from apps.jobs.selectors import job_queues_visible, sees_every_queue
 from apps.runs.models import Worker
-from apps.runs.selectors import runs_visible
+from apps.runs.selectors import queues_visible, run_ids_visible, workers_visible
 from workers.broker import broker_queue_depths
 
 
@@ -65,21 +64,9 @@ class WorkerListView(APIView):
         "staff and superusers).",
     )
     def get(self, request: Request) -> Response:
-        everything = sees_every_queue(user=request.user)
-        queues = set(job_queues_visible(user=request.user))
-        workers = [
-            worker
-            for worker in Worker.objects.order_by("hostname")
-            if everything or queues.intersection(worker.queues)
-        ]
+        workers = workers_visible(user=request.user)
         active = {run_id for worker in workers for run_id in worker.active_run_ids}
-        visible = {
-            str(run_id)
-            for run_id in runs_visible(user=request.user)
-            .filter(id__in=active)
-            .values_list("id", flat=True)
-        }
-        context = {"visible_run_ids": visible}
+        context = {"visible_run_ids": run_ids_visible(user=request.user, run_ids=active)}
         return Response(WorkerSerializer(workers, many=True, context=context).data)
 
 
@@ -91,7 +78,6 @@ class QueueListView(APIView):
         "superusers), with the messages waiting in each.",
     )
     def get(self, request: Request) -> Response:
-        visible = set(job_queues_visible(user=request.user))
-        depths = broker_queue_depths([name for name in settings.DTS_QUEUES if name in visible])
+        depths = broker_queue_depths(queues_visible(user=request.user))
         rows = [{"name": name, "depth": depth} for name, depth in depths.items()]
         return Response(QueueSerializer(rows, many=True).data)
