@@ -1,31 +1,17 @@
 """`make dev`: web, a worker and the scheduler in one process, on SQLite and an in-memory broker.
 
-For trying dts on one machine; production runs each process on its own (see the README).
+For trying dts on one machine; production runs each process on its own (see the README). This
+command checks its options, migrates and loads the demo; the process itself is
+workers/standalone.py.
 """
 
-import logging
-import os
-import socket
-import sys
-import threading
 from typing import Any
 
-import uvicorn
-from celery import beat, signals
-from celery.worker import WorkController
-from celery.worker import state as worker_state
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.core.demo import demo_load
-from apps.runs.execution import run_attempt_lost
-from apps.runs.services import EXECUTE_RUN_TASK
-from config.asgi import application
-from workers.celery import app
-from workers.messages import run_and_attempt
-from workers.queues import queue_names
-from workers.scheduler import DatabaseScheduler
 
 
 class Command(BaseCommand):
@@ -56,10 +42,10 @@ class Command(BaseCommand):
             )
         call_command("migrate", interactive=False, verbosity=0)
         demo_load(username=options["demo_username"], password=options["demo_password"])
+        # Django finds commands only in installed apps, and workers/ is none: the entry point lives
+        # here, and reaches the process layer only when it runs, not when apps/ is imported.
+        from workers.standalone import standalone_serve
 
-        worker = self._start_worker(concurrency=options["concurrency"])
-        scheduler = beat.EmbeddedService(app, thread=True, scheduler_cls=DatabaseScheduler)
-        scheduler.start()  # type: ignore[union-attr]  # thread=True gives the _Threaded kind
         url = f"http://{options['host']}:{options['port']}"
         self.stdout.write(
             self.style.SUCCESS(
@@ -67,71 +53,9 @@ class Command(BaseCommand):
                 f"{options['demo_username']} / {options['demo_password']}"
             )
         )
-        try:
-            uvicorn.run(
-                application,
-                host=options["host"],
-                port=options["port"],
-                lifespan="off",
-                log_level="info",
-                # dts reads X-Forwarded-For itself, as far as DTS_TRUSTED_PROXIES allows.
-                proxy_headers=False,
-            )
-        finally:
-            scheduler.stop()
-            self._stop_worker(worker, wait_seconds=options["shutdown_wait"])
-
-    def _start_worker(self, *, concurrency: int) -> WorkController:
-        # A WorkController, unlike `celery worker`, installs no signal handlers, so it can live in a
-        # thread; the thread pool is the one that works inside a single process. Nor does it send
-        # `worker_ready` as `celery worker` does: sent here, it starts dts's heartbeat
-        # (workers.heartbeat), without which the reaper declares every run lost after
-        # DTS_WORKER_HEARTBEAT_TIMEOUT.
-        worker = app.WorkController(
-            hostname=f"standalone@{socket.gethostname()}",
-            pool_cls="threads",
-            concurrency=concurrency,
-            queues=queue_names(),
-            without_heartbeat=True,
-            without_mingle=True,
-            without_gossip=True,
-            ready_callback=lambda consumer: signals.worker_ready.send(sender=consumer),
+        standalone_serve(
+            host=options["host"],
+            port=options["port"],
+            concurrency=options["concurrency"],
+            shutdown_wait=options["shutdown_wait"],
         )
-        threading.Thread(target=worker.start, name="dts-worker", daemon=True).start()
-        return worker
-
-    def _stop_worker(self, worker: WorkController, *, wait_seconds: float) -> None:
-        """Stop the worker, waiting up to `wait_seconds` for the runs it executes. A thread cannot
-        be stopped, and Python would wait for the pool's threads at exit (for hours, for a long
-        task): the attempts still executing then are recorded lost (retried per their jobs'
-        policies at the next start), and the process ends without them."""
-        stopping = threading.Thread(
-            target=worker.stop,
-            kwargs={"in_sighandler": False, "exitcode": 0},
-            name="dts-worker-stop",
-            daemon=True,
-        )
-        stopping.start()
-        stopping.join(wait_seconds)
-        if not stopping.is_alive():
-            return
-        executing = [
-            run_and_attempt(request.args)
-            for request in list(worker_state.active_requests)
-            if request.name == EXECUTE_RUN_TASK
-        ]
-        for run_id, attempt in executing:
-            run_attempt_lost(
-                run_id=run_id,
-                attempt=attempt,
-                reason=f"Worker lost: make dev stopped while this run executed ({wait_seconds:g} s "
-                "after being asked to).",
-            )
-        self.stderr.write(
-            f"Stopped without waiting longer for {len(executing)} executing runs, recorded lost: "
-            + ", ".join(run_id for run_id, _ in executing)
-        )
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
