@@ -1,6 +1,4 @@
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,39 +12,13 @@ from django.conf import settings
 from django.db import connection
 
 from apps.runs.models import Run
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.processes import REPO, free_port, stop_process, wait_for_log_line
 
 
 def database_url() -> str:
     """The URL of the database this test session uses, for processes the tests start."""
     db = connection.settings_dict
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
-def wait_for_log_line(
-    log: Path, text: str, process: subprocess.Popen, timeout: float, since: int = 0
-) -> None:
-    """Wait until `text` appears in the log after offset `since`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in log.read_text(errors="replace")[since:]:
-            return
-        if process.poll() is not None:
-            break
-        time.sleep(0.2)
-    tail = log.read_text(errors="replace")[-3000:]
-    pytest.fail(f"{process.args} did not log {text!r} within {timeout} s:\n{tail}")
-
-
-def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def wait_for_run(run_id: object, timeout: float = 30) -> Run:
@@ -119,9 +91,7 @@ def web_start(*, broker_url: str, log: Path, port: int | None = None) -> subproc
     """The production ASGI server (uvicorn) on the test database and `broker_url`, at `port` (a
     free one if None; see web_url); waits until it answers."""
     if port is None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": database_url(),

@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import psutil
 from django.conf import settings
 from django.db import connection
 
-from tests.conftest import REPO
+from tests.processes import REPO, free_port
 
 SCRIPTS = REPO / "platform" / "local"
 # As in lib.sh: machine-wide, as ports are.
@@ -34,12 +33,6 @@ PORT_VARIABLES = {
     "redis": "DTS_REDIS_PORT",
     "kafka": "DTS_KAFKA_PORT",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -121,6 +114,36 @@ def service_in_use(name: str) -> LocalService:
     if name == "kafka":
         ports["DTS_KAFKA_CONTROLLER_PORT"] = _kafka_controller_port(folder)
     return LocalService(name, folder.parent, ports)
+
+
+def service(name: str, action: str) -> None:
+    """Start or stop the instance of `name` that the tests use (another checkout's, if it serves
+    their port), never a second one."""
+    getattr(instance_of(name), action)()
+
+
+# The instances found so far: once one is stopped, no listening port names its folder.
+_instances: dict[str, LocalService] = {}
+
+
+def instance_of(name: str) -> LocalService:
+    if name not in _instances or port_in_use(name) in _listening_ports():
+        _instances[name] = service_in_use(name)
+    return _instances[name]
+
+
+def _listening_ports() -> set[int]:
+    return {c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+
+
+@contextlib.contextmanager
+def restored(name: str) -> Iterator[None]:
+    """The instance of `name` in use is started again at the end, whatever the test did to it."""
+    instance = instance_of(name)
+    try:
+        yield
+    finally:
+        instance.start()
 
 
 def _listener(port: int) -> int | None:

@@ -2,54 +2,22 @@
 PostgreSQL restarted. Nothing is lost, nothing runs twice, nothing stays stuck. Each test restores
 the service it restarts, even when it fails."""
 
-import contextlib
 import shutil
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 from django.db import close_old_connections, connection
 
 from apps.runs.models import Run
 from apps.runs.services import run_trigger
 from apps.runs.states import TERMINAL_STATES, RunState
-from tests.backing_services.control import LocalService, port_in_use, service_in_use
+from tests.backing_services.control import instance_of, restored, service
 from tests.workers.conftest import FAST, job
 from tests.workers.operator_tasks import ledger
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
-
-
-def service(name: str, action: str) -> None:
-    """Start or stop the instance of `name` that the tests use (another checkout's, if it serves
-    their port), never a second one (tests.backing_services.control)."""
-    getattr(instance_of(name), action)()
-
-
-# The instances found so far: once one is stopped, no listening port names its folder.
-_instances: dict[str, LocalService] = {}
-
-
-def instance_of(name: str) -> LocalService:
-    if name not in _instances or port_in_use(name) in _listening_ports():
-        _instances[name] = service_in_use(name)
-    return _instances[name]
-
-
-def _listening_ports() -> set[int]:
-    return {c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
-
-
-@contextlib.contextmanager
-def restored(name: str) -> Iterator[None]:
-    instance = instance_of(name)
-    try:
-        yield
-    finally:
-        instance.start()
 
 
 def trigger_load(record_job, count: int) -> list:

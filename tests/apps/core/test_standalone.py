@@ -1,58 +1,22 @@
 """`make dev`'s process: the admin answers and "Run now" completes a run, all in one process."""
 
-import os
+import ast
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
 import uuid
 from contextlib import closing
+from pathlib import Path
 
 import pytest
 import requests
 from django.core.management import CommandError, call_command
 
-from tests.conftest import REPO, stop_process, wait_for_log_line
+from apps.core.management.commands import run_standalone
+from tests.processes import StandaloneApi, standalone_start
 from workers.scheduler import SWEEP_EVERY_SECONDS
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def standalone_start(tmp_path, env: dict[str, str] | None = None, arguments: tuple[str, ...] = ()):
-    """`python manage.py run_standalone` on a free port and its own SQLite file; yields its URL,
-    its log and the process, and stops it at the end."""
-    port = free_port()
-    process_env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "CELERY_"))
-    }
-    process_env |= {
-        "DJANGO_SETTINGS_MODULE": "config.settings.local",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'dts.sqlite3'}",
-        **(env or {}),
-    }
-    log = tmp_path / "standalone.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "run_standalone", "--port", str(port), *arguments],
-            cwd=REPO,
-            env=process_env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for_log_line(log, "Uvicorn running", process, timeout=90)
-        yield f"http://127.0.0.1:{port}", log, process
-    finally:
-        stop_process(process)
 
 
 @pytest.fixture
@@ -165,48 +129,7 @@ def standalone_process(tmp_path):
     )
 
 
-class Api:
-    """The REST API of a standalone process, as the CLI uses it: with a bearer token."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        created = requests.post(
-            f"{base}/api/v1/tokens/",
-            json={"username": "admin", "password": "admin", "name": "standalone test"},
-            timeout=10,
-        )
-        assert created.status_code == 201, created.text
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {created.json()['token']}"
-
-    def get(self, path: str) -> requests.Response:
-        return self.session.get(f"{self.base}/api/v1/{path}", timeout=10)
-
-    def post(self, path: str, body: dict | None = None) -> requests.Response:
-        return self.session.post(f"{self.base}/api/v1/{path}", json=body or {}, timeout=10)
-
-    def job_id(self, name: str) -> int:
-        jobs = self.get("jobs/?limit=500").json()["results"]
-        (job_id,) = [job["id"] for job in jobs if job["name"] == name]
-        return job_id
-
-    def trigger(self, job_id: int, args: dict | None = None) -> str:
-        body = {} if args is None else {"args": args}
-        triggered = self.post(f"jobs/{job_id}/trigger/", body)
-        assert triggered.status_code == 201, triggered.text
-        return triggered.json()["id"]
-
-    def wait_for_state(self, run_id: str, states: set[str], timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
-        run = self.get(f"runs/{run_id}/").json()
-        while run["state"] not in states and time.monotonic() < deadline:
-            time.sleep(0.2)
-            run = self.get(f"runs/{run_id}/").json()
-        assert run["state"] in states, f"run {run_id} is {run['state']} after {timeout} s"
-        return run
-
-
-def assert_still_serving(base: str, process: subprocess.Popen, api: Api) -> None:
+def assert_still_serving(base: str, process: subprocess.Popen, api: StandaloneApi) -> None:
     assert process.poll() is None, f"the standalone process exited with {process.returncode}"
     assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
     run_id = api.trigger(api.job_id("demo: do nothing"))
@@ -217,7 +140,7 @@ def test_cancelling_a_running_sleep_ends_it_cancelled_and_the_platform_serves_on
     standalone_process,
 ):
     base, _, process = standalone_process
-    api = Api(base)
+    api = StandaloneApi(base)
     run_id = api.trigger(api.job_id("demo: take five seconds"), {"seconds": 600})
     api.wait_for_state(run_id, {"running"}, timeout=30)
 
@@ -225,11 +148,10 @@ def test_cancelling_a_running_sleep_ends_it_cancelled_and_the_platform_serves_on
 
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["state"] == "cancelling"
-    started = time.monotonic()
-    run = api.wait_for_state(run_id, {"cancelled", "failed", "succeeded"}, timeout=20)
+    run = api.wait_for_state(run_id, {"cancelled", "failed", "succeeded"}, timeout=60)
     assert run["state"] == "cancelled"
-    # Stopped at once by its own check, well before the grace period would end it.
-    assert time.monotonic() - started < CANCEL_GRACE_SECONDS
+    # Stopped by its own cancel check, not ended without it once the grace period was over.
+    assert "did not stop" not in (run["error"] or ""), run["error"]
     assert_still_serving(base, process, api)
 
 
@@ -237,7 +159,7 @@ def test_a_task_that_ignores_its_cancel_is_ended_after_the_grace_period_and_says
     standalone_process,
 ):
     base, _, process = standalone_process
-    api = Api(base)
+    api = StandaloneApi(base)
     created = api.post(
         "jobs/",
         {
@@ -269,7 +191,7 @@ def test_stopping_while_a_run_executes_ends_in_bounded_time_and_records_the_run_
     started = standalone_start(tmp_path, arguments=("--shutdown-wait", "1"))
     base, log, process = next(started)
     try:
-        api = Api(base)
+        api = StandaloneApi(base)
         run_id = api.trigger(api.job_id("demo: take five seconds"), {"seconds": 600})
         api.wait_for_state(run_id, {"running"}, timeout=30)
 
@@ -301,9 +223,23 @@ def test_a_bad_option_is_refused_naming_it_before_anything_starts(option, value,
         call_command("run_standalone", **{option: value})
 
 
+def test_the_command_imports_the_process_layer_only_when_it_runs():
+    """apps/ does not import workers/ (STYLE.md, habit 11): the command, which Django finds only in
+    an installed app, reaches workers.standalone from inside handle()."""
+    tree = ast.parse(Path(run_standalone.__file__).read_text())
+    imported = [
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in tree.body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    ]
+
+    assert [name for name in imported if name and name.startswith("workers")] == []
+
+
 def test_a_sleep_past_its_jobs_soft_time_limit_ends_timed_out(standalone_process):
     base, _, process = standalone_process
-    api = Api(base)
+    api = StandaloneApi(base)
     created = api.post(
         "jobs/",
         {
@@ -326,7 +262,7 @@ def test_a_sleep_past_its_jobs_soft_time_limit_ends_timed_out(standalone_process
 
 def test_a_run_longer_than_the_heartbeat_timeout_is_not_declared_lost(standalone_process):
     base, _, _ = standalone_process
-    api = Api(base)
+    api = StandaloneApi(base)
     # Long enough for a sweep of the reaper (every SWEEP_EVERY_SECONDS) to come after the timeout.
     seconds = HEARTBEAT_TIMEOUT_SECONDS + SWEEP_EVERY_SECONDS + 3
 

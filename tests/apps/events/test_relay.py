@@ -35,9 +35,9 @@ from apps.runs.execution import run_attempt_end, run_start
 from apps.runs.models import Run
 from apps.runs.services import run_trigger
 from apps.runs.states import RunState
+from tests.backing_services.control import restored, service
 from tests.conftest import REPO, database_url, stop_process, wait_for_log_line
 from tests.factories import TeamFactory
-from tests.workers.test_outages import restored, service
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
