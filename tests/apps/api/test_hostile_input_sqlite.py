@@ -1,7 +1,7 @@
-"""The hostile input of test_hostile_input.py and test_fuzz.py's query parameters, against `make
-dev`'s process on SQLite: where PostgreSQL compares a 21-digit id or a date past year 9999 in
-UTC, SQLite (and Python's datetime on the way to it) fails, so what holds on one must be seen to
-hold on the other."""
+"""The hostile input of test_hostile_input.py and test_fuzz.py's query parameters
+(hostile_values.py), against `make dev`'s process on SQLite: where PostgreSQL compares a 21-digit
+id or a date past year 9999 in UTC, SQLite (and Python's datetime on the way to it) fails, so what
+holds on one must be seen to hold on the other."""
 
 from urllib.parse import parse_qs, urlsplit
 
@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from apps.api.pagination import MAX_ID
-from tests.apps.api.test_fuzz import RAW_URL_TEXTS, filled, operations, values_for
-from tests.apps.core.test_standalone import Api, standalone_start
+from tests.apps.api.hostile_values import RAW_URL_TEXTS, filled, operations, values_for
+from tests.processes import StandaloneApi, standalone_start
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 def dev(tmp_path_factory):
     """`make dev`'s process on its own SQLite file, with a few runs; its API as its admin."""
     for base, _, _ in standalone_start(tmp_path_factory.mktemp("sqlite")):
-        api = Api(base)
+        api = StandaloneApi(base)
         job_id = api.job_id("demo: say hello")
         runs = [api.trigger(job_id) for _ in range(3)]
         yield api, job_id, runs
