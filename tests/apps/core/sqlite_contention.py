@@ -13,8 +13,10 @@ from collections.abc import Callable
 
 import django
 
-# Long enough for the second writer to get in, when nothing makes it wait.
-FIRST_WRITER_PAUSE_SECONDS = 1.0
+# How long the first writer waits, between its read and its write, for the second to write: long
+# enough for the second to get in under any load. When the second can write (DEFERRED), its write
+# ends the wait at once; when it waits for the first's lock (IMMEDIATE), the first waits it all.
+FIRST_WRITER_PAUSE_SECONDS = 10.0
 
 
 def main() -> None:

@@ -5,7 +5,9 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import REPO
+import pytest
+
+from tests.processes import REPO
 
 
 def contention(tmp_path, *options: str) -> dict:
@@ -31,11 +33,16 @@ def contention(tmp_path, *options: str) -> dict:
     return json.loads(finished.stdout)
 
 
-def test_a_writer_that_read_first_waits_for_another_writer_instead_of_failing(tmp_path):
-    result = contention(tmp_path)
+@pytest.fixture(scope="module")
+def immediate(tmp_path_factory) -> dict:
+    """The settings' own transaction mode: the first writer waits its whole pause (the second
+    waits for its lock), so the tests share one run."""
+    return contention(tmp_path_factory.mktemp("immediate"))
 
-    assert result["outcomes"] == {"first": "ok", "second": "ok"}
-    assert result["count"] == 2
+
+def test_a_writer_that_read_first_waits_for_another_writer_instead_of_failing(immediate):
+    assert immediate["outcomes"] == {"first": "ok", "second": "ok"}
+    assert immediate["count"] == 2
 
 
 def test_without_immediate_transactions_the_same_writers_fail_with_database_is_locked(tmp_path):
@@ -47,5 +54,5 @@ def test_without_immediate_transactions_the_same_writers_fail_with_database_is_l
     assert result["count"] == 1
 
 
-def test_readers_do_not_wait_for_writers(tmp_path):
-    assert contention(tmp_path)["journal_mode"] == "wal"
+def test_readers_do_not_wait_for_writers(immediate):
+    assert immediate["journal_mode"] == "wal"
