@@ -1,7 +1,11 @@
+from importlib import import_module
 from typing import TypeVar
 
+from django.conf import settings
+from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Model, QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 
 from apps.accounts.models import ROLE_ORDER, ApiToken, Membership, Role, Team
@@ -52,3 +56,19 @@ def token_user(*, token_id: int) -> User | None:
         .first()
     )
     return token.user if token is not None and token.user.is_active else None
+
+
+def socket_user(*, token_id: int | None, session_key: str | None) -> User | AnonymousUser:
+    """The user a WebSocket's token or session signs in now: AnonymousUser when it no longer
+    does (token revoked or expired, signed out, session expired, password changed, user
+    deactivated). Read afresh: what the socket read when it opened may be out of date."""
+    if token_id is not None:
+        return token_user(token_id=token_id) or AnonymousUser()
+    if session_key is None:
+        return AnonymousUser()
+    # Django's own reading of a session's user, as the HTTP side does it; it flushes a session
+    # whose password hash no longer matches, as it would on the next page.
+    request = HttpRequest()
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    user: User | AnonymousUser = get_user(request)
+    return user

@@ -26,19 +26,17 @@ import logging
 import random
 import re
 from dataclasses import asdict
-from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
-from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.contrib.sessions.backends.base import SessionBase
+from django.db import DatabaseError
 
-from apps.accounts.selectors import token_user, user_teams
+from apps.accounts.selectors import socket_user, user_teams
+from apps.core.outages import Outage
 from apps.jobs.selectors import jobs_visible
 from apps.live.access import (
     NOT_AUTHENTICATED,
@@ -57,6 +55,9 @@ BAD_REQUEST, NOT_FOUND = 4400, 4404
 # However access ends, a socket that was not told (the change made without a signal, the channel
 # layer down) is closed within this.
 RECHECK_SECONDS = 60.0
+# The database down during re-checks: said once per outage by this process, not once per socket
+# and re-check (the sockets stay open meanwhile).
+RECHECK_DATABASE = Outage(dependency="PostgreSQL (live re-checks)", logger=logger)
 _AFTER = re.compile(
     r"^(?P<stream>[a-z]+\.[0-9a-f-]+):(?P<epoch>[0-9a-f]{1,32}):(?P<seq>[0-9]{1,18})$"
 )
@@ -101,7 +102,9 @@ class StreamsConsumer(AsyncJsonWebsocketConsumer):
         """Clients only listen: whatever they send (JSON or not) is ignored."""
 
     async def live_messages(self, event: dict[str, Any]) -> None:
-        if self.closed:
+        # A stream the socket stopped following (recheck) may still have messages queued for it,
+        # sent to its group before the socket left the group.
+        if self.closed or event["stream"] not in self.streams:
             return
         for message in event["messages"]:
             await self.send_json(_outgoing(event["stream"], message))
@@ -136,14 +139,22 @@ class StreamsConsumer(AsyncJsonWebsocketConsumer):
 
     async def recheck(self) -> None:
         """Close the socket if its user may no longer follow any of its streams; stop following
-        those of its streams the user may no longer see."""
+        those of its streams the user may no longer see. When the database cannot say, the socket
+        stays as it is and the next periodic re-check decides."""
         if self.closed:
             return
-        user = await self.user_now()
+        try:
+            user = await database_sync_to_async(socket_user)(
+                token_id=self.scope.get("token_id"), session_key=_session_key(self.scope)
+            )
+            allowed = await database_sync_to_async(self.streams_allowed)(user)
+        except DatabaseError as error:
+            RECHECK_DATABASE.failed(error)
+            return
+        RECHECK_DATABASE.succeeded()
         if not user.is_authenticated:
             await self.end(NOT_AUTHENTICATED, "no longer signed in")
             return
-        allowed = await database_sync_to_async(self.streams_allowed)(user)
         kept = [stream for stream in self.streams if stream in allowed]
         if not kept:
             await self.end(NOT_AUTHORISED, "no longer allowed")
@@ -157,26 +168,8 @@ class StreamsConsumer(AsyncJsonWebsocketConsumer):
         # Spread over the period, so that sockets opened together do not re-check together.
         await asyncio.sleep(random.uniform(0.5, 1) * RECHECK_SECONDS)  # noqa: S311  # no secret
         while not self.closed:
-            try:
-                await self.recheck()
-            except Exception as error:
-                # The database is down, say: keep the socket, try again; every socket would log
-                # this, and the outage is seen elsewhere (/readyz).
-                logger.debug("Cannot re-check a socket's access: %r", error)
+            await self.recheck()
             await asyncio.sleep(RECHECK_SECONDS)
-
-    async def user_now(self) -> Any:
-        """The socket's user as its token or session says now: AnonymousUser when no longer."""
-        token_id: int | None = self.scope.get("token_id")  # type: ignore[assignment]
-        if token_id is not None:
-            user = await database_sync_to_async(token_user)(token_id=token_id)
-            return user or AnonymousUser()
-        session_key = _session_key(self.scope)
-        if session_key is None:
-            return AnonymousUser()
-        # A new store: the scope's has kept what it read when the socket opened.
-        scope: Any = {"session": _session_store(session_key)}
-        return await get_user(scope)
 
     def access_groups_of(self, user: User) -> list[str]:
         """The groups through which apps.live.access reaches this socket."""
@@ -217,11 +210,6 @@ class NoRouteConsumer(AsyncJsonWebsocketConsumer):
 def _session_key(scope: Any) -> str | None:
     session = scope.get("session")
     return session.session_key if session is not None else None
-
-
-def _session_store(session_key: str) -> SessionBase:
-    store: SessionBase = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    return store
 
 
 def _catch_up(stream: str, position: Position | None) -> list[dict[str, Any]]:

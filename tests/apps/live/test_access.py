@@ -6,16 +6,19 @@ import asyncio
 import pytest
 import pytest_asyncio
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
-from django.db import connections
+from django.db import OperationalError, connections
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.accounts.models import ApiToken, Membership, Role
 from apps.accounts.services import token_create
+from apps.core.outages import Outage
 from apps.live import consumers
+from apps.live.access import user_group
 from apps.live.broadcast import live_sender
 from apps.runs.services import run_cancel
 from config.asgi import application
@@ -263,7 +266,7 @@ async def test_a_dashboard_stops_following_a_team_its_user_left_and_keeps_the_ot
     assert syncs == {f"team.{world.team.id}", f"team.{world.other_team.id}"}
 
     await remove_from_team(world, world.team)
-    await asyncio.sleep(1)  # the re-check is a message like the others: let it arrive first
+    await rechecked(dashboard, world, f"team.{world.other_team.id}")
     runs = [
         await sync_to_async(RunFactory)(job=job, task_type="dts.noop", args={})
         for job in (world.job, world.other_job)
@@ -280,6 +283,99 @@ async def test_a_dashboard_stops_following_a_team_its_user_left_and_keeps_the_ot
             assert message["stream"] == f"team.{world.other_team.id}"
     assert str(runs[0].id) not in received
     assert await still_open(dashboard)
+
+
+async def rechecked(socket: WebsocketCommunicator, world, kept_stream: str) -> None:
+    """Wait until `socket` has handled the re-check sent when world.user left a team: a marker
+    sent after it to the same socket (through the user's group), on a stream it keeps, comes out
+    after the re-check has been handled, as a socket handles its messages in order."""
+    await get_channel_layer().group_send(
+        user_group(world.user.id), live_messages(kept_stream, marker="rechecked")
+    )
+    async with asyncio.timeout(5):
+        while (await socket.receive_json_from(timeout=5))["event"].get("marker") != "rechecked":
+            pass
+
+
+def live_messages(stream: str, **event) -> dict:
+    """A batch of one message of `stream`, as apps.live.broadcast sends it to a group."""
+    return {
+        "type": "live.messages",
+        "stream": stream,
+        "messages": [{"epoch": "0", "seq": 1, **event}],
+    }
+
+
+async def test_messages_queued_for_a_team_its_user_left_are_not_sent_after_the_recheck(world):
+    """A message sent to the team's group before the socket left it may still be waiting for
+    the socket behind the re-check; the user is not shown it."""
+    await sync_to_async(MembershipFactory)(team=world.other_team, user=world.user)
+    dashboard = WebsocketCommunicator(
+        application, "/ws/runs/", headers=[ORIGIN, bearer(world.secret)]
+    )
+    assert (await dashboard.connect(timeout=5))[0]
+    for _ in range(2):
+        assert (await dashboard.receive_json_from(timeout=5))["type"] == "sync"
+    await remove_from_team(world, world.team)
+
+    # Queued behind the re-check (the user's group reaches the same socket as the team's).
+    layer = get_channel_layer()
+    await layer.group_send(
+        user_group(world.user.id), live_messages(f"team.{world.team.id}", marker="left")
+    )
+    await layer.group_send(
+        user_group(world.user.id), live_messages(f"team.{world.other_team.id}", marker="kept")
+    )
+
+    received = await dashboard.receive_json_from(timeout=5)
+    assert (received["stream"], received["event"]["marker"]) == (
+        f"team.{world.other_team.id}",
+        "kept",
+    )
+    assert await still_open(dashboard)
+
+
+def database_down_for(monkeypatch, calls: int) -> list[int]:
+    """The database unreachable for the sockets' next `calls` re-checks; the count of them."""
+    failed = []
+    reachable = consumers.socket_user
+
+    def socket_user(**kwargs):
+        if len(failed) < calls:
+            failed.append(1)
+            raise OperationalError("connection refused")
+        return reachable(**kwargs)
+
+    monkeypatch.setattr(consumers, "socket_user", socket_user)
+    monkeypatch.setattr(
+        consumers, "RECHECK_DATABASE", Outage(dependency="test", logger=consumers.logger)
+    )
+    return failed
+
+
+async def test_a_recheck_the_database_cannot_answer_keeps_the_socket_and_says_so_once(
+    world, monkeypatch, caplog
+):
+    socket = await connected("/ws/runs/", bearer(world.secret))
+    failed = database_down_for(monkeypatch, calls=3)
+
+    for _ in range(3):  # told, as when a user leaves a team
+        await get_channel_layer().group_send(user_group(world.user.id), {"type": "live.recheck"})
+    await rechecked(socket, world, f"team.{world.team.id}")
+
+    assert len(failed) == 3
+    assert await still_open(socket)
+    assert caplog.text.count("unreachable") == 1
+
+
+async def test_after_a_database_outage_the_next_periodic_recheck_decides(world, monkeypatch):
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.2)
+    socket = await connected("/ws/runs/", bearer(world.secret))
+    failed = database_down_for(monkeypatch, calls=2)
+    await ApiToken.objects.filter(id=world.token.id).aupdate(revoked_at=timezone.now())
+
+    assert await closed_with(socket, timeout=5) == NOT_AUTHENTICATED
+    assert len(failed) == 2
 
 
 @pytest.mark.parametrize("change", ["user deactivated", "token expired"])
