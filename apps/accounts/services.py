@@ -68,16 +68,6 @@ def token_revoke(*, token: ApiToken) -> ApiToken:
     return token
 
 
-def bearer_secret(authorization: bytes) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header: None when the header names another
-    scheme (or none), "" when it names Bearer but carries no token. The scheme is matched without
-    regard to case (RFC 9110, 11.1), for HTTP and WebSockets alike."""
-    scheme, _, secret = authorization.decode("latin-1").strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return secret.strip()
-
-
 def token_authenticate(*, secret: str) -> ApiToken | None:
     """The active token whose secret this is, or None; notes when it was last used."""
     token = _unrevoked_token_get(key_hash=token_hash(secret))

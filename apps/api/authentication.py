@@ -4,12 +4,13 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from apps.accounts.models import ApiToken
-from apps.accounts.services import bearer_secret, token_authenticate
+from apps.accounts.services import token_authenticate
+from apps.core.client import bearer_secret
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
     """`Authorization: Bearer dts_…`, an API token (apps.accounts.models.ApiToken); the scheme in
-    any case, as on WebSockets (apps.accounts.services.bearer_secret)."""
+    any case, as on WebSockets (apps.core.client.bearer_secret)."""
 
     keyword = "Bearer"
 

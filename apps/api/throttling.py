@@ -5,40 +5,34 @@ rewritten whole by each request: at 1200/minute that is a list of up to 1200 num
 These keep one counter per client and window, incremented in the cache (INCR in Redis). A fixed
 window lets a client send up to twice the rate across a window's boundary.
 
-A client is its address as `client_address` reads it, for these throttles and for django-axes'
-sign-in lockout alike (AXES_CLIENT_IP_CALLABLE)."""
+While the cache cannot be reached they let every request through (fail open): the API stays up
+without its rate limits, and the outage is logged once, not once per request. The sign-in
+lockout, kept in the database, still holds.
 
-import ipaddress
+A client is its address as apps.core.client.client_address reads it, for these throttles and
+for django-axes' sign-in lockout alike (AXES_CLIENT_IP_CALLABLE); DRF's own reading
+(get_ident, NUM_PROXIES) is not used."""
+
+import logging
 from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler
 from axes.helpers import get_lockout_message
 from django.conf import settings
-from django.http import HttpRequest
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
+from apps.core.client import client_address
+from apps.core.outages import Outage
 
-def client_address(request: HttpRequest | Request) -> str | None:
-    """The address of the client that sent `request`.
+logger = logging.getLogger(__name__)
 
-    Each of the DTS_TRUSTED_PROXIES reverse proxies in front of the web process appends the
-    address it received the request from to X-Forwarded-For, so the client is the entry the
-    outermost of them wrote: the N-th from the right. Entries left of it are the client's own
-    words. With no trusted proxy the header is ignored and the peer (REMOTE_ADDR) is the client."""
-    peer: str | None = request.META.get("REMOTE_ADDR")
-    proxies: int = settings.DTS_TRUSTED_PROXIES
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if proxies == 0 or not forwarded.strip():
-        return peer
-    entries = [entry.strip() for entry in forwarded.split(",")]
-    try:
-        return str(ipaddress.ip_address(entries[-min(proxies, len(entries))]))
-    except ValueError:
-        # Not an address, so no proxy of ours wrote it (DTS_TRUSTED_PROXIES counts too many):
-        # count the request against the peer rather than a name anyone can vary.
-        return peer
+CACHE_UNREACHABLE = (ConnectionInterrupted, RedisConnectionError, RedisTimeoutError)
+CACHE = Outage(dependency="Redis (the cache)", logger=logger)
 
 
 class CountingThrottle(SimpleRateThrottle):
@@ -56,12 +50,20 @@ class CountingThrottle(SimpleRateThrottle):
             return True
         self.now = self.timer()
         window = int(self.now // self.duration)
-        counter = f"{key}:{window}"
         try:
-            count = self.cache.incr(counter)
-        except ValueError:  # the window's first request
-            count = 1 if self.cache.add(counter, 1, self.duration) else self.cache.incr(counter)
+            count = self.count(f"{key}:{window}")
+        except CACHE_UNREACHABLE as error:
+            CACHE.failed(error)
+            return True
+        CACHE.succeeded()
         return bool(count <= self.num_requests)
+
+    def count(self, counter: str) -> int:
+        """`counter` incremented: the requests counted in its window, this one included."""
+        try:
+            return int(self.cache.incr(counter))
+        except ValueError:  # the window's first request
+            return 1 if self.cache.add(counter, 1, self.duration) else int(self.cache.incr(counter))
 
     def wait(self) -> float:
         return float(self.duration - self.now % self.duration)
@@ -73,6 +75,14 @@ class UserThrottle(CountingThrottle, UserRateThrottle):
 
 class LoginThrottle(CountingThrottle, AnonRateThrottle):
     scope = "login"
+
+
+def login_failed_lockout_check(request: Request) -> None:
+    """Refuse (429) the failed token login that reached django-axes' limit, as the sign-in pages
+    answer theirs: axes marks the request it was given (here DRF's, which its middleware does not
+    see), so the API reads the mark itself."""
+    if getattr(request, "axes_locked_out", False):
+        raise LoginLockedOut()
 
 
 def login_lockout_check(request: Request, *, username: str) -> None:

@@ -19,7 +19,7 @@ from apps.accounts.models import ApiToken
 from apps.accounts.services import MAX_TOKEN_DAYS, token_create, token_revoke
 from apps.api.errors import ERROR_RESPONSES
 from apps.api.fields import TextField
-from apps.api.throttling import LoginThrottle, login_lockout_check
+from apps.api.throttling import LoginThrottle, login_failed_lockout_check, login_lockout_check
 
 
 class TokenSerializer(serializers.ModelSerializer[ApiToken]):
@@ -73,6 +73,7 @@ class TokenListView(APIView):
         login_lockout_check(request, username=data["username"])
         user = authenticate(request, username=data["username"], password=data["password"])
         if user is None:
+            login_failed_lockout_check(request)
             raise exceptions.AuthenticationFailed("Wrong user name or password.")
         token, secret = token_create(
             user=user, name=data["name"], days=data["days"], read_only=data["read_only"]

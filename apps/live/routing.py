@@ -11,7 +11,8 @@ from channels.routing import URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path, re_path
 
-from apps.accounts.services import bearer_secret, token_authenticate
+from apps.accounts.services import token_authenticate
+from apps.core.client import bearer_secret
 from apps.live.consumers import NoRouteConsumer, StreamsConsumer
 
 

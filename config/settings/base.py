@@ -15,6 +15,9 @@ env = environ.Env()
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
+# Former keys, comma-separated, still accepted for what they signed (sessions, cursors) while a new
+# DJANGO_SECRET_KEY takes over; dropped once those have expired.
+SECRET_KEY_FALLBACKS: list[str] = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS: list[str] = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
 DJANGO_APPS = [
@@ -141,7 +144,7 @@ LOGGING = {
 
 # How many reverse proxies in front of the web process append the address they received a request
 # from to X-Forwarded-For; the client is then the N-th entry from the right, the one the outermost
-# proxy wrote (apps.api.throttling.client_address). 0 ignores the header, which anyone can write.
+# proxy wrote (apps.core.client.client_address). 0 ignores the header, which anyone can write.
 DTS_TRUSTED_PROXIES = env.int("DTS_TRUSTED_PROXIES", default=0)
 if DTS_TRUSTED_PROXIES < 0:
     raise ImproperlyConfigured("DTS_TRUSTED_PROXIES must be 0 or more.")
@@ -182,7 +185,7 @@ AXES_COOLOFF_MESSAGE = (
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 # No table of every successful sign-in, which nothing would ever trim.
 AXES_DISABLE_ACCESS_LOG = True
-AXES_CLIENT_IP_CALLABLE = "apps.api.throttling.client_address"
+AXES_CLIENT_IP_CALLABLE = "apps.core.client.client_address"
 AXES_LOCKOUT_CALLABLE = "apps.live.views.login_locked_out"
 AXES_VERBOSE = False
 
@@ -204,8 +207,6 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["apps.api.renderers.FastJSONRenderer"],
     "DEFAULT_THROTTLE_CLASSES": ["apps.api.throttling.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": DTS_API_THROTTLE_USER, "login": DTS_API_THROTTLE_LOGIN},
-    # DRF's own reading of X-Forwarded-For, kept equal to dts's (apps.api.throttling).
-    "NUM_PROXIES": DTS_TRUSTED_PROXIES,
     "EXCEPTION_HANDLER": "apps.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

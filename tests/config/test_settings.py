@@ -23,7 +23,7 @@ def manage(*args, **env):
     clean = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_", "CELERY_"))
+        if not key.startswith(("DJANGO_", "DATABASE_", "CELERY_", "DTS_"))
     }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -109,15 +109,18 @@ def printing(*values: str) -> str:
 def test_every_settings_module_trusts_no_proxy_unless_told(module):
     show = printing(
         "settings.DTS_TRUSTED_PROXIES",
-        "settings.REST_FRAMEWORK['NUM_PROXIES']",
+        "settings.SECURE_PROXY_SSL_HEADER",
         "settings.AXES_CLIENT_IP_CALLABLE",
+        "'NUM_PROXIES' in settings.REST_FRAMEWORK",
     )
     env = PRODUCTION_ENV | {"DJANGO_SETTINGS_MODULE": f"config.settings.{module}"}
     default = manage("shell", "-v", "0", "-c", show, **env)
     two = manage("shell", "-v", "0", "-c", show, **(env | {"DTS_TRUSTED_PROXIES": "2"}))
 
-    assert default.stdout.split() == ["0", "0", "apps.api.throttling.client_address"]
-    assert two.stdout.split() == ["2", "2", "apps.api.throttling.client_address"]
+    # X-Forwarded-Proto is trusted with X-Forwarded-For, only from proxies (in production only).
+    proto = "('HTTP_X_FORWARDED_PROTO', 'https')" if module == "production" else "None"
+    assert default.stdout.splitlines() == ["0 None apps.core.client.client_address False"]
+    assert two.stdout.splitlines() == [f"2 {proto} apps.core.client.client_address False"]
 
 
 @pytest.mark.parametrize(
@@ -188,3 +191,14 @@ def test_the_web_process_reuses_database_sessions_across_its_request_threads(set
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [str(sessions)]
+
+
+def test_former_secret_keys_are_read_from_the_environment():
+    show = printing("settings.SECRET_KEY_FALLBACKS")
+    env = PRODUCTION_ENV | {"DJANGO_SECRET_KEY_FALLBACKS": "old-key-one,old-key-two"}
+
+    none = manage("shell", "-v", "0", "-c", show, **PRODUCTION_ENV)
+    two = manage("shell", "-v", "0", "-c", show, **env)
+
+    assert none.stdout.strip() == "[]"
+    assert two.stdout.strip() == "['old-key-one', 'old-key-two']"

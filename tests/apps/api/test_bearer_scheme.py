@@ -1,5 +1,5 @@
 """One rule for `Authorization: Bearer`, on HTTP and WebSockets: the scheme in any case (RFC 9110,
-11.1), read by one function (apps.accounts.services.bearer_secret)."""
+11.1), read by one function (apps.core.client.bearer_secret)."""
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -7,7 +7,8 @@ from channels.testing import WebsocketCommunicator
 from django.db import connections
 from rest_framework.test import APIClient
 
-from apps.accounts.services import bearer_secret, token_create
+from apps.accounts.services import token_create
+from apps.core.client import bearer_secret
 from config.asgi import application
 from tests.factories import MembershipFactory
 

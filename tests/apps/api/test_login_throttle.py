@@ -7,14 +7,16 @@ import re
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
 import requests
+import time_machine
 from django.core.cache import cache
 from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
-from apps.api.throttling import client_address
+from apps.core.client import client_address
 from tests.conftest import REPO, stop_process, wait_for_log_line
 from tests.factories import UserFactory
 
@@ -27,6 +29,14 @@ def private_throttle_counts(settings):
     it and log in from 127.0.0.1 too."""
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     cache.clear()
+
+
+@pytest.fixture
+def frozen_clock():
+    """Time stands still: the throttle counts in fixed windows of a minute, and a test that
+    crossed into the next one would see its count start again."""
+    with time_machine.travel(datetime(2026, 3, 2, 9, 0, 30, tzinfo=UTC), tick=False):
+        yield
 
 
 def token_login(username: str, password: str, **headers: str):
@@ -58,7 +68,7 @@ def test_the_client_address_trusts_only_the_entries_trusted_proxies_wrote(
     assert client_address(request) == address
 
 
-def test_a_changing_x_forwarded_for_does_not_reset_the_login_throttle(db, settings):
+def test_a_changing_x_forwarded_for_does_not_reset_the_login_throttle(db, settings, frozen_clock):
     """The throttle alone (django-axes off): each request claims another address."""
     settings.AXES_ENABLED = False
 
@@ -70,17 +80,24 @@ def test_a_changing_x_forwarded_for_does_not_reset_the_login_throttle(db, settin
     assert codes == [401] * LIMIT + [429] * 5
 
 
-def test_guessing_passwords_with_a_changing_x_forwarded_for_stays_refused(db):
+def test_guessing_passwords_with_a_changing_x_forwarded_for_stays_refused(db, frozen_clock):
     codes = [
         token_login(f"user{i}", "wrong", x_forwarded_for=f"198.51.100.{i}").status_code
         for i in range(LIMIT + 15)
     ]
 
-    assert codes == [401] * LIMIT + [429] * 15
+    # The address's LIMIT-th failure locks it out (django-axes), then the throttle refuses too.
+    assert codes == [401] * (LIMIT - 1) + [429] * 16
 
 
-@pytest.mark.parametrize("lockout", [True, False], ids=["throttle and lockout", "throttle"])
-def test_behind_a_trusted_proxy_each_client_behind_it_has_its_own_count(db, settings, lockout):
+@pytest.mark.parametrize(
+    ("lockout", "refused_from"),
+    [(True, LIMIT), (False, LIMIT + 1)],  # the lockout answers the LIMIT-th failure itself
+    ids=["throttle and lockout", "throttle"],
+)
+def test_behind_a_trusted_proxy_each_client_behind_it_has_its_own_count(
+    db, settings, frozen_clock, lockout, refused_from
+):
     settings.DTS_TRUSTED_PROXIES = 1
     settings.AXES_ENABLED = lockout
     # The client writes what it likes on the left; the proxy appends the address it saw.
@@ -90,12 +107,12 @@ def test_behind_a_trusted_proxy_each_client_behind_it_has_its_own_count(db, sett
     ]
     second = token_login("another", "wrong", x_forwarded_for="10.9.9.1, 203.0.113.8")
 
-    assert first == [401] * LIMIT + [429]
+    assert first == [401] * (refused_from - 1) + [429] * (LIMIT + 2 - refused_from)
     assert second.status_code == 401
 
 
 def test_one_account_guessed_from_many_addresses_is_locked_out_right_password_included(
-    db, settings
+    db, settings, frozen_clock
 ):
     settings.DTS_TRUSTED_PROXIES = 1
     UserFactory(username="ann")
@@ -106,7 +123,9 @@ def test_one_account_guessed_from_many_addresses_is_locked_out_right_password_in
     ]
     refused = token_login("ann", "password", x_forwarded_for="203.0.113.200")
 
-    assert guesses == [401] * LIMIT
+    assert guesses == [401] * (LIMIT - 1) + [
+        429
+    ]  # the LIMIT-th failure is answered with the lockout
     assert refused.status_code == 429
     error = refused.json()["error"]
     assert error["code"] == "throttled"
@@ -116,6 +135,22 @@ def test_one_account_guessed_from_many_addresses_is_locked_out_right_password_in
     assert int(refused["Retry-After"]) == 60
     # Another account from that address is not locked out.
     assert token_login("bob", "wrong", x_forwarded_for="203.0.113.200").status_code == 401
+
+
+@pytest.mark.parametrize("door", ["token login", "/live/login/", "/admin/login/"])
+def test_every_sign_in_door_answers_the_limit_th_failure_with_the_lockout(db, frozen_clock, door):
+    """The same number at every door: LIMIT - 1 failures are answered as failures, the LIMIT-th
+    and those after it as the lockout (429)."""
+    UserFactory(username="ann")
+
+    def refused() -> bool:
+        if door == "token login":
+            response = token_login("ann", "wrong")
+        else:
+            response = Client().post(door, {"username": "ann", "password": "wrong"})
+        return response.status_code == 429
+
+    assert [refused() for _ in range(LIMIT + 1)] == [False] * (LIMIT - 1) + [True] * 2
 
 
 def test_failures_at_the_sign_in_page_count_for_the_token_login_too(db):
@@ -171,7 +206,9 @@ def test_make_dev_does_not_take_the_client_address_from_x_forwarded_for(standalo
         for i in range(LIMIT + 5)
     ]
 
-    assert codes == [401] * LIMIT + [429] * 5
+    # The address's LIMIT-th failure locks it out (django-axes, counted in the database: no window
+    # to cross), then the throttle refuses too.
+    assert codes == [401] * (LIMIT - 1) + [429] * 6
 
 
 @pytest.mark.parametrize("page", ["/live/login/", "/admin/login/"])
