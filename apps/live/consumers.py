@@ -143,9 +143,10 @@ class StreamsConsumer(AsyncJsonWebsocketConsumer):
         stays as it is and the next periodic re-check decides."""
         if self.closed:
             return
+        token_id: int | None = self.scope.get("token_id")  # type: ignore[assignment]
         try:
             user = await database_sync_to_async(socket_user)(
-                token_id=self.scope.get("token_id"), session_key=_session_key(self.scope)
+                token_id=token_id, session_key=_session_key(self.scope)
             )
             allowed = await database_sync_to_async(self.streams_allowed)(user)
         except DatabaseError as error:
@@ -182,7 +183,7 @@ class StreamsConsumer(AsyncJsonWebsocketConsumer):
             groups.append(session_group(session_key))
         return groups
 
-    def streams_allowed(self, user: User) -> list[str]:
+    def streams_allowed(self, user: User | AnonymousUser) -> list[str]:
         """The streams of this address that `user` may follow: none when it may not."""
         route = self.scope["url_route"]["kwargs"]
         if "job_id" in route:
