@@ -44,8 +44,32 @@ def cron_expand(expression: str) -> str:
     return CRON_ALIASES.get(stripped.lower(), stripped)
 
 
+@dataclass(frozen=True)
+class CronField:
+    """One of the five fields of a cron expression: its name, its values and their names."""
+
+    name: str
+    low: int
+    high: int
+    names: tuple[str, ...] = ()  # names[i] is value low + i
+    name_kind: str = ""
+
+    def value(self, text: str) -> int | None:
+        """The value a number or a name (upper case) stands for, or None when it is neither."""
+        if text.isdigit():
+            return int(text)
+        return self.low + self.names.index(text) if text in self.names else None
+
+
 MONTH_NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+CRON_FIELDS = (
+    CronField("minute", 0, 59),
+    CronField("hour", 0, 23),
+    CronField("day-of-month", 1, 31),
+    CronField("month", 1, 12, MONTH_NAMES, "month"),
+    CronField("day-of-week", 0, 7, DAY_NAMES, "day"),
+)
 ONE_VALUE_STEPPED_RANGE = re.compile(r"([0-9A-Z]+)-([0-9A-Z]+)/[0-9]+")
 
 
@@ -53,24 +77,25 @@ def cronsim_expression(expression: str) -> str:
     """The expression as cronsim is given it: aliases expanded, and a stepped range of one value
     (5-5/10) written as that value, which cronsim 2.8 would read as 5/10 (5 to the field's end)."""
     fields = cron_expand(expression).upper().split()
-    names_of_field = {3: (MONTH_NAMES, 1), 4: (DAY_NAMES, 0)}
-    for index, text in enumerate(fields):
-        names, first = names_of_field.get(index, ((), 0))
+    for index, (cron_field, text) in enumerate(zip(CRON_FIELDS, fields, strict=False)):
         items = text.split(",")
         for position, item in enumerate(items):
             stepped = ONE_VALUE_STEPPED_RANGE.fullmatch(item)
             if stepped:
-                start, end = (_cron_value(value, names, first) for value in stepped.groups())
+                start, end = (cron_field.value(value) for value in stepped.groups())
                 if start is not None and start == end:
                     items[position] = stepped[1]
         fields[index] = ",".join(items)
     return " ".join(fields)
 
 
-def _cron_value(text: str, names: tuple[str, ...], first: int) -> int | None:
-    if text.isdigit():
-        return int(text)
-    return first + names.index(text) if text in names else None
+def cron_local_times(
+    expression: str, start: datetime, *, reverse: bool = False
+) -> Iterator[datetime]:
+    """The naive wall-clock times the expression matches, after `start` (before it, with
+    `reverse`), in order. Raises cronsim's CronSimError for an expression it cannot read or that
+    names a day no month it allows has (31 February)."""
+    return CronSim(cronsim_expression(expression), start, reverse=reverse)
 
 
 def local_to_utc(local: datetime, zone: ZoneInfo) -> datetime:
@@ -169,9 +194,7 @@ class Recurrence:
         zone = ZoneInfo(self.timezone)
         bound = wall_time_bound(instant, zone).replace(microsecond=0)
         # Backwards from just after the bound: the first wall time is the bound itself.
-        local_times = CronSim(
-            cronsim_expression(self.cron), bound + timedelta(seconds=1), reverse=True
-        )
+        local_times = cron_local_times(self.cron, bound + timedelta(seconds=1), reverse=True)
         for _ in range(MAX_CRON_STEPS_PER_FIRE):
             local = next(local_times, None)
             if local is None:  # no match in the 50 years cronsim searches
@@ -204,8 +227,8 @@ class Recurrence:
         zone = ZoneInfo(self.timezone)
         # cronsim is given naive wall-clock times, on which it does plain calendar arithmetic;
         # placing each on the UTC timeline is dts's own rule (local_to_utc), not cronsim's.
-        local_times = CronSim(
-            cronsim_expression(self.cron), instant.astimezone(zone).replace(tzinfo=None, fold=0)
+        local_times = cron_local_times(
+            self.cron, instant.astimezone(zone).replace(tzinfo=None, fold=0)
         )
         last = instant
         steps = 0

@@ -1,21 +1,21 @@
 """The rules a schedule must meet, each refusal naming the field and the reason."""
 
+import functools
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cronsim import CronSim, CronSimError
+from cronsim import CronSimError
 
 from apps.core.exceptions import ValidationFailed
 from apps.schedules.models import Schedule, ScheduleKind
 from apps.schedules.timing import (
-    DAY_NAMES,
+    CRON_FIELDS,
     EPOCH,
     HORIZON,
-    MONTH_NAMES,
+    CronField,
+    Recurrence,
     cron_expand,
-    cronsim_expression,
 )
 
 MAX_INTERVAL_SECONDS = 366 * 24 * 3600
@@ -102,55 +102,50 @@ def _timezone_validate(name: str) -> None:
 def _cron_validate(expression: str, *, now: datetime) -> None:
     cron_syntax_validate(expression)
     try:
-        next(CronSim(cronsim_expression(expression), now.replace(tzinfo=None)))
-    except (CronSimError, StopIteration):
+        fires = Recurrence(cron=expression).next_after(now)
+    except CronSimError:
         # cronsim refuses outright a day of month that no month allowed has (31 February).
+        fires = None
+    if fires is None:
         raise ValidationFailed(
             f"{expression!r} never fires (no matching time in {CRON_SEARCH_YEARS} years).",
             field="cron_expression",
-        ) from None
+        )
 
 
 def cron_syntax_validate(expression: str) -> None:
     """Refuse an expression outside the syntax docs/scheduling.md describes, naming the cron field
     and the reason."""
+    refusal = cron_syntax_refusal(expression)
+    if refusal is not None:
+        raise ValidationFailed(refusal, field="cron_expression")
+
+
+# The scheduler asks this of every cron schedule it claims, and many share an expression.
+@functools.lru_cache(maxsize=4096)
+def cron_syntax_refusal(expression: str) -> str | None:
+    """Why the expression is outside the syntax docs/scheduling.md describes (the cron field and
+    the reason), or None when it is inside."""
     if expression.strip().startswith("@") and cron_expand(expression) == " ".join(
         expression.split()
     ):
-        raise ValidationFailed(f"{expression!r} is not a supported alias.", field="cron_expression")
-    expanded = cron_expand(expression)
-    fields = expanded.split()
+        return f"{expression!r} is not a supported alias."
+    fields = cron_expand(expression).split()
     if len(fields) != 5:
-        raise ValidationFailed(
-            f"must have 5 fields (minute hour day-of-month month day-of-week), not {len(fields)}.",
-            field="cron_expression",
+        return (
+            f"must have 5 fields (minute hour day-of-month month day-of-week), not {len(fields)}."
         )
-    for spec, text in zip(CRON_FIELDS, fields, strict=True):
+    for cron_field, text in zip(CRON_FIELDS, fields, strict=True):
         for item in text.split(","):
-            reason = _cron_item_refusal(spec, item.upper())
+            reason = _cron_item_refusal(cron_field, item.upper())
             if reason:
-                where = f"{spec.name} field {text!r}"
+                where = f"{cron_field.name} field {text!r}"
                 if item != text:
                     where += f", item {item!r}"
-                raise ValidationFailed(f"{where}: {reason}.", field="cron_expression")
+                return f"{where}: {reason}."
+    return None
 
 
-@dataclass(frozen=True)
-class CronField:
-    name: str
-    low: int
-    high: int
-    names: tuple[str, ...] = ()  # names[i] is value low + i
-    name_kind: str = ""
-
-
-CRON_FIELDS = (
-    CronField("minute", 0, 59),
-    CronField("hour", 0, 23),
-    CronField("day-of-month", 1, 31),
-    CronField("month", 1, 12, MONTH_NAMES, "month"),
-    CronField("day-of-week", 0, 7, DAY_NAMES, "day"),
-)
 DAY_OF_MONTH, DAY_OF_WEEK = CRON_FIELDS[2], CRON_FIELDS[4]
 
 # start[-end][/step], or */step; a start alone with a step runs to the field's highest value.
@@ -159,7 +154,7 @@ NTH_WEEKDAY_ITEM = re.compile(r"(?P<day>[0-9A-Z]+)#(?P<nth>[0-9]*)")
 LAST_WEEKDAY_ITEM = re.compile(r"(?P<day>[0-9])L")
 
 
-def _cron_item_refusal(spec: CronField, item: str) -> str | None:
+def _cron_item_refusal(cron_field: CronField, item: str) -> str | None:
     """Why one comma-separated item of a field is refused, or None when it is accepted."""
     if item == "":
         return "an empty item in the list"
@@ -169,18 +164,18 @@ def _cron_item_refusal(spec: CronField, item: str) -> str | None:
         return "H (a hashed, per-job time) is not supported; write the time"
     if item[0] == "R":
         return "R (a random time) is not supported; write the time"
-    if spec is DAY_OF_MONTH and item in ("L", "LW"):
+    if cron_field is DAY_OF_MONTH and item in ("L", "LW"):
         return None
-    if spec is DAY_OF_MONTH and item.endswith("W"):
+    if cron_field is DAY_OF_MONTH and item.endswith("W"):
         return "the nearest weekday (W) is not supported, only LW (the month's last weekday)"
-    if spec is DAY_OF_WEEK and (nth := NTH_WEEKDAY_ITEM.fullmatch(item)):
+    if cron_field is DAY_OF_WEEK and (nth := NTH_WEEKDAY_ITEM.fullmatch(item)):
         if not nth["nth"].isdigit() or not 1 <= int(nth["nth"]) <= 5:
             return "the week after # must be 1 to 5"
-        return _value_refusal(spec, nth["day"])
-    if spec is DAY_OF_WEEK and (last := LAST_WEEKDAY_ITEM.fullmatch(item)):
-        return _value_refusal(spec, last["day"])
-    if "L" in item and spec in (DAY_OF_MONTH, DAY_OF_WEEK) and item not in spec.names:
-        if spec is DAY_OF_MONTH:
+        return _value_refusal(cron_field, nth["day"])
+    if cron_field is DAY_OF_WEEK and (last := LAST_WEEKDAY_ITEM.fullmatch(item)):
+        return _value_refusal(cron_field, last["day"])
+    if "L" in item and cron_field in (DAY_OF_MONTH, DAY_OF_WEEK) and item not in cron_field.names:
+        if cron_field is DAY_OF_MONTH:
             return "L is written alone (the last day) or as LW (the last weekday)"
         return "L follows a day number, with no range or step: 5L is the last Friday"
     matched = RANGE_ITEM.fullmatch(item)
@@ -189,12 +184,13 @@ def _cron_item_refusal(spec: CronField, item: str) -> str | None:
     start, end, step = matched["start"], matched["end"], matched["step"]
     if start == "*" and end is not None:
         return "* cannot start a range"
-    if step is not None and (not step.isdigit() or not 1 <= int(step) <= spec.high):
-        return f"step {step!r} must be a number from 1 to {spec.high}"
+    if step is not None and (not step.isdigit() or not 1 <= int(step) <= cron_field.high):
+        return f"step {step!r} must be a number from 1 to {cron_field.high}"
     for value in (start, end):
-        if value is not None and value != "*" and (refusal := _value_refusal(spec, value)):
+        if value is not None and value != "*" and (refusal := _value_refusal(cron_field, value)):
             return refusal
-    if end is not None and _value(spec, end) < _value(spec, start):
+    low, high = cron_field.value(start), cron_field.value(end or "")
+    if low is not None and high is not None and high < low:
         return (
             "a reversed range; ranges go from low to high and do not wrap around "
             "(write two ranges as a list instead)"
@@ -202,17 +198,14 @@ def _cron_item_refusal(spec: CronField, item: str) -> str | None:
     return None
 
 
-def _value_refusal(spec: CronField, value: str) -> str | None:
+def _value_refusal(cron_field: CronField, value: str) -> str | None:
     if value.isdigit():
-        if spec.low <= int(value) <= spec.high:
+        if cron_field.low <= int(value) <= cron_field.high:
             return None
-        return f"{value} is out of range {spec.low}-{spec.high}"
-    if value in spec.names:
+        return f"{value} is out of range {cron_field.low}-{cron_field.high}"
+    if value in cron_field.names:
         return None
-    if spec.names:
-        return f"{value!r} is not a {spec.name_kind} name ({' '.join(spec.names)}) or a number"
+    if cron_field.names:
+        names = " ".join(cron_field.names)
+        return f"{value!r} is not a {cron_field.name_kind} name ({names}) or a number"
     return f"{value!r} is not a number"
-
-
-def _value(spec: CronField, value: str) -> int:
-    return int(value) if value.isdigit() else spec.low + spec.names.index(value)
