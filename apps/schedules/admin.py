@@ -95,7 +95,10 @@ class ScheduleAdmin(admin.ModelAdmin):
     def preview(self, schedule: Schedule) -> str:
         if schedule.pk is None:
             return "Shown once saved."
-        fires = schedule_preview(schedule, count=PREVIEW_COUNT)
+        try:
+            fires = schedule_preview(schedule, count=PREVIEW_COUNT)
+        except ApplicationError as error:  # a cron expression stored before the current rules
+            return f"None: {error}"
         zone = schedule.recurrence().zone()
         return (
             format_html(
@@ -169,7 +172,10 @@ class ScheduleAdmin(admin.ModelAdmin):
     @admin.action(description="Resume")
     def resume(self, request: HttpRequest, queryset: QuerySet[Schedule]) -> None:
         for schedule in queryset.filter(paused=True):
-            schedule_resume(schedule=schedule, actor=request.user)
+            try:
+                schedule_resume(schedule=schedule, actor=request.user)
+            except ApplicationError as error:
+                self.message_user(request, f"{schedule} not resumed: {error}", messages.ERROR)
 
 
 class ScheduleInline(admin.TabularInline):

@@ -25,7 +25,12 @@ from apps.runs.models import Run, RunTrigger
 from apps.runs.services import run_queued_event, runs_cancel, runs_publish
 from apps.runs.states import TERMINAL_STATES, RunState
 from apps.schedules.models import MisfirePolicy, Schedule, SkipReason
-from apps.schedules.services import schedule_next_fire_set, skipped_fires_record
+from apps.schedules.services import (
+    schedule_next_fire_set,
+    schedule_pause,
+    skipped_fires_record,
+    stored_cron_refusal,
+)
 from apps.schedules.timing import fires_between
 from workers.registry import task_args_validate
 
@@ -59,8 +64,9 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
     """Fire every due time of up to `batch_size` due schedules; publish the runs after commit."""
     report = FireReport()
     with transaction.atomic():
-        schedules = schedules_due_claim(now=now, limit=batch_size)
-        report.claimed = len(schedules)
+        claimed = schedules_due_claim(now=now, limit=batch_size)
+        report.claimed = len(claimed)
+        schedules = _refused_crons_pause(claimed)
         if not schedules:
             return report
         fire_times = {schedule.id: _due_fire_times(schedule, now=now) for schedule in schedules}
@@ -113,6 +119,32 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
         events_record(run_queued_event(run, time=now) for run in to_publish)
         transaction.on_commit(lambda: runs_publish(runs=to_publish), robust=True)
     return report
+
+
+def _refused_crons_pause(schedules: list[Schedule]) -> list[Schedule]:
+    """Pause, saying why, the schedules whose stored cron expression the rules refuse, and return
+    the others. Such a schedule was saved before the rules and not yet paused by migration 0002
+    (the new code started before `migrate`); reading it would raise and end the whole tick, and
+    leaving it due would have every tick claim it again."""
+    readable = []
+    for schedule in schedules:
+        refusal = stored_cron_refusal(schedule)
+        if refusal is None:
+            readable.append(schedule)
+            continue
+        logger.warning(
+            "Schedule %s paused: its cron expression %r is refused: %s",
+            schedule.id,
+            schedule.cron_expression,
+            refusal,
+        )
+        schedule_pause(
+            schedule=schedule,
+            note=f"Paused by the scheduler: the cron expression {schedule.cron_expression!r} is "
+            f"not accepted ({refusal}) Edit it, then resume.",
+            actor=None,
+        )
+    return readable
 
 
 def _next_fires_save(schedules: list[Schedule]) -> None:

@@ -15,9 +15,9 @@ from apps.core.validation import editable_fields_check, model_validate
 from apps.events.models import EventType
 from apps.events.outbox import event_new, events_record
 from apps.jobs.models import Job
-from apps.schedules.models import MisfirePolicy, Schedule, SkippedFire, SkipReason
+from apps.schedules.models import MisfirePolicy, Schedule, ScheduleKind, SkippedFire, SkipReason
 from apps.schedules.timing import next_after
-from apps.schedules.validation import schedule_validate
+from apps.schedules.validation import cron_syntax_refusal, schedule_validate
 from apps.schedules.wakeup import scheduler_wake
 
 # Counting the fires a long pause skipped stops here; the record then says "at least".
@@ -170,6 +170,7 @@ def schedule_resume(*, schedule: Schedule, actor: Actor = None) -> Schedule:
     """Resume; the fire times that passed while paused are recorded as skipped, not fired."""
     if not schedule.paused:
         raise ValidationFailed("is not paused.", field="paused")
+    _stored_cron_check(schedule)
     if schedule.enabled:
         _team_cap_check(schedule.job.team_id, adding=1)
     now = timezone.now()
@@ -222,6 +223,8 @@ def schedules_reactivate(*, job: Job) -> None:
     """The job was enabled again: its schedules skip what passed while it was disabled."""
     now = timezone.now()
     for schedule in job.schedules.select_for_update().filter(enabled=True, paused=False):
+        if stored_cron_refusal(schedule) is not None:
+            continue  # the scheduler pauses it, saying why, when it is due (firing.py)
         _skipped_while_inactive_record(schedule, reason=SkipReason.DISABLED, now=now)
         schedule_next_fire_set(schedule, after=now)
         schedule.save(update_fields=["next_scheduled_for", "next_fire_at", "updated_at"])
@@ -275,8 +278,25 @@ def schedule_preview(
     """The next `count` fire times (nominal, before jitter) after `after` (default: now)."""
     if not 1 <= count <= 1000:
         raise ValidationFailed("must be between 1 and 1000.", field="count")
+    _stored_cron_check(schedule)
     fires = schedule.recurrence().fires_after(after or timezone.now())
     return [fire for _, fire in zip(range(count), fires, strict=False)]
+
+
+def stored_cron_refusal(schedule: Schedule) -> str | None:
+    """Why a stored schedule's cron expression cannot be read, or None. One saved before the
+    current rules may have an expression they refuse (croniter took R, H, ?, 15W, 23-1): its fire
+    times cannot be computed, and reading it another way would fire at times nobody asked for.
+    Migration 0002 paused those on upgrade."""
+    if schedule.kind != ScheduleKind.CRON:
+        return None
+    return cron_syntax_refusal(schedule.cron_expression)
+
+
+def _stored_cron_check(schedule: Schedule) -> None:
+    refusal = stored_cron_refusal(schedule)
+    if refusal is not None:
+        raise ValidationFailed(refusal, field="cron_expression")
 
 
 def _schedule_check(schedule: Schedule, *, now: datetime) -> None:

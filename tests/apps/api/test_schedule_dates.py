@@ -7,6 +7,7 @@ import time_machine
 
 from apps.schedules.services import schedule_create
 from tests.apps.schedules.test_horizon import FAR_FUTURE, NOW
+from tests.factories import ScheduleFactory
 
 
 @pytest.fixture
@@ -55,3 +56,33 @@ def test_a_schedule_near_the_horizon_previews_up_to_it(world, client_as, clock):
 
     assert response.status_code == 200, response.content
     assert response.json()["fire_times"] == ["2199-12-31T00:00:00Z"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "tail"),
+    [("post", "resume/"), ("get", "preview/?count=3")],
+    ids=["resume", "preview"],
+)
+def test_a_stored_cron_the_rules_refuse_is_a_400_naming_it(world, client_as, clock, method, tail):
+    # Stored before the rules (croniter took it), paused on upgrade by migration 0002.
+    stored = ScheduleFactory(
+        job=world.job,
+        kind="cron",
+        interval_seconds=None,
+        cron_expression="0 23-1 * * *",
+        paused=True,
+        next_scheduled_for=NOW,
+        next_fire_at=NOW,
+    )
+
+    response = getattr(client_as("admin"), method)(
+        f"/api/v1/jobs/{world.job.id}/schedules/{stored.id}/{tail}"
+    )
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["field"] == "cron_expression"
+    assert "hour field '23-1': a reversed range" in error["message"]
+    stored.refresh_from_db()
+    assert stored.paused

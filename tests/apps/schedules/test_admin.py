@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from apps.schedules.models import Schedule
 from apps.schedules.services import schedule_create
-from tests.factories import JobFactory
+from tests.factories import JobFactory, ScheduleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -104,3 +104,25 @@ def test_admin_pauses_with_a_note_and_who_paused(admin_client, admin_user):
         "db migration",
         admin_user,
     )
+
+
+def test_admin_shows_and_resumes_a_stored_refused_cron_with_the_reason(admin_client):
+    # Stored before the rules (croniter took it), paused on upgrade by migration 0002.
+    stored = ScheduleFactory(
+        kind="cron", interval_seconds=None, cron_expression="0 23-1 * * *", paused=True
+    )
+    reason = "hour field &#x27;23-1&#x27;: a reversed range"
+
+    page = admin_client.get(reverse("admin:schedules_schedule_change", args=[stored.id]))
+    resumed = admin_client.post(
+        reverse("admin:schedules_schedule_changelist"),
+        {"action": "resume", "_selected_action": [stored.id]},
+        follow=True,
+    )
+
+    assert page.status_code == 200
+    assert reason in page.content.decode()
+    assert resumed.status_code == 200
+    assert reason in resumed.content.decode()
+    stored.refresh_from_db()
+    assert stored.paused

@@ -6,12 +6,13 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from apps.audit.models import AuditAction, AuditEntry
 from apps.runs.models import Run, RunTrigger
 from apps.runs.states import RunState
 from apps.schedules.firing import schedules_fire_due
 from apps.schedules.models import SkippedFire, SkipReason
 from apps.schedules.services import schedule_create, schedule_pause
-from tests.factories import JobFactory, RunFactory
+from tests.factories import JobFactory, RunFactory, ScheduleFactory
 from workers.celery import app
 from workers.scheduler import DatabaseScheduler
 
@@ -72,6 +73,31 @@ def test_paused_disabled_and_job_disabled_schedules_do_not_fire(admin_user):
     )
 
     assert schedules_fire_due(now=T0, batch_size=100).claimed == 0
+
+
+def test_a_due_stored_cron_the_rules_refuse_is_paused_saying_why_and_the_rest_fire(caplog):
+    # Stored before the rules (croniter took it) and not yet paused: the new code running before
+    # migration 0002, say. cronsim cannot read it; the tick must go on with the others.
+    refused = ScheduleFactory(
+        job=JobFactory(task_type="dts.noop", args={}),
+        kind="cron",
+        interval_seconds=None,
+        cron_expression="R R * * *",
+        next_scheduled_for=T0 - timedelta(minutes=5),
+        next_fire_at=T0 - timedelta(minutes=5),
+    )
+    other = create(T0 - timedelta(seconds=30), kind="cron", cron_expression="* * * * *")
+
+    report = schedules_fire_due(now=T0 + timedelta(seconds=1), batch_size=100)
+
+    assert [run.schedule_id for run in report.fired] == [other.id]
+    refused.refresh_from_db()
+    assert refused.paused
+    assert "minute field 'R': R (a random time) is not supported" in refused.pause_note
+    assert "Edit it, then resume." in refused.pause_note
+    assert AuditEntry.objects.filter(action=AuditAction.PAUSE, object_id=str(refused.id)).exists()
+    assert f"Schedule {refused.id} paused" in caplog.text
+    assert schedules_fire_due(now=T0 + timedelta(seconds=2), batch_size=100).claimed == 0
 
 
 @pytest.mark.parametrize(

@@ -1,3 +1,4 @@
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from apps.schedules.services import (
     schedule_resume,
     schedule_update,
 )
-from tests.factories import JobFactory
+from tests.factories import JobFactory, ScheduleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -227,3 +228,60 @@ def test_enabling_a_job_again_skips_what_passed_while_it_was_disabled(clock):
     schedule.refresh_from_db()
     assert schedule.skipped_fires.get().reason == SkipReason.DISABLED
     assert schedule.next_scheduled_for == datetime(2026, 5, 4, 15, tzinfo=UTC)
+
+
+# Expressions the rules refuse that croniter took, so a schedule stored before them may have one
+# (migration 0002 paused those): each is refused by name, none reaches cronsim.
+REFUSED_STORED_CRONS = [
+    ("R R * * *", "minute field 'R'"),
+    ("0 23-1 * * *", "hour field '23-1': a reversed range"),
+    ("0 0 15W * *", "the nearest weekday (W) is not supported"),
+    ("0 0 ? * *", "'?' is not supported"),
+    ("H * * * *", "H (a hashed, per-job time) is not supported"),
+]
+
+
+def stored_cron(expression, **fields):
+    """A schedule stored before the current rules, as migration 0002 left it: paused."""
+    stored = {
+        "paused": True,
+        "pause_note": "Paused on upgrade",
+        "next_scheduled_for": NOW - timedelta(hours=1),
+        "next_fire_at": NOW - timedelta(hours=1),
+    }
+    return ScheduleFactory(
+        kind="cron", interval_seconds=None, cron_expression=expression, **{**stored, **fields}
+    )
+
+
+@pytest.mark.parametrize(("expression", "reason"), REFUSED_STORED_CRONS)
+def test_resuming_a_stored_refused_cron_is_refused_naming_the_field(clock, expression, reason):
+    schedule = stored_cron(expression)
+
+    with pytest.raises(ValidationFailed, match=re.escape(reason)) as refused:
+        schedule_resume(schedule=schedule)
+
+    assert refused.value.field == "cron_expression"
+    schedule.refresh_from_db()
+    assert schedule.paused
+    assert not schedule.skipped_fires.exists()
+
+
+@pytest.mark.parametrize(("expression", "reason"), REFUSED_STORED_CRONS)
+def test_previewing_a_stored_refused_cron_is_refused_naming_the_field(clock, expression, reason):
+    with pytest.raises(ValidationFailed, match=re.escape(reason)) as refused:
+        schedule_preview(stored_cron(expression), count=3)
+
+    assert refused.value.field == "cron_expression"
+
+
+def test_enabling_a_job_again_passes_over_a_stored_refused_cron(clock):
+    schedule = stored_cron("R R * * *", paused=False)
+    job = schedule.job
+    job_update(job=job, data={"enabled": False})
+
+    job_update(job=job, data={"enabled": True})
+
+    schedule.refresh_from_db()
+    # Left for the scheduler, which pauses it saying why (tests/apps/schedules/test_firing.py).
+    assert schedule.next_fire_at == NOW - timedelta(hours=1)
