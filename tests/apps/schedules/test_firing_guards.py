@@ -3,7 +3,6 @@ schedule another scheduler holds (`FOR UPDATE SKIP LOCKED`), and the insert pass
 time that already has its run (the conflict handling). The unique key on (schedule, fire time)
 would hide either one's absence from a test that looks only at the runs in the end."""
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg2
@@ -65,11 +64,9 @@ def test_a_tick_passes_over_a_schedule_another_scheduler_holds_at_once(
     free = every_minute_from(T0 - timedelta(seconds=30))
     other_scheduler(held)
 
-    started = time.monotonic()
+    # A tick that waited for the held row would fail on lock_timeout instead of returning.
     report = schedules_fire_due(now=T0 + timedelta(seconds=1), batch_size=100)
-    elapsed = time.monotonic() - started
 
-    assert elapsed < 2, f"the tick waited {elapsed:.1f} s for the other scheduler's lock"
     assert report.claimed == 1
     assert [run.schedule_id for run in report.fired] == [free.id]
     assert not Run.objects.filter(schedule=held).exists()
