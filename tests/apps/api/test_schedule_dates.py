@@ -1,4 +1,5 @@
-"""Schedule dates past the horizon (docs/scheduling.md) are a 400 naming the field, never a 500."""
+"""Schedule dates past the horizon (docs/scheduling.md), and cron expressions stored before the
+rules that refuse them, are a 400 naming the field, never a 500."""
 
 from datetime import UTC, datetime
 
