@@ -1,7 +1,8 @@
 """A worker node's heartbeat: a thread in its main process that records, every few seconds, that
 the node lives and which runs its pool is executing (apps.runs.heartbeats). The reaper in the
 scheduler reads them to find runs whose worker vanished. While PostgreSQL is away the heartbeat
-keeps trying, and says so once, with a reminder each minute and its end (apps.core.outages)."""
+keeps trying, and says so once, with a reminder each minute and its end (apps.core.outages); any
+other error is logged with its traceback at each beat."""
 
 import logging
 import os
@@ -12,10 +13,10 @@ from typing import Any
 from celery.signals import worker_ready, worker_shutdown
 from celery.worker import state
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from apps.core.outages import Outage
+from apps.core.outages import database_outage, database_unreachable
 from apps.runs.heartbeats import worker_heartbeat, worker_stopped
 from apps.runs.services import EXECUTE_RUN_TASK
 
@@ -39,30 +40,34 @@ def start_heartbeat(sender: Any = None, **kwargs: Any) -> None:
     controller = sender.controller
     queues = sorted(queue.name for queue in sender.task_consumer.queues)
     started_at = timezone.now()
-    database = Outage(dependency="PostgreSQL", logger=logger)
+    database = database_outage()
 
     def beat() -> None:
-        while True:
-            try:
-                worker_heartbeat(
-                    hostname=controller.hostname,
-                    pid=os.getpid(),
-                    queues=queues,
-                    concurrency=controller.concurrency,
-                    started_at=started_at,
-                    active_run_ids=run_ids(state.active_requests),
-                    reserved_run_ids=run_ids(state.reserved_requests),
-                )
-                database.succeeded()
-            except DatabaseError as problem:
-                # The database may be restarting: say so and beat again; never stop the worker.
-                database.failed(problem)
-                close_old_connections()
-            except Exception:
-                logger.exception("Worker heartbeat failed")
-                close_old_connections()
-            if _stop.wait(settings.DTS_WORKER_HEARTBEAT_SECONDS):
-                return
+        try:
+            while True:
+                try:
+                    worker_heartbeat(
+                        hostname=controller.hostname,
+                        pid=os.getpid(),
+                        queues=queues,
+                        concurrency=controller.concurrency,
+                        started_at=started_at,
+                        active_run_ids=run_ids(state.active_requests),
+                        reserved_run_ids=run_ids(state.reserved_requests),
+                    )
+                    database.succeeded()
+                except Exception as problem:
+                    # The database may be restarting: say so and beat again; never stop the
+                    # worker. Anything else is a bug: its traceback, each beat.
+                    if database_unreachable(problem):
+                        database.failed(problem)
+                    else:
+                        logger.exception("Worker heartbeat failed")
+                    close_old_connections()
+                if _stop.wait(settings.DTS_WORKER_HEARTBEAT_SECONDS):
+                    return
+        finally:
+            connection.close()  # this thread's own
 
     _stop.clear()
     threading.Thread(target=beat, name="dts-heartbeat", daemon=True).start()

@@ -12,8 +12,9 @@ retention, and published events past theirs.
 
 It starts and keeps running while PostgreSQL or the broker is down: each tick that fails is tried
 again a second later, and the outage is logged once, with a reminder each minute and its end
-(apps.core.outages). Runs fired while the broker is down are queued in PostgreSQL and published
-by the sweep when it returns.
+(apps.core.outages). Any other error (a bug) is logged with its traceback, and the tick is tried
+again a second later too. Runs fired while the broker is down are queued in PostgreSQL and
+published by the sweep when it returns.
 """
 
 import logging
@@ -24,11 +25,11 @@ from typing import Any
 import redis
 from celery import beat
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import close_old_connections
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
-from apps.core.outages import Outage
+from apps.core.outages import database_outage, database_unreachable, redis_outage
 from apps.events.outbox import events_purge_published
 from apps.runs.reaper import runs_reap_lost, runs_republish_missing
 from apps.runs.retention import runs_purge_expired
@@ -49,8 +50,10 @@ class DatabaseScheduler(beat.Scheduler):
         self.next_sweep = 0.0
         self.next_broker_check = 0.0
         self.next_retention = 0.0
-        self.database = Outage(dependency="PostgreSQL", logger=logger)
-        self.broker = Outage(dependency="Redis (the broker)", logger=logger)
+        self.database = database_outage()
+        broker_url = settings.CELERY_BROKER_URL
+        # make dev's in-memory broker cannot be away: no outage of it to show.
+        self.broker = redis_outage(broker_url) if broker_url.startswith("redis") else None
         super().__init__(*args, **kwargs)
         self.max_interval = min(self.max_interval, settings.DTS_SCHEDULER_MAX_SLEEP_SECONDS)
 
@@ -63,10 +66,12 @@ class DatabaseScheduler(beat.Scheduler):
             self.fire_due()
             delay = self.seconds_until_due()
         except Exception as problem:
-            # A database or broker outage must not end the scheduler: say so, reconnect, go on.
-            if isinstance(problem, DatabaseError):
+            # An outage, or a bug, must not end the scheduler: say so, reconnect, go on.
+            if database_unreachable(problem):
                 self.database.failed(problem)
-            elif isinstance(problem, BrokerError | redis.ConnectionError | redis.TimeoutError):
+            elif self.broker and isinstance(
+                problem, BrokerError | redis.ConnectionError | redis.TimeoutError
+            ):
                 self.broker.failed(problem)
             else:
                 logger.exception("Scheduler tick failed; retrying")
@@ -100,7 +105,8 @@ class DatabaseScheduler(beat.Scheduler):
                 older_than=older_than,
                 timeout=timedelta(seconds=settings.DTS_WORKER_HEARTBEAT_TIMEOUT),
             )
-            self.broker.succeeded()
+            if self.broker:
+                self.broker.succeeded()
             self.next_broker_check = time.monotonic() + settings.DTS_BROKER_CHECK_EVERY_SECONDS
         if time.monotonic() >= self.next_retention:
             if settings.DTS_RUN_RETENTION_DAYS:

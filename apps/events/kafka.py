@@ -23,6 +23,22 @@ librdkafka_logger = logging.getLogger("apps.events.librdkafka")
 librdkafka_logger.addFilter(RepeatedLinesFilter())
 
 HOUR_MS = 3_600_000
+# librdkafka's errors that mean Kafka cannot be reached (an outage, waited out), as opposed to
+# refusals such as INVALID_REPLICATION_FACTOR or TOPIC_AUTHORIZATION_FAILED (configuration).
+UNREACHABLE_CODES = frozenset(
+    {
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._TRANSPORT,
+        KafkaError._TIMED_OUT,
+        KafkaError._RESOLVE,
+    }
+)
+
+
+def kafka_unreachable(problem: KafkaException | KafkaError) -> bool:
+    """Whether a Kafka client error means Kafka cannot be reached."""
+    error = problem.args[0] if isinstance(problem, KafkaException) and problem.args else problem
+    return isinstance(error, KafkaError) and error.code() in UNREACHABLE_CODES
 
 
 def events_topic() -> str:

@@ -16,8 +16,9 @@ and writers under load pay no NOTIFY. A writer that looked for a waiting relay j
 said so is caught by the relay's look at the outbox a moment later (SETTLE_SECONDS).
 While Kafka or the database is away the relay keeps running and tries again (backing off up to
 DTS_RELAY_MAX_BACKOFF_SECONDS); it logs each outage once, a reminder each minute, and its end, and
-shows it in `dts_dependency_up` (apps.core.outages). It creates the events topic when Kafka first
-answers, not before it starts.
+shows it in `dts_dependency_up` (apps.core.outages). Any other error (Kafka refusing the topic's
+settings, a bug) is logged with its traceback at each try. It creates the events topic when Kafka
+first answers, not before it starts.
 """
 
 import logging
@@ -32,9 +33,9 @@ from django.utils import timezone
 from prometheus_client import Counter, Gauge
 
 from apps.core.notify import Listener
-from apps.core.outages import Outage
+from apps.core.outages import database_outage, database_unreachable, outage_for
 from apps.events.envelope import envelope_bytes
-from apps.events.kafka import events_topic, librdkafka_logger, topics_ensure
+from apps.events.kafka import events_topic, kafka_unreachable, librdkafka_logger, topics_ensure
 from apps.events.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -52,8 +53,6 @@ KAFKA_CHECK_TIMEOUT_SECONDS = 5.0
 PUBLISHED = Counter("dts_events_published", "Events published to Kafka", ["type"])
 FAILED = Counter("dts_events_failed", "Events Kafka did not acknowledge (sent again later)")
 LAG = Gauge("dts_events_outbox_lag_seconds", "Age of the oldest unpublished event")
-# librdkafka's client-wide errors that mean Kafka cannot be reached.
-UNREACHABLE_CODES = frozenset({KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT})
 
 
 class DeliveryFailed(RuntimeError):
@@ -67,12 +66,12 @@ class KafkaWatch:
     may arrive after Kafka has come back."""
 
     def __init__(self, *, address: str) -> None:
-        self.outage = Outage(dependency="Kafka", logger=logger, address=address)
+        self.outage = outage_for("Kafka", address)
         self.reported = threading.Event()
 
     def on_error(self, error: KafkaError) -> None:
         """The producer's error callback (apps.events.kafka.producer_new)."""
-        if error.code() in UNREACHABLE_CODES:
+        if kafka_unreachable(error):
             self.reported.set()
         else:
             librdkafka_logger.warning("Kafka client error: %s", error.str())  # collapsed
@@ -109,7 +108,7 @@ class Relay:
         self.backoff = 0.0
         self.idle = False
         self.kafka = kafka or KafkaWatch(address=settings.KAFKA_BOOTSTRAP_SERVERS)
-        self.database = Outage(dependency="PostgreSQL", logger=logger)
+        self.database = database_outage()
         self.topic_ready = topic_ready
 
     def run(self) -> None:
@@ -155,15 +154,16 @@ class Relay:
                 logger.warning("Could not withdraw the relay's idle mark", exc_info=True)
 
     def _failed(self, problem: Exception) -> None:
-        """Say what went wrong: an outage once (apps.core.outages), anything else each time."""
+        """Say what went wrong: an outage once (apps.core.outages), anything else each time, a
+        bug with its traceback."""
         kafka_away = self.kafka.outage.down or self.kafka.reported.is_set()
-        if isinstance(problem, KafkaException) or (
+        if (isinstance(problem, KafkaException) and kafka_unreachable(problem)) or (
             isinstance(problem, DeliveryFailed) and kafka_away
         ):
             self.kafka.outage.failed(problem)
         elif isinstance(problem, DeliveryFailed):
             logger.warning("Relay batch failed: %s", problem)
-        elif isinstance(problem, DatabaseError):
+        elif database_unreachable(problem):
             self.database.failed(problem)
         else:
             logger.exception("Relay batch failed")

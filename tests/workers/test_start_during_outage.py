@@ -1,6 +1,6 @@
 """Each long-running process starts while the backing services it needs are down, says so (log,
 /readyz, metrics), keeps running, and does its work once they return (docs/runs.md, "When a
-backing service is down").
+backing service is down"). An error that is no outage (a bug) is not reported as one.
 
 The services are private instances (tests.backing_services.control), started by the same
 platform/local scripts in folders and on ports of their own, so that stopping them disturbs no
@@ -10,9 +10,12 @@ other test: one PostgreSQL with dts's schema for the module, and a Redis or Kafk
 import contextlib
 import copy
 import json
+import logging
 import os
+import re
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,6 +31,7 @@ import redis
 from confluent_kafka import Consumer
 from django.db import connections
 from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
 
 from apps.jobs.services import job_create
 from apps.runs.models import Run
@@ -38,6 +42,8 @@ from tests.backing_services.control import LocalService, free_port, private_serv
 from tests.conftest import REPO, stop_process, wait_for_log_line, wait_for_run
 from tests.factories import TeamFactory
 from workers.celery import app
+from workers.heartbeat import start_heartbeat, stop_heartbeat
+from workers.scheduler import DatabaseScheduler
 
 pytestmark = pytest.mark.integration
 
@@ -179,20 +185,24 @@ def test_the_web_process_answers_while_postgresql_and_redis_are_down_and_is_read
         eventually(lambda: httpx.get(f"{base_url}/healthz").status_code == 200, 30, "web up")
 
         probes = [readyz(base_url) for _ in range(5)]
-        assert probes == [(503, {"database": False, "redis": False})] * 5
+        down = {"database": False, "broker": False, "cache": False, "live": False}
+        assert probes == [(503, down)] * 5
 
         postgres.start()
-        eventually(lambda: readyz(base_url) == (503, {"database": True, "redis": False}), 20, "db")
+        eventually(lambda: readyz(base_url) == (503, down | {"database": True}), 20, "db")
         broker.start()
         eventually(lambda: readyz(base_url)[0] == 200, 20, "ready")
 
         assert web.poll() is None
         output = log.read_text()
-        # Said once per outage however often it was probed, and its end.
-        assert output.count("PostgreSQL unreachable") == 1, output
-        assert output.count("Redis (the broker) unreachable") == 1, output
-        assert "PostgreSQL reachable again" in output
-        assert "Redis (the broker) reachable again" in output
+        # Said once per outage however often it was probed (the broker, the cache and the live
+        # streams share one Redis server here: one outage), and its end.
+        assert outage_starts(output) == [
+            f"PostgreSQL at 127.0.0.1:{postgres.port}",
+            f"Redis at 127.0.0.1:{broker.port}",
+        ], output
+        assert f"PostgreSQL at 127.0.0.1:{postgres.port} reachable again" in output
+        assert f"Redis at 127.0.0.1:{broker.port} reachable again" in output
         assert "Service Unavailable: /readyz" not in output  # no error line per probe
 
 
@@ -218,9 +228,10 @@ def test_a_worker_waits_out_redis_and_postgresql_then_runs_a_run(
 
         broker.start()
         wait_for_log_line(log, "ready.", worker, timeout=60)
-        wait_for_log_line(log, "PostgreSQL unreachable", worker, timeout=30)  # its heartbeat
+        database = f"PostgreSQL at 127.0.0.1:{postgres.port}"
+        wait_for_log_line(log, f"{database} unreachable", worker, timeout=30)  # its heartbeat
         postgres.start()
-        wait_for_log_line(log, "PostgreSQL reachable again", worker, timeout=30)
+        wait_for_log_line(log, f"{database} reachable again", worker, timeout=30)
 
         with on_database(postgres, django_db_blocker), publishing_to(redis_url(broker)):
             job = job_create(
@@ -230,7 +241,7 @@ def test_a_worker_waits_out_redis_and_postgresql_then_runs_a_run(
             assert run.state == RunState.SUCCEEDED
 
         assert worker.poll() is None
-        assert log.read_text().count("PostgreSQL unreachable") == 1
+        assert outage_starts(log.read_text()) == [database]
 
 
 def test_a_scheduler_waits_out_postgresql_and_redis_then_fires_a_due_schedule(
@@ -244,11 +255,12 @@ def test_a_scheduler_waits_out_postgresql_and_redis_then_fires_a_due_schedule(
             *("--pidfile", str(tmp_path / "beat.pid")),
             env={"DATABASE_URL": database_url(postgres), "CELERY_BROKER_URL": redis_url(broker)},
         )
-        wait_for_log_line(log, "PostgreSQL unreachable", scheduler, timeout=60)
+        database = f"PostgreSQL at 127.0.0.1:{postgres.port}"
+        wait_for_log_line(log, f"{database} unreachable", scheduler, timeout=60)
         time.sleep(3)  # ticks that fail, logged no more
 
         postgres.start()
-        wait_for_log_line(log, "PostgreSQL reachable again", scheduler, timeout=30)
+        wait_for_log_line(log, f"{database} reachable again", scheduler, timeout=30)
         with on_database(postgres, django_db_blocker):
             job = job_create(
                 team=TeamFactory(), name=f"outage-{uuid.uuid4().hex[:8]}", task_type="dts.noop"
@@ -260,17 +272,18 @@ def test_a_scheduler_waits_out_postgresql_and_redis_then_fires_a_due_schedule(
                 lambda: Run.objects.filter(schedule=schedule).first(), 30, "the schedule fired"
             )
             # Fired while the broker is down: queued, then published once it returns.
-            wait_for_log_line(log, "Redis (the broker) unreachable", scheduler, timeout=30)
+            redis_name = f"Redis at 127.0.0.1:{broker.port}"
+            wait_for_log_line(log, f"{redis_name} unreachable", scheduler, timeout=30)
             broker.start()
             eventually(lambda: str(run.id) in waiting_task_ids(broker), 30, "published")
             assert Run.objects.filter(schedule=schedule).count() == 1
 
-        wait_for_log_line(log, "Redis (the broker) reachable again", scheduler, timeout=10)
+        wait_for_log_line(log, f"{redis_name} reachable again", scheduler, timeout=10)
         assert scheduler.poll() is None
         output = log.read_text()
-        assert output.count("PostgreSQL unreachable") == 1, output
+        assert outage_starts(output) == [database, redis_name], output
         during = output[
-            output.index("PostgreSQL unreachable") : output.index("PostgreSQL reachable")
+            output.index(f"{database} unreachable") : output.index(f"{database} reachable")
         ]
         assert "Traceback" not in during, during  # not one per failed tick
 
@@ -308,10 +321,11 @@ def test_a_relay_waits_out_kafka_and_postgresql_then_publishes_the_outbox(
 
         kafka.start()
         wait_for_log_line(log, f"Kafka at {bootstrap} reachable again", relay, timeout=60)
-        wait_for_log_line(log, "PostgreSQL unreachable", relay, timeout=30)
+        database = f"PostgreSQL at 127.0.0.1:{postgres.port}"
+        wait_for_log_line(log, f"{database} unreachable", relay, timeout=30)
         assert dependency_up(metrics_port) == {"Kafka": 1.0, "PostgreSQL": 0.0}
         postgres.start()
-        wait_for_log_line(log, "PostgreSQL reachable again", relay, timeout=30)
+        wait_for_log_line(log, f"{database} reachable again", relay, timeout=30)
 
         with on_database(postgres, django_db_blocker):
             job = job_create(
@@ -321,19 +335,30 @@ def test_a_relay_waits_out_kafka_and_postgresql_then_publishes_the_outbox(
         assert str(job.id).encode() in keys_until(bootstrap, topic, str(job.id).encode(), 60)
         assert dependency_up(metrics_port) == {"Kafka": 1.0, "PostgreSQL": 1.0}
         assert relay.poll() is None
-        output = log.read_text()
-        assert output.count("unreachable") == 2, output  # once per outage, no reminder yet
+        # Once per outage (reminders, "still unreachable", are not counted).
+        assert outage_starts(log.read_text()) == [f"Kafka at {bootstrap}", database]
+
+
+def outage_starts(output: str) -> list[str]:
+    """The services whose outage start the log says ("<service> unreachable: <reason>; retrying
+    until it returns"), in order."""
+    return [
+        found.group(1)
+        for found in re.finditer(
+            r"(?m) ([^ ]+ at [^ ]+) unreachable: .*; retrying until it returns$", output
+        )
+    ]
 
 
 def dependency_up(metrics_port: int) -> dict[str, float]:
     """The relay's dts_dependency_up gauge, per dependency."""
     text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
-    values = {}
-    for line in text.splitlines():
-        if line.startswith("dts_dependency_up{"):
-            labels, value = line.rsplit(" ", 1)
-            values[labels.split('"')[1]] = float(value)
-    return values
+    return {
+        sample.labels["dependency"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "dts_dependency_up"
+        for sample in family.samples
+    }
 
 
 def refused_lines(log: Path) -> int:
@@ -361,3 +386,59 @@ def keys_until(bootstrap: str, topic: str, wanted: bytes, timeout: float) -> lis
         return keys
     finally:
         consumer.close()
+
+
+def bug_in_sql() -> None:
+    """A statement PostgreSQL refuses: a bug, not an outage (ProgrammingError)."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT * FROM no_such_table")
+
+
+def outage_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_scheduler_tick_failing_on_a_bug_logs_its_traceback_not_an_outage(caplog):
+    scheduler = DatabaseScheduler(app=app, lazy=True)
+    with (
+        mock.patch("workers.scheduler.schedules_fire_due", side_effect=lambda **_: bug_in_sql()),
+        mock.patch("workers.scheduler.time.sleep"),
+        caplog.at_level(logging.INFO),
+    ):
+        assert scheduler.tick() == 0
+    scheduler.close()
+
+    (failed,) = [r for r in caplog.records if r.getMessage() == "Scheduler tick failed; retrying"]
+    assert failed.exc_info is not None
+    assert type(failed.exc_info[1]).__name__ == "ProgrammingError"
+    assert "no_such_table" in caplog.text  # the traceback, with the statement's error
+    assert outage_lines(caplog) == []
+    assert not scheduler.database.down
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_heartbeat_failing_on_a_bug_logs_its_traceback_not_an_outage(caplog, settings):
+    settings.DTS_WORKER_HEARTBEAT_SECONDS = 0.05
+    worker = mock.Mock()
+    worker.controller.hostname = "h" * 300  # longer than the column: DataError
+    worker.controller.concurrency = 1
+    worker.task_consumer.queues = []
+    worker.hostname = worker.controller.hostname
+    with caplog.at_level(logging.INFO):
+        start_heartbeat(sender=worker)
+        try:
+            eventually(
+                lambda: [r for r in caplog.records if r.getMessage() == "Worker heartbeat failed"],
+                10,
+                "the heartbeat's failure logged",
+            )
+        finally:
+            stop_heartbeat(sender=worker)
+            for thread in threading.enumerate():
+                if thread.name == "dts-heartbeat":
+                    thread.join(5)
+
+    failed = [r for r in caplog.records if r.getMessage() == "Worker heartbeat failed"]
+    assert type(failed[0].exc_info[1]).__name__ == "DataError"
+    assert outage_lines(caplog) == []

@@ -4,6 +4,7 @@ Each test publishes to a topic of its own."""
 
 import io
 import json
+import logging
 import select
 import signal
 import socket
@@ -335,3 +336,40 @@ def test_writers_notify_only_while_a_relay_waits_which_wakes_it_at_once(relays):
     stop_process(relay)
     assert not IdleRelay.objects.exists()
     listening.close()
+
+
+def relay_once(relay: Relay) -> None:
+    """Run the relay until its first failure's back-off."""
+    relay._back_off = relay.stop.set  # type: ignore[method-assign]
+    relay.run()
+
+
+def test_kafka_refusing_the_topic_is_logged_with_its_traceback_not_as_an_outage(
+    topic, settings, caplog
+):
+    settings.DTS_EVENTS_TOPIC_REPLICATION = 3  # the test Kafka is one broker
+    relay = Relay(producer=producer_new(), batch_size=100, stop=threading.Event())
+    with caplog.at_level(logging.INFO):
+        relay_once(relay)
+
+    (failed,) = [r for r in caplog.records if r.getMessage() == "Relay batch failed"]
+    assert "INVALID_REPLICATION_FACTOR" in str(failed.exc_info[1])
+    assert [r for r in caplog.records if "unreachable" in r.getMessage()] == []
+    assert not relay.kafka.outage.down
+
+
+def test_a_database_error_that_is_a_bug_is_logged_with_its_traceback_not_as_an_outage(caplog):
+    relay = Relay(producer=producer_new(), batch_size=100, stop=threading.Event(), topic_ready=True)
+
+    def publish_batch():
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO events_outboxevent (sequence) VALUES (NULL)")
+
+    relay.publish_batch = publish_batch  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO):
+        relay_once(relay)
+
+    (failed,) = [r for r in caplog.records if r.getMessage() == "Relay batch failed"]
+    assert type(failed.exc_info[1]).__name__ == "IntegrityError"
+    assert [r for r in caplog.records if "unreachable" in r.getMessage()] == []
+    assert not relay.database.down
