@@ -7,8 +7,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from prometheus_client import start_http_server
 
+from apps.core.metrics import metrics_serve
 from apps.events.kafka import producer_new
 from apps.events.relay import KafkaWatch, Relay
 
@@ -38,8 +38,11 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        if options["metrics_port"]:
-            start_http_server(options["metrics_port"], addr=settings.DTS_RELAY_METRICS_ADDRESS)
+        metrics_serve(
+            port=options["metrics_port"],
+            address=settings.DTS_RELAY_METRICS_ADDRESS,
+            setting="--metrics-port (DTS_RELAY_METRICS_PORT)",
+        )
         # Kafka and the database may be down: the relay starts anyway and waits for them.
         kafka = KafkaWatch(address=settings.KAFKA_BOOTSTRAP_SERVERS)
         relay = Relay(
