@@ -2,7 +2,10 @@
 the node lives and which runs its pool is executing (apps.runs.heartbeats). The reaper in the
 scheduler reads them to find runs whose worker vanished. While PostgreSQL is away the heartbeat
 keeps trying, and says so once, with a reminder each minute and its end (apps.core.outages); any
-other error is logged with its traceback at each beat."""
+other error is logged with its traceback at each beat.
+
+The main process also serves its metrics (DTS_WORKER_METRICS_PORT), among them the heartbeat's
+`dts_dependency_up`."""
 
 import logging
 import os
@@ -10,12 +13,13 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import celeryd_init, worker_ready, worker_shutdown
 from celery.worker import state
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from apps.core.metrics import metrics_serve
 from apps.core.outages import database_outage, database_unreachable
 from apps.runs.heartbeats import worker_heartbeat, worker_stopped
 from apps.runs.services import EXECUTE_RUN_TASK
@@ -33,6 +37,18 @@ def run_ids(requests: Iterable[Any]) -> list[str]:
         except RuntimeError:
             continue
         return [request.id for request in copied if request.name == EXECUTE_RUN_TASK]
+
+
+@celeryd_init.connect
+def start_metrics(**kwargs: Any) -> None:
+    # Sent by `celery worker` only, in its main process before it starts its pool or reaches the
+    # broker: served while the broker is away too, and by no pool process. make dev's process,
+    # a WorkController in a thread, does not send it: the web's /metrics is its own.
+    metrics_serve(
+        port=settings.DTS_WORKER_METRICS_PORT,
+        address=settings.DTS_WORKER_METRICS_ADDRESS,
+        setting="DTS_WORKER_METRICS_PORT",
+    )
 
 
 @worker_ready.connect

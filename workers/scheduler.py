@@ -14,21 +14,25 @@ It starts and keeps running while PostgreSQL or the broker is down: each tick th
 again a second later, and the outage is logged once, with a reminder each minute and its end
 (apps.core.outages). Any other error (a bug) is logged with its traceback, and the tick is tried
 again a second later too. Runs fired while the broker is down are queued in PostgreSQL and
-published by the sweep when it returns.
+published by the sweep when it returns. Its metrics (DTS_SCHEDULER_METRICS_PORT) show the outages
+too (`dts_dependency_up`).
 """
 
 import logging
+import threading
 import time
 from datetime import timedelta
 from typing import Any
 
 import redis
 from celery import beat
+from celery.signals import beat_init
 from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
+from apps.core.metrics import metrics_serve
 from apps.core.outages import database_outage, database_unreachable, redis_outage
 from apps.events.outbox import events_purge_published
 from apps.runs.reaper import runs_reap_lost, runs_republish_missing
@@ -130,3 +134,18 @@ class DatabaseScheduler(beat.Scheduler):
     @property
     def info(self) -> str:
         return "    . db -> dts schedules (PostgreSQL, woken by NOTIFY)"
+
+
+@beat_init.connect
+def start_metrics(sender: beat.Service, **kwargs: Any) -> None:
+    """A scheduler process serves its metrics once its DatabaseScheduler is set up, before its
+    first tick (so during an outage at start too). make dev's process runs the scheduler in a
+    thread beside the web, whose /metrics is its own: none there."""
+    if isinstance(sender.scheduler, DatabaseScheduler) and (
+        threading.current_thread() is threading.main_thread()
+    ):
+        metrics_serve(
+            port=settings.DTS_SCHEDULER_METRICS_PORT,
+            address=settings.DTS_SCHEDULER_METRICS_ADDRESS,
+            setting="DTS_SCHEDULER_METRICS_PORT",
+        )

@@ -359,6 +359,15 @@ if DTS_RELAY_LINGER_SECONDS < 0:
     raise ImproperlyConfigured("DTS_RELAY_LINGER_SECONDS must be 0 or more.")
 DTS_RELAY_METRICS_PORT = env.int("DTS_RELAY_METRICS_PORT", default=9108)
 DTS_RELAY_METRICS_ADDRESS = env("DTS_RELAY_METRICS_ADDRESS", default="127.0.0.1")
+# Prometheus metrics of a worker's main process and of the scheduler (apps.core.metrics), as the
+# relay's: 0 serves none; a port already taken (two workers on one host) is logged, not fatal.
+DTS_WORKER_METRICS_PORT = env.int("DTS_WORKER_METRICS_PORT", default=9109)
+DTS_WORKER_METRICS_ADDRESS = env("DTS_WORKER_METRICS_ADDRESS", default="127.0.0.1")
+DTS_SCHEDULER_METRICS_PORT = env.int("DTS_SCHEDULER_METRICS_PORT", default=9110)
+DTS_SCHEDULER_METRICS_ADDRESS = env("DTS_SCHEDULER_METRICS_ADDRESS", default="127.0.0.1")
+for _name in ("DTS_RELAY_METRICS_PORT", "DTS_WORKER_METRICS_PORT", "DTS_SCHEDULER_METRICS_PORT"):
+    if not 0 <= globals()[_name] <= 65535:
+        raise ImproperlyConfigured(f"{_name} must be between 0 and 65535.")
 for _name in ("DTS_EVENTS_TOPIC_PARTITIONS", "DTS_EVENTS_TOPIC_REPLICATION"):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1.")

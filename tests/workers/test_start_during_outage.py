@@ -216,22 +216,30 @@ def test_a_worker_retries_the_broker_for_as_long_as_it_is_down():
 def test_a_worker_waits_out_redis_and_postgresql_then_runs_a_run(
     postgres, start, django_db_blocker
 ):
+    metrics_port = free_port()
     with private_service("redis") as broker:
         worker, log = start(
             "worker",
             *("-m", "celery", "-A", "workers", "worker", "--loglevel", "INFO"),
             *("--queues", "default", "--concurrency", "1", "--pool", "prefork"),
             *("--without-mingle", "--without-gossip", "--hostname", "outage@%h"),
-            env={"DATABASE_URL": database_url(postgres), "CELERY_BROKER_URL": redis_url(broker)},
+            env={
+                "DATABASE_URL": database_url(postgres),
+                "CELERY_BROKER_URL": redis_url(broker),
+                "DTS_WORKER_METRICS_PORT": str(metrics_port),
+            },
         )
         wait_for_log_line(log, "Cannot connect to redis", worker, timeout=60)
+        assert "PostgreSQL" not in dependency_up(metrics_port)  # served; the heartbeat not yet
 
         broker.start()
         wait_for_log_line(log, "ready.", worker, timeout=60)
         database = f"PostgreSQL at 127.0.0.1:{postgres.port}"
         wait_for_log_line(log, f"{database} unreachable", worker, timeout=30)  # its heartbeat
+        assert dependency_up(metrics_port)["PostgreSQL"] == 0.0
         postgres.start()
         wait_for_log_line(log, f"{database} reachable again", worker, timeout=30)
+        eventually(lambda: dependency_up(metrics_port)["PostgreSQL"] == 1.0, 5, "up again")
 
         with on_database(postgres, django_db_blocker), publishing_to(redis_url(broker)):
             job = job_create(
@@ -247,20 +255,27 @@ def test_a_worker_waits_out_redis_and_postgresql_then_runs_a_run(
 def test_a_scheduler_waits_out_postgresql_and_redis_then_fires_a_due_schedule(
     postgres, start, django_db_blocker, tmp_path
 ):
+    metrics_port = free_port()
     with private_service("redis") as broker:
         scheduler, log = start(
             "scheduler",
             *("-m", "celery", "-A", "workers", "beat", "--loglevel", "INFO"),
             *("--scheduler", "workers.scheduler:DatabaseScheduler"),
             *("--pidfile", str(tmp_path / "beat.pid")),
-            env={"DATABASE_URL": database_url(postgres), "CELERY_BROKER_URL": redis_url(broker)},
+            env={
+                "DATABASE_URL": database_url(postgres),
+                "CELERY_BROKER_URL": redis_url(broker),
+                "DTS_SCHEDULER_METRICS_PORT": str(metrics_port),
+            },
         )
         database = f"PostgreSQL at 127.0.0.1:{postgres.port}"
         wait_for_log_line(log, f"{database} unreachable", scheduler, timeout=60)
         time.sleep(3)  # ticks that fail, logged no more
+        assert dependency_up(metrics_port)["PostgreSQL"] == 0.0
 
         postgres.start()
         wait_for_log_line(log, f"{database} reachable again", scheduler, timeout=30)
+        eventually(lambda: dependency_up(metrics_port)["PostgreSQL"] == 1.0, 5, "up again")
         with on_database(postgres, django_db_blocker):
             job = job_create(
                 team=TeamFactory(), name=f"outage-{uuid.uuid4().hex[:8]}", task_type="dts.noop"
@@ -274,11 +289,13 @@ def test_a_scheduler_waits_out_postgresql_and_redis_then_fires_a_due_schedule(
             # Fired while the broker is down: queued, then published once it returns.
             redis_name = f"Redis at 127.0.0.1:{broker.port}"
             wait_for_log_line(log, f"{redis_name} unreachable", scheduler, timeout=30)
+            assert dependency_up(metrics_port)["Redis"] == 0.0
             broker.start()
             eventually(lambda: str(run.id) in waiting_task_ids(broker), 30, "published")
             assert Run.objects.filter(schedule=schedule).count() == 1
 
         wait_for_log_line(log, f"{redis_name} reachable again", scheduler, timeout=10)
+        eventually(lambda: dependency_up(metrics_port)["Redis"] == 1.0, 5, "Redis up again")
         assert scheduler.poll() is None
         output = log.read_text()
         assert outage_starts(output) == [database, redis_name], output
@@ -351,7 +368,7 @@ def outage_starts(output: str) -> list[str]:
 
 
 def dependency_up(metrics_port: int) -> dict[str, float]:
-    """The relay's dts_dependency_up gauge, per dependency."""
+    """A process's dts_dependency_up gauge, per dependency."""
     text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
     return {
         sample.labels["dependency"]: sample.value
