@@ -27,12 +27,16 @@ from rest_framework.request import Request
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
 from apps.core.client import client_address
-from apps.core.outages import Outage
+from apps.core.outages import Outage, redis_outage
 
 logger = logging.getLogger(__name__)
 
 CACHE_UNREACHABLE = (ConnectionInterrupted, RedisConnectionError, RedisTimeoutError)
-CACHE = Outage(dependency="Redis (the cache)", logger=logger)
+
+
+def cache_outage() -> Outage:
+    """The outage of the Redis that holds the counts (one per server in a process, shared)."""
+    return redis_outage(settings.CACHES["default"]["LOCATION"])
 
 
 class CountingThrottle(SimpleRateThrottle):
@@ -53,9 +57,9 @@ class CountingThrottle(SimpleRateThrottle):
         try:
             count = self.count(f"{key}:{window}")
         except CACHE_UNREACHABLE as error:
-            CACHE.failed(error)
+            cache_outage().failed(error)
             return True
-        CACHE.succeeded()
+        cache_outage().succeeded()
         return bool(count <= self.num_requests)
 
     def count(self, counter: str) -> int:

@@ -36,7 +36,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import DatabaseError
 
 from apps.accounts.selectors import socket_user, user_teams
-from apps.core.outages import Outage
+from apps.core.outages import database_outage
 from apps.jobs.selectors import jobs_visible
 from apps.live.access import (
     NOT_AUTHENTICATED,
@@ -55,9 +55,6 @@ BAD_REQUEST, NOT_FOUND = 4400, 4404
 # However access ends, a socket that was not told (the change made without a signal, the channel
 # layer down) is closed within this.
 RECHECK_SECONDS = 60.0
-# The database down during re-checks: said once per outage by this process, not once per socket
-# and re-check (the sockets stay open meanwhile).
-RECHECK_DATABASE = Outage(dependency="PostgreSQL (live re-checks)", logger=logger)
 _AFTER = re.compile(
     r"^(?P<stream>[a-z]+\.[0-9a-f-]+):(?P<epoch>[0-9a-f]{1,32}):(?P<seq>[0-9]{1,18})$"
 )
@@ -150,9 +147,10 @@ class StreamsConsumer(AsyncJsonWebsocketConsumer):
             )
             allowed = await database_sync_to_async(self.streams_allowed)(user)
         except DatabaseError as error:
-            RECHECK_DATABASE.failed(error)
+            # Said once per outage by this process, not once per socket; the socket stays open.
+            database_outage().failed(error)
             return
-        RECHECK_DATABASE.succeeded()
+        database_outage().succeeded()
         if not user.is_authenticated:
             await self.end(NOT_AUTHENTICATED, "no longer signed in")
             return

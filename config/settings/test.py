@@ -22,3 +22,7 @@ DTS_TASK_MODULES = ["tests.workers.operator_tasks"]
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:59092")
 ELASTICSEARCH_URL = env("ELASTICSEARCH_URL", default="http://127.0.0.1:59200")
 PROMETHEUS_URL = env("PROMETHEUS_URL", default="http://127.0.0.1:59090")
+
+# Test workers and schedulers serve no metrics unless a test gives them a port.
+DTS_WORKER_METRICS_PORT = env.int("DTS_WORKER_METRICS_PORT", default=0)
+DTS_SCHEDULER_METRICS_PORT = env.int("DTS_SCHEDULER_METRICS_PORT", default=0)

@@ -65,7 +65,8 @@ def cache_unreachable(settings, monkeypatch):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     settings.CACHES = cache_settings(f"redis://127.0.0.1:{port}/0")
-    monkeypatch.setattr(throttling, "CACHE", Outage(dependency="test", logger=throttling.logger))
+    outage = Outage(dependency="test", logger=throttling.logger)
+    monkeypatch.setattr(throttling, "cache_outage", lambda: outage)
 
 
 def test_the_api_answers_while_the_cache_is_down_and_says_so_once(

@@ -347,9 +347,8 @@ def database_down_for(monkeypatch, calls: int) -> list[int]:
         return reachable(**kwargs)
 
     monkeypatch.setattr(consumers, "socket_user", socket_user)
-    monkeypatch.setattr(
-        consumers, "RECHECK_DATABASE", Outage(dependency="test", logger=consumers.logger)
-    )
+    outage = Outage(dependency="test", logger=consumers.logger)
+    monkeypatch.setattr(consumers, "database_outage", lambda: outage)
     return failed
 
 
