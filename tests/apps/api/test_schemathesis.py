@@ -20,7 +20,7 @@ from tests.factories import JobFactory, RunFactory, ScheduleFactory, TeamFactory
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-MAX_SECONDS = 150
+MAX_SECONDS = 100
 
 
 def test_the_api_keeps_its_schema_under_generated_input(api_server, tmp_path):
