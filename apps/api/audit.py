@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.api.errors import ERROR_RESPONSES
+from apps.api.fields import QueryText
 from apps.api.pagination import LimitPage, LimitPageQuery, limit_page_of
 from apps.audit.models import AuditAction, AuditEntry
 from apps.audit.selectors import audit_entries_visible
@@ -29,8 +30,8 @@ class AuditEntrySerializer(serializers.ModelSerializer[AuditEntry]):
 
 class AuditFilterSerializer(LimitPageQuery):
     action = serializers.ChoiceField(choices=AuditAction.choices, required=False)
-    object_type = serializers.CharField(required=False, max_length=50)
-    object_id = serializers.CharField(required=False, max_length=64)
+    object_type = QueryText(required=False, max_length=50)
+    object_id = QueryText(required=False, max_length=64)
 
 
 class AuditListView(APIView):

@@ -13,3 +13,13 @@ class TextField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return str(super().to_internal_value(data))
+
+
+class QueryText(serializers.CharField):
+    """A query parameter's text, as sent. DRF trims white space (control characters such as
+    U+001F included) before checking the length, which let a value longer than the schema's
+    maxLength through."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role, Team
 from apps.accounts.selectors import user_teams
 from apps.api.errors import ERROR_RESPONSES
-from apps.api.fields import TextField
+from apps.api.fields import QueryText, TextField
 from apps.api.pagination import LimitPage, LimitPageQuery, limit_page_of
 from apps.api.permissions import role_require
 from apps.api.runs import RunSerializer
@@ -88,17 +88,17 @@ class JobCreateSerializer(JobDefinitionSerializer):
 
 
 class JobFilterSerializer(LimitPageQuery):
-    team = serializers.CharField(required=False, max_length=100, help_text="A team's name.")
-    name = serializers.CharField(
+    team = QueryText(required=False, max_length=100, help_text="A team's name.")
+    name = QueryText(
         required=False,
         max_length=200,
         help_text="The exact name: one job per team has it at most, so with `team`, at most one.",
     )
-    tag = serializers.CharField(required=False, max_length=50)
-    task_type = serializers.CharField(required=False, max_length=200)
+    tag = QueryText(required=False, max_length=50)
+    task_type = QueryText(required=False, max_length=200)
     # Not required and None by default: DRF would read an omitted boolean of a form as false.
     enabled = serializers.BooleanField(required=False, allow_null=True, default=None)
-    search = serializers.CharField(required=False, max_length=200, help_text="Part of the name.")
+    search = QueryText(required=False, max_length=200, help_text="Part of the name.")
 
 
 class TriggerSerializer(serializers.Serializer[Any]):

@@ -9,6 +9,8 @@ from rest_framework.pagination import Cursor, CursorPagination, LimitOffsetPagin
 from rest_framework.request import Request
 from rest_framework.utils.urls import replace_query_param
 
+from apps.api.fields import QueryText
+
 # The largest value of a 64-bit signed integer: every id (and every integer a query may compare
 # with a column) stays below it, so no database is asked about a number it cannot hold.
 MAX_ID = 2**63 - 1
@@ -132,7 +134,7 @@ class CursorPageQuery(LimitPageQuery):
         required=False, min_value=1, max_value=NewestFirstCursor.max_page_size
     )
     offset = None  # type: ignore[assignment]  # a cursor page has no offset
-    cursor = serializers.CharField(
+    cursor = QueryText(
         required=False, max_length=1000, help_text="From `next` or `previous`, as given."
     )
 

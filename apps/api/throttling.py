@@ -34,9 +34,13 @@ logger = logging.getLogger(__name__)
 CACHE_UNREACHABLE = (ConnectionInterrupted, RedisConnectionError, RedisTimeoutError)
 
 
-def cache_outage() -> Outage:
-    """The outage of the Redis that holds the counts (one per server in a process, shared)."""
-    return redis_outage(settings.CACHES["default"]["LOCATION"])
+def cache_outage() -> Outage | None:
+    """The outage of the Redis that holds the counts (one per server in a process, shared); None
+    when they are counted in memory (`make dev`), which is never unreachable."""
+    cache = settings.CACHES["default"]
+    if "redis" not in cache["BACKEND"].lower():
+        return None
+    return redis_outage(str(cache["LOCATION"]).split(",")[0])
 
 
 class CountingThrottle(SimpleRateThrottle):
@@ -57,9 +61,11 @@ class CountingThrottle(SimpleRateThrottle):
         try:
             count = self.count(f"{key}:{window}")
         except CACHE_UNREACHABLE as error:
-            cache_outage().failed(error)
+            if outage := cache_outage():
+                outage.failed(error)
             return True
-        cache_outage().succeeded()
+        if outage := cache_outage():
+            outage.succeeded()
         return bool(count <= self.num_requests)
 
     def count(self, counter: str) -> int:
