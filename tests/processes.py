@@ -59,7 +59,7 @@ def standalone_start(
     process_env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "CELERY_"))
+        if not key.startswith(("DJANGO_", "CELERY_", "DTS_"))
     }
     process_env |= {
         "DJANGO_SETTINGS_MODULE": "config.settings.local",

@@ -2,11 +2,7 @@
 proxies wrote it, and share django-axes' per-account and per-address lockout with the sign-in
 pages."""
 
-import os
 import re
-import socket
-import subprocess
-import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -17,8 +13,8 @@ from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
 from apps.core.client import client_address
-from tests.conftest import REPO, stop_process, wait_for_log_line
 from tests.factories import UserFactory
+from tests.processes import standalone_start
 
 LIMIT = 10  # DTS_API_THROTTLE_LOGIN's default, 10/minute
 
@@ -164,33 +160,8 @@ def test_failures_at_the_sign_in_page_count_for_the_token_login_too(db):
 
 @pytest.fixture
 def standalone(tmp_path):
-    """`make dev`'s process (manage.py run_standalone) on a SQLite file of its own."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "CELERY_", "DTS_"))
-    }
-    env |= {
-        "DJANGO_SETTINGS_MODULE": "config.settings.local",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'dts.sqlite3'}",
-    }
-    log = tmp_path / "standalone.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "run_standalone", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for_log_line(log, "Uvicorn running", process, timeout=90)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_process(process)
+    """`make dev`'s process (manage.py run_standalone) on a SQLite file of its own: its URL."""
+    yield from (url for url, _log, _process in standalone_start(tmp_path))
 
 
 def test_make_dev_does_not_take_the_client_address_from_x_forwarded_for(standalone):
