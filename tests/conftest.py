@@ -139,6 +139,6 @@ def sent_tasks(monkeypatch):
     """The Celery messages runs_publish sends (their keyword arguments), sent nowhere."""
     sent: list[dict] = []
     monkeypatch.setattr(
-        "apps.runs.services.app.send_task", lambda *args, **kwargs: sent.append(kwargs)
+        "dispatch.messages.app.send_task", lambda *args, **kwargs: sent.append(kwargs)
     )
     return sent

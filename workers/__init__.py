@@ -1,5 +1,5 @@
 """Celery side of dts: `celery -A workers worker` and `celery -A workers beat` find `app` here."""
 
-from workers.celery import app
+from dispatch.celery import app
 
 __all__ = ["app"]

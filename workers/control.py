@@ -11,21 +11,26 @@ from celery.worker import state as worker_state
 from celery.worker.control import control_command
 from django.db import connections
 
-from workers.context import run_cancel_forget, run_cancel_request
-from workers.messages import run_and_attempt
+from apps.runs.execution import run_attempt_end
+from apps.runs.states import RunState
+from apps.tasktypes.context import run_cancel_forget, run_cancel_request
+from dispatch.messages import CANCEL_RUN_COMMAND, run_and_attempt
 
 logger = logging.getLogger(__name__)
 
-CANCEL_RUN_COMMAND = "dts_cancel_run"
 
-
-@control_command(args=[("run_id", str), ("grace_seconds", float)], signature="<run_id> <grace>")
-def dts_cancel_run(state: Any, run_id: str, grace_seconds: float) -> dict[str, str]:
+@control_command(
+    name=CANCEL_RUN_COMMAND,
+    args=[("run_id", str), ("grace_seconds", float)],
+    signature="<run_id> <grace>",
+)
+def cancel_run(state: Any, run_id: str, grace_seconds: float) -> dict[str, str]:
     """Stop a run this worker executes: first ask (the task gets SoftTimeLimitExceeded and may clean
     up), then kill its pool process if it is still running after the grace period.
 
     A task executing in this very process (a thread pool, as in `make dev`) is asked instead to
-    stop at its next cancel check (workers.context): the signal would stop the whole process."""
+    stop at its next cancel check (apps.tasktypes.context): the signal would stop the whole
+    process."""
     for request in list(worker_state.active_requests):
         if request.id == run_id and request.worker_pid:
             if request.worker_pid == os.getpid():
@@ -67,10 +72,6 @@ def _end_if_still_running(request: Any, grace_seconds: float) -> None:
     if request not in worker_state.active_requests:
         run_cancel_forget(request.id)  # in case the task ended before entering its run context
         return
-    # Imported here: apps.runs.services imports this module for CANCEL_RUN_COMMAND.
-    from apps.runs.execution import run_attempt_end
-    from apps.runs.states import RunState
-
     run_id, attempt = run_and_attempt(request.args)
     logger.warning(
         "Run %s ignored its cancel for the grace period; its thread cannot be killed: "

@@ -22,7 +22,7 @@ from django.utils import timezone
 from apps.core.metrics import metrics_serve
 from apps.core.outages import database_outage, database_unreachable
 from apps.runs.heartbeats import worker_heartbeat, worker_stopped
-from apps.runs.services import EXECUTE_RUN_TASK
+from dispatch.messages import EXECUTE_RUN_TASK
 
 logger = logging.getLogger(__name__)
 

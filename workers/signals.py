@@ -1,26 +1,25 @@
 """Celery signal hooks: each ends a run's attempt through the run services, nothing more. In a
 pool process the write is made by its background thread (workers.background)."""
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.signals import task_failure, task_revoked, task_success
 
 from apps.runs.execution import run_attempt_end, run_cancel_confirm
-from apps.runs.services import EXECUTE_RUN_TASK
 from apps.runs.states import RunState
+from dispatch.messages import EXECUTE_RUN_TASK, run_and_attempt
 from workers.background import in_background
-from workers.messages import run_and_attempt
 
 
-def _is_run_task(sender: Task | None) -> bool:
+def _is_run_task(sender: Task | None) -> TypeGuard[Task]:
     return sender is not None and sender.name == EXECUTE_RUN_TASK
 
 
 @task_success.connect
 def record_success(sender: Task | None = None, result: Any = None, **kwargs: Any) -> None:
-    if sender is not None and sender.name == EXECUTE_RUN_TASK:
+    if _is_run_task(sender):
         run_id, attempt = run_and_attempt(sender.request.args)
         in_background(
             run_attempt_end,

@@ -13,12 +13,11 @@ from django.conf import settings
 
 from apps.runs.execution import run_attempt_lost, run_start
 from apps.runs.logs import run_log_capture
-from apps.runs.services import EXECUTE_RUN_TASK
+from apps.tasktypes.context import cancel_check, run_context
+from apps.tasktypes.registry import task_type_get
+from dispatch.celery import app
+from dispatch.messages import EXECUTE_RUN_TASK, run_and_attempt
 from workers.background import background_wait
-from workers.celery import app
-from workers.context import cancel_check, run_context
-from workers.messages import run_and_attempt
-from workers.registry import task_type_get
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +76,8 @@ def execute_run(self: Task, run_id: str, attempt: int = 1, limited: bool = True)
 def _unsignalled_soft_time_limit(task: Task) -> float | None:
     """The task's soft time limit when no signal will enforce it: Celery's pools signal it to the
     main thread of the process executing the task (prefork's, gevent's and eventlet's), while a
-    thread pool's task runs in another thread and gets no signal (workers.context checks it)."""
+    thread pool's task runs in another thread and gets no signal (apps.tasktypes.context checks
+    it)."""
     if threading.current_thread() is threading.main_thread():
         return None
     _, soft = task.request.timelimit or (None, None)

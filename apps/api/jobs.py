@@ -24,7 +24,7 @@ from apps.jobs.services import EDITABLE_FIELDS as JOB_FIELDS
 from apps.jobs.services import job_create, job_delete, job_update
 from apps.runs.models import RunTrigger
 from apps.runs.services import run_trigger
-from workers.queues import queue_choices
+from dispatch.queues import queue_choices
 
 
 class JobSerializer(serializers.ModelSerializer[Job]):

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.api.errors import ERROR_RESPONSES
-from workers.registry import task_type_list
+from apps.tasktypes.registry import task_type_list
 
 
 class TaskTypeSerializer(serializers.Serializer[Any]):

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from apps.api.errors import ERROR_RESPONSES
 from apps.runs.models import Worker
 from apps.runs.selectors import queues_visible, run_ids_visible, workers_visible
-from workers.broker import broker_queue_depths
+from dispatch.broker import broker_queue_depths
 
 
 class WorkerSerializer(serializers.ModelSerializer[Worker]):

@@ -21,7 +21,7 @@ from apps.jobs.services import (
 from apps.runs.models import Run, RunTrigger
 from apps.runs.services import run_trigger
 from apps.schedules.admin import ScheduleInline
-from workers.registry import task_type_list
+from apps.tasktypes.registry import task_type_list
 
 
 class JobAdminForm(forms.ModelForm):

@@ -5,7 +5,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from workers.queues import DEFAULT_QUEUE, queue_choices
+from dispatch.queues import DEFAULT_QUEUE, queue_choices
 
 
 class OverlapPolicy(models.TextChoices):

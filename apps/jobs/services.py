@@ -12,8 +12,8 @@ from apps.events.models import EventType, OutboxEvent
 from apps.events.outbox import event_new, events_record
 from apps.jobs.models import Job, OverlapPolicy, Tag
 from apps.schedules.services import schedules_reactivate
-from workers.queues import DEFAULT_QUEUE
-from workers.registry import task_args_validate
+from apps.tasktypes.registry import task_args_validate
+from dispatch.queues import DEFAULT_QUEUE
 
 EDITABLE_FIELDS = frozenset(
     {

@@ -27,7 +27,7 @@ from apps.runs.services import RunId
 from apps.runs.states import EXECUTING_STATES, RunState, sources_of
 from apps.runs.throttle import Limit, rate_limit_wait
 from apps.schedules.wakeup import scheduler_wake
-from workers.registry import task_type_get
+from apps.tasktypes.registry import task_type_get
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from django.db import models
 
 from apps.jobs.models import Job
 from apps.runs.states import TERMINAL_STATES, RunState
-from workers.queues import DEFAULT_QUEUE, queue_choices
+from dispatch.queues import DEFAULT_QUEUE, queue_choices
 
 
 class RunTrigger(models.TextChoices):

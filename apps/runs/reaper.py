@@ -10,7 +10,7 @@ from apps.runs.execution import run_attempt_lost
 from apps.runs.models import Run
 from apps.runs.services import runs_publish
 from apps.runs.states import EXECUTING_STATES, RunState
-from workers.broker import broker_waiting_task_ids
+from dispatch.broker import broker_waiting_task_ids
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,6 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
@@ -16,14 +15,10 @@ from apps.events.outbox import events_record, run_event
 from apps.jobs.models import Job
 from apps.runs.models import Run, RunTrigger
 from apps.runs.states import RunState, sources_of
-from workers.celery import app
-from workers.control import CANCEL_RUN_COMMAND
-from workers.registry import task_args_validate, task_type_get
+from apps.tasktypes.registry import task_args_validate, task_type_get
+from dispatch.messages import ExecuteRun, execute_run_send, run_cancel_send
 
-EXECUTE_RUN_TASK = "dts.execute_run"
 RunId = uuid.UUID | str
-PUBLISH_CHUNK = 500
-MAX_PRIORITY = 9
 
 
 def run_trigger(
@@ -80,31 +75,25 @@ def run_queued_event(run: Run, *, time: datetime, trigger: RunTrigger | None = N
 
 
 def runs_publish(*, runs: list[Run]) -> None:
-    """Send each queued run's Celery message (task id = run id), after the commit that queued it.
+    """Send each queued run's execute-run message, after the commit that queued it.
 
-    Messages go out over one producer in chunks, each sent as one Redis pipeline (kombu's publish
-    batch). Nothing is written: a run is queued before it is sent. A failed send is not retried in
-    line: it raises, and the reaper publishes the runs that no broker or worker holds, which also
-    covers a publisher that died before sending.
+    Nothing is written: a run is queued before it is sent. A failed send is not retried in line:
+    it raises, and the reaper publishes the runs that no broker or worker holds, which also covers
+    a publisher that died before sending.
     """
-    for start in range(0, len(runs), PUBLISH_CHUNK):
-        chunk = runs[start : start + PUBLISH_CHUNK]
-        with app.producer_or_acquire() as producer, producer.batch(max_size=PUBLISH_CHUNK):
-            for run in chunk:
-                soft_time_limit, time_limit = run.job.time_limits()
-                app.send_task(
-                    EXECUTE_RUN_TASK,
-                    args=[str(run.id), run.attempt],
-                    kwargs={"limited": run_start_limited(run)},
-                    task_id=str(run.id),
-                    queue=run.queue,
-                    # Redis (kombu) serves priority 0 first; dts's 9 is the highest.
-                    priority=MAX_PRIORITY - run.priority,
-                    soft_time_limit=soft_time_limit,
-                    time_limit=time_limit,
-                    producer=producer,
-                    retry=False,
-                )
+    execute_run_send(
+        ExecuteRun(
+            run_id=str(run.id),
+            attempt=run.attempt,
+            limited=run_start_limited(run),
+            queue=run.queue,
+            priority=run.priority,
+            soft_time_limit=soft_time_limit,
+            time_limit=time_limit,
+        )
+        for run in runs
+        for soft_time_limit, time_limit in [run.job.time_limits()]
+    )
 
 
 def run_start_limited(run: Run) -> bool:
@@ -181,17 +170,9 @@ def runs_cancel(*, runs: list[Run]) -> None:
             for run_id, job_id, attempt, state in found
         )
 
-    def tell_workers() -> None:
-        for run_id in running:
-            app.control.broadcast(
-                CANCEL_RUN_COMMAND,
-                arguments={
-                    "run_id": str(run_id),
-                    "grace_seconds": settings.DTS_CANCEL_GRACE_SECONDS,
-                },
-            )
-
-    transaction.on_commit(tell_workers, robust=True)
+    transaction.on_commit(
+        partial(run_cancel_send, [str(run_id) for run_id in running]), robust=True
+    )
 
 
 @transaction.atomic

@@ -32,7 +32,7 @@ from apps.schedules.services import (
     stored_cron_refusal,
 )
 from apps.schedules.timing import fires_between
-from workers.registry import task_args_validate
+from apps.tasktypes.registry import task_args_validate
 
 logger = logging.getLogger(__name__)
 

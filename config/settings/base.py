@@ -40,12 +40,15 @@ LOCAL_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.audit",
+    "apps.tasktypes",
     "apps.jobs",
     "apps.runs",
     "apps.schedules",
     "apps.events",
     "apps.live",
     "apps.api",
+    # make dev's one-process platform: its command and demo data (run_standalone).
+    "standalone",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -65,10 +68,6 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
-ASGI_APPLICATION = "config.asgi.application"
-# The live pages' own sign-in: team members need not be staff, as the admin's would have them.
-LOGIN_URL = "live:login"
-LOGIN_REDIRECT_URL = "live:dashboard"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -261,7 +260,7 @@ CHANNEL_LAYERS = channel_layer_settings(DTS_LIVE_REDIS_URL)
 # How long a stream keeps its last messages after its last one, for clients that reconnect.
 DTS_LIVE_BACKLOG_SECONDS = env.int("DTS_LIVE_BACKLOG_SECONDS", default=3600)
 
-# Celery (read by workers/celery.py through the CELERY_ namespace) ---------------------------------
+# Celery (read by dispatch/celery.py through the CELERY_ namespace) -------------------------------
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:56379/0")
 # Runs record their own outcome in the database; Celery's result backend would be a second copy.

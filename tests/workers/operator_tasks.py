@@ -10,8 +10,8 @@ import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from workers.context import current_run_id
-from workers.registry import task_type
+from apps.tasktypes.context import current_run_id
+from apps.tasktypes.registry import task_type
 
 LEDGER_SCHEMA = {
     "type": "object",

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 from celery.signals import worker_process_init, worker_process_shutdown
 
-from apps.runs.services import EXECUTE_RUN_TASK
 from apps.runs.states import RunState
+from dispatch.messages import EXECUTE_RUN_TASK
 from workers import background, signals
 from workers.background import background_wait, in_background
 

@@ -1,4 +1,4 @@
-"""What a task knows of its run (workers.context): a cancel, or a soft time limit no signal
+"""What a task knows of its run (apps.tasktypes.context): a cancel, or a soft time limit no signal
 enforces (a thread pool's, as in `make dev`), stops it at its next check."""
 
 import threading
@@ -7,8 +7,8 @@ import time
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 
-from workers.builtin import sleep
-from workers.context import (
+from apps.tasktypes.builtin import sleep
+from apps.tasktypes.context import (
     RunCancelled,
     cancel_check,
     cancel_requested,

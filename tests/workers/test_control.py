@@ -1,5 +1,5 @@
 """A cancel reaches a task executing in a thread of the worker's own process (`make dev`) as a
-request it sees at its next check (workers.context), never as a signal to the process; a pool
+request it sees at its next check (apps.tasktypes.context), never as a signal to the process; a pool
 process of a prefork worker still gets the soft-time-limit signal."""
 
 import os
@@ -9,13 +9,13 @@ import pytest
 from billiard.pool import SIG_SOFT_TIMEOUT
 from celery.worker import state as worker_state
 
-from workers.context import cancel_requested, run_context
-from workers.control import dts_cancel_run
+from apps.tasktypes.context import cancel_requested, run_context
+from workers.control import cancel_run
 
 
 @dataclass(eq=False)
 class ActiveRequest:
-    """What dts_cancel_run reads of a Celery request."""
+    """What cancel_run reads of a Celery request."""
 
     id: str
     worker_pid: int
@@ -36,7 +36,7 @@ def test_a_task_in_a_thread_of_this_process_is_asked_to_stop_and_the_process_is_
     monkeypatch.setattr(worker_state, "active_requests", {request})
 
     with run_context("run-f"):
-        answer = dts_cancel_run(None, "run-f", 60.0)
+        answer = cancel_run(None, "run-f", 60.0)
         assert cancel_requested()
 
     assert answer == {"ok": "cancelling run-f"}
@@ -48,7 +48,7 @@ def test_a_task_in_a_pool_process_gets_the_soft_time_limit_signal(monkeypatch, s
     request = ActiveRequest(id="run-g", worker_pid=pool_process, args=["run-g", 1])
     monkeypatch.setattr(worker_state, "active_requests", {request})
 
-    answer = dts_cancel_run(None, "run-g", 60.0)
+    answer = cancel_run(None, "run-g", 60.0)
 
     assert answer == {"ok": "cancelling run-g"}
     assert sent_signals == [(pool_process, SIG_SOFT_TIMEOUT)]

@@ -11,13 +11,14 @@ from apps.core.exceptions import NotFound
 from apps.jobs.services import job_create
 from apps.runs.logs import run_log_lines
 from apps.runs.models import Run
-from apps.runs.services import EXECUTE_RUN_TASK, run_cancel, run_trigger
+from apps.runs.services import run_cancel, run_trigger
 from apps.runs.states import RunState
 from apps.schedules.firing import schedules_fire_due
 from apps.schedules.services import schedule_create
+from dispatch.celery import app
+from dispatch.messages import EXECUTE_RUN_TASK
 from tests.conftest import wait_for_run
 from tests.factories import JobFactory, TeamFactory
-from workers.celery import app
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
@@ -49,7 +50,7 @@ def test_failing_run_is_failed_with_error_and_traceback(celery_worker_process):
     assert run.state == RunState.FAILED
     assert run.error == "TaskFailedOnPurpose: disk full"
     assert "Traceback (most recent call last)" in run.traceback
-    assert "workers/builtin.py" in run.traceback
+    assert "apps/tasktypes/builtin.py" in run.traceback
     assert run.result is None
 
 

@@ -5,7 +5,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from apps.core.exceptions import NotFound, ValidationFailed
-from workers.registry import (
+from apps.tasktypes.registry import (
     task_args_validate,
     task_modules_load,
     task_type,

@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from apps.jobs.services import job_update
 from apps.runs.models import Run
-from apps.runs.services import PUBLISH_CHUNK
 from apps.schedules.services import schedule_create, schedule_pause, schedule_update
+from dispatch.messages import SEND_CHUNK
 from tests.conftest import REPO, database_url, stop_process, wait_for_log_line
 from tests.factories import JobFactory, RunFactory
 
@@ -127,7 +127,7 @@ def test_racing_schedulers_fire_each_due_time_exactly_once(
     # (tests/workers/test_execution.py).
     published = published_ids(broker)
     assert set(published) == run_ids
-    assert len(published) - runs.count() <= PUBLISH_CHUNK * replicas
+    assert len(published) - runs.count() <= SEND_CHUNK * replicas
     # And none was missed: each schedule fired every second from its first fire to its last.
     for schedule in schedules:
         times = list(

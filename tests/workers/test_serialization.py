@@ -10,11 +10,11 @@ import sys
 import pytest
 from django.utils.crypto import get_random_string
 
-from apps.runs.services import EXECUTE_RUN_TASK
 from apps.runs.states import RunState
+from dispatch.celery import app
+from dispatch.messages import EXECUTE_RUN_TASK
 from tests.conftest import REPO, start_celery, stop_process, wait_for_log_line, wait_for_run
 from tests.factories import JobFactory, RunFactory
-from workers.celery import app
 
 # The worker of this module consumes a queue of its own (the fault tests' queue, which no other
 # worker of this session reads while this module runs).
@@ -28,7 +28,7 @@ CONTENT_SETTINGS = [
     "result_accept_content",
 ]
 PRINT_CONTENT_SETTINGS = (
-    "import json; from workers.celery import app; "
+    "import json; from dispatch.celery import app; "
     f"print(json.dumps({{name: app.conf[name] for name in {CONTENT_SETTINGS!r}}}))"
 )
 

@@ -38,10 +38,10 @@ from apps.runs.models import Run
 from apps.runs.services import run_trigger
 from apps.runs.states import RunState
 from apps.schedules.services import schedule_create
+from dispatch.celery import app
 from tests.backing_services.control import LocalService, free_port, private_service
 from tests.conftest import REPO, stop_process, wait_for_log_line, wait_for_run
 from tests.factories import TeamFactory
-from workers.celery import app
 from workers.heartbeat import start_heartbeat, stop_heartbeat
 from workers.scheduler import DatabaseScheduler
 

@@ -57,7 +57,7 @@ def told_workers(monkeypatch):
     """The control commands (cancel) broadcast to workers, sent nowhere."""
     told: list[dict] = []
     monkeypatch.setattr(
-        "apps.runs.services.app.control.broadcast",
+        "dispatch.messages.app.control.broadcast",
         lambda *args, **kwargs: told.append({"args": args, **kwargs}),
     )
     return told

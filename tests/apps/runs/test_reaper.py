@@ -10,8 +10,8 @@ from apps.runs.models import Worker
 from apps.runs.reaper import runs_reap_lost, runs_republish_missing
 from apps.runs.services import runs_publish
 from apps.runs.states import RunState
+from dispatch.broker import broker_waiting_task_ids
 from tests.factories import JobFactory, RunFactory
-from workers.broker import broker_waiting_task_ids
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from apps.runs.states import RunState
 from apps.schedules.firing import schedules_fire_due
 from apps.schedules.models import SkippedFire, SkipReason
 from apps.schedules.services import schedule_create, schedule_pause
+from dispatch.celery import app
 from tests.factories import JobFactory, RunFactory, ScheduleFactory
-from workers.celery import app
 from workers.scheduler import DatabaseScheduler
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ import pytest
 import requests
 from django.core.management import CommandError, call_command
 
-from apps.core.management.commands import run_standalone
+from standalone.management.commands import run_standalone
 from tests.processes import StandaloneApi, standalone_start
 from workers.scheduler import SWEEP_EVERY_SECONDS
 
@@ -225,7 +225,7 @@ def test_a_bad_option_is_refused_naming_it_before_anything_starts(option, value,
 
 def test_the_command_imports_the_process_layer_only_when_it_runs():
     """apps/ does not import workers/ (STYLE.md, habit 11): the command, which Django finds only in
-    an installed app, reaches workers.standalone from inside handle()."""
+    an installed app, reaches standalone.serve from inside handle()."""
     tree = ast.parse(Path(run_standalone.__file__).read_text())
     imported = [
         node.module if isinstance(node, ast.ImportFrom) else alias.name

@@ -1,7 +1,7 @@
 import pytest
 
-from apps.core.demo import DEMO_JOBS, DEMO_TEAM, demo_load
 from apps.jobs.models import Job
+from standalone.demo import DEMO_JOBS, DEMO_TEAM, demo_load
 from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from workers.celery import app
+from dispatch.celery import app
 
 
 def broker_waiting_task_ids(queues: Iterable[str]) -> set[str]:

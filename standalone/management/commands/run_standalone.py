@@ -1,8 +1,7 @@
 """`make dev`: web, a worker and the scheduler in one process, on SQLite and an in-memory broker.
 
 For trying dts on one machine; production runs each process on its own (see the README). This
-command checks its options, migrates and loads the demo; the process itself is
-workers/standalone.py.
+command checks its options, migrates and loads the demo; standalone/serve.py is the process.
 """
 
 from typing import Any
@@ -11,7 +10,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.core.demo import demo_load
+from standalone.demo import demo_load
+from standalone.serve import standalone_serve
 
 
 class Command(BaseCommand):
@@ -42,10 +42,6 @@ class Command(BaseCommand):
             )
         call_command("migrate", interactive=False, verbosity=0)
         demo_load(username=options["demo_username"], password=options["demo_password"])
-        # Django finds commands only in installed apps, and workers/ is none: the entry point lives
-        # here, and reaches the process layer only when it runs, not when apps/ is imported.
-        from workers.standalone import standalone_serve
-
         url = f"http://{options['host']}:{options['port']}"
         self.stdout.write(
             self.style.SUCCESS(

@@ -15,11 +15,10 @@ from celery.worker import WorkController
 from celery.worker import state as worker_state
 
 from apps.runs.execution import run_attempt_lost
-from apps.runs.services import EXECUTE_RUN_TASK
 from config.asgi import application
-from workers.celery import app
-from workers.messages import run_and_attempt
-from workers.queues import queue_names
+from dispatch.celery import app
+from dispatch.messages import EXECUTE_RUN_TASK, run_and_attempt
+from dispatch.queues import queue_names
 from workers.scheduler import DatabaseScheduler
 
 

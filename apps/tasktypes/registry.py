@@ -17,7 +17,7 @@ from jsonschema.exceptions import SchemaError, best_match
 
 from apps.core.exceptions import NotFound, ValidationFailed
 
-BUILTIN_TASK_MODULES = ["workers.builtin"]
+BUILTIN_TASK_MODULES = ["apps.tasktypes.builtin"]
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 NAME_MAX_LENGTH = 200
 

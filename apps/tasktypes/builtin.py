@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from workers.context import cancellable_sleep
-from workers.registry import task_type
+from apps.tasktypes.context import cancellable_sleep
+from apps.tasktypes.registry import task_type
 
 NO_ARGUMENTS = {"type": "object", "properties": {}, "additionalProperties": False}
 
