@@ -33,13 +33,13 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from apps.core.metrics import metrics_serve
+from apps.core.notify import scheduler_wake_listener
 from apps.core.outages import database_outage, database_unreachable, redis_outage
 from apps.events.outbox import events_purge_published
 from apps.runs.reaper import runs_reap_lost, runs_republish_missing
 from apps.runs.retention import runs_purge_expired
 from apps.runs.services import runs_next_retry_at, runs_retry_due
 from apps.schedules.firing import schedules_fire_due, schedules_next_due_at
-from apps.schedules.wakeup import schedule_wakeup
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ RETRY_AFTER_ERROR_SECONDS = 1.0
 
 class DatabaseScheduler(beat.Scheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.wakeup = schedule_wakeup()
+        self.wakeup = scheduler_wake_listener()
         self.next_sweep = 0.0
         self.next_broker_check = 0.0
         self.next_retention = 0.0

@@ -21,7 +21,7 @@ from apps.api.pagination import (
     cursor_page_of,
 )
 from apps.api.permissions import role_require
-from apps.runs.logs import run_log_lines
+from apps.runs.logs import log_line_data, run_log_lines
 from apps.runs.models import Run, RunAttempt, RunLogLine, RunTrigger
 from apps.runs.selectors import run_counts, runs_list, runs_visible
 from apps.runs.services import run_cancel, run_retry
@@ -89,10 +89,16 @@ class RunCountsSerializer(serializers.Serializer[Any]):
 
 
 class RunLogLineSerializer(serializers.ModelSerializer[RunLogLine]):
+    """The fields, for the schema; a line's representation is the run log's own, which the live
+    streams send too."""
+
     class Meta:
         model = RunLogLine
         fields = ["sequence", "attempt", "logged_at", "level", "logger", "message"]
         read_only_fields = fields
+
+    def to_representation(self, instance: RunLogLine) -> dict[str, Any]:
+        return log_line_data(instance)
 
 
 class RunLogFilterSerializer(QuerySerializer):

@@ -1,4 +1,5 @@
-"""Waking a process when another one commits a change, through PostgreSQL's LISTEN/NOTIFY.
+"""Waking a process when another one commits a change, through PostgreSQL's LISTEN/NOTIFY, and the
+one such wake-up dts has: the scheduler's.
 
 `NOTIFY` is delivered when (and only if) the notifying transaction commits, to every connection
 LISTENing on the channel. Elsewhere (SQLite in `make dev`, where every process is a thread of one
@@ -11,7 +12,7 @@ import threading
 
 import psycopg2
 import psycopg2.extensions
-from django.db import connection
+from django.db import connection, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -59,3 +60,23 @@ class Listener:
                 cursor.execute(f"LISTEN {self.channel}")
             self._connection = listening
         return self._connection
+
+
+# The scheduler's wake-up: a change to its work (a schedule edited, a retry or deferral due)
+# applies at once, without reloading anything. Every scheduler replica listens; in `make dev` an
+# in-process event is set after commit.
+SCHEDULER_CHANNEL = "dts_scheduler_wake"
+_scheduler_in_process = threading.Event()
+
+
+def scheduler_wake() -> None:
+    """Wake every scheduler when the current transaction commits (at once, outside one)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"NOTIFY {SCHEDULER_CHANNEL}")
+    transaction.on_commit(_scheduler_in_process.set)
+
+
+def scheduler_wake_listener() -> Listener:
+    """What a scheduler waits on between ticks: a wake-up or its timeout."""
+    return Listener(SCHEDULER_CHANNEL, fallback=_scheduler_in_process)

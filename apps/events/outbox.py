@@ -1,10 +1,11 @@
-"""Writing events into the outbox, each in the transaction of the change it describes, and the
-CloudEvents envelope the relay publishes them in.
+"""Writing events into the outbox, each in the transaction of the change it describes, and
+deleting them once published and past their keeping.
 
-The services write them: `events_record` in their transactions, and the run's hot path
-(apps.runs.execution) through `event_insert_from_run`, in the same statement as the change.
-With DTS_EVENTS_ENABLED off (`make dev`, which has no Kafka) nothing is written. The envelope the
-relay publishes them in is apps.events.envelope.
+The services write them with `events_record` in their transactions; the run's hot path
+(apps.runs.execution) with `event_insert_from_run`, in the same statement as the change, and
+announces them itself. With DTS_EVENTS_ENABLED off (`make dev`, which has no Kafka) nothing is
+written, but the events are still announced to their subscribers (apps.events.subscribers). The
+relay (apps.events.relay) publishes what is written, in apps.events.envelope's CloudEvents form.
 """
 
 import uuid
@@ -17,7 +18,7 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.events.models import EventType, OutboxEvent
-from apps.live.broadcast import live_broadcast
+from apps.events.subscribers import events_announce
 
 PURGE_BATCH = 10_000
 
@@ -71,11 +72,12 @@ def run_event(
 
 def events_record(events: Iterable[OutboxEvent]) -> None:
     """Write the events; call it inside the transaction of the change they describe. Once that
-    commits, they are also broadcast to the WebSockets following them (apps.live)."""
+    commits, their subscribers hear of them (apps.events.subscribers), whether or not events go to
+    Kafka."""
     events = list(events)
     if events_enabled():
         OutboxEvent.objects.bulk_create(events)
-    live_broadcast(events)
+    events_announce(events)
 
 
 def event_insert_from_run(event: OutboxEvent) -> tuple[str, list[Any]]:

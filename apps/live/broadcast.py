@@ -1,9 +1,9 @@
 """Broadcasting changes to the streams that follow them, once their transaction has committed.
 
-What is broadcast is what the outbox records (apps.events.outbox calls `live_broadcast` with the
-events it writes, whether or not events go to Kafka), as the same CloudEvents envelope, plus the
-lines of run logs. A run's event goes to the streams of the run, its job and its job's team; a
-job's or schedule's to the job's and the team's.
+What is broadcast is what is recorded, as apps.events.subscribers announces it after commit (this
+app subscribes in its ready()): the outbox's events, whether or not they go to Kafka, in the same
+CloudEvents envelope, and the lines of run logs. A run's event goes to the streams of the run, its
+job and its job's team; a job's or schedule's to the job's and the team's.
 
 Two halves (apps.live.streams says where messages wait in between):
 - the process that made the change hands the messages to its LiveSender thread, which pushes what
@@ -28,7 +28,6 @@ from queue import Empty, SimpleQueue
 from typing import Any
 
 from channels.layers import get_channel_layer
-from django.db import transaction
 from prometheus_client import Counter
 
 from apps.events.envelope import envelope
@@ -61,13 +60,13 @@ def group_name(stream: str) -> str:
 
 
 def live_broadcast(events: Iterable[OutboxEvent]) -> None:
-    """Send `events` to their streams after the current transaction commits (now, outside one)."""
+    """Send committed `events` to their streams (a subscriber of apps.events.subscribers)."""
     messages = [(event_streams(event), envelope(event)) for event in events]
     if messages:
-        transaction.on_commit(lambda: live_sender().put(messages))
+        live_sender().put(messages)
 
 
-def live_broadcast_log(*, run_id: Any, lines: Sequence[dict[str, Any]]) -> None:
+def live_broadcast_log(run_id: str, lines: Sequence[dict[str, Any]]) -> None:
     """Send new lines of a run's log to the run's stream (only: the job's and team's streams
     carry changes of state)."""
     message = {"type": "dts.run.log", "data": {"run_id": str(run_id), "lines": list(lines)}}

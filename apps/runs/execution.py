@@ -18,15 +18,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.db import execute_prepared, survives_database_restart
+from apps.core.notify import scheduler_wake
 from apps.events.models import OutboxEvent
 from apps.events.outbox import event_insert_from_run, events_enabled, events_record, run_event
+from apps.events.subscribers import events_announce
 from apps.jobs.models import Job
-from apps.live.broadcast import live_broadcast
 from apps.runs.models import Run, RunAttempt
 from apps.runs.services import RunId
 from apps.runs.states import EXECUTING_STATES, RunState, sources_of
 from apps.runs.throttle import Limit, rate_limit_wait
-from apps.schedules.wakeup import scheduler_wake
 from apps.tasktypes.registry import task_type_get
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def _run_start_unlimited(
         return None
     job_id, task_type, args = row
     event.job_id = job_id
-    live_broadcast([event])
+    events_announce([event])
     return StartedRun(
         id=run_id, job_id=job_id, task_type=task_type, args=json.loads(args) if args else {}
     )
@@ -281,7 +281,7 @@ def _run_succeed(*, run_id: RunId, attempt: int, result: Any, now: datetime) -> 
         logger.info("Run %s attempt %s already ended; success ignored", run_id, attempt)
         return False
     event.job_id = ended[0]
-    live_broadcast([event])
+    events_announce([event])
     return True
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, Max, QuerySet
 
-from apps.live.broadcast import live_broadcast_log
+from apps.events.subscribers import log_lines_announce
 from apps.runs.models import RunLogLine
 from apps.runs.services import RunId
 
@@ -96,7 +96,7 @@ class RunLogCapture(logging.Handler):
             RunLogLine.objects.bulk_create(self.pending)
         finally:
             self.writing = False
-        live_broadcast_log(run_id=self.run_id, lines=[_line(line) for line in self.pending])
+        log_lines_announce(run_id=self.run_id, lines=[log_line_data(line) for line in self.pending])
         self.pending = []
         self.last_flush = time.monotonic()
 
@@ -113,8 +113,8 @@ class RunLogCapture(logging.Handler):
         super().close()
 
 
-def _line(line: RunLogLine) -> dict[str, Any]:
-    """A log line as the API writes it."""
+def log_line_data(line: RunLogLine) -> dict[str, Any]:
+    """A log line as the API and the live streams write it."""
     return {
         "sequence": line.sequence,
         "attempt": line.attempt,

@@ -11,6 +11,7 @@ from apps.accounts.models import Team
 from apps.audit.models import AuditAction
 from apps.audit.services import Actor, audit_record
 from apps.core.exceptions import ValidationFailed
+from apps.core.notify import scheduler_wake
 from apps.core.validation import editable_fields_check, model_validate
 from apps.events.models import EventType
 from apps.events.outbox import event_new, events_record
@@ -18,7 +19,6 @@ from apps.jobs.models import Job
 from apps.schedules.models import MisfirePolicy, Schedule, ScheduleKind, SkippedFire, SkipReason
 from apps.schedules.timing import next_after
 from apps.schedules.validation import cron_syntax_refusal, schedule_validate
-from apps.schedules.wakeup import scheduler_wake
 
 # Counting the fires a long pause skipped stops here; the record then says "at least".
 SKIPPED_COUNT_BOUND = 10_000
