@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from bench.infra import database_recreate
+from bench.databases import database_recreate
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"

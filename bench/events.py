@@ -37,6 +37,7 @@ from typing import Any
 
 import psutil
 
+from bench.databases import database_recreate
 from bench.execution import (
     BROKER,
     DATABASE,
@@ -48,7 +49,6 @@ from bench.execution import (
     percentile,
     wait_until,
 )
-from bench.infra import database_recreate
 
 os.environ["DTS_EVENTS_TOPIC"] = f"dts-bench-{uuid.uuid4().hex[:8]}"
 # Events off; on (written to the outbox); on with a relay publishing them from the same cores.

@@ -40,7 +40,7 @@ import psutil
 import psycopg2
 import redis
 
-from bench.infra import database_recreate
+from bench.databases import database_recreate
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"

@@ -19,7 +19,7 @@ from apps.jobs.models import Job
 from apps.runs.models import Run
 from apps.schedules.models import Schedule, ScheduleKind, SkippedFire
 from apps.schedules.services import schedule_next_fire_set, schedule_update
-from bench import infra
+from bench import databases, infra
 from bench.routers import CELERY_BEAT_ALIAS
 from bench.stats import Observation, Shape, summary_ms
 
@@ -51,19 +51,19 @@ class Peer(ABC):
     def process_env(self) -> dict[str, str]:
         return {
             "DJANGO_SETTINGS_MODULE": self.settings_module,
-            "DATABASE_URL": infra.database_url(self.database),
+            "DATABASE_URL": databases.database_url(self.database),
             "CELERY_BROKER_URL": self.broker_url,
             # The same for both: a log line per fire would measure the logging, not the scheduler.
             "DTS_LOG_LEVEL": "WARNING",
         }
 
     def prepare_template(self) -> bool:
-        return infra.template_ensure(self.template, self.settings_module)
+        return databases.template_ensure(self.template, self.settings_module)
 
     def reset(self) -> None:
         """A fresh copy of the migrated database and an empty Redis database."""
         connections[self.alias].close()
-        infra.database_copy(self.template, self.database)
+        databases.database_copy(self.template, self.database)
         infra.redis_flush(self.redis_db)
 
     def analyze(self) -> None:
@@ -76,7 +76,7 @@ class Peer(ABC):
 
     def drop(self) -> None:
         connections[self.alias].close()
-        infra.database_drop(self.database)
+        databases.database_drop(self.database)
         infra.redis_flush(self.redis_db)
 
     @abstractmethod

@@ -13,7 +13,7 @@ from typing import Any
 import psutil
 from django.conf import settings
 
-from bench import infra
+from bench import databases, infra
 
 Result = dict[str, Any]
 PACKAGES = (
@@ -37,7 +37,7 @@ def environment() -> dict[str, Any]:
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "packages": {name: importlib.metadata.version(name) for name in PACKAGES},
-        "postgresql": infra.postgres_version(),
+        "postgresql": databases.postgres_version(),
         "redis": infra.redis_version(),
         "dts_git": _git_state(),
         "dts_scheduler_settings": {

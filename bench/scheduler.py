@@ -28,7 +28,7 @@ from pathlib import Path
 
 import django
 
-from bench import infra
+from bench import databases, infra
 
 SCENARIOS = ("all_due", "edits", "duplicates", "idle", "spread")
 
@@ -79,8 +79,10 @@ def configure_django() -> None:
     """The harness sees dts's benchmark database as default and django-celery-beat's as
     "celery_beat": never the databases of the test suite."""
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings_harness"
-    os.environ["DATABASE_URL"] = infra.database_url(infra.DTS_DATABASE)
-    os.environ["BENCH_CELERY_BEAT_DATABASE_URL"] = infra.database_url(infra.CELERY_BEAT_DATABASE)
+    os.environ["DATABASE_URL"] = databases.database_url(infra.DTS_DATABASE)
+    os.environ["BENCH_CELERY_BEAT_DATABASE_URL"] = databases.database_url(
+        infra.CELERY_BEAT_DATABASE
+    )
     os.environ["CELERY_BROKER_URL"] = infra.redis_url(infra.DTS_REDIS_DB)
     os.environ["DTS_LOG_LEVEL"] = "WARNING"
     django.setup()
