@@ -19,9 +19,10 @@ from apps.jobs.models import Job
 from apps.runs.models import Run
 from apps.schedules.models import Schedule, ScheduleKind, SkippedFire
 from apps.schedules.services import schedule_next_fire_set, schedule_update
-from bench import databases, infra
-from bench.routers import CELERY_BEAT_ALIAS
-from bench.stats import Observation, Shape, summary_ms
+from bench import databases
+from bench.scheduler import infra
+from bench.scheduler.routers import CELERY_BEAT_ALIAS
+from bench.scheduler.stats import Observation, Shape, summary_ms
 
 BULK_BATCH = 5000
 LOOKUP_CHUNK = 5000
@@ -190,7 +191,7 @@ class CeleryBeatPeer(Peer):
     slug = "celery-beat"
     title = "django-celery-beat"
     scheduler_class = "django_celery_beat.schedulers:DatabaseScheduler"
-    settings_module = "bench.settings_celery_beat"
+    settings_module = "bench.scheduler.settings_celery_beat"
     database = infra.CELERY_BEAT_DATABASE
     redis_db = infra.CELERY_BEAT_REDIS_DB
     alias = CELERY_BEAT_ALIAS

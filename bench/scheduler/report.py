@@ -13,7 +13,8 @@ from typing import Any
 import psutil
 from django.conf import settings
 
-from bench import databases, infra
+from bench import databases
+from bench.scheduler import infra
 
 Result = dict[str, Any]
 PACKAGES = (
