@@ -12,8 +12,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs in requirements (types-psutil)
 import redis
 
 from bench import databases
@@ -112,7 +113,8 @@ class QueueCollector:
         if block_s > 0:
             popped = self._client.blpop(self.lists, timeout=block_s)
             if popped:
-                self.arrivals.append((time.time(), popped[1]))
+                # The client decodes nothing (no decode_responses): a message is bytes, not str.
+                self.arrivals.append((time.time(), cast(bytes, popped[1])))
                 return 1
         return 0
 
