@@ -35,7 +35,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs in requirements (types-psutil)
 
 from bench.databases import database_recreate
 from bench.execution import (
@@ -214,7 +214,7 @@ def bench_latency(rate: int, seconds: int) -> dict[str, float]:
         stop(relay)
     stream = EventStream(group_id=f"bench-{uuid.uuid4().hex}", from_beginning=True)
     stream.consumer.subscribe([topic])
-    latencies = []
+    latencies: list[float] = []
     deadline = time.monotonic() + 60
     while len(latencies) < len(committed) and time.monotonic() < deadline:
         message = stream.consumer.poll(1)
