@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from bench.infra import database_recreate
+from bench.databases import database_recreate
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -188,7 +188,9 @@ def page_check(peers: dict[str, tuple[str, dict[str, str]]], rows: int) -> None:
             raise RuntimeError(f"{peer} answered {answered} runs, not {rows}: {url}")
 
 
-def measure(peers: dict[str, tuple[str, dict[str, str]]], seconds: int, rounds: int) -> Any:
+def measure(
+    peers: dict[str, tuple[str, dict[str, str]]], seconds: int, rounds: int
+) -> dict[str, Any]:
     """Each peer's saturation in `rounds` alternating rounds (the order flips every round, so a
     slow spell of the machine falls on both), then its latency at half its median saturation."""
     for url, headers in peers.values():
@@ -197,7 +199,7 @@ def measure(peers: dict[str, tuple[str, dict[str, str]]], seconds: int, rounds: 
     for number in range(rounds):
         for peer in sorted(peers, reverse=number % 2 == 1):
             saturations[peer].append(attack(*peers[peer], seconds, None))
-    results = {}
+    results: dict[str, Any] = {}
     for peer, (url, headers) in peers.items():
         median = statistics.median(one["throughput"] for one in saturations[peer])
         results[peer] = {

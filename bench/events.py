@@ -35,8 +35,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs in requirements (types-psutil)
 
+from bench.databases import database_recreate
 from bench.execution import (
     BROKER,
     DATABASE,
@@ -48,7 +49,6 @@ from bench.execution import (
     percentile,
     wait_until,
 )
-from bench.infra import database_recreate
 
 os.environ["DTS_EVENTS_TOPIC"] = f"dts-bench-{uuid.uuid4().hex[:8]}"
 # Events off; on (written to the outbox); on with a relay publishing them from the same cores.
@@ -214,7 +214,7 @@ def bench_latency(rate: int, seconds: int) -> dict[str, float]:
         stop(relay)
     stream = EventStream(group_id=f"bench-{uuid.uuid4().hex}", from_beginning=True)
     stream.consumer.subscribe([topic])
-    latencies = []
+    latencies: list[float] = []
     deadline = time.monotonic() + 60
     while len(latencies) < len(committed) and time.monotonic() < deadline:
         message = stream.consumer.poll(1)

@@ -32,15 +32,16 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs in requirements (types-psutil)
 import psycopg2
 import redis
 
-from bench.infra import database_recreate
+from bench.databases import database_recreate
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -85,7 +86,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
-def wait_until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
+def wait_until(condition: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + DEADLINE_SECONDS
     while not condition():
         if time.monotonic() > deadline:
@@ -103,14 +104,19 @@ def cpu_busy_seconds() -> float:
 
 def database_counters() -> tuple[int, int]:
     connection = psycopg2.connect(f"{POSTGRES}/{DATABASE}")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "select tup_inserted + tup_updated + tup_deleted, xact_commit "
-            "from pg_stat_database where datname = %s",
-            [DATABASE],
-        )
-        tuples, commits = cursor.fetchone()
-    connection.close()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "select tup_inserted + tup_updated + tup_deleted, xact_commit "
+                "from pg_stat_database where datname = %s",
+                [DATABASE],
+            )
+            row = cursor.fetchone()
+    finally:
+        connection.close()
+    if row is None:
+        raise RuntimeError(f"PostgreSQL has no statistics for the database {DATABASE}")
+    tuples, commits = row
     return int(tuples), int(commits)
 
 
@@ -179,7 +185,8 @@ def bench_dts(
         done = Run.objects.filter(job=job, state=RunState.SUCCEEDED)
         wait_until(lambda: done.count() == runs, "dts throughput runs")
         busy = cpu_busy_seconds() - busy_before
-        elapsed = max(run.finished_at for run in done).timestamp() - started
+        finished = [run.finished_at for run in done if run.finished_at is not None]
+        elapsed = max(finished).timestamp() - started
         time.sleep(1)
         tuples_after, commits_after = database_counters()
 
@@ -189,7 +196,11 @@ def bench_dts(
             time.sleep(1 / PACED_RATE)
         paced_runs = Run.objects.filter(id__in=paced, state=RunState.SUCCEEDED)
         wait_until(lambda: paced_runs.count() == len(paced), "dts paced runs")
-        latencies = [(run.started_at - run.queued_at).total_seconds() * 1000 for run in paced_runs]
+        latencies = [
+            (run.started_at - run.queued_at).total_seconds() * 1000
+            for run in paced_runs
+            if run.started_at is not None and run.queued_at is not None
+        ]
     finally:
         stop(worker)
     return {

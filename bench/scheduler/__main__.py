@@ -28,9 +28,9 @@ from pathlib import Path
 
 import django
 
-from bench import infra
-
-SCENARIOS = ("all_due", "edits", "duplicates", "idle", "spread")
+from bench import databases
+from bench.scheduler import infra
+from bench.scheduler.mode import SCENARIOS
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -78,9 +78,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def configure_django() -> None:
     """The harness sees dts's benchmark database as default and django-celery-beat's as
     "celery_beat": never the databases of the test suite."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings_harness"
-    os.environ["DATABASE_URL"] = infra.database_url(infra.DTS_DATABASE)
-    os.environ["BENCH_CELERY_BEAT_DATABASE_URL"] = infra.database_url(infra.CELERY_BEAT_DATABASE)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.scheduler.settings_harness"
+    os.environ["DATABASE_URL"] = databases.database_url(infra.DTS_DATABASE)
+    os.environ["BENCH_CELERY_BEAT_DATABASE_URL"] = databases.database_url(
+        infra.CELERY_BEAT_DATABASE
+    )
     os.environ["CELERY_BROKER_URL"] = infra.redis_url(infra.DTS_REDIS_DB)
     os.environ["DTS_LOG_LEVEL"] = "WARNING"
     django.setup()
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.working_tree and "BENCH_SNAPSHOT" not in os.environ:
         run_from_snapshot(argv)
     configure_django()
-    from bench import runner  # it imports models: only once Django is set up
+    from bench.scheduler import runner  # it imports models: only once Django is set up
 
     return runner.run(args, argv)
 

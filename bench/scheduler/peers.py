@@ -12,16 +12,21 @@ from typing import Any, ClassVar
 
 from django.db import connections
 from django.db.models import Model, Sum
-from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+from django_celery_beat.models import (  # type: ignore[import-untyped]  # it ships no types
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+)
 
 from apps.accounts.models import Team
 from apps.jobs.models import Job
 from apps.runs.models import Run
 from apps.schedules.models import Schedule, ScheduleKind, SkippedFire
 from apps.schedules.services import schedule_next_fire_set, schedule_update
-from bench import infra
-from bench.routers import CELERY_BEAT_ALIAS
-from bench.stats import Observation, Shape, summary_ms
+from bench import databases
+from bench.scheduler import infra
+from bench.scheduler.routers import CELERY_BEAT_ALIAS
+from bench.scheduler.stats import Observation, Shape, summary_ms
 
 BULK_BATCH = 5000
 LOOKUP_CHUNK = 5000
@@ -51,19 +56,19 @@ class Peer(ABC):
     def process_env(self) -> dict[str, str]:
         return {
             "DJANGO_SETTINGS_MODULE": self.settings_module,
-            "DATABASE_URL": infra.database_url(self.database),
+            "DATABASE_URL": databases.database_url(self.database),
             "CELERY_BROKER_URL": self.broker_url,
             # The same for both: a log line per fire would measure the logging, not the scheduler.
             "DTS_LOG_LEVEL": "WARNING",
         }
 
     def prepare_template(self) -> bool:
-        return infra.template_ensure(self.template, self.settings_module)
+        return databases.template_ensure(self.template, self.settings_module)
 
     def reset(self) -> None:
         """A fresh copy of the migrated database and an empty Redis database."""
         connections[self.alias].close()
-        infra.database_copy(self.template, self.database)
+        databases.database_copy(self.template, self.database)
         infra.redis_flush(self.redis_db)
 
     def analyze(self) -> None:
@@ -76,7 +81,7 @@ class Peer(ABC):
 
     def drop(self) -> None:
         connections[self.alias].close()
-        infra.database_drop(self.database)
+        databases.database_drop(self.database)
         infra.redis_flush(self.redis_db)
 
     @abstractmethod
@@ -177,7 +182,8 @@ class DtsPeer(Peer):
             .exclude(schedule_id__in=excluded)
             .values_list("scheduled_for", "created_at")
         )
-        lateness = [(created - due).total_seconds() for due, created in rows]
+        # The filter on scheduled_for leaves out runs without one; the check tells mypy so.
+        lateness = [(created - due).total_seconds() for due, created in rows if due is not None]
         skipped = SkippedFire.objects.aggregate(count=Sum("count"))["count"] or 0
         return {
             "runs": len(rows),
@@ -190,7 +196,7 @@ class CeleryBeatPeer(Peer):
     slug = "celery-beat"
     title = "django-celery-beat"
     scheduler_class = "django_celery_beat.schedulers:DatabaseScheduler"
-    settings_module = "bench.settings_celery_beat"
+    settings_module = "bench.scheduler.settings_celery_beat"
     database = infra.CELERY_BEAT_DATABASE
     redis_db = infra.CELERY_BEAT_REDIS_DB
     alias = CELERY_BEAT_ALIAS

@@ -1,4 +1,4 @@
-"""Database routing for the harness (bench/settings_harness.py)."""
+"""Database routing for the harness (bench/scheduler/settings_harness.py)."""
 
 from typing import Any
 

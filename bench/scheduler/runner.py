@@ -9,7 +9,6 @@ import signal
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -17,15 +16,12 @@ from typing import Any
 
 from django.db import connections
 
-from bench import infra, report
-from bench.peers import PEERS, DtsPeer, Peer
-from bench.scheduler import SCENARIOS
-from bench.trial import BurstSpec, Estimator, IdleSpec, Lane, run_burst, run_idle
+from bench.scheduler import infra, report
+from bench.scheduler.mode import Mode
+from bench.scheduler.peers import PEERS, DtsPeer, Peer
+from bench.scheduler.trial import BurstSpec, Estimator, IdleSpec, Lane, run_burst, run_idle
 
 RESULTS = infra.SOURCE / "bench" / "results"
-FULL_SIZES = (1_000, 10_000, 100_000)
-QUICK_SIZES = (1_000, 10_000)
-QUICK_SCENARIOS = ("idle", "all_due", "duplicates")
 EDITS_SIZE = 10_000
 EDIT_TARGETS = 300
 DUPLICATES_SIZE = 1_000
@@ -34,42 +30,6 @@ SIDE_BY_SIDE = "side by side in the same minutes (--quick is a smoke test, not a
 
 Result = dict[str, Any]
 Runner = Callable[[Any, list[Lane], Estimator, Path], list[Result]]
-
-
-@dataclass(frozen=True)
-class Mode:
-    quick: bool
-    sizes: tuple[int, ...]
-    scenarios: tuple[str, ...]
-    cap_s: float
-    budget_min: float
-
-    @classmethod
-    def of(cls, args: argparse.Namespace) -> "Mode":
-        quick = bool(args.quick)
-        return cls(
-            quick=quick,
-            sizes=args.sizes or (QUICK_SIZES if quick else FULL_SIZES),
-            scenarios=args.scenarios or (QUICK_SCENARIOS if quick else SCENARIOS),
-            cap_s=args.cap or (30.0 if quick else 120.0),
-            budget_min=args.budget_minutes or (6.0 if quick else 30.0),
-        )
-
-    @property
-    def idle_window_s(self) -> float:
-        return 10.0 if self.quick else 60.0
-
-    @property
-    def order(self) -> tuple[str, ...]:
-        """The most important first (a run over budget skips the rest); --quick starts with idle,
-        which needs no due minute, and puts the 10k burst last so that it can use the whole cap."""
-        if not self.quick:
-            return SCENARIOS
-        return (*QUICK_SCENARIOS, *(name for name in SCENARIOS if name not in QUICK_SCENARIOS))
-
-    @property
-    def duplicate_minutes(self) -> int:
-        return 1 if self.quick else 2
 
 
 def plan(mode: Mode) -> list[tuple[Runner, BurstSpec | IdleSpec]]:

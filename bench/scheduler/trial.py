@@ -16,9 +16,17 @@ from typing import Any
 
 from django.db import connections
 
-from bench import infra
-from bench.peers import Arrival, Peer
-from bench.stats import Observation, Pattern, Shape, Tally, edit_effects, summary_ms, tally
+from bench.scheduler import infra
+from bench.scheduler.peers import Arrival, Peer
+from bench.scheduler.stats import (
+    Observation,
+    Pattern,
+    Shape,
+    Tally,
+    edit_effects,
+    summary_ms,
+    tally,
+)
 
 # Schedulers are started so that they are loaded and idle at least this long before the due time.
 LEAD_MARGIN_S = 10.0

@@ -1,10 +1,9 @@
-"""What the benchmark drives on loopback: PostgreSQL databases, a Redis list, beat processes.
+"""What the scheduler benchmark drives on loopback: the peers' databases and Redis databases, a
+collector on their queue, beat processes, and the CPU time they all use.
 
 Nothing here imports Django models, so the harness can use it before Django is set up.
 """
 
-import hashlib
-import importlib.metadata
 import os
 import signal
 import subprocess
@@ -13,17 +12,17 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
-import psutil
-import psycopg2
+import psutil  # type: ignore[import-untyped]  # no stubs in requirements (types-psutil)
 import redis
-from psycopg2 import sql
 
-REPO = Path(__file__).resolve().parent.parent
+from bench import databases
+
+REPO = databases.REPO
 # When running from a snapshot of the committed code (see bench.scheduler), the repository it came
 # from: results and git state belong there.
 SOURCE = Path(os.environ.get("BENCH_SOURCE", REPO))
-POSTGRES_URL = "postgres://dts:dts@127.0.0.1:55432"
 REDIS_URL = "redis://127.0.0.1:56379"
 QUEUE = "default"
 # The peers' own databases and Redis databases, apart from everything the test suite uses.
@@ -39,105 +38,14 @@ STOP_TIMEOUT_S = 5.0
 _started: list[subprocess.Popen[bytes]] = []
 
 
-def database_url(name: str) -> str:
-    return f"{POSTGRES_URL}/{name}"
-
-
 def redis_url(db: int) -> str:
     return f"{REDIS_URL}/{db}"
 
 
-# PostgreSQL ---------------------------------------------------------------------------------------
-
-
-def _admin(statement: sql.Composable, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    """Run one statement on the maintenance database, outside any transaction."""
-    connection = psycopg2.connect(database_url("postgres"))
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(statement, params)
-            return cursor.fetchall() if cursor.description else []
-    finally:
-        connection.close()
-
-
-def database_drop(name: str) -> None:
-    _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def database_recreate(name: str, env: dict[str, str] | None = None) -> None:
-    """An empty database `name`, migrated by `manage.py migrate` in this environment plus `env`."""
-    database_drop(name)
-    _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    migrate_env = os.environ | (env or {})
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=migrate_env, check=True
-    )
-
-
-def database_copy(template: str, name: str) -> None:
-    """A fresh database `name`, a copy of the migrated `template` (much faster than migrating)."""
-    database_drop(name)
-    _admin(
-        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(template)
-        )
-    )
-
-
-def template_ensure(template: str, settings_module: str) -> bool:
-    """Migrate `template` with `settings_module` unless it already holds these migrations.
-
-    Returns whether it had to migrate.
-    """
-    fingerprint = _migrations_fingerprint(settings_module)
-    rows = _admin(
-        sql.SQL("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s"),
-        (template,),
-    )
-    if rows and rows[0][0] == fingerprint:
-        return False
-    database_drop(template)
-    _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(template)))
-    env = {"DJANGO_SETTINGS_MODULE": settings_module, "DATABASE_URL": database_url(template)}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
-        cwd=REPO,
-        env=os.environ | env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"migrate {template} failed:\n{result.stdout}\n{result.stderr}")
-    _admin(
-        sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-            sql.Identifier(template), sql.Literal(fingerprint)
-        )
-    )
-    return True
-
-
-def _migrations_fingerprint(settings_module: str) -> str:
-    digest = hashlib.sha256(settings_module.encode())
-    for package in ("django", "django-celery-beat"):
-        digest.update(f"{package}=={importlib.metadata.version(package)}".encode())
-    for path in sorted(REPO.glob("apps/*/migrations/*.py")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def postgres_version() -> str:
-    return str(_admin(sql.SQL("SHOW server_version"))[0][0])
-
-
 def services_epoch() -> tuple[str, str]:
     """What changes when PostgreSQL or Redis restarts (others' tests restart them on purpose)."""
-    started = _admin(sql.SQL("SELECT pg_postmaster_start_time()"))[0][0]
-    return str(started), str(redis.Redis.from_url(redis_url(0)).info("server")["run_id"])
+    redis_run_id = redis.Redis.from_url(redis_url(0)).info("server")["run_id"]
+    return databases.postgres_started_at(), str(redis_run_id)
 
 
 # Redis --------------------------------------------------------------------------------------------
@@ -205,7 +113,8 @@ class QueueCollector:
         if block_s > 0:
             popped = self._client.blpop(self.lists, timeout=block_s)
             if popped:
-                self.arrivals.append((time.time(), popped[1]))
+                # The client decodes nothing (no decode_responses): a message is bytes, not str.
+                self.arrivals.append((time.time(), cast(bytes, popped[1])))
                 return 1
         return 0
 

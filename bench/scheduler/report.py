@@ -10,10 +10,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs in requirements (types-psutil)
 from django.conf import settings
 
-from bench import infra
+from bench import databases
+from bench.scheduler import infra
 
 Result = dict[str, Any]
 PACKAGES = (
@@ -37,7 +38,7 @@ def environment() -> dict[str, Any]:
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "packages": {name: importlib.metadata.version(name) for name in PACKAGES},
-        "postgresql": infra.postgres_version(),
+        "postgresql": databases.postgres_version(),
         "redis": infra.redis_version(),
         "dts_git": _git_state(),
         "dts_scheduler_settings": {
