@@ -43,7 +43,7 @@ lint: $(INSTALLED)  ## ruff lint and format check
 	$(BIN)/ruff format --check .
 
 typecheck: $(INSTALLED)  ## mypy with the Django plugin
-	$(BIN)/mypy apps cli config dispatch standalone workers
+	$(BIN)/mypy apps bench cli config dispatch standalone workers
 
 format: $(INSTALLED)  ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
