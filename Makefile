@@ -38,9 +38,10 @@ services:  ## Install (if missing) and start PostgreSQL, Redis, Kafka, Elasticse
 services-stop:  ## Stop the services that `make services` started
 	platform/local/services.sh stop
 
-lint: $(INSTALLED)  ## ruff lint and format check
+lint: $(INSTALLED)  ## ruff lint and format check; the import layers (docs/architecture.md)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(INSTALLED)  ## mypy with the Django plugin
 	$(BIN)/mypy apps bench cli config dispatch standalone workers
