@@ -58,7 +58,7 @@ class OutboxEvent(models.Model):
 class IdleRelay(models.Model):
     """A relay waiting for new events, by the PostgreSQL backend of its connection. The outbox's
     insert trigger sends its NOTIFY only while one is waiting: a busy relay reads new rows anyway,
-    and a NOTIFY serialises the commits of every writer (see the events migration 0003)."""
+    and a NOTIFY serialises the commits of every writer (see the events migrations)."""
 
     backend_pid = models.IntegerField(primary_key=True)
     since = models.DateTimeField()

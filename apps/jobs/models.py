@@ -1,4 +1,5 @@
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -6,6 +7,24 @@ from django.db import models
 from django.db.models import Q
 
 from dispatch.queues import DEFAULT_QUEUE, queue_choices
+
+
+class QueueField(models.CharField):
+    """The name of a broker queue, one of the DTS_QUEUES setting (the admin offers them, and
+    validation refuses any other).
+
+    The choices are a setting, not schema: migrations record the field as a plain CharField, so
+    they neither import app code nor change when the setting does."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 100)
+        kwargs.setdefault("default", DEFAULT_QUEUE)
+        super().__init__(choices=queue_choices, **kwargs)
+
+    def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+        name, _, args, kwargs = super().deconstruct()
+        del kwargs["choices"]
+        return name, "django.db.models.CharField", args, kwargs
 
 
 class OverlapPolicy(models.TextChoices):
@@ -51,7 +70,7 @@ class Job(models.Model):
     args = models.JSONField(
         default=dict, blank=True, help_text="A JSON object, checked against the task type's schema."
     )
-    queue = models.CharField(max_length=100, choices=queue_choices, default=DEFAULT_QUEUE)
+    queue = QueueField()
     soft_timeout_seconds = models.PositiveIntegerField(
         null=True,
         blank=True,

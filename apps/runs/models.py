@@ -3,9 +3,8 @@ import uuid
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
-from apps.jobs.models import Job
+from apps.jobs.models import Job, QueueField
 from apps.runs.states import TERMINAL_STATES, RunState
-from dispatch.queues import DEFAULT_QUEUE, queue_choices
 
 
 class RunTrigger(models.TextChoices):
@@ -28,7 +27,7 @@ class Run(models.Model):
     # What was run, as it was when the run was triggered: later edits of the job do not rewrite it.
     task_type = models.CharField(max_length=200)
     args = models.JSONField(default=dict)
-    queue = models.CharField(max_length=100, choices=queue_choices, default=DEFAULT_QUEUE)
+    queue = QueueField()
     # Set for runs fired by a schedule: the nominal fire time, which a schedule fires at most once.
     schedule = models.ForeignKey(
         "schedules.Schedule",

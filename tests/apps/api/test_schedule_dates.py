@@ -66,7 +66,7 @@ def test_a_schedule_near_the_horizon_previews_up_to_it(world, client_as, clock):
     ids=["resume", "preview"],
 )
 def test_a_stored_cron_the_rules_refuse_is_a_400_naming_it(world, client_as, clock, method, tail):
-    # Stored before the rules (croniter took it), paused on upgrade by migration 0002.
+    # Stored before the rules (croniter took it), then paused.
     stored = ScheduleFactory(
         job=world.job,
         kind="cron",

@@ -107,7 +107,7 @@ def test_admin_pauses_with_a_note_and_who_paused(admin_client, admin_user):
 
 
 def test_admin_shows_and_resumes_a_stored_refused_cron_with_the_reason(admin_client):
-    # Stored before the rules (croniter took it), paused on upgrade by migration 0002.
+    # Stored before the rules (croniter took it), then paused.
     stored = ScheduleFactory(
         kind="cron", interval_seconds=None, cron_expression="0 23-1 * * *", paused=True
     )

@@ -76,8 +76,8 @@ def test_paused_disabled_and_job_disabled_schedules_do_not_fire(admin_user):
 
 
 def test_a_due_stored_cron_the_rules_refuse_is_paused_saying_why_and_the_rest_fire(caplog):
-    # Stored before the rules (croniter took it) and not yet paused: the new code running before
-    # migration 0002, say. cronsim cannot read it; the tick must go on with the others.
+    # Stored before the rules (croniter took it) and not yet paused. cronsim cannot read it; the
+    # tick must go on with the others.
     refused = ScheduleFactory(
         job=JobFactory(task_type="dts.noop", args={}),
         kind="cron",
@@ -282,3 +282,27 @@ def test_runs_are_published_after_commit(django_capture_on_commit_callbacks, sen
     assert len(report.fired) == 1
     assert [sent["task_id"] for sent in sent_tasks] == [str(Run.objects.get().id)]
     assert Run.objects.get().queued_at == T0
+
+
+def test_a_next_fire_that_is_only_a_lower_bound_fires_what_the_rules_have_due_from_it():
+    # `next_scheduled_for` need not be a fire time: the tick fires the expression's fire times
+    # from it on, none here, and sets the next fire by the rules.
+    stored = {"kind": "cron", "interval_seconds": None, "next_fire_at": T0}
+    one_minute = ScheduleFactory(cron_expression="5-5 0 * * *", next_scheduled_for=T0, **stored)
+    one_day = ScheduleFactory(cron_expression="0 9 * * 1-1", next_scheduled_for=T0, **stored)
+    # Mondays that fall on an odd day of the month.
+    both_day_fields = ScheduleFactory(
+        cron_expression="0 0 */2 * 1", next_scheduled_for=T0 - timedelta(hours=2), **stored
+    )
+
+    report = schedules_fire_due(now=T0 + timedelta(seconds=1), batch_size=100)
+
+    assert report.claimed == 3
+    assert not Run.objects.exists()
+    for schedule, next_fire in [
+        (one_minute, datetime(2026, 5, 5, 0, 5, tzinfo=UTC)),
+        (one_day, datetime(2026, 5, 11, 9, tzinfo=UTC)),
+        (both_day_fields, datetime(2026, 5, 11, tzinfo=UTC)),
+    ]:
+        schedule.refresh_from_db()
+        assert schedule.next_scheduled_for == next_fire

@@ -231,7 +231,7 @@ def test_enabling_a_job_again_skips_what_passed_while_it_was_disabled(clock):
 
 
 # Expressions the rules refuse that croniter took, so a schedule stored before them may have one
-# (migration 0002 paused those): each is refused by name, none reaches cronsim.
+# (paused, as the scheduler pauses it): each is refused by name, none reaches cronsim.
 REFUSED_STORED_CRONS = [
     ("R R * * *", "minute field 'R'"),
     ("0 23-1 * * *", "hour field '23-1': a reversed range"),
@@ -242,7 +242,7 @@ REFUSED_STORED_CRONS = [
 
 
 def stored_cron(expression, **fields):
-    """A schedule stored before the current rules, as migration 0002 left it: paused."""
+    """A schedule stored before the current rules, as the scheduler leaves it: paused."""
     stored = {
         "paused": True,
         "pause_note": "Paused on upgrade",
