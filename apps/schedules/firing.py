@@ -31,7 +31,7 @@ from apps.schedules.services import (
     skipped_fires_record,
     stored_cron_refusal,
 )
-from apps.schedules.timing import fires_between
+from apps.schedules.timing import cached_fires_between
 from apps.tasktypes.registry import task_args_validate
 
 logger = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ def _due_fire_times(schedule: Schedule, *, now: datetime) -> list[datetime]:
     missed_before = now - timedelta(
         seconds=settings.DTS_SCHEDULER_MISFIRE_GRACE_SECONDS + schedule.jitter_seconds
     )
-    on_time = fires_between(recurrence, max(first, missed_before), now)
+    on_time = cached_fires_between(recurrence, max(first, missed_before), now)
     if first >= missed_before:
         return on_time
     latest_missed = recurrence.latest_at_or_before(missed_before - timedelta(microseconds=1))
@@ -183,7 +183,7 @@ def _due_fire_times(schedule: Schedule, *, now: datetime) -> list[datetime]:
         fired_missed = [latest_missed]
     elif schedule.misfire_policy == MisfirePolicy.CATCH_UP:
         window_start = max(first, now - timedelta(seconds=schedule.catch_up_window_seconds))
-        in_window = fires_between(recurrence, window_start, latest_missed)
+        in_window = cached_fires_between(recurrence, window_start, latest_missed)
         fired_missed = in_window[-schedule.catch_up_max_fires :]
     skipped_until = fired_missed[0] - timedelta(microseconds=1) if fired_missed else latest_missed
     if skipped_until >= first:

@@ -17,7 +17,7 @@ from apps.events.models import EventType
 from apps.events.outbox import event_new, events_record
 from apps.jobs.models import Job
 from apps.schedules.models import MisfirePolicy, Schedule, ScheduleKind, SkippedFire, SkipReason
-from apps.schedules.timing import next_after
+from apps.schedules.timing import cached_next_after
 from apps.schedules.validation import cron_syntax_refusal, schedule_validate
 
 # Counting the fires a long pause skipped stops here; the record then says "at least".
@@ -43,7 +43,7 @@ EDITABLE_FIELDS = frozenset(
 
 def schedule_next_fire_set(schedule: Schedule, *, after: datetime) -> None:
     """Set the next nominal fire time strictly after `after`, and when to fire it (with jitter)."""
-    nominal = next_after(schedule.recurrence(), after)
+    nominal = cached_next_after(schedule.recurrence(), after)
     schedule.next_scheduled_for = nominal
     schedule.next_fire_at = None
     if nominal is not None:
