@@ -10,7 +10,7 @@
    apps/schedules/timing.py: `next_scheduled_for` is moved back to now when it is later (or set to
    now when there was none), and `next_fire_at` set to it. The scheduler's next tick claims them,
    fires only what the new reading has due from `next_scheduled_for` on (that value is a lower bound
-   there, not a fire time: apps/schedules/planner.py, `fire_plan`) and sets both by the new
+   there, not a fire time: apps/schedules/firing.py, `_due_fire_times`) and sets both by the new
    reading. A paused or disabled one gets the same lower bound for the skipped fires recorded when
    it resumes. Marking a schedule whose reading did not change costs it one early tick, nothing
    more, so the check below errs that way: every expression whose two day fields are both
