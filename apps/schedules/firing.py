@@ -11,7 +11,7 @@ between commit and publish leaves runs queued that the broker never received: th
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -24,14 +24,9 @@ from apps.jobs.models import Job, OverlapPolicy
 from apps.runs.models import Run, RunTrigger
 from apps.runs.services import run_queued_event, runs_cancel, runs_publish
 from apps.runs.states import TERMINAL_STATES, RunState
-from apps.schedules.models import MisfirePolicy, Schedule, SkipReason
-from apps.schedules.services import (
-    schedule_next_fire_set,
-    schedule_pause,
-    skipped_fires_record,
-    stored_cron_refusal,
-)
-from apps.schedules.timing import fires_between
+from apps.schedules.models import Schedule, SkipReason
+from apps.schedules.planner import SkippedRange, fire_plan
+from apps.schedules.services import schedule_pause, skipped_fires_record, stored_cron_refusal
 from apps.tasktypes.registry import task_args_validate
 
 logger = logging.getLogger(__name__)
@@ -69,19 +64,25 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
         schedules = _refused_crons_pause(claimed)
         if not schedules:
             return report
-        fire_times = {schedule.id: _due_fire_times(schedule, now=now) for schedule in schedules}
+        grace_seconds = settings.DTS_SCHEDULER_MISFIRE_GRACE_SECONDS
+        plans = {s.id: fire_plan(s, now=now, grace_seconds=grace_seconds) for s in schedules}
+        for schedule in schedules:
+            for skipped in plans[schedule.id].skipped:  # missed fires, before any overlap
+                _skipped_record(schedule, skipped)
         active = _active_runs_by_job(
             {s.job for s in schedules if s.job.overlap_policy != OverlapPolicy.ALLOW}
         )
         to_insert: list[Run] = []
         refusals: dict[int, str | None] = {}
         for schedule in schedules:
-            times = fire_times[schedule.id]
+            plan = plans[schedule.id]
+            times = list(plan.fire_times)
             job = schedule.job
             if times and active.get(job.id):
                 if job.overlap_policy == OverlapPolicy.SKIP:
-                    skipped_fires_record(
-                        schedule, reason=SkipReason.OVERLAP, first=times[0], last=times[-1]
+                    _skipped_record(
+                        schedule,
+                        SkippedRange(reason=SkipReason.OVERLAP, first=times[0], last=times[-1]),
                     )
                     times = []
                 elif job.overlap_policy == OverlapPolicy.CANCEL_PREVIOUS:
@@ -91,7 +92,8 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
             to_insert.extend(_runs_for(schedule, times, now=now, refusal=refusals.get(job.id)))
             if times:
                 schedule.last_fired_for = times[-1]
-            schedule_next_fire_set(schedule, after=now)
+            schedule.next_scheduled_for = plan.next_fire.scheduled_for
+            schedule.next_fire_at = plan.next_fire.fire_at
         Run.objects.bulk_create(to_insert, ignore_conflicts=True)
         _next_fires_save(schedules)
         # With ignore_conflicts the objects cannot tell which rows were inserted; ask the database.
@@ -162,33 +164,9 @@ def _next_fires_save(schedules: list[Schedule]) -> None:
         )
 
 
-def _due_fire_times(schedule: Schedule, *, now: datetime) -> list[datetime]:
-    """The nominal times to fire now, after the misfire policy; records those it skips."""
-    first = schedule.next_scheduled_for
-    if first is None:
-        return []
-    recurrence = schedule.recurrence()
-    # A fire is missed, not merely late, once it is later than the grace (plus its own jitter).
-    missed_before = now - timedelta(
-        seconds=settings.DTS_SCHEDULER_MISFIRE_GRACE_SECONDS + schedule.jitter_seconds
-    )
-    on_time = fires_between(recurrence, max(first, missed_before), now)
-    if first >= missed_before:
-        return on_time
-    latest_missed = recurrence.latest_at_or_before(missed_before - timedelta(microseconds=1))
-    if latest_missed is None or latest_missed < first:
-        return on_time
-    fired_missed: list[datetime] = []
-    if schedule.misfire_policy == MisfirePolicy.RUN_ONCE:
-        fired_missed = [latest_missed]
-    elif schedule.misfire_policy == MisfirePolicy.CATCH_UP:
-        window_start = max(first, now - timedelta(seconds=schedule.catch_up_window_seconds))
-        in_window = fires_between(recurrence, window_start, latest_missed)
-        fired_missed = in_window[-schedule.catch_up_max_fires :]
-    skipped_until = fired_missed[0] - timedelta(microseconds=1) if fired_missed else latest_missed
-    if skipped_until >= first:
-        skipped_fires_record(schedule, reason=SkipReason.MISFIRE, first=first, last=skipped_until)
-    return fired_missed + on_time
+def _skipped_record(schedule: Schedule, skipped: SkippedRange) -> None:
+    """Record a skipped range, the planner's (missed fires) or the overlap policy's, as one row."""
+    skipped_fires_record(schedule, reason=skipped.reason, first=skipped.first, last=skipped.last)
 
 
 def _active_runs_by_job(jobs: set[Job]) -> dict[int, list[Run]]:

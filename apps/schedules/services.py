@@ -1,5 +1,4 @@
-import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -17,11 +16,8 @@ from apps.events.models import EventType
 from apps.events.outbox import event_new, events_record
 from apps.jobs.models import Job
 from apps.schedules.models import MisfirePolicy, Schedule, ScheduleKind, SkippedFire, SkipReason
-from apps.schedules.timing import next_after
+from apps.schedules.planner import next_fire, skipped_fires_count, skipped_while_inactive
 from apps.schedules.validation import cron_syntax_refusal, schedule_validate
-
-# Counting the fires a long pause skipped stops here; the record then says "at least".
-SKIPPED_COUNT_BOUND = 10_000
 
 EDITABLE_FIELDS = frozenset(
     {
@@ -42,13 +38,11 @@ EDITABLE_FIELDS = frozenset(
 
 
 def schedule_next_fire_set(schedule: Schedule, *, after: datetime) -> None:
-    """Set the next nominal fire time strictly after `after`, and when to fire it (with jitter)."""
-    nominal = next_after(schedule.recurrence(), after)
-    schedule.next_scheduled_for = nominal
-    schedule.next_fire_at = None
-    if nominal is not None:
-        jitter = secrets.randbelow(schedule.jitter_seconds + 1) if schedule.jitter_seconds else 0
-        schedule.next_fire_at = nominal + timedelta(seconds=jitter)
+    """Set the next nominal fire time strictly after `after`, and when to fire it (with jitter),
+    as the planner answers; the caller saves."""
+    following = next_fire(schedule, after=after)
+    schedule.next_scheduled_for = following.scheduled_for
+    schedule.next_fire_at = following.fire_at
 
 
 @transaction.atomic
@@ -234,22 +228,18 @@ def schedules_reactivate(*, job: Job) -> None:
 def skipped_fires_record(
     schedule: Schedule, *, reason: SkipReason, first: datetime, last: datetime
 ) -> SkippedFire | None:
-    """Record the fire times in [first, last] as skipped for `reason`, as one row."""
-    count = 0
-    for fire in schedule.recurrence().fires_between(first, last):
-        count += 1
-        last_counted = fire
-        if count == SKIPPED_COUNT_BOUND:
-            break
-    if count == 0:
+    """Record the fire times in [first, last] as skipped for `reason`, as one row (none when the
+    range holds no fire time)."""
+    counted = skipped_fires_count(schedule.recurrence(), first=first, last=last)
+    if counted is None:
         return None
     skipped = SkippedFire.objects.create(
         schedule=schedule,
         reason=reason,
         first_scheduled_for=first,
-        last_scheduled_for=last_counted,
-        count=count,
-        count_is_lower_bound=count == SKIPPED_COUNT_BOUND,
+        last_scheduled_for=counted.last,
+        count=counted.count,
+        count_is_lower_bound=counted.is_lower_bound,
     )
     events_record(
         [
@@ -262,8 +252,8 @@ def skipped_fires_record(
                     "schedule_id": schedule.id,
                     "reason": reason,
                     "first_scheduled_for": first,
-                    "last_scheduled_for": last_counted,
-                    "count": count,
+                    "last_scheduled_for": counted.last,
+                    "count": counted.count,
                     "count_is_lower_bound": skipped.count_is_lower_bound,
                 },
             )
@@ -307,5 +297,8 @@ def _schedule_check(schedule: Schedule, *, now: datetime) -> None:
 def _skipped_while_inactive_record(
     schedule: Schedule, *, reason: SkipReason, now: datetime
 ) -> None:
-    if schedule.next_scheduled_for is not None and schedule.next_scheduled_for <= now:
-        skipped_fires_record(schedule, reason=reason, first=schedule.next_scheduled_for, last=now)
+    skipped = skipped_while_inactive(schedule, reason=reason, now=now)
+    if skipped is not None:
+        skipped_fires_record(
+            schedule, reason=skipped.reason, first=skipped.first, last=skipped.last
+        )

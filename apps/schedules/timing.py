@@ -247,18 +247,22 @@ class Recurrence:
 
 
 # Many schedules share a recurrence (10,000 jobs "every minute"): the scheduler asks the same
-# question for each of them in a tick, and the answer is a pure function of its arguments.
+# question for each of them in a tick, and the answer is a pure function of its arguments. These are
+# the Recurrence methods of the same question, remembered; named apart so that a reader cannot take
+# one for the other.
 @functools.lru_cache(maxsize=4096)
-def _fires_between_cached(
+def _cached_fires_between(
     recurrence: Recurrence, first: datetime, last: datetime
 ) -> tuple[datetime, ...]:
     return tuple(recurrence.fires_between(first, last))
 
 
 @functools.lru_cache(maxsize=4096)
-def next_after(recurrence: Recurrence, instant: datetime) -> datetime | None:
+def cached_next_after(recurrence: Recurrence, instant: datetime) -> datetime | None:
+    """`recurrence.next_after(instant)`, remembered."""
     return recurrence.next_after(instant)
 
 
-def fires_between(recurrence: Recurrence, first: datetime, last: datetime) -> list[datetime]:
-    return list(_fires_between_cached(recurrence, first, last))
+def cached_fires_between(recurrence: Recurrence, first: datetime, last: datetime) -> list[datetime]:
+    """`list(recurrence.fires_between(first, last))`, remembered."""
+    return list(_cached_fires_between(recurrence, first, last))
