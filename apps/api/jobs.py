@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role, Team
 from apps.accounts.selectors import user_teams
 from apps.api.errors import ERROR_RESPONSES
-from apps.api.fields import QueryText, TextField
+from apps.api.fields import JSONObjectField, QueryText, TextField
 from apps.api.pagination import LimitPage, LimitPageQuery, limit_page_of
 from apps.api.permissions import role_require
 from apps.api.runs import RunSerializer
@@ -50,7 +50,7 @@ class JobDefinitionSerializer(serializers.Serializer[Any]):
     description = TextField(allow_blank=True, required=False, max_length=10_000)
     tags = serializers.ListField(child=TextField(max_length=50), required=False, max_length=20)
     task_type = TextField(max_length=200)
-    args = serializers.JSONField(required=False, help_text="A JSON object for the task type.")
+    args = JSONObjectField(required=False, help_text="A JSON object for the task type.")
     queue = serializers.ChoiceField(choices=queue_choices(), required=False)
     priority = serializers.IntegerField(min_value=0, max_value=9, required=False)
     enabled = serializers.BooleanField(required=False)
@@ -77,11 +77,6 @@ class JobDefinitionSerializer(serializers.Serializer[Any]):
     retry_jitter = serializers.BooleanField(required=False)
     idempotent = serializers.BooleanField(required=False)
 
-    def validate_args(self, value: Any) -> Any:
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Arguments are a JSON object.")
-        return value
-
 
 class JobCreateSerializer(JobDefinitionSerializer):
     team = TextField(max_length=100, help_text="The name of the owning team.")
@@ -102,14 +97,9 @@ class JobFilterSerializer(LimitPageQuery):
 
 
 class TriggerSerializer(serializers.Serializer[Any]):
-    args = serializers.JSONField(
+    args = JSONObjectField(
         required=False, help_text="Replaces the job's arguments for this run only."
     )
-
-    def validate_args(self, value: Any) -> Any:
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Arguments are a JSON object.")
-        return value
 
 
 def visible_job(request: Request, job_id: int) -> Job:
