@@ -102,8 +102,13 @@ class TriggerSerializer(serializers.Serializer[Any]):
     )
 
 
-def visible_job(request: Request, job_id: int) -> Job:
-    return get_object_or_404(jobs_visible(user=request.user), id=job_id)
+def visible_job(request: Request, job_id: int, *, role: Role | None = None) -> Job:
+    """The job, if the user may see it (else 404) and, with `role`, has that role in its team
+    (else 403)."""
+    job = get_object_or_404(jobs_visible(user=request.user), id=job_id)
+    if role is not None:
+        role_require(request, team_id=job.team_id, role=role)
+    return job
 
 
 # What JobSerializer writes, read as rows: the job's columns and its team's name in one query, the
@@ -167,8 +172,7 @@ class JobDetailView(APIView):
         responses={200: JobSerializer, **ERROR_RESPONSES},
     )
     def patch(self, request: Request, job_id: int) -> Response:
-        job = visible_job(request, job_id)
-        role_require(request, team_id=job.team_id, role=Role.ADMIN)
+        job = visible_job(request, job_id, role=Role.ADMIN)
         body = JobDefinitionSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         job = job_update(job=job, data=dict(body.validated_data), actor=request.user)
@@ -176,8 +180,7 @@ class JobDetailView(APIView):
 
     @extend_schema(operation_id="jobs_destroy", responses={204: None, **ERROR_RESPONSES})
     def delete(self, request: Request, job_id: int) -> Response:
-        job = visible_job(request, job_id)
-        role_require(request, team_id=job.team_id, role=Role.ADMIN)
+        job = visible_job(request, job_id, role=Role.ADMIN)
         job_delete(job=job, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -190,8 +193,7 @@ class JobTriggerView(APIView):
         description="Run the job now, optionally with other arguments for this run.",
     )
     def post(self, request: Request, job_id: int) -> Response:
-        job = visible_job(request, job_id)
-        role_require(request, team_id=job.team_id, role=Role.OPERATOR)
+        job = visible_job(request, job_id, role=Role.OPERATOR)
         body = TriggerSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         run = run_trigger(
@@ -208,8 +210,7 @@ class JobPauseView(APIView):
 
     @extend_schema(request=None, responses={200: JobSerializer, **ERROR_RESPONSES})
     def post(self, request: Request, job_id: int) -> Response:
-        job = visible_job(request, job_id)
-        role_require(request, team_id=job.team_id, role=Role.OPERATOR)
+        job = visible_job(request, job_id, role=Role.OPERATOR)
         job = job_update(job=job, data={"enabled": self.enabled}, actor=request.user)
         return Response(JobSerializer(job).data)
 
