@@ -41,13 +41,11 @@ import psutil  # type: ignore[import-untyped]  # no stubs in requirements (types
 import psycopg2
 import redis
 
-from bench.databases import database_recreate
+from bench.databases import REPO, database_recreate, database_url
 
-REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 LOGS = Path(tempfile.gettempdir())
 DATABASE = "dts_bench_execution"
-POSTGRES = "postgres://dts:dts@127.0.0.1:55432"
 BROKER = "redis://127.0.0.1:56379/10"
 PACED_RATE = 20
 # The kombu priority runs_publish gives a run of the default priority (5): the same list in Redis.
@@ -57,7 +55,7 @@ DEADLINE_SECONDS = 120
 WARM_UP_RUNS = 200
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-os.environ["DATABASE_URL"] = f"{POSTGRES}/{DATABASE}"
+os.environ["DATABASE_URL"] = database_url(DATABASE)
 os.environ["CELERY_BROKER_URL"] = BROKER
 
 
@@ -103,7 +101,7 @@ def cpu_busy_seconds() -> float:
 
 
 def database_counters() -> tuple[int, int]:
-    connection = psycopg2.connect(f"{POSTGRES}/{DATABASE}")
+    connection = psycopg2.connect(database_url(DATABASE))
     try:
         with connection.cursor() as cursor:
             cursor.execute(
