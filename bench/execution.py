@@ -64,6 +64,19 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
 
 
+def run_figures(
+    *, runs: int, elapsed: float, busy: float, latencies: list[float]
+) -> dict[str, float]:
+    """What both peers are compared by: `runs` in `elapsed` seconds using `busy` seconds of the
+    machine's CPU, and the paced runs' enqueue-to-start `latencies` (ms)."""
+    return {
+        "runs_per_second": runs / elapsed,
+        "latency_p50_ms": percentile(latencies, 0.50),
+        "latency_p99_ms": percentile(latencies, 0.99),
+        "cpu_ms_per_run": busy * 1000 / runs,
+    }
+
+
 def start_worker(app: str, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "celery", "-A", app, "worker", "--queues", "default"]
     command += ["--concurrency", "2", "--pool", "prefork", "--without-mingle", "--without-gossip"]
@@ -201,13 +214,9 @@ def bench_dts(
         ]
     finally:
         stop(worker)
-    return {
-        "runs_per_second": runs / elapsed,
-        "latency_p50_ms": percentile(latencies, 0.50),
-        "latency_p99_ms": percentile(latencies, 0.99),
+    return run_figures(runs=runs, elapsed=elapsed, busy=busy, latencies=latencies) | {
         "postgres_tuples_written_per_run": (tuples_after - tuples_before) / runs,
         "postgres_commits_per_run": (commits_after - commits_before) / runs,
-        "cpu_ms_per_run": busy * 1000 / runs,
     }
 
 
@@ -244,12 +253,7 @@ def bench_bare_celery(runs: int, paced_seconds: int) -> dict[str, float]:
         ]
     finally:
         stop(worker)
-    return {
-        "runs_per_second": runs / elapsed,
-        "latency_p50_ms": percentile(latencies, 0.50),
-        "latency_p99_ms": percentile(latencies, 0.99),
-        "cpu_ms_per_run": busy * 1000 / runs,
-    }
+    return run_figures(runs=runs, elapsed=elapsed, busy=busy, latencies=latencies)
 
 
 def report(results: dict[str, Any]) -> str:
