@@ -9,14 +9,7 @@ def test_every_field_the_run_admin_shows_is_read_only():
 
 
 def test_the_worker_admin_shows_all_a_heartbeat_describes_read_only():
-    assert WorkerAdmin.readonly_fields == [
-        "hostname",
-        "pid",
-        "queues",
-        "concurrency",
-        "started_at",
-        "last_heartbeat_at",
-        "active_run_ids",
-        "stopped_at",
-    ]
-    assert {field.name for field in Worker._meta.fields} == {"id", *WorkerAdmin.readonly_fields}
+    shown = WorkerAdmin.readonly_fields
+
+    assert {"hostname", "last_heartbeat_at", "active_run_ids", "stopped_at"} <= set(shown)
+    assert {field.name for field in Worker._meta.fields} == {"id", *shown}
