@@ -1,12 +1,10 @@
 import secrets
 
 import pytest
-from django.conf import settings
 from prometheus_client import REGISTRY
 
 from apps.live import broadcast, streams
 from apps.live.broadcast import LiveSender, live_sender_drain
-from apps.live.streams import RedisBacklog
 
 
 def dropped() -> float:
@@ -14,16 +12,11 @@ def dropped() -> float:
 
 
 @pytest.fixture
-def private_backlog(monkeypatch):
-    """The real Redis backlog, with a pending list of this test's own: what earlier tests (or
-    other test runs on the same Redis) push, and a relay any of them left running, neither add
-    to it nor take from it."""
+def private_backlog(redis_backlog, monkeypatch):
+    """This process's sender and relay push to and take from a backlog of this test's own."""
     live_sender_drain()  # this process's sender pushes nothing of an earlier test meanwhile
-    backlog = RedisBacklog(settings.DTS_LIVE_REDIS_URL)
-    backlog.PENDING = f"{RedisBacklog.PENDING}:test-{secrets.token_hex(8)}"
-    monkeypatch.setattr(broadcast, "backlog", lambda: backlog)
-    yield backlog
-    backlog.redis.delete(backlog.PENDING)
+    monkeypatch.setattr(broadcast, "backlog", lambda: redis_backlog)
+    return redis_backlog
 
 
 def test_messages_a_push_drops_beyond_the_pending_limit_are_counted(private_backlog, monkeypatch):
