@@ -38,13 +38,12 @@ from typing import Any
 
 import httpx
 
-from bench.databases import database_recreate
+from bench.databases import REPO, database_recreate
+from bench.web import free_port, web_server_env
 
-REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 LOGS = Path(tempfile.gettempdir())
 DATABASE = "dts_bench_api"
-POSTGRES = "postgres://dts:dts@127.0.0.1:55432"
 VEGETA = Path(os.environ.get("DTS_CACHE_DIR", Path.home() / ".cache" / "dts")) / "bin" / "vegeta"
 VEGETA_MODULE = "github.com/tsenart/vegeta/v12@v12.13.0"
 JOBS = 100
@@ -53,12 +52,7 @@ TARGET_RATIO = 0.7
 PAGE = 50
 TARGET_P99_MS = 50
 
-SERVER_ENV = {
-    "DJANGO_SETTINGS_MODULE": "bench.settings_api",
-    "DJANGO_SECRET_KEY": "bench-only-" + "k" * 50,
-    "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-    "DJANGO_SECURE_SSL_REDIRECT": "false",
-    "DATABASE_URL": f"{POSTGRES}/{DATABASE}",
+SERVER_ENV = web_server_env(settings_module="bench.settings_api", database=DATABASE) | {
     "CELERY_BROKER_URL": "redis://127.0.0.1:56379/12",
     "DTS_CACHE_URL": "redis://127.0.0.1:56379/13",
     "DTS_LIVE_REDIS_URL": "redis://127.0.0.1:56379/13",
@@ -120,12 +114,6 @@ def fill(runs: int) -> tuple[int, str]:
         cursor.execute("VACUUM ANALYZE")
     _, secret = token_create(user=user, name="bench")
     return jobs[JOBS // 2].id, secret
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def server_start(port: int) -> subprocess.Popen[bytes]:

@@ -41,13 +41,11 @@ import psutil  # type: ignore[import-untyped]  # no stubs in requirements (types
 import psycopg2
 import redis
 
-from bench.databases import database_recreate
+from bench.databases import REPO, database_recreate, database_url
 
-REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 LOGS = Path(tempfile.gettempdir())
 DATABASE = "dts_bench_execution"
-POSTGRES = "postgres://dts:dts@127.0.0.1:55432"
 BROKER = "redis://127.0.0.1:56379/10"
 PACED_RATE = 20
 # The kombu priority runs_publish gives a run of the default priority (5): the same list in Redis.
@@ -57,13 +55,26 @@ DEADLINE_SECONDS = 120
 WARM_UP_RUNS = 200
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-os.environ["DATABASE_URL"] = f"{POSTGRES}/{DATABASE}"
+os.environ["DATABASE_URL"] = database_url(DATABASE)
 os.environ["CELERY_BROKER_URL"] = BROKER
 
 
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+def run_figures(
+    *, runs: int, elapsed: float, busy: float, latencies: list[float]
+) -> dict[str, float]:
+    """What both peers are compared by: `runs` in `elapsed` seconds using `busy` seconds of the
+    machine's CPU, and the paced runs' enqueue-to-start `latencies` (ms)."""
+    return {
+        "runs_per_second": runs / elapsed,
+        "latency_p50_ms": percentile(latencies, 0.50),
+        "latency_p99_ms": percentile(latencies, 0.99),
+        "cpu_ms_per_run": busy * 1000 / runs,
+    }
 
 
 def start_worker(app: str, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -103,7 +114,7 @@ def cpu_busy_seconds() -> float:
 
 
 def database_counters() -> tuple[int, int]:
-    connection = psycopg2.connect(f"{POSTGRES}/{DATABASE}")
+    connection = psycopg2.connect(database_url(DATABASE))
     try:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -203,13 +214,9 @@ def bench_dts(
         ]
     finally:
         stop(worker)
-    return {
-        "runs_per_second": runs / elapsed,
-        "latency_p50_ms": percentile(latencies, 0.50),
-        "latency_p99_ms": percentile(latencies, 0.99),
+    return run_figures(runs=runs, elapsed=elapsed, busy=busy, latencies=latencies) | {
         "postgres_tuples_written_per_run": (tuples_after - tuples_before) / runs,
         "postgres_commits_per_run": (commits_after - commits_before) / runs,
-        "cpu_ms_per_run": busy * 1000 / runs,
     }
 
 
@@ -246,12 +253,7 @@ def bench_bare_celery(runs: int, paced_seconds: int) -> dict[str, float]:
         ]
     finally:
         stop(worker)
-    return {
-        "runs_per_second": runs / elapsed,
-        "latency_p50_ms": percentile(latencies, 0.50),
-        "latency_p99_ms": percentile(latencies, 0.99),
-        "cpu_ms_per_run": busy * 1000 / runs,
-    }
+    return run_figures(runs=runs, elapsed=elapsed, busy=busy, latencies=latencies)
 
 
 def report(results: dict[str, Any]) -> str:

@@ -37,12 +37,11 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]  # no stubs in requirements (types-psutil)
 
-from bench.databases import database_recreate
+from bench.databases import REPO, database_recreate
+from bench.web import free_port, web_server_env
 
-REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 DATABASE = "dts_bench_live"
-POSTGRES = "postgres://dts:dts@127.0.0.1:55432"
 REDIS = "redis://127.0.0.1:56379"
 JOBS = 100
 LAYERS = {
@@ -52,12 +51,7 @@ LAYERS = {
 CONNECT_CONCURRENCY = 50
 TARGET_P99_MS, TARGET_LOAD_CORES, TARGET_IDLE_CORES = 250, 1.0, 0.10
 
-ENV = {
-    "DJANGO_SETTINGS_MODULE": "config.settings.production",
-    "DJANGO_SECRET_KEY": "bench-only-" + "k" * 50,
-    "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-    "DJANGO_SECURE_SSL_REDIRECT": "false",
-    "DATABASE_URL": f"{POSTGRES}/{DATABASE}",
+ENV = web_server_env(settings_module="config.settings.production", database=DATABASE) | {
     "CELERY_BROKER_URL": f"{REDIS}/14",
     "DTS_CACHE_URL": f"{REDIS}/15",
     "DTS_LIVE_REDIS_URL": f"{REDIS}/11",
@@ -104,14 +98,6 @@ def runs_create(job_ids: list[int], count: int) -> list[str]:
             [job_ids, len(job_ids), count],
         )
         return [str(row[0]) for row in cursor.fetchall()]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(condition: Any, what: str, timeout: float) -> None:

@@ -15,6 +15,18 @@ class TextField(serializers.CharField):
         return str(super().to_internal_value(data))
 
 
+class JSONObjectField(serializers.JSONField):
+    """A JSON object, and only that (a task's arguments): JSONField takes any JSON value."""
+
+    default_error_messages = {"not_an_object": "Arguments are a JSON object."}
+
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict):
+            self.fail("not_an_object")
+        return value
+
+
 class QueryText(serializers.CharField):
     """A query parameter's text, as sent. DRF trims white space (control characters such as
     U+001F included) before checking the length, which let a value longer than the schema's

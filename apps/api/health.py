@@ -1,22 +1,28 @@
 """`/healthz`: the process answers. `/readyz`: it can reach the database and each Redis it uses
-(the broker, the cache that counts API throttling, the live streams' Redis). Neither needs
-authentication: load balancers and Kubernetes probes call them.
+(the broker, the cache that counts API throttling, the live streams' Redis and the Channels
+layer's). Neither needs authentication: load balancers and Kubernetes probes call them.
 
 The web process starts and keeps answering while PostgreSQL or Redis is down: `/readyz` says
-which is unreachable (503), and the process's log says so once per outage, with a reminder each
-minute and its end (apps.core.outages), however often it is probed: Django's own line for each
-503 of /readyz is filtered out of `django.request`."""
+which is unreachable (503: `checks` false for it, and `failed` names its server without
+credentials), and the process's log says so once per outage, with a reminder each minute and its
+end (apps.core.outages), however often it is probed: Django's own line for each 503 of /readyz is
+filtered out of `django.request`."""
 
 import logging
+from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 from django.conf import settings
 from django.db import Error, connection
 from django.http import HttpRequest, JsonResponse
 
-from apps.core.outages import database_outage, database_unreachable, redis_outage
+from apps.core.outages import Outage, database_outage, database_unreachable, redis_outage
 
 logger = logging.getLogger(__name__)
+
+# A probe answers within a few seconds even when a server drops packets instead of refusing.
+REDIS_TIMEOUT_SECONDS = 1.0
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -24,15 +30,17 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def readyz(request: HttpRequest) -> JsonResponse:
+    probe = _Probe()
     checks = {
-        "database": _database_ok(),
-        "broker": _redis_ok(settings.CELERY_BROKER_URL),
-        "cache": all(_redis_ok(url) for url in _cache_redis_urls()),
-        "live": _redis_ok(settings.DTS_LIVE_REDIS_URL),
+        "database": probe.database_ok(),
+        "broker": probe.redis_ok("broker", [settings.CELERY_BROKER_URL]),
+        "cache": probe.redis_ok("cache", _cache_redis_urls()),
+        "live": probe.redis_ok("live", [settings.DTS_LIVE_REDIS_URL, *_channel_layer_urls()]),
     }
     ready = all(checks.values())
     return JsonResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+        {"status": "ok" if ready else "unavailable", "checks": checks, "failed": probe.failed},
+        status=200 if ready else 503,
     )
 
 
@@ -53,23 +61,71 @@ class ReadyzUnavailableFilter(logging.Filter):
 logging.getLogger("django.request").addFilter(ReadyzUnavailableFilter())
 
 
-def _database_ok() -> bool:
-    # The outages are looked up at the first probe: a process that only imports this module
-    # (the relay loads the URLconf for its checks) must not report them in its metrics.
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Error as problem:  # InterfaceError (a closed connection) is no DatabaseError
-        if database_unreachable(problem):
-            database_outage().failed(problem)
-        else:
-            logger.exception("Readiness check of the database failed")
-        return False
-    database_outage().succeeded()
-    return True
+@dataclass
+class _Probe:
+    """One /readyz answer: what failed, and which Redis servers were found unreachable (the
+    databases of one server are up or down together: it is not waited for twice)."""
+
+    failed: list[dict[str, str]] = field(default_factory=list)
+    unreachable: set[str] = field(default_factory=set)
+
+    def database_ok(self) -> bool:
+        # The outages are looked up at the first probe: a process that only imports this module
+        # (the relay loads the URLconf for its checks) must not report them in its metrics.
+        outage = database_outage()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except Error as problem:  # InterfaceError (a closed connection) is no DatabaseError
+            if database_unreachable(problem):
+                outage.failed(problem)
+            else:
+                logger.exception("Readiness check of the database failed")
+            self._fail("database", outage)
+            return False
+        outage.succeeded()
+        return True
+
+    def redis_ok(self, check: str, urls: list[str | None]) -> bool:
+        """Whether every Redis of `urls` answers; URLs of no Redis (make dev's in-memory broker,
+        cache and channel layer) are not checked."""
+        ok = True
+        redis_urls = [url for url in urls if url and url.startswith(("redis", "unix"))]
+        for url in dict.fromkeys(redis_urls):
+            outage = redis_outage(url)
+            if outage.address in self.unreachable or not self._ping(url, outage):
+                self._fail(check, outage)
+                ok = False
+        return ok
+
+    def _ping(self, url: str, outage: Outage) -> bool:
+        try:
+            client = redis.Redis.from_url(
+                url,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            )
+            try:
+                answered = bool(client.ping())
+            finally:
+                client.close()
+        except (redis.ConnectionError, redis.TimeoutError) as problem:
+            outage.failed(problem)
+            self.unreachable.add(outage.address)
+            return False
+        except redis.RedisError:
+            logger.exception("Readiness check of Redis at %s failed", outage.address)
+            return False
+        outage.succeeded()
+        return answered
+
+    def _fail(self, check: str, outage: Outage) -> None:
+        failure = {"check": check, "service": outage.dependency, "address": outage.address}
+        if failure not in self.failed:
+            self.failed.append(failure)
 
 
-def _cache_redis_urls() -> list[str]:
+def _cache_redis_urls() -> list[str | None]:
     """The Redis servers of the default cache (none in `make dev`: it counts in memory)."""
     cache = settings.CACHES["default"]
     if "redis" not in cache["BACKEND"].lower():
@@ -79,20 +135,18 @@ def _cache_redis_urls() -> list[str]:
     return [url.strip() for url in urls]
 
 
-def _redis_ok(url: str | None) -> bool:
-    if not url or not url.startswith(("redis", "unix")):
-        return True  # make dev: an in-memory broker, cache and channel layer
-    try:
-        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        try:
-            answered = bool(client.ping())
-        finally:
-            client.close()
-    except (redis.ConnectionError, redis.TimeoutError) as problem:
-        redis_outage(url).failed(problem)
-        return False
-    except redis.RedisError:
-        logger.exception("Readiness check of Redis at %s failed", redis_outage(url).address)
-        return False
-    redis_outage(url).succeeded()
-    return answered
+def _channel_layer_urls() -> list[str | None]:
+    """The Redis servers of the default Channels layer (none in `make dev`: it is in memory).
+    channels-redis takes a host as a URL, a (host, port) pair or a dict with an `address`."""
+    layer = settings.CHANNEL_LAYERS.get("default", {})
+    if "redis" not in layer.get("BACKEND", "").lower():
+        return []
+    return [_host_url(host) for host in layer.get("CONFIG", {}).get("hosts", [])]
+
+
+def _host_url(host: Any) -> str | None:
+    if isinstance(host, dict):
+        host = host.get("address")
+    if isinstance(host, list | tuple) and len(host) == 2:
+        return f"redis://{host[0]}:{host[1]}"
+    return host if isinstance(host, str) else None

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role, Team
 from apps.accounts.selectors import user_teams
 from apps.api.errors import ERROR_RESPONSES
-from apps.api.fields import QueryText, TextField
+from apps.api.fields import JSONObjectField, QueryText, TextField
 from apps.api.pagination import LimitPage, LimitPageQuery, limit_page_of
 from apps.api.permissions import role_require
 from apps.api.runs import RunSerializer
@@ -50,7 +50,7 @@ class JobDefinitionSerializer(serializers.Serializer[Any]):
     description = TextField(allow_blank=True, required=False, max_length=10_000)
     tags = serializers.ListField(child=TextField(max_length=50), required=False, max_length=20)
     task_type = TextField(max_length=200)
-    args = serializers.JSONField(required=False, help_text="A JSON object for the task type.")
+    args = JSONObjectField(required=False, help_text="A JSON object for the task type.")
     queue = serializers.ChoiceField(choices=queue_choices(), required=False)
     priority = serializers.IntegerField(min_value=0, max_value=9, required=False)
     enabled = serializers.BooleanField(required=False)
@@ -77,11 +77,6 @@ class JobDefinitionSerializer(serializers.Serializer[Any]):
     retry_jitter = serializers.BooleanField(required=False)
     idempotent = serializers.BooleanField(required=False)
 
-    def validate_args(self, value: Any) -> Any:
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Arguments are a JSON object.")
-        return value
-
 
 class JobCreateSerializer(JobDefinitionSerializer):
     team = TextField(max_length=100, help_text="The name of the owning team.")
@@ -102,18 +97,18 @@ class JobFilterSerializer(LimitPageQuery):
 
 
 class TriggerSerializer(serializers.Serializer[Any]):
-    args = serializers.JSONField(
+    args = JSONObjectField(
         required=False, help_text="Replaces the job's arguments for this run only."
     )
 
-    def validate_args(self, value: Any) -> Any:
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Arguments are a JSON object.")
-        return value
 
-
-def visible_job(request: Request, job_id: int) -> Job:
-    return get_object_or_404(jobs_visible(user=request.user), id=job_id)
+def visible_job(request: Request, job_id: int, *, role: Role | None = None) -> Job:
+    """The job, if the user may see it (else 404) and, with `role`, has that role in its team
+    (else 403)."""
+    job = get_object_or_404(jobs_visible(user=request.user), id=job_id)
+    if role is not None:
+        role_require(request, team_id=job.team_id, role=role)
+    return job
 
 
 # What JobSerializer writes, read as rows: the job's columns and its team's name in one query, the
@@ -177,8 +172,7 @@ class JobDetailView(APIView):
         responses={200: JobSerializer, **ERROR_RESPONSES},
     )
     def patch(self, request: Request, job_id: int) -> Response:
-        job = visible_job(request, job_id)
-        role_require(request, team_id=job.team_id, role=Role.ADMIN)
+        job = visible_job(request, job_id, role=Role.ADMIN)
         body = JobDefinitionSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         job = job_update(job=job, data=dict(body.validated_data), actor=request.user)
@@ -186,8 +180,7 @@ class JobDetailView(APIView):
 
     @extend_schema(operation_id="jobs_destroy", responses={204: None, **ERROR_RESPONSES})
     def delete(self, request: Request, job_id: int) -> Response:
-        job = visible_job(request, job_id)
-        role_require(request, team_id=job.team_id, role=Role.ADMIN)
+        job = visible_job(request, job_id, role=Role.ADMIN)
         job_delete(job=job, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -200,8 +193,7 @@ class JobTriggerView(APIView):
         description="Run the job now, optionally with other arguments for this run.",
     )
     def post(self, request: Request, job_id: int) -> Response:
-        job = visible_job(request, job_id)
-        role_require(request, team_id=job.team_id, role=Role.OPERATOR)
+        job = visible_job(request, job_id, role=Role.OPERATOR)
         body = TriggerSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         run = run_trigger(
@@ -218,8 +210,7 @@ class JobPauseView(APIView):
 
     @extend_schema(request=None, responses={200: JobSerializer, **ERROR_RESPONSES})
     def post(self, request: Request, job_id: int) -> Response:
-        job = visible_job(request, job_id)
-        role_require(request, team_id=job.team_id, role=Role.OPERATOR)
+        job = visible_job(request, job_id, role=Role.OPERATOR)
         job = job_update(job=job, data={"enabled": self.enabled}, actor=request.user)
         return Response(JobSerializer(job).data)
 

@@ -105,9 +105,16 @@ class ExplanationSerializer(serializers.Serializer[Any]):
     skipped = SkippedFireSerializer(many=True)
 
 
-def visible_schedule(request: Request, job_id: int, schedule_id: int) -> Schedule:
+def visible_schedule(
+    request: Request, job_id: int, schedule_id: int, *, role: Role | None = None
+) -> Schedule:
+    """The schedule, if the user may see its job (else 404) and, with `role`, has that role in
+    the job's team (else 403)."""
     job = visible_job(request, job_id)
-    return get_object_or_404(Schedule.objects.select_related("job"), id=schedule_id, job=job)
+    schedule = get_object_or_404(Schedule.objects.select_related("job"), id=schedule_id, job=job)
+    if role is not None:
+        role_require(request, team_id=job.team_id, role=role)
+    return schedule
 
 
 class ScheduleListView(APIView):
@@ -125,8 +132,7 @@ class ScheduleListView(APIView):
         responses={201: ScheduleSerializer, **ERROR_RESPONSES},
     )
     def post(self, request: Request, job_id: int) -> Response:
-        job = visible_job(request, job_id)
-        role_require(request, team_id=job.team_id, role=Role.ADMIN)
+        job = visible_job(request, job_id, role=Role.ADMIN)
         body = ScheduleDefinitionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
@@ -149,8 +155,7 @@ class ScheduleDetailView(APIView):
         responses={200: ScheduleSerializer, **ERROR_RESPONSES},
     )
     def patch(self, request: Request, job_id: int, schedule_id: int) -> Response:
-        schedule = visible_schedule(request, job_id, schedule_id)
-        role_require(request, team_id=schedule.job.team_id, role=Role.ADMIN)
+        schedule = visible_schedule(request, job_id, schedule_id, role=Role.ADMIN)
         body = ScheduleDefinitionSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         schedule = schedule_update(
@@ -160,8 +165,7 @@ class ScheduleDetailView(APIView):
 
     @extend_schema(operation_id="schedules_destroy", responses={204: None, **ERROR_RESPONSES})
     def delete(self, request: Request, job_id: int, schedule_id: int) -> Response:
-        schedule = visible_schedule(request, job_id, schedule_id)
-        role_require(request, team_id=schedule.job.team_id, role=Role.ADMIN)
+        schedule = visible_schedule(request, job_id, schedule_id, role=Role.ADMIN)
         schedule_delete(schedule=schedule, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -173,8 +177,7 @@ class SchedulePauseView(APIView):
         responses={200: ScheduleSerializer, **ERROR_RESPONSES},
     )
     def post(self, request: Request, job_id: int, schedule_id: int) -> Response:
-        schedule = visible_schedule(request, job_id, schedule_id)
-        role_require(request, team_id=schedule.job.team_id, role=Role.OPERATOR)
+        schedule = visible_schedule(request, job_id, schedule_id, role=Role.OPERATOR)
         body = PauseSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         schedule = schedule_pause(
@@ -190,8 +193,7 @@ class ScheduleResumeView(APIView):
         responses={200: ScheduleSerializer, **ERROR_RESPONSES},
     )
     def post(self, request: Request, job_id: int, schedule_id: int) -> Response:
-        schedule = visible_schedule(request, job_id, schedule_id)
-        role_require(request, team_id=schedule.job.team_id, role=Role.OPERATOR)
+        schedule = visible_schedule(request, job_id, schedule_id, role=Role.OPERATOR)
         return Response(
             ScheduleSerializer(schedule_resume(schedule=schedule, actor=request.user)).data
         )

@@ -1,3 +1,4 @@
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
@@ -29,3 +30,15 @@ def audit_record(
         team_id=team_id,
         changes=changes or {},
     )
+
+
+def field_changes(
+    before: Mapping[str, Any], after: Mapping[str, Any], *, fields: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """The `changes` of an update for `audit_record`: each of `fields` whose value differs
+    between `before` and `after`, as {"old": …, "new": …}, in name order."""
+    return {
+        field: {"old": before[field], "new": after[field]}
+        for field in sorted(fields)
+        if before[field] != after[field]
+    }

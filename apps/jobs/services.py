@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 
 from apps.accounts.models import Team
 from apps.audit.models import AuditAction
-from apps.audit.services import Actor, audit_record
+from apps.audit.services import Actor, audit_record, field_changes
 from apps.core.exceptions import ValidationFailed
 from apps.core.validation import editable_fields_check, model_validate
 from apps.events.models import EventType, OutboxEvent
@@ -145,12 +145,7 @@ def job_update(*, job: Job, data: dict[str, Any], actor: Actor = None) -> Job:
     _job_save(job, update_fields=[*fields, "updated_at"])
     if tag_objects is not None:
         job.tags.set(tag_objects)
-    after = _definition(job)
-    changes = {
-        field: {"old": before[field], "new": after[field]}
-        for field in sorted(data)
-        if before[field] != after[field]
-    }
+    changes = field_changes(before, _definition(job), fields=data)
     if not changes:
         return job
     if "enabled" in changes:

@@ -2,6 +2,7 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
@@ -68,29 +69,8 @@ class RunAdmin(admin.ModelAdmin):
         ("Outcome", {"fields": ["result_json", "error", "traceback_text"]}),
         ("Log", {"fields": ["log"]}),
     ]
-    readonly_fields = [
-        "id",
-        "job",
-        "state",
-        "trigger",
-        "attempt",
-        "worker",
-        "task_type",
-        "args_json",
-        "queue",
-        "scheduled_for",
-        "created_at",
-        "queued_at",
-        "started_at",
-        "finished_at",
-        "duration",
-        "result_json",
-        "error",
-        "traceback_text",
-        "next_attempt_at",
-        "last_seen_at",
-        "log",
-    ]
+    # Nothing of a run is edited here: every field shown is read-only.
+    readonly_fields = flatten_fieldsets(fieldsets)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -160,16 +140,7 @@ class WorkerAdmin(admin.ModelAdmin):
         "running",
         "stopped_at",
     ]
-    readonly_fields = [
-        "hostname",
-        "pid",
-        "queues",
-        "concurrency",
-        "started_at",
-        "last_heartbeat_at",
-        "active_run_ids",
-        "stopped_at",
-    ]
+    readonly_fields = [field.name for field in Worker._meta.fields if not field.primary_key]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -21,6 +21,14 @@ from apps.schedules.services import (
 from apps.schedules.validation import schedule_validate
 
 PREVIEW_COUNT = 10
+# The form shows every field the service lets change (EDITABLE_FIELDS), in the model's order:
+# enabled at the top, what decides missed fires apart, and the rest under "When".
+MISSED_FIRE_FIELDS = ("misfire_policy", "catch_up_window_seconds", "catch_up_max_fires")
+WHEN_FIELDS = tuple(
+    field.name
+    for field in Schedule._meta.fields
+    if field.name in EDITABLE_FIELDS - {"enabled", *MISSED_FIRE_FIELDS}
+)
 
 
 class ScheduleAdminForm(forms.ModelForm):
@@ -60,25 +68,8 @@ class ScheduleAdmin(admin.ModelAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["job", "enabled"]}),
-        (
-            "When",
-            {
-                "fields": [
-                    "kind",
-                    "cron_expression",
-                    "timezone",
-                    "interval_seconds",
-                    "once_at",
-                    "start_at",
-                    "end_at",
-                    "jitter_seconds",
-                ]
-            },
-        ),
-        (
-            "Missed fires",
-            {"fields": ["misfire_policy", "catch_up_window_seconds", "catch_up_max_fires"]},
-        ),
+        ("When", {"fields": WHEN_FIELDS}),
+        ("Missed fires", {"fields": MISSED_FIRE_FIELDS}),
         ("Pause", {"fields": ["paused", "pause_note", "paused_by", "paused_at"]}),
         (
             "Next fires",

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Team
 from apps.audit.models import AuditAction
-from apps.audit.services import Actor, audit_record
+from apps.audit.services import Actor, audit_record, field_changes
 from apps.core.exceptions import ValidationFailed
 from apps.core.notify import scheduler_wake
 from apps.core.validation import editable_fields_check, model_validate
@@ -111,12 +111,7 @@ def schedule_update(*, schedule: Schedule, data: dict[str, Any], actor: Actor = 
     after = max(now, schedule.last_fired_for) if schedule.last_fired_for else now
     schedule_next_fire_set(schedule, after=after)
     schedule.save(update_fields=[*data, "next_scheduled_for", "next_fire_at", "updated_at"])
-    before, after_fields = _fields(stored), _fields(schedule)
-    changes = {
-        field: {"old": before[field], "new": after_fields[field]}
-        for field in sorted(data)
-        if before[field] != after_fields[field]
-    }
+    changes = field_changes(_fields(stored), _fields(schedule), fields=data)
     if changes:
         audit_record(
             actor=actor,

@@ -1,14 +1,21 @@
 import logging
 
 import pytest
+from django.db import OperationalError, connection
 from django.test import override_settings
 
-from config.settings.base import cache_settings
+from config.settings.base import cache_settings, channel_layer_settings
 from tests.backing_services.control import free_port
 
+ALL_REACHABLE = {"database": True, "broker": True, "cache": True, "live": True}
 
-def closed_redis_url() -> str:
-    return f"redis://127.0.0.1:{free_port()}/0"
+
+def closed_redis_url(credentials: str = "") -> str:
+    return f"redis://{credentials}127.0.0.1:{free_port()}/0"
+
+
+def address_of(url: str) -> str:
+    return url.rsplit("@", 1)[-1].split("redis://")[-1].rsplit("/", 1)[0]
 
 
 def test_healthz_answers_without_authentication(client):
@@ -20,12 +27,73 @@ def test_readyz_checks_the_database_and_each_redis(client):
     response = client.get("/readyz")
 
     assert response.status_code == 200
-    assert response.json()["checks"] == {
-        "database": True,
-        "broker": True,
-        "cache": True,
-        "live": True,
+    assert response.json()["checks"] == ALL_REACHABLE
+    assert response.json()["failed"] == []
+
+
+@pytest.mark.django_db
+def test_readyz_names_what_failed_with_its_address_but_not_its_credentials(client):
+    url = closed_redis_url(credentials="dts:secret-password@")
+    with override_settings(CELERY_BROKER_URL=url):
+        response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["failed"] == [
+        {"check": "broker", "service": "Redis", "address": address_of(url)}
+    ]
+    assert "secret-password" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_readyz_checks_the_channel_layer_redis_when_it_is_not_the_live_redis(client):
+    url = closed_redis_url()
+    with override_settings(CHANNEL_LAYERS=channel_layer_settings(url)):
+        response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["live"] is False
+    assert response.json()["failed"] == [
+        {"check": "live", "service": "Redis", "address": address_of(url)}
+    ]
+
+
+@pytest.mark.django_db
+def test_readyz_names_every_check_that_shares_an_unreachable_server(client):
+    url = closed_redis_url()
+    with override_settings(CELERY_BROKER_URL=url, CACHES=cache_settings(url.replace("/0", "/1"))):
+        response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert [failure["check"] for failure in response.json()["failed"]] == ["broker", "cache"]
+
+
+@pytest.mark.django_db
+def test_readyz_skips_what_is_not_redis_as_in_make_dev(client):
+    in_memory = {
+        "CELERY_BROKER_URL": "memory://",
+        "CACHES": {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+        "DTS_LIVE_REDIS_URL": None,
+        "CHANNEL_LAYERS": {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}},
     }
+    with override_settings(**in_memory):
+        response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json()["failed"] == []
+
+
+@pytest.mark.django_db
+def test_readyz_names_the_database_when_it_is_unreachable(client, monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(connection, "cursor", unreachable)
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] is False
+    assert response.json()["failed"][0]["check"] == "database"
+    assert response.json()["failed"][0]["service"] == "PostgreSQL"
 
 
 @pytest.mark.django_db
@@ -44,12 +112,7 @@ def test_readyz_names_the_cache_redis_when_only_it_is_unreachable(client, caplog
         probes = [client.get("/readyz") for _ in range(3)]
 
     assert {probe.status_code for probe in probes} == {503}
-    assert probes[0].json()["checks"] == {
-        "database": True,
-        "broker": True,
-        "cache": False,
-        "live": True,
-    }
+    assert probes[0].json()["checks"] == ALL_REACHABLE | {"cache": False}
     port = url.split(":")[2].split("/")[0]
     outage_lines = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
     assert len(outage_lines) == 1, outage_lines  # once, however often it is probed
@@ -62,12 +125,7 @@ def test_readyz_names_the_live_redis_when_only_it_is_unreachable(client):
         response = client.get("/readyz")
 
     assert response.status_code == 503
-    assert response.json()["checks"] == {
-        "database": True,
-        "broker": True,
-        "cache": True,
-        "live": False,
-    }
+    assert response.json()["checks"] == ALL_REACHABLE | {"live": False}
 
 
 @pytest.mark.django_db

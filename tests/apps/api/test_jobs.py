@@ -142,3 +142,22 @@ def test_trigger_with_argument_overrides_validates_them(world, client_as):
     assert (run.args, run.trigger, run.state) == ({"seconds": 2}, "api", "queued")
     entry = AuditEntry.objects.get(action="trigger")
     assert (entry.actor_name, entry.object_id) == ("operator", str(run.id))
+
+
+@pytest.mark.parametrize("args", [[1, 2], "seconds=2", 2])
+def test_arguments_that_are_no_json_object_are_refused_on_create_and_trigger(
+    world, client_as, args
+):
+    job = Job.objects.create(
+        team=world.red, name="sleeper", task_type="dts.sleep", args={"seconds": 1}
+    )
+    admin = client_as("admin")
+
+    created = admin.post("/api/v1/jobs/", {**DEFINITION, "args": args}, format="json")
+    triggered = admin.post(f"/api/v1/jobs/{job.id}/trigger/", {"args": args}, format="json")
+
+    for response in (created, triggered):
+        assert response.status_code == 400, response.content
+        error = response.json()["error"]
+        assert (error["field"], error["message"]) == ("args", "args: Arguments are a JSON object.")
+    assert not Run.objects.filter(job=job).exists()

@@ -4,7 +4,6 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from django.conf import settings
 
 from apps.live import streams
 from apps.live.streams import MemoryBacklog, Position, RedisBacklog
@@ -19,9 +18,7 @@ def append(backlog, items):
 
 @pytest.fixture(params=["redis", "memory"])
 def backlog(request):
-    return (
-        RedisBacklog(settings.DTS_LIVE_REDIS_URL) if request.param == "redis" else MemoryBacklog()
-    )
+    return request.getfixturevalue("redis_backlog") if request.param == "redis" else MemoryBacklog()
 
 
 @pytest.fixture
@@ -102,8 +99,6 @@ def test_a_message_belongs_to_each_of_its_streams_numbered_in_each(backlog, stre
 
 
 def test_a_relay_waiting_is_woken_by_a_push(backlog, stream):
-    backlog.wait(0.1)  # a bell left ringing by an earlier push
-    backlog.take()  # and what it rang for
     waker = threading.Timer(0.2, backlog.push, args=[[([stream], {"n": 1})]])
     waker.start()
     started = time.monotonic()
@@ -114,20 +109,18 @@ def test_a_relay_waiting_is_woken_by_a_push(backlog, stream):
     assert [m["n"] for s, m in backlog.take() if s == stream] == [1]
 
 
-def test_pending_messages_no_relay_takes_expire():
-    backlog = RedisBacklog(settings.DTS_LIVE_REDIS_URL)
+def test_pending_messages_no_relay_takes_expire(redis_backlog, stream):
+    redis_backlog.push([([stream], {"n": 1})])
 
-    backlog.push([(["job.1"], {"n": 1})])
-
-    assert 0 < backlog.redis.ttl(RedisBacklog.PENDING) <= streams.PENDING_SECONDS
-    backlog.take()
+    assert 0 < redis_backlog.redis.ttl(redis_backlog.PENDING) <= streams.PENDING_SECONDS
 
 
 @pytest.mark.parametrize("kind", [RedisBacklog, MemoryBacklog])
-def test_at_most_the_limit_waits_and_a_push_beyond_it_drops_the_oldest(kind, stream, monkeypatch):
+def test_at_most_the_limit_waits_and_a_push_beyond_it_drops_the_oldest(
+    kind, stream, monkeypatch, redis_backlog
+):
     monkeypatch.setattr(streams, "PENDING_LIMIT", 5)
-    backlog = kind(settings.DTS_LIVE_REDIS_URL) if kind is RedisBacklog else kind()
-    backlog.take()  # what earlier tests left
+    backlog = redis_backlog if kind is RedisBacklog else kind()  # its deque's length: the limit
 
     dropped = [
         backlog.push([([stream], {"n": n}) for n in batch]) for batch in ([1, 2, 3], [4, 5, 6, 7])
@@ -137,13 +130,12 @@ def test_at_most_the_limit_waits_and_a_push_beyond_it_drops_the_oldest(kind, str
     assert [m["n"] for s, m in backlog.take() if s == stream] == [3, 4, 5, 6, 7]
 
 
-def test_a_redis_stream_expires_after_its_keeping_time(stream, settings):
+def test_a_redis_stream_expires_after_its_keeping_time(redis_backlog, stream, settings):
     settings.DTS_LIVE_BACKLOG_SECONDS = 120
-    backlog = RedisBacklog(settings.DTS_LIVE_REDIS_URL)
 
-    append(backlog, [(stream, {"n": 1})])[0]
+    append(redis_backlog, [(stream, {"n": 1})])[0]
 
-    assert all(0 < backlog.redis.ttl(key) <= 120 for key in RedisBacklog._keys(stream))
+    assert all(0 < redis_backlog.redis.ttl(key) <= 120 for key in RedisBacklog._keys(stream))
 
 
 def test_dates_and_times_of_an_events_data_travel_as_text(backlog, stream):

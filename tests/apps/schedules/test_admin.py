@@ -2,10 +2,12 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
+from django.contrib.admin.utils import flatten_fieldsets
 from django.urls import reverse
 
+from apps.schedules.admin import ScheduleAdmin
 from apps.schedules.models import Schedule
-from apps.schedules.services import schedule_create
+from apps.schedules.services import EDITABLE_FIELDS, schedule_create
 from tests.factories import JobFactory, ScheduleFactory
 
 pytestmark = pytest.mark.django_db
@@ -126,3 +128,10 @@ def test_admin_shows_and_resumes_a_stored_refused_cron_with_the_reason(admin_cli
     assert reason in resumed.content.decode()
     stored.refresh_from_db()
     assert stored.paused
+
+
+def test_admin_form_shows_every_field_the_service_lets_change_once():
+    shown = flatten_fieldsets(ScheduleAdmin.fieldsets)
+
+    assert set(shown) >= EDITABLE_FIELDS
+    assert len(shown) == len(set(shown))

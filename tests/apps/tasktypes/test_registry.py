@@ -5,6 +5,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from apps.core.exceptions import NotFound, ValidationFailed
+from apps.tasktypes import builtin
 from apps.tasktypes.registry import (
     task_args_validate,
     task_modules_load,
@@ -13,11 +14,19 @@ from apps.tasktypes.registry import (
     task_type_list,
 )
 
+# What jobs name in their task_type: a built-in's name never changes, nor what runs under it.
+STABLE_NAMES = {
+    "dts.noop": builtin.noop,
+    "dts.echo": builtin.echo,
+    "dts.sleep": builtin.sleep,
+    "dts.fail": builtin.fail,
+}
+
 
 def test_builtin_task_types_are_registered_under_stable_names():
-    names = {registered.name for registered in task_type_list()}
+    registered = {registered.name: registered.func for registered in task_type_list()}
 
-    assert {"dts.noop", "dts.echo", "dts.sleep", "dts.fail"} <= names
+    assert {name: registered.get(name) for name in STABLE_NAMES} == STABLE_NAMES
 
 
 def test_unknown_task_type_is_refused_with_the_field():
@@ -67,7 +76,11 @@ def test_args_breaking_the_schema_are_refused_with_the_reason(args, reason):
 def test_args_matching_the_schema_pass(task_type_name, args):
     given = copy.deepcopy(args)
 
-    assert task_args_validate(task_type_name=task_type_name, args=args) is None
+    try:
+        task_args_validate(task_type_name=task_type_name, args=args)
+    except ValidationFailed as refusal:
+        pytest.fail(f"refused: {refusal.message}")
+
     assert args == given  # validated as given: nothing added, dropped or converted
 
 
@@ -96,6 +109,8 @@ def test_an_invalid_schema_cannot_be_registered():
 def test_a_name_cannot_be_taken_by_a_second_callable():
     with pytest.raises(ImproperlyConfigured, match="already registered"):
         task_type("dts.echo", schema={"type": "object"})(lambda: None)
+
+    assert task_type_get("dts.echo").func is builtin.echo
 
 
 def test_operator_task_modules_are_loaded_from_the_setting():
