@@ -1,3 +1,4 @@
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ class QueueField(models.CharField):
         kwargs.setdefault("default", DEFAULT_QUEUE)
         super().__init__(choices=queue_choices, **kwargs)
 
-    def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+    def deconstruct(self) -> tuple[str, str, Sequence[Any], dict[str, Any]]:
         name, _, args, kwargs = super().deconstruct()
         del kwargs["choices"]
         return name, "django.db.models.CharField", args, kwargs
