@@ -7,6 +7,9 @@ from apps.jobs.models import Job
 from apps.runs.states import TERMINAL_STATES, RunState
 from dispatch.queues import DEFAULT_QUEUE, queue_choices
 
+# A run's id as callers hold it: a UUID, or its text (as a Celery message carries it).
+RunId = uuid.UUID | str
+
 
 class RunTrigger(models.TextChoices):
     SCHEDULE = "schedule", "Schedule"

@@ -22,7 +22,9 @@ from apps.events.models import EventType
 from apps.events.outbox import event_new, events_record
 from apps.jobs.models import Job, OverlapPolicy
 from apps.runs.models import Run, RunTrigger
-from apps.runs.services import run_queued_event, runs_cancel, runs_publish
+from apps.runs.services.build import run_build
+from apps.runs.services.moves import runs_cancel
+from apps.runs.services.publish import run_queued_event, runs_publish_on_commit
 from apps.runs.states import TERMINAL_STATES, RunState
 from apps.schedules.models import MisfirePolicy, Schedule, SkipReason
 from apps.schedules.services import (
@@ -117,7 +119,7 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
         )
         to_publish = [run for run in report.fired if run.state == RunState.QUEUED]
         events_record(run_queued_event(run, time=now) for run in to_publish)
-        transaction.on_commit(lambda: runs_publish(runs=to_publish), robust=True)
+        runs_publish_on_commit(to_publish)
     return report
 
 
@@ -215,21 +217,14 @@ def _runs_for(
     schedule: Schedule, times: list[datetime], *, now: datetime, refusal: str | None
 ) -> list[Run]:
     # A refused fire is recorded as a failed run rather than dropped, so the operator sees why.
-    job = schedule.job
     return [
-        Run(
-            job=job,
-            schedule=schedule,
+        run_build(
+            job=schedule.job,
             trigger=RunTrigger.SCHEDULE,
-            task_type=job.task_type,
-            args=job.args,
-            queue=job.queue,
-            priority=job.priority,
+            now=now,
+            schedule=schedule,
             scheduled_for=time,
-            state=RunState.FAILED if refusal else RunState.QUEUED,
-            queued_at=None if refusal else now,
-            error=refusal or "",
-            finished_at=now if refusal else None,
+            refusal=refusal,
         )
         for time in times
     ]

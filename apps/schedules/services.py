@@ -309,3 +309,10 @@ def _skipped_while_inactive_record(
 ) -> None:
     if schedule.next_scheduled_for is not None and schedule.next_scheduled_for <= now:
         skipped_fires_record(schedule, reason=reason, first=schedule.next_scheduled_for, last=now)
+
+
+def skipped_fires_purge(*, now: datetime, keep: timedelta) -> int:
+    """Delete the skipped-fire records written before `now - keep`; return how many. The
+    scheduler runs it every hour, with the runs' retention (DTS_RUN_RETENTION_DAYS)."""
+    deleted, _ = SkippedFire.objects.filter(created_at__lt=now - keep).delete()
+    return deleted
