@@ -136,8 +136,8 @@ def bench_hot_path(runs: int, pairs: int) -> dict[str, Any]:
 
     from apps.accounts.models import Team
     from apps.jobs.services import job_create
-    from apps.runs.execution import run_attempt_end
     from apps.runs.models import Run
+    from apps.runs.services.moves import run_attempt_end
     from apps.runs.states import RunState
     from workers.tasks import execute_run
 

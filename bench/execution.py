@@ -160,7 +160,8 @@ def bench_dts(
     from apps.jobs.models import Job
     from apps.jobs.services import job_create
     from apps.runs.models import Run
-    from apps.runs.services import run_queued_event, run_trigger, runs_publish
+    from apps.runs.services.build import run_trigger
+    from apps.runs.services.publish import run_queued_event, runs_publish
     from apps.runs.states import RunState
 
     settings.DTS_EVENTS_ENABLED = events

@@ -309,7 +309,7 @@ def drive(options: argparse.Namespace) -> None:
 
     django.setup()
     from apps.live.broadcast import live_sender
-    from apps.runs.execution import run_attempt_end, run_start
+    from apps.runs.services.moves import run_attempt_end, run_start
     from apps.runs.states import RunState
 
     runs = options.runs.split(",")

@@ -14,7 +14,7 @@ from celery import beat, signals
 from celery.worker import WorkController
 from celery.worker import state as worker_state
 
-from apps.runs.execution import run_attempt_lost
+from apps.runs.services.moves import run_attempt_lost
 from config.asgi import application
 from dispatch.celery import app
 from dispatch.messages import EXECUTE_RUN_TASK, run_and_attempt

@@ -11,7 +11,7 @@ from celery.worker import state as worker_state
 from celery.worker.control import control_command
 from django.db import connections
 
-from apps.runs.execution import run_attempt_end
+from apps.runs.services.moves import run_attempt_end
 from apps.runs.states import RunState
 from apps.tasktypes.context import run_cancel_forget, run_cancel_request
 from dispatch.messages import CANCEL_RUN_COMMAND, run_and_attempt

@@ -1,8 +1,8 @@
 """A worker node's heartbeat: a thread in its main process that records, every few seconds, that
-the node lives and which runs its pool is executing (apps.runs.heartbeats). The reaper in the
-scheduler reads them to find runs whose worker vanished. While PostgreSQL is away the heartbeat
-keeps trying, and says so once, with a reminder each minute and its end (apps.core.outages); any
-other error is logged with its traceback at each beat.
+the node lives and which runs its pool is executing (apps.runs.services.maintenance). The reaper
+in the scheduler reads them to find runs whose worker vanished. While PostgreSQL is away the
+heartbeat keeps trying, and says so once, with a reminder each minute and its end
+(apps.core.outages); any other error is logged with its traceback at each beat.
 
 The main process also serves its metrics (DTS_WORKER_METRICS_PORT), among them the heartbeat's
 `dts_dependency_up`."""
@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from apps.core.metrics import metrics_serve
 from apps.core.outages import database_outage, database_unreachable
-from apps.runs.heartbeats import worker_heartbeat, worker_stopped
+from apps.runs.services.maintenance import worker_heartbeat, worker_stopped
 from dispatch.messages import EXECUTE_RUN_TASK
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ number of replicas can run, restarts lose nothing, and edits apply without a rel
 Every few seconds it also keeps runs from getting stuck: it declares lost the runs no worker
 reports executing, and publishes again the queued runs no broker or worker holds (a publisher died
 before sending, or Redis lost its data). Every hour it removes finished runs past their
-retention, and published events past theirs.
+retention, old skipped-fire records, and published events past theirs.
 
 It starts and keeps running while PostgreSQL or the broker is down: each tick that fails is tried
 again a second later, and the outage is logged once, with a reminder each minute and its end
@@ -36,10 +36,14 @@ from apps.core.metrics import metrics_serve
 from apps.core.notify import scheduler_wake_listener
 from apps.core.outages import database_outage, database_unreachable, redis_outage
 from apps.events.outbox import events_purge_published
-from apps.runs.reaper import runs_reap_lost, runs_republish_missing
-from apps.runs.retention import runs_purge_expired
-from apps.runs.services import runs_next_retry_at, runs_retry_due
+from apps.runs.services.maintenance import (
+    runs_purge_expired,
+    runs_reap_lost,
+    runs_republish_missing,
+)
+from apps.runs.services.moves import runs_next_retry_at, runs_retry_due
 from apps.schedules.firing import schedules_fire_due, schedules_next_due_at
+from apps.schedules.services import skipped_fires_purge
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +118,9 @@ class DatabaseScheduler(beat.Scheduler):
             self.next_broker_check = time.monotonic() + settings.DTS_BROKER_CHECK_EVERY_SECONDS
         if time.monotonic() >= self.next_retention:
             if settings.DTS_RUN_RETENTION_DAYS:
-                runs_purge_expired(now=now, keep=timedelta(days=settings.DTS_RUN_RETENTION_DAYS))
+                keep = timedelta(days=settings.DTS_RUN_RETENTION_DAYS)
+                runs_purge_expired(now=now, keep=keep)
+                skipped_fires_purge(now=now, keep=keep)
             events_purge_published(now=now)
             self.next_retention = time.monotonic() + RETENTION_EVERY_SECONDS
 

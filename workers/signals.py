@@ -7,7 +7,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.signals import task_failure, task_revoked, task_success
 
-from apps.runs.execution import run_attempt_end, run_cancel_confirm
+from apps.runs.services.moves import run_attempt_end, run_cancel_confirm
 from apps.runs.states import RunState
 from dispatch.messages import EXECUTE_RUN_TASK, run_and_attempt
 from workers.background import in_background

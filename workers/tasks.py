@@ -11,8 +11,8 @@ from celery.exceptions import Ignore
 from celery.worker.request import Request
 from django.conf import settings
 
-from apps.runs.execution import run_attempt_lost, run_start
 from apps.runs.logs import run_log_capture
+from apps.runs.services.moves import run_attempt_lost, run_start
 from apps.tasktypes.context import cancel_check, run_context
 from apps.tasktypes.registry import task_type_get
 from dispatch.celery import app

@@ -23,7 +23,7 @@ from apps.jobs.selectors import job_tag_names, jobs_list, jobs_visible
 from apps.jobs.services import EDITABLE_FIELDS as JOB_FIELDS
 from apps.jobs.services import job_create, job_delete, job_update
 from apps.runs.models import RunTrigger
-from apps.runs.services import run_trigger
+from apps.runs.services.build import run_trigger
 from dispatch.queues import queue_choices
 
 

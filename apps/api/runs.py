@@ -24,7 +24,8 @@ from apps.api.permissions import role_require
 from apps.runs.logs import log_line_data, run_log_lines
 from apps.runs.models import Run, RunAttempt, RunLogLine, RunTrigger
 from apps.runs.selectors import run_counts, runs_list, runs_visible
-from apps.runs.services import run_cancel, run_retry
+from apps.runs.services.build import run_retry
+from apps.runs.services.moves import run_cancel
 from apps.runs.states import RunState
 
 

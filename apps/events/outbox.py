@@ -2,7 +2,7 @@
 deleting them once published and past their keeping.
 
 The services write them with `events_record` in their transactions; the run's hot path
-(apps.runs.execution) with `event_insert_from_run`, in the same statement as the change, and
+(apps.runs.services.hotpath) with `event_insert_from_run`, in the same statement as the change, and
 announces them itself. With DTS_EVENTS_ENABLED off (`make dev`, which has no Kafka) nothing is
 written, but the events are still announced to their subscribers (apps.events.subscribers). The
 relay (apps.events.relay) publishes what is written, in apps.events.envelope's CloudEvents form.
@@ -82,7 +82,7 @@ def events_record(events: Iterable[OutboxEvent]) -> None:
 
 def event_insert_from_run(event: OutboxEvent) -> tuple[str, list[Any]]:
     """An `INSERT … SELECT` of the event whose job id is read from a run row: `{run}` in the
-    statement is where that row comes from (apps.runs.execution fills it in)."""
+    statement is where that row comes from (apps.runs.services.hotpath fills it in)."""
     table = connection.ops.quote_name(OutboxEvent._meta.db_table)
     sql = (
         f"INSERT INTO {table} (event_id, type, subject, job_id, time, data, published_at) "  # noqa: S608

@@ -19,7 +19,7 @@ from apps.jobs.services import (
     job_update,
 )
 from apps.runs.models import Run, RunTrigger
-from apps.runs.services import run_trigger
+from apps.runs.services.build import run_trigger
 from apps.schedules.admin import ScheduleInline
 from apps.tasktypes.registry import task_type_list
 

@@ -10,7 +10,7 @@ from django.utils.html import format_html, format_html_join
 from apps.core.exceptions import ApplicationError
 from apps.runs.logs import run_log_lines
 from apps.runs.models import Run, RunAttempt, Worker
-from apps.runs.services import run_cancel
+from apps.runs.services.moves import run_cancel
 
 LOG_LINES_SHOWN = 2000
 

@@ -18,8 +18,7 @@ from django.conf import settings
 from django.db.models import Count, Max, QuerySet
 
 from apps.events.subscribers import log_lines_announce
-from apps.runs.models import RunLogLine
-from apps.runs.services import RunId
+from apps.runs.models import RunId, RunLogLine
 
 FLUSH_LINES = 100
 FLUSH_SECONDS = 1.0

@@ -6,6 +6,9 @@ from django.db import models
 from apps.jobs.models import Job, QueueField
 from apps.runs.states import TERMINAL_STATES, RunState
 
+# A run's id as callers hold it: a UUID, or its text (as a Celery message carries it).
+RunId = uuid.UUID | str
+
 
 class RunTrigger(models.TextChoices):
     SCHEDULE = "schedule", "Schedule"

@@ -22,7 +22,9 @@ from apps.events.models import EventType
 from apps.events.outbox import event_new, events_record
 from apps.jobs.models import Job, OverlapPolicy
 from apps.runs.models import Run, RunTrigger
-from apps.runs.services import run_queued_event, runs_cancel, runs_publish
+from apps.runs.services.build import run_build
+from apps.runs.services.moves import runs_cancel
+from apps.runs.services.publish import run_queued_event, runs_publish_on_commit
 from apps.runs.states import TERMINAL_STATES, RunState
 from apps.schedules.models import Schedule, SkipReason
 from apps.schedules.planner import SkippedRange, fire_plan
@@ -89,7 +91,18 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
                     runs_cancel(runs=active.pop(job.id))
             if times and job.id not in refusals:
                 refusals[job.id] = _refusal(job)
-            to_insert.extend(_runs_for(schedule, times, now=now, refusal=refusals.get(job.id)))
+            # A refused fire is recorded as a failed run rather than dropped: the operator sees why.
+            to_insert.extend(
+                run_build(
+                    job=job,
+                    trigger=RunTrigger.SCHEDULE,
+                    now=now,
+                    schedule=schedule,
+                    scheduled_for=time,
+                    refusal=refusals.get(job.id),
+                )
+                for time in times
+            )
             if times:
                 schedule.last_fired_for = times[-1]
             schedule.next_scheduled_for = plan.next_fire.scheduled_for
@@ -119,15 +132,15 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
         )
         to_publish = [run for run in report.fired if run.state == RunState.QUEUED]
         events_record(run_queued_event(run, time=now) for run in to_publish)
-        transaction.on_commit(lambda: runs_publish(runs=to_publish), robust=True)
+        runs_publish_on_commit(to_publish)
     return report
 
 
 def _refused_crons_pause(schedules: list[Schedule]) -> list[Schedule]:
     """Pause, saying why, the schedules whose stored cron expression the rules refuse, and return
-    the others. Such a schedule was saved before the rules and not yet paused by migration 0002
-    (the new code started before `migrate`); reading it would raise and end the whole tick, and
-    leaving it due would have every tick claim it again."""
+    the others. Such a schedule was saved before the rules, or written around them; reading it
+    would raise and end the whole tick, and leaving it due would have every tick claim it
+    again."""
     readable = []
     for schedule in schedules:
         refusal = stored_cron_refusal(schedule)
@@ -187,27 +200,3 @@ def _refusal(job: Job) -> str | None:
         logger.warning("Job %s cannot fire: %s", job.id, error)
         return f"Not run: {error}"
     return None
-
-
-def _runs_for(
-    schedule: Schedule, times: list[datetime], *, now: datetime, refusal: str | None
-) -> list[Run]:
-    # A refused fire is recorded as a failed run rather than dropped, so the operator sees why.
-    job = schedule.job
-    return [
-        Run(
-            job=job,
-            schedule=schedule,
-            trigger=RunTrigger.SCHEDULE,
-            task_type=job.task_type,
-            args=job.args,
-            queue=job.queue,
-            priority=job.priority,
-            scheduled_for=time,
-            state=RunState.FAILED if refusal else RunState.QUEUED,
-            queued_at=None if refusal else now,
-            error=refusal or "",
-            finished_at=now if refusal else None,
-        )
-        for time in times
-    ]

@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -271,8 +271,7 @@ def schedule_preview(
 def stored_cron_refusal(schedule: Schedule) -> str | None:
     """Why a stored schedule's cron expression cannot be read, or None. One saved before the
     current rules may have an expression they refuse (croniter took R, H, ?, 15W, 23-1): its fire
-    times cannot be computed, and reading it another way would fire at times nobody asked for.
-    Migration 0002 paused those on upgrade."""
+    times cannot be computed, and reading it another way would fire at times nobody asked for."""
     if schedule.kind != ScheduleKind.CRON:
         return None
     return cron_syntax_refusal(schedule.cron_expression)
@@ -297,3 +296,10 @@ def _skipped_while_inactive_record(
         skipped_fires_record(
             schedule, reason=skipped.reason, first=skipped.first, last=skipped.last
         )
+
+
+def skipped_fires_purge(*, now: datetime, keep: timedelta) -> int:
+    """Delete the skipped-fire records written before `now - keep`; return how many. The
+    scheduler runs it every hour, with the runs' retention (DTS_RUN_RETENTION_DAYS)."""
+    deleted, _ = SkippedFire.objects.filter(created_at__lt=now - keep).delete()
+    return deleted

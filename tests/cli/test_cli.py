@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 
 from apps.accounts.models import Role
 from apps.accounts.services import token_create
-from apps.runs.execution import run_attempt_end
 from apps.runs.logs import run_log_capture
 from apps.runs.models import Run, RunLogLine
-from apps.runs.services import run_trigger
+from apps.runs.services.build import run_trigger
+from apps.runs.services.moves import run_attempt_end
 from apps.runs.states import RunState
 from apps.schedules.services import schedule_create
 from cli.client import ExitCode

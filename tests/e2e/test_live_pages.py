@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from apps.accounts.models import Role
 from apps.accounts.services import token_create
-from apps.runs.services import run_trigger
+from apps.runs.services.build import run_trigger
 from tests.conftest import REPO, stop_process, web_start, web_url
 from tests.factories import JobFactory, MembershipFactory, TeamFactory, UserFactory
 

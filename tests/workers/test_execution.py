@@ -11,7 +11,8 @@ from apps.core.exceptions import NotFound
 from apps.jobs.services import job_create
 from apps.runs.logs import run_log_lines
 from apps.runs.models import Run
-from apps.runs.services import run_cancel, run_trigger
+from apps.runs.services.build import run_trigger
+from apps.runs.services.moves import run_cancel
 from apps.runs.states import RunState
 from apps.schedules.firing import schedules_fire_due
 from apps.schedules.services import schedule_create

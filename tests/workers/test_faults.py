@@ -12,7 +12,8 @@ import pytest
 
 from apps.core.exceptions import InvalidTransition
 from apps.runs.models import Run
-from apps.runs.services import run_cancel, run_trigger
+from apps.runs.services.build import run_trigger
+from apps.runs.services.moves import run_cancel
 from apps.runs.states import RunState
 from tests.conftest import wait_for_run
 from tests.workers.conftest import FAST, executions, job, pool_process, wait_for_state

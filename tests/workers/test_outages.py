@@ -11,7 +11,7 @@ import pytest
 from django.db import close_old_connections, connection
 
 from apps.runs.models import Run
-from apps.runs.services import run_trigger
+from apps.runs.services.build import run_trigger
 from apps.runs.states import TERMINAL_STATES, RunState
 from tests.backing_services.control import instance_of, restored, service
 from tests.workers.conftest import FAST, job

@@ -8,7 +8,7 @@ import psutil
 import pytest
 
 from apps.runs.models import Run
-from apps.runs.services import run_trigger
+from apps.runs.services.build import run_trigger
 from apps.runs.states import TERMINAL_STATES, RunState
 from tests.workers.conftest import FAST, job
 from tests.workers.operator_tasks import ledger

@@ -35,7 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from apps.jobs.services import job_create
 from apps.runs.models import Run
-from apps.runs.services import run_trigger
+from apps.runs.services.build import run_trigger
 from apps.runs.states import RunState
 from apps.schedules.services import schedule_create
 from dispatch.celery import app

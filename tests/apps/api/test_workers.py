@@ -3,9 +3,9 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from apps.runs.heartbeats import worker_heartbeat
 from apps.runs.models import Run
-from apps.runs.services import runs_publish
+from apps.runs.services.maintenance import worker_heartbeat
+from apps.runs.services.publish import runs_publish
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]

@@ -13,9 +13,15 @@ from apps.events.models import EventType, OutboxEvent
 from apps.events.outbox import events_purge_published
 from apps.events.validation import event_problems
 from apps.jobs.services import job_create, job_delete, job_update
-from apps.runs.execution import run_attempt_end, run_attempt_lost, run_start
 from apps.runs.models import Run
-from apps.runs.services import run_cancel, run_trigger, runs_retry_due
+from apps.runs.services.build import run_trigger
+from apps.runs.services.moves import (
+    run_attempt_end,
+    run_attempt_lost,
+    run_cancel,
+    run_start,
+    runs_retry_due,
+)
 from apps.runs.states import RunState
 from apps.schedules.firing import schedules_fire_due
 from apps.schedules.models import SkipReason

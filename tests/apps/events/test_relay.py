@@ -32,9 +32,9 @@ from apps.events.outbox import event_new
 from apps.events.relay import TURN_LOCK, Relay
 from apps.events.validation import event_problems
 from apps.jobs.services import job_create, job_update
-from apps.runs.execution import run_attempt_end, run_start
 from apps.runs.models import Run
-from apps.runs.services import run_trigger
+from apps.runs.services.build import run_trigger
+from apps.runs.services.moves import run_attempt_end, run_start
 from apps.runs.states import RunState
 from tests.backing_services.control import restored, service
 from tests.conftest import REPO, database_url, stop_process, wait_for_log_line

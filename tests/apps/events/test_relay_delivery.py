@@ -12,8 +12,8 @@ from django.db import connection, transaction
 from apps.events.models import OutboxEvent
 from apps.events.outbox import event_new, events_record
 from apps.events.relay import DeliveryFailed, Relay
-from apps.runs.execution import run_attempt_end, run_start
-from apps.runs.services import run_trigger
+from apps.runs.services.build import run_trigger
+from apps.runs.services.moves import run_attempt_end, run_start
 from apps.runs.states import RunState
 from tests.factories import JobFactory
 

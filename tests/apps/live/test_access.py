@@ -20,7 +20,7 @@ from apps.core.outages import Outage
 from apps.live import consumers
 from apps.live.access import user_group
 from apps.live.broadcast import live_sender
-from apps.runs.services import run_cancel
+from apps.runs.services.moves import run_cancel
 from config.asgi import application
 from tests.factories import JobFactory, MembershipFactory, RunFactory, TeamFactory, UserFactory
 

@@ -15,7 +15,7 @@ from apps.accounts.services import token_create
 from apps.live.broadcast import live_sender
 from apps.live.streams import backlog
 from apps.runs.logs import run_log_capture
-from apps.runs.services import run_cancel
+from apps.runs.services.moves import run_cancel
 from config.asgi import application
 from tests.factories import JobFactory, MembershipFactory, RunFactory, TeamFactory, UserFactory
 

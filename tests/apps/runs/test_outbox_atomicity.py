@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEntry
 from apps.events.models import OutboxEvent
-from apps.runs.execution import run_attempt_end, run_start
 from apps.runs.models import Run, RunAttempt
-from apps.runs.services import run_cancel, run_trigger, runs_retry_due
+from apps.runs.services.build import run_trigger
+from apps.runs.services.moves import run_attempt_end, run_cancel, run_start, runs_retry_due
 from apps.runs.states import RunState
 from apps.schedules.firing import schedules_fire_due
 from apps.schedules.models import Schedule

@@ -12,9 +12,10 @@ def test_terminal_states_are_final(terminal):
     assert TRANSITIONS[terminal] == frozenset()
 
 
-@pytest.mark.parametrize("state", sorted(set(RunState) - TERMINAL_STATES))
-def test_every_unfinished_state_can_be_lost(state):
-    assert RunState.LOST in TRANSITIONS[state]
+def test_only_a_run_a_worker_executes_can_be_lost():
+    # A queued or retrying run is published again, and a lost attempt of a run being cancelled
+    # ends it cancelled.
+    assert sources_of(RunState.LOST) == {RunState.RUNNING}
 
 
 def test_only_a_queued_run_starts():

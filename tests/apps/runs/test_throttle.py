@@ -3,7 +3,7 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from apps.runs.execution import run_start
+from apps.runs.services.moves import run_start
 from apps.runs.states import RunState
 from apps.runs.throttle import rate_limit_wait
 from tests.factories import JobFactory, RunFactory

@@ -7,7 +7,7 @@ import pytest
 import time_machine
 
 from apps.runs.models import Run
-from apps.runs.services import runs_retry_due
+from apps.runs.services.moves import runs_retry_due
 from apps.runs.states import RunState
 from apps.schedules.firing import schedules_fire_due
 from apps.schedules.services import schedule_create

@@ -6,13 +6,14 @@ import time_machine
 
 from apps.core.exceptions import ValidationFailed
 from apps.jobs.services import job_update
-from apps.schedules.models import Schedule, SkipReason
+from apps.schedules.models import Schedule, SkippedFire, SkipReason
 from apps.schedules.services import (
     schedule_create,
     schedule_pause,
     schedule_preview,
     schedule_resume,
     schedule_update,
+    skipped_fires_purge,
 )
 from tests.factories import JobFactory, ScheduleFactory
 
@@ -285,3 +286,15 @@ def test_enabling_a_job_again_passes_over_a_stored_refused_cron(clock):
     schedule.refresh_from_db()
     # Left for the scheduler, which pauses it saying why (tests/apps/schedules/test_firing.py).
     assert schedule.next_fire_at == NOW - timedelta(hours=1)
+
+
+def test_skipped_fire_records_past_retention_are_removed_and_recent_ones_stay(clock):
+    schedule = ScheduleFactory()
+    fields = {"reason": SkipReason.OVERLAP, "first_scheduled_for": NOW, "last_scheduled_for": NOW}
+    old = SkippedFire.objects.create(schedule=schedule, count=1, **fields)
+    SkippedFire.objects.filter(id=old.id).update(created_at=NOW - timedelta(days=31))
+    recent = SkippedFire.objects.create(schedule=schedule, count=2, **fields)
+
+    assert skipped_fires_purge(now=NOW, keep=timedelta(days=30)) == 1
+
+    assert list(SkippedFire.objects.values_list("id", flat=True)) == [recent.id]

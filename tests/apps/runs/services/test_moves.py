@@ -6,14 +6,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.runs.execution import (
+from apps.runs.models import Run, RunAttempt
+from apps.runs.services.moves import (
     MAX_LOST_REEXECUTIONS,
     run_attempt_end,
     run_attempt_lost,
     run_cancel_confirm,
     run_start,
 )
-from apps.runs.models import Run, RunAttempt
 from apps.runs.states import RunState
 from tests.factories import JobFactory, RunFactory
 

@@ -5,10 +5,15 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from apps.runs.heartbeats import worker_heartbeat, worker_stopped
-from apps.runs.models import Worker
-from apps.runs.reaper import runs_reap_lost, runs_republish_missing
-from apps.runs.services import runs_publish
+from apps.runs.models import Run, RunLogLine, Worker
+from apps.runs.services.maintenance import (
+    runs_purge_expired,
+    runs_reap_lost,
+    runs_republish_missing,
+    worker_heartbeat,
+    worker_stopped,
+)
+from apps.runs.services.publish import runs_publish
 from apps.runs.states import RunState
 from dispatch.broker import broker_waiting_task_ids
 from tests.factories import JobFactory, RunFactory
@@ -87,24 +92,31 @@ def broker():
     client.flushdb()
 
 
-def test_queued_runs_no_broker_holds_are_published_again_and_others_are_not(broker):
+def test_queued_runs_no_broker_holds_are_published_again_and_others_are_not(
+    broker, django_capture_on_commit_callbacks
+):
     an_hour_ago = timezone.now() - timedelta(hours=1)
     kept = RunFactory(state=RunState.QUEUED, queued_at=an_hour_ago)
     runs_publish(runs=[kept])
     lost = RunFactory(state=RunState.QUEUED, queued_at=an_hour_ago)
     recent = RunFactory(state=RunState.QUEUED, queued_at=timezone.now())
 
-    assert (
-        runs_republish_missing(now=timezone.now(), older_than=timedelta(minutes=1), timeout=TIMEOUT)
-        == 1
-    )
+    # The test runs in a transaction; the scheduler's sweep does not, and publishes at once.
+    with django_capture_on_commit_callbacks(execute=True):
+        republished = runs_republish_missing(
+            now=timezone.now(), older_than=timedelta(minutes=1), timeout=TIMEOUT
+        )
+
+    assert republished == 1
 
     assert broker_waiting_task_ids(["default"]) == {str(kept.id), str(lost.id)}
     recent.refresh_from_db()
     assert recent.state == RunState.QUEUED
 
 
-def test_a_queued_run_held_by_a_dead_worker_is_republished_but_not_one_a_live_worker_holds(broker):
+def test_a_queued_run_held_by_a_dead_worker_is_republished_but_not_one_a_live_worker_holds(
+    broker, django_capture_on_commit_callbacks
+):
     an_hour_ago = timezone.now() - timedelta(hours=1)
     held_by_dead = RunFactory(
         state=RunState.QUEUED, queued_at=an_hour_ago, last_seen_at=an_hour_ago
@@ -120,6 +132,22 @@ def test_a_queued_run_held_by_a_dead_worker_is_republished_but_not_one_a_live_wo
         reserved_run_ids=[str(held_by_live.id)],
     )
 
-    runs_republish_missing(now=timezone.now(), older_than=timedelta(minutes=1), timeout=TIMEOUT)
+    with django_capture_on_commit_callbacks(execute=True):
+        runs_republish_missing(now=timezone.now(), older_than=timedelta(minutes=1), timeout=TIMEOUT)
 
     assert broker_waiting_task_ids(["default"]) == {str(held_by_dead.id)}
+
+
+def test_finished_runs_past_retention_go_with_their_logs_and_others_stay():
+    now = timezone.now()
+    old = RunFactory(state=RunState.SUCCEEDED, finished_at=now - timedelta(days=31))
+    RunLogLine.objects.create(
+        run=old, attempt=1, sequence=1, logged_at=now, level="INFO", logger="x", message="m"
+    )
+    recent = RunFactory(state=RunState.FAILED, finished_at=now - timedelta(days=1))
+    old_but_running = RunFactory(state=RunState.RUNNING, started_at=now - timedelta(days=40))
+
+    assert runs_purge_expired(now=now, keep=timedelta(days=30)) == 1
+
+    assert set(Run.objects.values_list("id", flat=True)) == {recent.id, old_but_running.id}
+    assert not RunLogLine.objects.exists()

@@ -8,8 +8,8 @@ import pytest
 import time_machine
 
 from apps.events.models import EventType, OutboxEvent
-from apps.runs.execution import run_attempt_end
 from apps.runs.models import Run
+from apps.runs.services.moves import run_attempt_end
 from apps.runs.states import RunState
 from tests.factories import JobFactory, RunFactory
 

@@ -6,7 +6,9 @@ from django.utils import timezone
 
 from apps.core.exceptions import NotFound, ValidationFailed
 from apps.runs.models import Run
-from apps.runs.services import run_trigger, runs_publish, runs_retry_due
+from apps.runs.services.build import run_trigger
+from apps.runs.services.moves import runs_retry_due
+from apps.runs.services.publish import runs_publish
 from apps.runs.states import TRANSITIONS, RunState, sources_of
 from tests.factories import JobFactory, RunFactory
 

@@ -1,33 +1,42 @@
-"""What happens to a run on the worker side: it starts, and each attempt ends in an outcome that
-either finishes the run or schedules its next attempt. Called by the Celery task and its hooks.
+"""Every change of a run's state after its birth: a worker starts it, each attempt ends in an
+outcome that either finishes the run or schedules its next attempt, a due retry is queued again,
+an operator cancels it. Called by the Celery task and its hooks, the scheduler, the API and admin.
 
-Every write is guarded by the run's state and attempt number, so a redelivered message, a late
-signal or a stale message of an earlier attempt changes nothing.
+Every write is a guarded update whose allowed sources are read from apps.runs.states (`runs_move`
+for the ORM's, apps.runs.services.hotpath for the hot path's), and a worker's writes are also
+guarded by the attempt number, so a redelivered message, a late signal or a stale message of an
+earlier attempt changes nothing.
 """
 
 import json
 import logging
 import random
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import transaction
+from django.db.models import Min, QuerySet
 from django.utils import timezone
 
-from apps.core.db import execute_prepared, survives_database_restart
+from apps.audit.models import AuditAction
+from apps.audit.services import Actor, audit_record
+from apps.core.db import survives_database_restart
+from apps.core.exceptions import InvalidTransition
 from apps.core.notify import scheduler_wake
 from apps.events.models import OutboxEvent
-from apps.events.outbox import event_insert_from_run, events_enabled, events_record, run_event
+from apps.events.outbox import events_record, run_event
 from apps.events.subscribers import events_announce
 from apps.jobs.models import Job
-from apps.runs.models import Run, RunAttempt
-from apps.runs.services import RunId
+from apps.runs.models import Run, RunAttempt, RunId, RunTrigger
+from apps.runs.services.hotpath import run_start_write, run_succeed_write
+from apps.runs.services.publish import run_queued_event, runs_publish_on_commit
 from apps.runs.states import EXECUTING_STATES, RunState, sources_of
 from apps.runs.throttle import Limit, rate_limit_wait
 from apps.tasktypes.registry import task_type_get
+from dispatch.messages import run_cancel_send
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +46,16 @@ RETRYABLE_OUTCOMES = frozenset({RunState.FAILED, RunState.TIMED_OUT, RunState.LO
 MAX_LOST_REEXECUTIONS = 3
 # A run held back by its job's cap on concurrent runs tries again after this long.
 CAPPED_RETRY_SECONDS = 2.0
+# Waiting in PostgreSQL to be published: a retry after its backoff (it becomes queued), or a queued
+# run a limit deferred (it stays queued, waiting to start).
+WAITING_STATES = sources_of(RunState.QUEUED) | sources_of(RunState.RUNNING)
+
+
+def runs_move(runs: QuerySet[Run], *, to: RunState, **fields: Any) -> int:
+    """Move to `to` those of `runs` whose state the table allows to move there, setting `fields`;
+    return how many moved. One guarded UPDATE: the one way a run's state changes, but for the hot
+    path's statements (apps.runs.services.hotpath), which read the same table."""
+    return runs.filter(state__in=sources_of(to)).update(state=to, **fields)
 
 
 class _HeldBack(Exception):
@@ -63,7 +82,7 @@ def run_start(
 ) -> StartedRun | None:
     """Claim attempt `attempt` of the run; None when it must not start now: that attempt is already
     running or over (a redelivered or stale message), the run is cancelled or unknown, or (when
-    `limited`, as its message says: apps.runs.services.run_start_limited) its job's cap on
+    `limited`, as its message says: apps.runs.services.publish.run_start_limited) its job's cap on
     concurrent runs or a rate limit holds it back (it is then deferred, not dropped).
 
     The attempt's row (RunAttempt) is written when it ends; until then the run itself says which
@@ -76,9 +95,13 @@ def run_start(
             return started
     try:
         with transaction.atomic():
-            if not Run.objects.filter(
-                id=run_id, attempt=attempt, state__in=sources_of(RunState.RUNNING)
-            ).update(state=RunState.RUNNING, worker=worker, started_at=now, next_attempt_at=None):
+            if not runs_move(
+                Run.objects.filter(id=run_id, attempt=attempt),
+                to=RunState.RUNNING,
+                worker=worker,
+                started_at=now,
+                next_attempt_at=None,
+            ):
                 logger.info("Run %s attempt %s not started: taken or over", run_id, attempt)
                 return None
             run = Run.objects.select_related("job").get(id=run_id)
@@ -96,19 +119,9 @@ def _run_start_unlimited(
 ) -> StartedRun | None:
     """The common case, in one statement: start a run no limit applies to. None when it did not
     start: run_start then takes the general path, which says why."""
-    states = sorted(sources_of(RunState.RUNNING))
     # The event's job id (0 here) is read from the run row by its insert.
     event = _started_event(run_id, 0, attempt, worker, now)
-    row = _run_update_and_insert(
-        run_id=run_id,
-        update=(
-            "SET state = %s, worker = %s, started_at = %s, next_attempt_at = NULL "
-            f"WHERE id = %s AND attempt = %s AND state IN {_placeholders(states)}"
-        ),
-        params=[RunState.RUNNING.value, worker, _datetime(now), _run_id(run_id), attempt, *states],
-        inserts=_event_inserts(event),
-        returning="job_id, task_type, args",
-    )
+    row = run_start_write(run_id=run_id, attempt=attempt, worker=worker, now=now, event=event)
     if row is None:
         return None
     job_id, task_type, args = row
@@ -153,10 +166,11 @@ def _rate_limits(run: Run) -> list[Limit]:
 
 
 def _run_defer(*, run_id: RunId, attempt: int, seconds: float, reason: str) -> None:
-    """Hold a queued run back: the scheduler publishes it again when `seconds` have passed."""
-    deferred = Run.objects.filter(id=run_id, attempt=attempt, state=RunState.QUEUED).update(
-        next_attempt_at=timezone.now() + timedelta(seconds=seconds)
-    )
+    """Hold back a run waiting to start: the scheduler publishes it again when `seconds` have
+    passed. Not a move: it stays queued."""
+    deferred = Run.objects.filter(
+        id=run_id, attempt=attempt, state__in=sources_of(RunState.RUNNING)
+    ).update(next_attempt_at=timezone.now() + timedelta(seconds=seconds))
     if deferred:
         logger.info("Run %s deferred %.1f s by its %s", run_id, seconds, reason)
         scheduler_wake()
@@ -187,7 +201,7 @@ def run_attempt_end(
             # Only the run's row: locking its job's would serialise every run of the job.
             Run.objects.select_for_update(of=("self",))
             .select_related("job")
-            .filter(id=run_id, attempt=attempt, state__in=(RunState.RUNNING, RunState.CANCELLING))
+            .filter(id=run_id, attempt=attempt, state__in=EXECUTING_STATES)
             .first()
         )
         if run is None:
@@ -207,9 +221,11 @@ def run_attempt_end(
             traceback=traceback,
         )
         delay = _retry_delay(run, outcome) if run.state == RunState.RUNNING else None
+        this_run = Run.objects.filter(id=run.id)
         if delay is not None:
-            Run.objects.filter(id=run.id).update(
-                state=RunState.RETRYING,
+            runs_move(
+                this_run,
+                to=RunState.RETRYING,
                 attempt=attempt + 1,
                 next_attempt_at=now + delay,
                 error=error,
@@ -231,8 +247,8 @@ def run_attempt_end(
             )
             scheduler_wake()
             return True
-        Run.objects.filter(id=run.id).update(
-            state=outcome, result=result, error=error, traceback=traceback, finished_at=now
+        runs_move(
+            this_run, to=outcome, result=result, error=error, traceback=traceback, finished_at=now
         )
         events_record(
             [
@@ -252,93 +268,15 @@ def run_attempt_end(
 def _run_succeed(*, run_id: RunId, attempt: int, result: Any, now: datetime) -> bool:
     """The common case: nothing to decide. The run, its attempt's record and its event are
     written together, and only if the run's guarded update matched."""
-    states = sorted(EXECUTING_STATES)
-    record_attempt = (
-        f"INSERT INTO {_table(RunAttempt)} "  # noqa: S608
-        "(run_id, number, worker, started_at, finished_at, outcome, error, traceback) "
-        "SELECT id, attempt, worker, started_at, finished_at, state, '', '' FROM {run}"
-    )
     # The job id (0 here) is read from the run row by the event's insert.
     event = run_event(RunState.SUCCEEDED, run_id=run_id, job_id=0, attempt=attempt, time=now)
-    ended = _run_update_and_insert(
-        run_id=run_id,
-        update=(
-            "SET state = %s, result = %s, error = '', traceback = '', finished_at = %s "
-            f"WHERE id = %s AND attempt = %s AND state IN {_placeholders(states)}"
-        ),
-        params=[
-            RunState.SUCCEEDED.value,
-            Run._meta.get_field("result").get_db_prep_save(result, connection),
-            _datetime(now),
-            _run_id(run_id),
-            attempt,
-            *states,
-        ],
-        inserts=[(record_attempt, []), *_event_inserts(event)],
-        returning="job_id",
-    )
+    ended = run_succeed_write(run_id=run_id, attempt=attempt, result=result, now=now, event=event)
     if ended is None:
         logger.info("Run %s attempt %s already ended; success ignored", run_id, attempt)
         return False
     event.job_id = ended[0]
     events_announce([event])
     return True
-
-
-def _run_update_and_insert(
-    *,
-    run_id: RunId,
-    update: str,
-    params: list[Any],
-    inserts: list[tuple[str, list[Any]]],
-    returning: str,
-) -> tuple[Any, ...] | None:
-    """UPDATE one run (`update`: its SET and WHERE clauses) and, only if that matched, run each
-    `INSERT … SELECT … FROM {run}` of `inserts` over the updated row; return the `returning`
-    columns of the run, or None. On PostgreSQL this is one prepared statement (data-modifying
-    WITH), the hot path's cost being mostly round trips and planning; elsewhere (SQLite) one
-    transaction."""
-    runs = _table(Run)
-    # Only table names and placeholders are formatted into these statements; values are parameters.
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            steps = [f"run AS (UPDATE {runs} {update} RETURNING *)"]
-            steps += [f"step{n} AS ({sql.format(run='run')})" for n, (sql, _) in enumerate(inserts)]
-            execute_prepared(
-                cursor,
-                f"WITH {', '.join(steps)} SELECT {returning} FROM run",  # noqa: S608
-                params + [value for _, insert_params in inserts for value in insert_params],
-            )
-            return cursor.fetchone()
-        with transaction.atomic():
-            cursor.execute(f"UPDATE {runs} {update} RETURNING {returning}", params)
-            row = cursor.fetchone()
-            if row is not None:
-                for sql, insert_params in inserts:
-                    cursor.execute(
-                        sql.format(run=f"{runs} WHERE id = %s"), [*insert_params, _run_id(run_id)]
-                    )
-        return row
-
-
-def _event_inserts(event: OutboxEvent) -> list[tuple[str, list[Any]]]:
-    return [event_insert_from_run(event)] if events_enabled() else []
-
-
-def _table(model: type[Run | RunAttempt]) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _placeholders(values: Iterable[Any]) -> str:
-    return "(" + ", ".join("%s" for _ in values) + ")"
-
-
-def _run_id(run_id: RunId) -> Any:
-    return Run._meta.get_field("id").get_db_prep_value(run_id, connection)
-
-
-def _datetime(value: datetime) -> Any:
-    return connection.ops.adapt_datetimefield_value(value)
 
 
 def run_attempt_lost(*, run_id: RunId, attempt: int, reason: str) -> bool:
@@ -365,3 +303,92 @@ def _retry_delay(run: Run, outcome: RunState) -> timedelta | None:
     if run.attempt - lost >= job.max_attempts:
         return None
     return job.retry_delay(failed_attempt=run.attempt - lost, random_fraction=random.random())  # noqa: S311
+
+
+def runs_retry_due(*, now: datetime, limit: int = 1000) -> int:
+    """Publish the runs whose wait is over: retries after their backoff, and queued runs a rate
+    limit or concurrency cap deferred."""
+    with transaction.atomic():
+        due = list(
+            Run.objects.select_related("job")
+            .select_for_update(skip_locked=True, of=("self",))
+            .filter(state__in=WAITING_STATES, next_attempt_at__lte=now)
+            .order_by("next_attempt_at")[:limit]
+        )
+        # One statement for both: a retry moves to QUEUED; a deferred run, queued already, stays.
+        Run.objects.filter(id__in=[run.id for run in due], state__in=WAITING_STATES).update(
+            state=RunState.QUEUED, next_attempt_at=None, queued_at=now
+        )
+        events_record(
+            run_queued_event(run, time=now, trigger=RunTrigger.RETRY)
+            for run in due
+            if run.state in sources_of(RunState.QUEUED)  # a deferred run was queued already
+        )
+        runs_publish_on_commit(due)
+    return len(due)
+
+
+def runs_next_retry_at() -> datetime | None:
+    waiting = Run.objects.filter(state__in=WAITING_STATES, next_attempt_at__isnull=False)
+    return waiting.aggregate(due=Min("next_attempt_at"))["due"]
+
+
+def runs_cancel(*, runs: list[Run]) -> None:
+    """Cancel runs. One not started yet ends CANCELLED at once (its message, when it arrives, is
+    refused by the start guard). A running one becomes CANCELLING, and after commit its worker is
+    told to stop it: the task is asked first, its process killed after the grace period; the run
+    ends CANCELLED when the attempt ends (workers.control, run_attempt_end)."""
+    now = timezone.now()
+    stoppable = sources_of(RunState.CANCELLING)
+    not_started = sources_of(RunState.CANCELLED) - EXECUTING_STATES
+    error = "Cancelled before it started."
+    with transaction.atomic():
+        found = list(
+            Run.objects.select_for_update()
+            .filter(id__in=[run.id for run in runs], state__in=stoppable | not_started)
+            .order_by("id")
+            .values_list("id", "job_id", "attempt", "state")
+        )
+        running = [run_id for run_id, _, _, state in found if state in stoppable]
+        runs_move(Run.objects.filter(id__in=running), to=RunState.CANCELLING)
+        runs_move(
+            Run.objects.filter(id__in=[run_id for run_id, *_ in found if run_id not in running]),
+            to=RunState.CANCELLED,
+            finished_at=now,
+            error=error,
+        )
+        events_record(
+            run_event(
+                RunState.CANCELLING if state in stoppable else RunState.CANCELLED,
+                run_id=run_id,
+                job_id=job_id,
+                attempt=attempt,
+                time=now,
+                **({} if state in stoppable else {"error": error}),
+            )
+            for run_id, job_id, attempt, state in found
+        )
+
+    transaction.on_commit(
+        partial(run_cancel_send, [str(run_id) for run_id in running]), robust=True
+    )
+
+
+@transaction.atomic
+def run_cancel(*, run: Run, actor: Actor = None) -> Run:
+    """Cancel one run (see runs_cancel); refused when it has already ended."""
+    if run.is_terminal:
+        raise InvalidTransition(
+            f"The run is already {run.get_state_display().lower()}.", field="state"
+        )
+    state = run.state
+    runs_cancel(runs=[run])
+    run.refresh_from_db()
+    audit_record(
+        actor=actor,
+        action=AuditAction.CANCEL,
+        target=run,
+        team_id=run.job.team_id,
+        changes={"state": {"old": state, "new": run.state}},
+    )
+    return run
