@@ -1,6 +1,6 @@
 """The run lifecycle, one concern per module:
 
-- build: making runs from a job (`runs_build`, the one builder), `run_trigger`, `run_retry`;
+- build: making runs from a job (`run_build`, the one builder), `run_trigger`, `run_retry`;
 - publish: the one door that sends runs to the broker after commit (`runs_publish_on_commit`);
 - moves: every state change after birth (start, attempt end, retry, cancel, lost), each a guarded
   update whose sources come from apps.runs.states (`runs_move`);
