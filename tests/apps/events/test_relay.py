@@ -43,6 +43,9 @@ from tests.factories import TeamFactory
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
 RELAY_ENV = {"DTS_RELAY_DELIVERY_TIMEOUT_SECONDS": "5", "DTS_RELAY_MAX_BACKOFF_SECONDS": "2"}
+# The outage test's Kafka stays stopped at least this long: several of the relay's delivery
+# timeouts and back-offs (RELAY_ENV), and past librdkafka's longest wait between reconnects (10 s).
+OUTAGE_SECONDS = 20
 
 
 @pytest.fixture
@@ -178,10 +181,10 @@ def test_events_tail_refuses_an_unknown_type():
 
 
 def test_events_written_while_kafka_is_stopped_are_all_published_when_it_returns(
-    relays, celery_worker_process
+    relays, celery_worker_process, tmp_path
 ):
     job = job_create(team=TeamFactory(), name="through an outage", task_type="dts.noop")
-    relays()
+    relay = relays()
     wait_all_published(timeout=30)  # the job's creation
     with restored("kafka"):
         service("kafka", "stop")
@@ -190,8 +193,10 @@ def test_events_written_while_kafka_is_stopped_are_all_published_when_it_returns
         deadline = time.monotonic() + 55
         while Run.objects.filter(id__in=runs, state=RunState.SUCCEEDED).count() < len(runs):
             assert time.monotonic() < deadline, "runs did not finish while Kafka was stopped"
-            time.sleep(0.5)
-        time.sleep(max(0.0, 60 - (time.monotonic() - stopped)))
+            time.sleep(0.2)
+        outage = f"Kafka at {settings.KAFKA_BOOTSTRAP_SERVERS} unreachable"
+        wait_for_log_line(tmp_path / "relay-0.log", outage, relay, timeout=30)
+        time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - stopped)))
         # Nothing published while Kafka was away: every event of the runs is waiting.
         waiting = OutboxEvent.objects.filter(published_at__isnull=True)
         assert waiting.count() == OutboxEvent.objects.count() - 1 >= 2 * len(runs)
