@@ -1,5 +1,5 @@
 """Who hears of what is recorded, once it is committed: the events of the outbox
-(apps.events.outbox, and the run's hot path in apps.runs.services) and the lines of run logs
+(apps.events.outbox, and the run's hot path in apps.runs.services.moves) and the lines of run logs
 (apps.runs.logs). The recording side announces them here and knows nothing of who listens;
 apps.live subscribes in its ready(), to stream them to browsers."""
 
