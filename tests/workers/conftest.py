@@ -11,7 +11,7 @@ from apps.jobs.services import job_create
 from apps.runs.models import Run
 from tests.conftest import start_celery, stop_process
 from tests.factories import TeamFactory
-from tests.workers.operator_tasks import ledger
+from tests.workers.operator_tasks import ledger, ledger_clear, ledger_key
 
 FAST = {
     "DTS_WORKER_HEARTBEAT_SECONDS": "1",
@@ -25,7 +25,7 @@ FAST = {
 @pytest.fixture
 def cluster(tmp_path):
     """Start workers and a scheduler on demand; everything is stopped (or killed) at the end."""
-    ledger().flushdb()
+    ledger_clear()
     processes: list[subprocess.Popen] = []
 
     class Cluster:
@@ -84,4 +84,4 @@ def pool_process(worker: subprocess.Popen) -> psutil.Process:
 
 
 def executions(key: str) -> int:
-    return int(ledger().get(key) or 0)
+    return int(ledger().get(ledger_key(key)) or 0)

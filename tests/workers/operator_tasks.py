@@ -21,8 +21,21 @@ LEDGER_SCHEMA = {
 
 
 def ledger() -> redis.Redis:
-    """A Redis database apart from the broker's, counting executions per key."""
+    """A Redis database apart from the broker's, counting executions per key (`ledger_key`)."""
     return redis.Redis.from_url(settings.CELERY_BROKER_URL.rsplit("/", 1)[0] + "/5")
+
+
+def ledger_key(key: str) -> str:
+    """Where the ledger counts `key`: under the broker's database number, so that test runs on
+    other brokers of the same Redis (parallel checkouts) neither mix nor clear each other's."""
+    return f"{settings.CELERY_BROKER_URL.rsplit('/', 1)[1]}:{key}"
+
+
+def ledger_clear() -> None:
+    """Forget this broker's counts."""
+    client = ledger()
+    for name in client.scan_iter(match=ledger_key("*"), count=1000):
+        client.delete(name)
 
 
 @task_type(
@@ -42,8 +55,8 @@ def record(key: str, seconds: float = 0) -> int:
     """Count this execution (under `key`, and under its run in the hash `key:runs`), then take
     `seconds`."""
     pipeline = ledger().pipeline(transaction=True)  # both counts or neither
-    pipeline.hincrby(f"{key}:runs", current_run_id() or "", 1)
-    pipeline.incr(key)
+    pipeline.hincrby(ledger_key(f"{key}:runs"), current_run_id() or "", 1)
+    pipeline.incr(ledger_key(key))
     _, count = pipeline.execute()
     time.sleep(seconds)
     return count
@@ -58,7 +71,7 @@ def record(key: str, seconds: float = 0) -> int:
 )
 def flaky(key: str, failures: int, seconds: float = 0) -> int:
     """Take `seconds`; fail the first `failures` executions, then succeed."""
-    count = ledger().incr(key)
+    count = ledger().incr(ledger_key(key))
     time.sleep(seconds)
     if count <= failures:
         raise RuntimeError(f"failure {count} of {failures}")
@@ -68,14 +81,14 @@ def flaky(key: str, failures: int, seconds: float = 0) -> int:
 @task_type("tests.ledger.suicide", schema=LEDGER_SCHEMA)
 def suicide(key: str, seconds: float = 0) -> None:
     """A poison pill: kill its own process, every time."""
-    ledger().incr(key)
+    ledger().incr(ledger_key(key))
     os.kill(os.getpid(), signal.SIGKILL)
 
 
 @task_type("tests.ledger.stubborn", schema=LEDGER_SCHEMA)
 def stubborn(key: str, seconds: float = 0) -> None:
     """Ignore being asked to stop: only a kill ends it."""
-    ledger().incr(key)
+    ledger().incr(ledger_key(key))
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:

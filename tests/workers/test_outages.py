@@ -15,7 +15,7 @@ from apps.runs.services.build import run_trigger
 from apps.runs.states import TERMINAL_STATES, RunState
 from tests.backing_services.control import instance_of, restored, service
 from tests.workers.conftest import FAST, job
-from tests.workers.operator_tasks import ledger
+from tests.workers.operator_tasks import ledger, ledger_key
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
@@ -39,7 +39,7 @@ def wait_all_terminal(run_ids: list, timeout: float) -> dict:
 
 
 def executions_per_run(key: str) -> list[int]:
-    return [int(n) for n in ledger().hgetall(f"{key}:runs").values()]
+    return [int(n) for n in ledger().hgetall(ledger_key(f"{key}:runs")).values()]
 
 
 def test_a_rolling_restart_loses_nothing_and_runs_nothing_twice(cluster):

@@ -11,7 +11,7 @@ from apps.runs.models import Run
 from apps.runs.services.build import run_trigger
 from apps.runs.states import TERMINAL_STATES, RunState
 from tests.workers.conftest import FAST, job
-from tests.workers.operator_tasks import ledger
+from tests.workers.operator_tasks import ledger, ledger_key
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
@@ -54,7 +54,7 @@ def test_a_thousand_runs_survive_killed_pool_processes_and_workers(cluster):
     assert len(states) == RUNS
     assert not unfinished.exists(), f"{unfinished.count()} runs never ended"
     assert set(states.values()) <= {RunState.SUCCEEDED, RunState.LOST}
-    once_executions = [int(n) for n in ledger().hgetall("once:runs").values()]
+    once_executions = [int(n) for n in ledger().hgetall(ledger_key("once:runs")).values()]
     assert max(once_executions) == 1, "a non-idempotent run executed twice"
     again_runs = Run.objects.filter(id__in=runs, job=again).values_list("id", flat=True)
     assert {states[run_id] for run_id in again_runs} == {RunState.SUCCEEDED}
