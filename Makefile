@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test bench services services-stop lint format typecheck requirements clean
+.PHONY: help dev test deploy-check bench services services-stop lint format typecheck requirements clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -22,7 +22,10 @@ dev: $(INSTALLED)  ## Run the whole platform in one process at http://127.0.0.1:
 	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py run_standalone
 
 test: $(INSTALLED) services lint typecheck  ## Start the real services, lint, then run every test
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=tests/deploy
+
+deploy-check: $(INSTALLED) services  ## The deployment checks: images, compose, chart, with their built tools
+	$(BIN)/pytest tests/deploy
 
 bench: $(INSTALLED) services  ## Run the benchmarks against their peers; results in bench/results/
 	$(BIN)/pip install --quiet -r requirements/bench.txt
