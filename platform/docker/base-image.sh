@@ -11,8 +11,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/../local/lib.sh"
 
 IMAGE=python:3.11-slim-bookworm
 ROOTFS_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/dts"
-# passwd gives the Dockerfile useradd, as the real python image has it.
-PACKAGES=python3,python3-venv,ca-certificates,passwd
+# As the real python image has them: passwd (useradd, for the Dockerfile) and tzdata (Debian
+# bookworm's minimal systems have it; without it zoneinfo knows no time zone, not even UTC, and
+# kombu fails at import).
+PACKAGES=python3,python3-venv,ca-certificates,passwd,tzdata
 ROOTFS="$ROOTFS_DIR/bookworm-python3-rootfs.tar"
 
 eval "$("$LOCAL_DIR/../docker/dockerd.sh" env)"
