@@ -1,0 +1,292 @@
+"""The dts image (compose/Dockerfile), built by platform/docker/build.sh on its private engine:
+linted, inspected, and each process's command run in it against the services of `make services`.
+
+Containers use host networking only (bridge networks are forbidden on these machines), a database
+of this session's own, and Redis databases no other test uses. The first build takes a few
+minutes (base image, wheelhouse, docker build); later ones reuse the caches."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg2
+import pytest
+
+from tests.processes import REPO, free_port
+
+DOCKER_DIR = REPO / "platform" / "docker"
+HADOLINT = Path(sys.executable).parent / "hadolint"
+SERVER_DATABASE_URL = "postgres://dts:dts@127.0.0.1:55432/dts"
+REDIS = "redis://127.0.0.1:56379"
+CONTAINER_PREFIX = f"dts-image-test-{os.getpid()}"
+
+RunContainer = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def docker_env() -> dict[str, str]:
+    """This environment with DOCKER_HOST set to the private engine, which is started if down."""
+    subprocess.run([DOCKER_DIR / "dockerd.sh", "start"], check=True, timeout=300)
+    exported = subprocess.run(
+        [DOCKER_DIR / "dockerd.sh", "env"], check=True, capture_output=True, text=True
+    ).stdout
+    docker_host = exported.strip().removeprefix("export DOCKER_HOST=")
+    return os.environ | {"DOCKER_HOST": docker_host}
+
+
+def docker(
+    env: dict[str, str], *args: str, timeout: float = 120, check: bool = True
+) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        ["docker", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        pytest.fail(f"docker {' '.join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def image(docker_env: dict[str, str]) -> str:
+    """The image build.sh makes from this checkout, by its commit tag."""
+    subprocess.run(
+        [DOCKER_DIR / "build.sh"],
+        env=docker_env | {"DTS_BUILD_PYTHON": sys.executable},
+        cwd=REPO,
+        check=True,
+        timeout=1200,
+    )
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    return f"dts:{commit}"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A database of this session's own on the PostgreSQL of `make services`, dropped at the end."""
+    name = f"dts_image_{os.getpid()}"
+    server = psycopg2.connect(SERVER_DATABASE_URL)
+    server.autocommit = True
+    with server.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield SERVER_DATABASE_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with server.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def container_env(database_url: str) -> list[str]:
+    """`--env` options: production settings on loopback over plain HTTP, no metrics ports (the
+    host's are shared), secrets made up for the test as an operator would give them."""
+    settings = {
+        "DJANGO_SECRET_KEY": "image-test-only-" + "0123456789abcdefghijklmnopqrstuvwxyz",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": f"{REDIS}/12",
+        "DTS_CACHE_URL": f"{REDIS}/13",
+        "DTS_LIVE_REDIS_URL": f"{REDIS}/14",
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:59092",
+        "DTS_WORKER_METRICS_PORT": "0",
+        "DTS_SCHEDULER_METRICS_PORT": "0",
+        "DTS_RELAY_METRICS_PORT": "0",
+    }
+    return [option for key, value in settings.items() for option in ("--env", f"{key}={value}")]
+
+
+@pytest.fixture(scope="session")
+def migrated(docker_env: dict[str, str], image: str, container_env: list[str]) -> str:
+    """The migrate one-shot's output; it must have exited 0."""
+    result = docker(
+        docker_env,
+        *("run", "--rm", "--network=host", *container_env, image),
+        *("python", "manage.py", "migrate", "--noinput"),
+        timeout=300,
+    )
+    return result.stdout
+
+
+@pytest.fixture(scope="session")
+def run_container(
+    docker_env: dict[str, str], image: str, container_env: list[str], migrated: str
+) -> Iterator[RunContainer]:
+    """Start a detached container of the image running a command; all are removed at the end."""
+    names: list[str] = []
+
+    def run(process: str, *command: str) -> str:
+        name = f"{CONTAINER_PREFIX}-{process}"
+        names.append(name)
+        docker(
+            docker_env,
+            *("run", "--detach", "--name", name, "--network=host", *container_env, image),
+            *command,
+        )
+        return name
+
+    yield run
+    for name in names:
+        docker(docker_env, "rm", "--force", name, check=False)
+
+
+def wait_for_log(env: dict[str, str], name: str, text: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = docker(env, "logs", name)
+        output = logs.stdout + logs.stderr
+        if text in output:
+            return
+        if docker(env, "inspect", "--format", "{{.State.Running}}", name).stdout.strip() != "true":
+            break
+        time.sleep(0.5)
+    pytest.fail(f"{name} did not log {text!r} within {timeout} s:\n{output[-3000:]}")
+
+
+def stop_within_grace(env: dict[str, str], name: str, grace: int) -> tuple[float, int, str]:
+    """`docker stop` (SIGTERM, SIGKILL after `grace` seconds): its duration, the exit code, the
+    container's log."""
+    started = time.monotonic()
+    docker(env, "stop", "--time", str(grace), name, timeout=grace + 30)
+    elapsed = time.monotonic() - started
+    exit_code = int(docker(env, "inspect", "--format", "{{.State.ExitCode}}", name).stdout)
+    logs = docker(env, "logs", name)
+    return elapsed, exit_code, logs.stdout + logs.stderr
+
+
+def get(url: str) -> tuple[int, dict]:
+    response = httpx.get(url, timeout=5)
+    return response.status_code, response.json()
+
+
+def test_dockerfile_passes_hadolint():
+    result = subprocess.run(
+        [HADOLINT, "compose/Dockerfile"], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_image_runs_as_non_root_with_python_settings_and_no_secret(
+    docker_env: dict[str, str], image: str
+):
+    config = json.loads(docker(docker_env, "image", "inspect", image).stdout)[0]["Config"]
+    env = dict(entry.split("=", 1) for entry in config["Env"])
+    assert config["User"] == "10001:10001"
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert env["PYTHONUNBUFFERED"] == "1"
+    assert env["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
+    assert not {"DJANGO_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL"} & env.keys()
+    assert config["Cmd"][0] == "uvicorn"  # exec form: no shell between docker and the process
+    assert config["Healthcheck"]["Test"][:2] == ["CMD", "python"]
+    uid = docker(docker_env, "run", "--rm", "--network=none", image, "id", "-u").stdout
+    assert uid.strip() == "10001"
+
+
+def test_image_has_no_compiler_no_pip_cache_and_time_zones(docker_env: dict[str, str], image: str):
+    # As root, to see into every home folder.
+    probe = """
+import glob, json, shutil, zoneinfo
+print(json.dumps({
+    "compilers": [c for c in ("gcc", "cc", "c++", "clang") if shutil.which(c)],
+    "pip_caches": glob.glob("/root/.cache/pip") + glob.glob("/home/*/.cache/pip")
+        + glob.glob("/app/.cache/pip") + glob.glob("/tmp/pip-*"),
+    "wheelhouse": glob.glob("/wheels") + glob.glob("/app/.wheelhouse"),
+    "static_manifest": bool(glob.glob("/app/staticfiles/staticfiles.json")),
+    "paris": str(zoneinfo.ZoneInfo("Europe/Paris")),
+}))
+"""
+    facts = json.loads(
+        docker(
+            docker_env, "run", "--rm", "--network=none", "--user", "0", image, "python", "-c", probe
+        ).stdout
+    )
+    assert facts == {
+        "compilers": [],
+        "pip_caches": [],
+        "wheelhouse": [],
+        "static_manifest": True,
+        "paris": "Europe/Paris",
+    }
+
+
+def test_migrate_one_shot_exits_zero(migrated: str):
+    assert "Applying runs.0001_initial... OK" in migrated
+
+
+def test_web_answers_healthz_readyz_and_its_healthcheck(
+    docker_env: dict[str, str], run_container: RunContainer
+):
+    port = free_port()
+    name = run_container(
+        "web",
+        *("uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port)),
+        *("--workers", "2", "--no-proxy-headers"),
+    )
+    wait_for_log(docker_env, name, "Application startup complete")
+    assert get(f"http://127.0.0.1:{port}/healthz") == (200, {"status": "ok"})
+    status, body = get(f"http://127.0.0.1:{port}/readyz")
+    assert (status, body["failed"]) == (200, []), body
+    # Docker's own check (compose/healthcheck.py) finds uvicorn's port and asks /healthz.
+    deadline = time.monotonic() + 60
+    health = ""
+    while time.monotonic() < deadline and health != "healthy":
+        time.sleep(1)
+        health = docker(
+            docker_env, "inspect", "--format", "{{.State.Health.Status}}", name
+        ).stdout.strip()
+    assert health == "healthy"
+
+
+def test_worker_shuts_down_warm_on_docker_stop(
+    docker_env: dict[str, str], run_container: RunContainer
+):
+    name = run_container(
+        "worker",
+        *("celery", "-A", "workers", "worker", "--queues", "default", "--concurrency", "2"),
+        *("--pool", "prefork", "--loglevel", "INFO", "--hostname", f"{CONTAINER_PREFIX}@%h"),
+    )
+    wait_for_log(docker_env, name, "ready.")
+    elapsed, exit_code, log = stop_within_grace(docker_env, name, grace=30)
+    assert "Warm shutdown" in log, log[-3000:]
+    assert exit_code == 0, log[-3000:]
+    assert elapsed < 30
+
+
+@pytest.mark.parametrize(
+    ("process", "command", "started"),
+    [
+        (
+            "scheduler",
+            (
+                "celery",
+                "-A",
+                "workers",
+                "beat",
+                "--scheduler",
+                "workers.scheduler:DatabaseScheduler",
+            ),
+            "beat: Starting...",
+        ),
+        ("relay", ("python", "manage.py", "relay_events"), "Relay started"),
+    ],
+)
+def test_process_starts_and_stops_on_docker_stop(
+    docker_env: dict[str, str],
+    run_container: RunContainer,
+    process: str,
+    command: tuple[str, ...],
+    started: str,
+):
+    extra = ("--loglevel", "INFO") if command[0] == "celery" else ()
+    name = run_container(process, *command, *extra)
+    wait_for_log(docker_env, name, started)
+    elapsed, exit_code, log = stop_within_grace(docker_env, name, grace=30)
+    assert exit_code == 0, log[-3000:]
+    assert elapsed < 30
