@@ -37,5 +37,5 @@ eval "$("$DOCKER_DIR/dockerd.sh" env)"
 
 started=$SECONDS
 log "docker build dts:$VERSION dts:$COMMIT"
-DOCKER_BUILDKIT=0 docker build --quiet -f compose/Dockerfile -t "dts:$VERSION" -t "dts:$COMMIT" . >/dev/null
+DOCKER_BUILDKIT=0 docker build --quiet --force-rm -f compose/Dockerfile -t "dts:$VERSION" -t "dts:$COMMIT" . >/dev/null
 log "built dts:$VERSION and dts:$COMMIT after $((SECONDS - started))s (DOCKER_HOST=$DOCKER_HOST)"

@@ -24,6 +24,18 @@ HADOLINT = Path(sys.executable).parent / "hadolint"
 SERVER_DATABASE_URL = "postgres://dts:dts@127.0.0.1:55432/dts"
 REDIS = "redis://127.0.0.1:56379"
 CONTAINER_PREFIX = f"dts-image-test-{os.getpid()}"
+# What /app holds: the code the processes run (.dockerignore lets in nothing else), and the static
+# files collected at build.
+APP_ENTRIES = {
+    "apps",
+    "compose",
+    "config",
+    "dispatch",
+    "manage.py",
+    "standalone",
+    "staticfiles",
+    "workers",
+}
 
 RunContainer = Callable[..., str]
 
@@ -187,18 +199,24 @@ def test_image_runs_as_non_root_with_python_settings_and_no_secret(
     assert config["Healthcheck"]["Test"][:2] == ["CMD", "python"]
     uid = docker(docker_env, "run", "--rm", "--network=none", image, "id", "-u").stdout
     assert uid.strip() == "10001"
+    # collectstatic's made-up settings stayed in the builder stage: not in the image's history.
+    history = docker(docker_env, "history", "--no-trunc", "--format", "{{.CreatedBy}}", image)
+    assert "DJANGO_SECRET_KEY" not in history.stdout
 
 
-def test_image_has_no_compiler_no_pip_cache_and_time_zones(docker_env: dict[str, str], image: str):
+def test_image_has_no_compiler_no_pip_cache_only_the_code_and_time_zones(
+    docker_env: dict[str, str], image: str
+):
     # As root, to see into every home folder.
     probe = """
-import glob, json, shutil, zoneinfo
+import glob, json, os, shutil, zoneinfo
 print(json.dumps({
     "compilers": [c for c in ("gcc", "cc", "c++", "clang") if shutil.which(c)],
     "pip_caches": glob.glob("/root/.cache/pip") + glob.glob("/home/*/.cache/pip")
         + glob.glob("/app/.cache/pip") + glob.glob("/tmp/pip-*"),
     "wheelhouse": glob.glob("/wheels") + glob.glob("/app/.wheelhouse"),
     "static_manifest": bool(glob.glob("/app/staticfiles/staticfiles.json")),
+    "app": sorted(os.listdir("/app")),
     "paris": str(zoneinfo.ZoneInfo("Europe/Paris")),
 }))
 """
@@ -212,6 +230,7 @@ print(json.dumps({
         "pip_caches": [],
         "wheelhouse": [],
         "static_manifest": True,
+        "app": sorted(APP_ENTRIES),
         "paris": "Europe/Paris",
     }
 
