@@ -263,8 +263,31 @@ def test_web_answers_healthz_readyz_and_its_healthcheck(
     assert health == "healthy"
 
 
-def test_worker_shuts_down_warm_on_docker_stop(
-    docker_env: dict[str, str], run_container: RunContainer
+# Run in the image by `manage.py shell`: a job of the built-in dts.sleep and one run of it,
+# published to the worker's queue once committed; prints the run's id.
+TRIGGER_SLEEP_RUN = """
+from apps.accounts.models import Team
+from apps.jobs.services import job_create
+from apps.runs.services.build import run_trigger
+team, _ = Team.objects.get_or_create(name="image test")
+name = f"sleep {team.jobs.count()}"
+job = job_create(team=team, name=name, task_type="dts.sleep", args={"seconds": 6})
+print(run_trigger(job=job).id)
+"""
+
+
+def run_state(database_url: str, run_id: str) -> str:
+    with psycopg2.connect(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT state FROM runs_run WHERE id = %s", [run_id])
+        return cursor.fetchone()[0]
+
+
+def test_worker_finishes_its_run_and_shuts_down_warm_on_docker_stop(
+    docker_env: dict[str, str],
+    image: str,
+    container_env: list[str],
+    database_url: str,
+    run_container: RunContainer,
 ):
     name = run_container(
         "worker",
@@ -272,8 +295,21 @@ def test_worker_shuts_down_warm_on_docker_stop(
         *("--pool", "prefork", "--loglevel", "INFO", "--hostname", f"{CONTAINER_PREFIX}@%h"),
     )
     wait_for_log(docker_env, name, "ready.")
+    triggered = docker(
+        docker_env,
+        *("run", "--rm", "--network=host", *container_env, image),
+        *("python", "manage.py", "shell", "--command", TRIGGER_SLEEP_RUN),
+    )
+    run_id = triggered.stdout.strip().splitlines()[-1]
+    deadline = time.monotonic() + 30
+    while run_state(database_url, run_id) != "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert run_state(database_url, run_id) == "running"
+
     elapsed, exit_code, log = stop_within_grace(docker_env, name, grace=30)
+
     assert "Warm shutdown" in log, log[-3000:]
+    assert run_state(database_url, run_id) == "succeeded", log[-3000:]
     assert exit_code == 0, log[-3000:]
     assert elapsed < 30
 
