@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import psycopg2
 import pytest
+import redis
 
 from tests.processes import REPO, free_port
 
@@ -96,17 +97,24 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def container_env(database_url: str) -> list[str]:
+def redis_urls() -> Iterator[dict[str, str]]:
+    """The containers' broker, cache and live Redis: database 9, the one number no other test or
+    benchmark uses (their keys do not meet: kombu's, the cache's and Channels' each have their
+    own prefix); emptied at the end."""
+    url = f"{REDIS}/9"
+    yield {"CELERY_BROKER_URL": url, "DTS_CACHE_URL": url, "DTS_LIVE_REDIS_URL": url}
+    redis.Redis.from_url(url).flushdb()
+
+
+@pytest.fixture(scope="session")
+def container_env(database_url: str, redis_urls: dict[str, str]) -> list[str]:
     """`--env` options: production settings on loopback over plain HTTP, no metrics ports (the
     host's are shared), secrets made up for the test as an operator would give them."""
-    settings = {
+    settings = redis_urls | {
         "DJANGO_SECRET_KEY": "image-test-only-" + "0123456789abcdefghijklmnopqrstuvwxyz",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": f"{REDIS}/12",
-        "DTS_CACHE_URL": f"{REDIS}/13",
-        "DTS_LIVE_REDIS_URL": f"{REDIS}/14",
         "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:59092",
         "DTS_WORKER_METRICS_PORT": "0",
         "DTS_SCHEDULER_METRICS_PORT": "0",
