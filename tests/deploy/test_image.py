@@ -247,7 +247,7 @@ def test_migrate_one_shot_exits_zero(migrated: str):
     assert "Applying runs.0001_initial... OK" in migrated
 
 
-def test_web_answers_healthz_readyz_and_its_healthcheck(
+def test_web_answers_healthz_readyz_its_healthcheck_and_stops_on_docker_stop(
     docker_env: dict[str, str], run_container: RunContainer
 ):
     port = free_port()
@@ -269,6 +269,9 @@ def test_web_answers_healthz_readyz_and_its_healthcheck(
             docker_env, "inspect", "--format", "{{.State.Health.Status}}", name
         ).stdout.strip()
     assert health == "healthy"
+    elapsed, exit_code, log = stop_within_grace(docker_env, name, grace=30)
+    assert exit_code == 0, log[-3000:]
+    assert elapsed < 30
 
 
 # Run in the image by `manage.py shell`: a job of the built-in dts.sleep and one run of it,
