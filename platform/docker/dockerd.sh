@@ -29,6 +29,14 @@ svc_start() {
   wait_until 60 "$PIDFILE" svc_healthy
 }
 
+# dockerd leaves the bind mount of its default network namespace (run/netns/default) behind when it
+# stops: unmount what is still mounted under its folder, so that the folder can be removed.
+unmount_leftovers() {
+  local target
+  awk -v dir="$SVC_DIR/" 'index($2, dir) == 1 { print $2 }' /proc/self/mounts | sort -r |
+    while read -r target; do umount "$target" || log "could not unmount $target"; done
+}
+
 case "${1:-}" in
   start)
     if svc_healthy; then
@@ -41,6 +49,7 @@ case "${1:-}" in
   stop)
     # dockerd stops its containers (their own grace) and its containerd before it exits.
     stop_pid "$PIDFILE" 60
+    unmount_leftovers
     ;;
   status)
     if svc_healthy; then log "up at $DOCKER_HOST"; else log "down"; exit 3; fi
