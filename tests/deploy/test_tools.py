@@ -178,6 +178,23 @@ def test_kubeconform_accepts_what_helm_renders(
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_kube_apiserver_and_etcd_answer_their_versions() -> None:
+    # Not in install.sh's default set: only the server-side checks need them (and the API server
+    # takes minutes to build cold).
+    result = subprocess.run(
+        [TOOLS / "install.sh", "kube-apiserver", "etcd"],
+        capture_output=True,
+        text=True,
+        timeout=1700,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    servers = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+    version = run(servers["kube-apiserver"], "--version").stdout.strip()
+    assert version == f"Kubernetes {pinned('KUBERNETES')}"
+    assert run(servers["etcd"], "--version").stdout.startswith("etcd Version: 3.")
+
+
 def test_docker_finds_the_compose_plugin(tools: dict[str, str]) -> None:
     plugin = Path(tools["compose"])
     assert run(plugin, "version", "--short").stdout.strip() == pinned("COMPOSE").removeprefix("v")
