@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the deployment tools that are missing from the cache (by default all but the API
-# server and its etcd, which only the server-side checks need), one after the other, and print one line per tool: its name and what its script prints (the binary,
-# or for helm-unittest the HELM_PLUGINS folder, for kubernetes-schemas the -schema-location).
+# server and its etcd, which only the server-side checks need), one after the other, and print
+# one line per tool: its name and what its script prints (the binary, or for helm-unittest the
+# HELM_PLUGINS folder, for kubernetes-schemas the -schema-location).
 # A tool that is already there costs a version check. See README.md.
 # Usage: install.sh [helm helm-unittest kubeconform kubernetes-schemas compose kube-apiserver etcd]
 set -euo pipefail
@@ -18,5 +19,6 @@ for tool in "${tools[@]}"; do
   [[ " ${KNOWN[*]} " == *" $tool "* ]] || die "no tool named $tool (known: ${KNOWN[*]})"
 done
 for tool in "${tools[@]}"; do
-  printf '%s %s\n' "$tool" "$("$TOOLS_SCRIPTS_DIR/$tool.sh")"
+  where=$("$TOOLS_SCRIPTS_DIR/$tool.sh") # on its own line, so that a failure stops the script
+  printf '%s %s\n' "$tool" "$where"
 done

@@ -3,8 +3,8 @@
 # The sourcing script sets SERVICE (the tool's name) first.
 #
 # Each tool is built from the registries these machines reach (Go module proxy, PyPI) into
-# $TOOLS_DIR/<tool>-<version>/, shared by all clones. A tool script prints the path of its binary
-# on stdout and nothing else (its messages go to stderr), so a caller can write
+# $TOOLS_DIR/<tool>-<version>/, shared by all clones. A tool script prints where a caller finds it
+# (its binary's path, mostly) on stdout and nothing else (messages go to stderr), so one can write
 #   helm=$(platform/tools/helm.sh)
 # Go's own module and build caches stay where Go keeps them (~/go/pkg/mod, ~/.cache/go-build).
 
@@ -28,7 +28,7 @@ log() { printf '[%s] %s\n' "$SERVICE" "$*" >&2; }
 # tool_dir NAME VERSION: the cache folder of one version of a tool.
 tool_dir() { echo "$TOOLS_DIR/$1-$2"; }
 
-need_go() { command -v go >/dev/null || die "go is not on PATH (Go 1.24 or newer builds these tools)"; }
+need_go() { command -v go >/dev/null || die "go is not on PATH: this tool is built from source"; }
 
 # go_module_dir MODULE@VERSION: download the module (into Go's module cache) and print its folder.
 go_module_dir() {
@@ -45,7 +45,7 @@ copy_out() {
 }
 
 # install_tool BINARY: print BINARY if tool_ready says it is the pinned version; otherwise run
-# tool_build (defined by the tool's script) under a lock, check it, and print BINARY.
+# tool_build under a lock, check it, and print BINARY. The tool's script defines both, and DIR.
 # The lock keeps parallel callers (two clones, a test) from building the same tool at once.
 install_tool() {
   local binary=$1 started=$SECONDS
