@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test deploy-check build bench services services-stop lint format typecheck requirements clean
+.PHONY: help dev test deploy-check build tools bench services services-stop lint format typecheck requirements clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ deploy-check: $(INSTALLED) services  ## The deployment checks: images, compose, 
 
 build: $(INSTALLED)  ## Build and tag the dts image
 	DTS_BUILD_PYTHON=$(BIN)/python platform/docker/build.sh
+
+tools:  ## Build the deployment tools (helm, helm-unittest, kubeconform, docker compose) into the cache
+	platform/tools/install.sh
 
 bench: $(INSTALLED) services  ## Run the benchmarks against their peers; results in bench/results/
 	$(BIN)/pip install --quiet -r requirements/bench.txt
