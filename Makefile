@@ -21,7 +21,7 @@ dev: $(INSTALLED)  ## Run the whole platform in one process at http://127.0.0.1:
 	mkdir -p var
 	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py run_standalone
 
-test: $(INSTALLED) services lint typecheck  ## Start the real services, lint, then run every test
+test: $(INSTALLED) services lint typecheck  ## Start the real services, lint, then run every test (but the deployment checks)
 	$(BIN)/pytest --ignore=tests/deploy
 
 deploy-check: $(INSTALLED) services  ## The deployment checks: images, compose, chart, with their built tools
