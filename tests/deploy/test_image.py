@@ -129,7 +129,7 @@ def migrated(docker_env: dict[str, str], image: str, container_env: list[str]) -
     result = docker(
         docker_env,
         *("run", "--rm", "--network=host", *container_env, image),
-        *("python", "manage.py", "migrate", "--noinput"),
+        "/app/compose/start/migrate",
         timeout=300,
     )
     return result.stdout
@@ -142,13 +142,17 @@ def run_container(
     """Start a detached container of the image running a command; all are removed at the end."""
     names: list[str] = []
 
-    def run(process: str, *command: str) -> str:
+    def run(process: str, *arguments: str, env: dict[str, str] | None = None) -> str:
+        """Run `process`'s start script with `arguments` after its own, and `env` besides."""
         name = f"{CONTAINER_PREFIX}-{process}"
         names.append(name)
+        extra_env = [
+            option for key, value in (env or {}).items() for option in ("--env", f"{key}={value}")
+        ]
         docker(
             docker_env,
-            *("run", "--detach", "--name", name, "--network=host", *container_env, image),
-            *command,
+            *("run", "--detach", "--name", name, "--network=host", *container_env, *extra_env),
+            *(image, f"/app/compose/start/{process}", *arguments),
         )
         return name
 
@@ -203,7 +207,7 @@ def test_image_runs_as_non_root_with_python_settings_and_no_secret(
     assert env["PYTHONUNBUFFERED"] == "1"
     assert env["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
     assert not {"DJANGO_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL"} & env.keys()
-    assert config["Cmd"][0] == "uvicorn"  # exec form: no shell between docker and the process
+    assert config["Cmd"] == ["/app/compose/start/web"]  # exec form: the script execs the process
     assert config["Healthcheck"]["Test"][:2] == ["CMD", "python"]
     uid = docker(docker_env, "run", "--rm", "--network=none", image, "id", "-u").stdout
     assert uid.strip() == "10001"
@@ -251,11 +255,7 @@ def test_web_answers_healthz_readyz_its_healthcheck_and_stops_on_docker_stop(
     docker_env: dict[str, str], run_container: RunContainer
 ):
     port = free_port()
-    name = run_container(
-        "web",
-        *("uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port)),
-        *("--workers", "2", "--no-proxy-headers"),
-    )
+    name = run_container("web", env={"DTS_WEB_HOST": "127.0.0.1", "DTS_WEB_PORT": str(port)})
     wait_for_log(docker_env, name, "Application startup complete")
     assert get(f"http://127.0.0.1:{port}/healthz") == (200, {"status": "ok"})
     status, body = get(f"http://127.0.0.1:{port}/readyz")
@@ -300,11 +300,7 @@ def test_worker_finishes_its_run_and_shuts_down_warm_on_docker_stop(
     database_url: str,
     run_container: RunContainer,
 ):
-    name = run_container(
-        "worker",
-        *("celery", "-A", "workers", "worker", "--queues", "default", "--concurrency", "2"),
-        *("--pool", "prefork", "--loglevel", "INFO", "--hostname", f"{CONTAINER_PREFIX}@%h"),
-    )
+    name = run_container("worker", "--loglevel", "INFO", "--hostname", f"{CONTAINER_PREFIX}@%h")
     wait_for_log(docker_env, name, "ready.")
     triggered = docker(
         docker_env,
@@ -326,32 +322,20 @@ def test_worker_finishes_its_run_and_shuts_down_warm_on_docker_stop(
 
 
 @pytest.mark.parametrize(
-    ("process", "command", "started"),
+    ("process", "arguments", "started"),
     [
-        (
-            "scheduler",
-            (
-                "celery",
-                "-A",
-                "workers",
-                "beat",
-                "--scheduler",
-                "workers.scheduler:DatabaseScheduler",
-            ),
-            "beat: Starting...",
-        ),
-        ("relay", ("python", "manage.py", "relay_events"), "Relay started"),
+        ("scheduler", ("--loglevel", "INFO"), "beat: Starting..."),
+        ("relay", (), "Relay started"),
     ],
 )
 def test_process_starts_and_stops_on_docker_stop(
     docker_env: dict[str, str],
     run_container: RunContainer,
     process: str,
-    command: tuple[str, ...],
+    arguments: tuple[str, ...],
     started: str,
 ):
-    extra = ("--loglevel", "INFO") if command[0] == "celery" else ()
-    name = run_container(process, *command, *extra)
+    name = run_container(process, *arguments)
     wait_for_log(docker_env, name, started)
     elapsed, exit_code, log = stop_within_grace(docker_env, name, grace=30)
     assert exit_code == 0, log[-3000:]
