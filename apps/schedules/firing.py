@@ -70,7 +70,7 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
         plans = {s.id: fire_plan(s, now=now, grace_seconds=grace_seconds) for s in schedules}
         for schedule in schedules:
             for skipped in plans[schedule.id].skipped:  # missed fires, before any overlap
-                _skipped_record(schedule, skipped)
+                skipped_fires_record(schedule, skipped)
         active = _active_runs_by_job(
             {s.job for s in schedules if s.job.overlap_policy != OverlapPolicy.ALLOW}
         )
@@ -82,7 +82,7 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
             job = schedule.job
             if times and active.get(job.id):
                 if job.overlap_policy == OverlapPolicy.SKIP:
-                    _skipped_record(
+                    skipped_fires_record(
                         schedule,
                         SkippedRange(reason=SkipReason.OVERLAP, first=times[0], last=times[-1]),
                     )
@@ -175,11 +175,6 @@ def _next_fires_save(schedules: list[Schedule]) -> None:
             next_fire_at=next_fire_at,
             last_fired_for=last_fired_for,
         )
-
-
-def _skipped_record(schedule: Schedule, skipped: SkippedRange) -> None:
-    """Record a skipped range, the planner's (missed fires) or the overlap policy's, as one row."""
-    skipped_fires_record(schedule, reason=skipped.reason, first=skipped.first, last=skipped.last)
 
 
 def _active_runs_by_job(jobs: set[Job]) -> dict[int, list[Run]]:

@@ -16,7 +16,12 @@ from apps.events.models import EventType
 from apps.events.outbox import event_new, events_record
 from apps.jobs.models import Job
 from apps.schedules.models import MisfirePolicy, Schedule, ScheduleKind, SkippedFire, SkipReason
-from apps.schedules.planner import next_fire, skipped_fires_count, skipped_while_inactive
+from apps.schedules.planner import (
+    SkippedRange,
+    next_fire,
+    skipped_fires_count,
+    skipped_while_inactive,
+)
 from apps.schedules.validation import cron_syntax_refusal, schedule_validate
 
 EDITABLE_FIELDS = frozenset(
@@ -220,11 +225,10 @@ def schedules_reactivate(*, job: Job) -> None:
     scheduler_wake()
 
 
-def skipped_fires_record(
-    schedule: Schedule, *, reason: SkipReason, first: datetime, last: datetime
-) -> SkippedFire | None:
-    """Record the fire times in [first, last] as skipped for `reason`, as one row (none when the
-    range holds no fire time)."""
+def skipped_fires_record(schedule: Schedule, skipped_range: SkippedRange) -> SkippedFire | None:
+    """Record the fire times of a skipped range (the planner's, or the overlap policy's) as one row
+    (none when the range holds no fire time)."""
+    reason, first, last = skipped_range.reason, skipped_range.first, skipped_range.last
     counted = skipped_fires_count(schedule.recurrence(), first=first, last=last)
     if counted is None:
         return None
@@ -293,9 +297,7 @@ def _skipped_while_inactive_record(
 ) -> None:
     skipped = skipped_while_inactive(schedule, reason=reason, now=now)
     if skipped is not None:
-        skipped_fires_record(
-            schedule, reason=skipped.reason, first=skipped.first, last=skipped.last
-        )
+        skipped_fires_record(schedule, skipped)
 
 
 def skipped_fires_purge(*, now: datetime, keep: timedelta) -> int:

@@ -25,6 +25,7 @@ from apps.runs.services.moves import (
 from apps.runs.states import RunState
 from apps.schedules.firing import schedules_fire_due
 from apps.schedules.models import SkipReason
+from apps.schedules.planner import SkippedRange
 from apps.schedules.services import schedule_create, skipped_fires_record
 from tests.factories import JobFactory, RunFactory, TeamFactory
 
@@ -154,7 +155,8 @@ def test_a_schedule_fire_and_a_skip():
     )
     schedules_fire_due(now=schedule.next_fire_at, batch_size=10)
     skipped_fires_record(
-        schedule, reason=SkipReason.OVERLAP, first=now, last=now + timedelta(minutes=5)
+        schedule,
+        SkippedRange(reason=SkipReason.OVERLAP, first=now, last=now + timedelta(minutes=5)),
     )
 
     fired, skipped = events(subject=f"schedules/{schedule.id}")
