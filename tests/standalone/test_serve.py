@@ -1,6 +1,5 @@
 """`make dev`'s process: the admin answers and "Run now" completes a run, all in one process."""
 
-import ast
 import re
 import signal
 import sqlite3
@@ -8,13 +7,11 @@ import subprocess
 import time
 import uuid
 from contextlib import closing
-from pathlib import Path
 
 import pytest
 import requests
 from django.core.management import CommandError, call_command
 
-from standalone.management.commands import run_standalone
 from tests.processes import StandaloneApi, standalone_start
 from workers.scheduler import SWEEP_EVERY_SECONDS
 
@@ -221,20 +218,6 @@ def test_stopping_while_a_run_executes_ends_in_bounded_time_and_records_the_run_
 def test_a_bad_option_is_refused_naming_it_before_anything_starts(option, value, message):
     with pytest.raises(CommandError, match=re.escape(message)):
         call_command("run_standalone", **{option: value})
-
-
-def test_the_command_imports_the_process_layer_only_when_it_runs():
-    """apps/ does not import workers/ (STYLE.md, habit 11): the command, which Django finds only in
-    an installed app, reaches standalone.serve from inside handle()."""
-    tree = ast.parse(Path(run_standalone.__file__).read_text())
-    imported = [
-        node.module if isinstance(node, ast.ImportFrom) else alias.name
-        for node in tree.body
-        if isinstance(node, ast.Import | ast.ImportFrom)
-        for alias in node.names
-    ]
-
-    assert [name for name in imported if name and name.startswith("workers")] == []
 
 
 def test_a_sleep_past_its_jobs_soft_time_limit_ends_timed_out(standalone_process):
