@@ -142,3 +142,12 @@ def sent_tasks(monkeypatch):
         "dispatch.messages.app.send_task", lambda *args, **kwargs: sent.append(kwargs)
     )
     return sent
+
+
+@pytest.fixture
+def broker():
+    """The broker's Redis database, emptied before and after the test."""
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()

@@ -1,6 +1,4 @@
 import pytest
-import redis
-from django.conf import settings
 from django.utils import timezone
 
 from apps.runs.models import Run
@@ -9,14 +7,6 @@ from apps.runs.services.publish import runs_publish
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
-
-
-@pytest.fixture
-def broker():
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.flushdb()
-    yield client
-    client.flushdb()
 
 
 def test_workers_are_listed_showing_only_the_runs_the_user_may_see(world, client_as):

@@ -1,8 +1,6 @@
 from datetime import timedelta
 
 import pytest
-import redis
-from django.conf import settings
 from django.utils import timezone
 
 from apps.runs.models import Run, RunLogLine, Worker
@@ -82,14 +80,6 @@ def test_a_lost_run_with_attempts_left_is_retried():
 
     run.refresh_from_db()
     assert (run.state, run.attempt) == (RunState.RETRYING, 2)
-
-
-@pytest.fixture
-def broker():
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.flushdb()
-    yield client
-    client.flushdb()
 
 
 def test_queued_runs_no_broker_holds_are_published_again_and_others_are_not(
