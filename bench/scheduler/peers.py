@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from django.db import connections
 from django.db.models import Model, Sum
-from django_celery_beat.models import (  # type: ignore[import-untyped]  # it ships no types
+from django_celery_beat.models import (
     CrontabSchedule,
     IntervalSchedule,
     PeriodicTask,
