@@ -1,21 +1,39 @@
-"""The image's HEALTHCHECK: the web process answers GET /healthz on its port.
+"""The image's HEALTHCHECK, also the chart's probe of the processes without HTTP: exit 0 when
+the container's process is healthy.
 
 The image runs every dts process and Docker gives it one health check. This one looks at the
-container's command (PID 1): for uvicorn it asks /healthz on uvicorn's `--port`; the other
-processes have no HTTP server, so for them the check passes while they run (Docker already knows
-when they exit), and compose and the chart give them checks of their own.
+container's command (PID 1):
+- the web (uvicorn): GET /healthz on uvicorn's `--port`;
+- a worker, the scheduler (celery) and the relay (manage.py relay_events): the file
+  DTS_HEARTBEAT_FILE names was touched within DTS_HEARTBEAT_MAX_AGE seconds (default 60). Each
+  touches it on every round of its loop, during an outage of a backing service too
+  (apps.core.liveness): a stale or missing file means the loop hangs or never started;
+- anything else (migrate, a shell): healthy while it runs (Docker knows when it exits).
 Only the standard library: it runs in the image's python, cheaply, every interval."""
 
+import os
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
+DEFAULT_MAX_AGE_SECONDS = 60.0
 
-def web_port(arguments: list[str]) -> int | None:
-    """uvicorn's port from its command line; None when the command is not uvicorn. The kernel
-    puts the script's interpreter first (python …/uvicorn …), an init (`--init`) before both."""
-    if not any(Path(argument).name == "uvicorn" for argument in arguments[:4]):
-        return None
+
+def command_name(arguments: list[str]) -> str:
+    """The program the container runs, past interpreters and an init (`--init`): the kernel puts
+    a script's interpreter first (python …/uvicorn …)."""
+    for argument in arguments[:4]:
+        name = Path(argument).name
+        if name in {"uvicorn", "celery"}:
+            return name
+        if name == "manage.py":
+            return "manage.py " + " ".join(arguments[arguments.index(argument) + 1 :][:1])
+    return ""
+
+
+def web_port(arguments: list[str]) -> int:
+    """uvicorn's port from its command line."""
     for index, argument in enumerate(arguments):
         if argument == "--port" and index + 1 < len(arguments):
             return int(arguments[index + 1])
@@ -24,14 +42,27 @@ def web_port(arguments: list[str]) -> int | None:
     return 8000
 
 
-def main() -> int:
-    arguments = Path("/proc/1/cmdline").read_bytes().decode().split("\0")[:-1]
-    port = web_port(arguments)
-    if port is None:
-        return 0
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=4) as response:
-        return 0 if response.status == 200 else 1
+def heartbeat_fresh(path: str, max_age: float) -> bool:
+    try:
+        return time.time() - Path(path).stat().st_mtime <= max_age
+    except FileNotFoundError:
+        return False
+
+
+def main(arguments: list[str]) -> int:
+    name = command_name(arguments)
+    if name == "uvicorn":
+        url = f"http://127.0.0.1:{web_port(arguments)}/healthz"
+        with urllib.request.urlopen(url, timeout=4) as response:
+            return 0 if response.status == 200 else 1
+    heartbeat_file = os.environ.get("DTS_HEARTBEAT_FILE", "")
+    if name in {"celery", "manage.py relay_events"} and heartbeat_file:
+        max_age = float(os.environ.get("DTS_HEARTBEAT_MAX_AGE", DEFAULT_MAX_AGE_SECONDS))
+        if not heartbeat_fresh(heartbeat_file, max_age):
+            print(f"{heartbeat_file} not touched in the last {max_age:g} s", file=sys.stderr)
+            return 1
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(Path("/proc/1/cmdline").read_bytes().decode().split("\0")[:-1]))

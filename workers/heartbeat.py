@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from apps.core.liveness import Liveness
 from apps.core.metrics import metrics_serve
 from apps.core.outages import database_outage, database_unreachable
 from apps.runs.services.maintenance import worker_heartbeat, worker_stopped
@@ -57,10 +58,12 @@ def start_heartbeat(sender: Any = None, **kwargs: Any) -> None:
     queues = sorted(queue.name for queue in sender.task_consumer.queues)
     started_at = timezone.now()
     database = database_outage()
+    liveness = Liveness()
 
     def beat() -> None:
         try:
             while True:
+                liveness.beat()
                 try:
                     worker_heartbeat(
                         hostname=controller.hostname,

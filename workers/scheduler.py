@@ -32,6 +32,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
+from apps.core.liveness import Liveness
 from apps.core.metrics import metrics_serve
 from apps.core.notify import scheduler_wake_listener
 from apps.core.outages import database_outage, database_unreachable, redis_outage
@@ -59,6 +60,7 @@ class DatabaseScheduler(beat.Scheduler):
         self.next_broker_check = 0.0
         self.next_retention = 0.0
         self.database = database_outage()
+        self.liveness = Liveness()
         broker_url = settings.CELERY_BROKER_URL
         # make dev's in-memory broker cannot be away: no outage of it to show.
         self.broker = redis_outage(broker_url) if broker_url.startswith("redis") else None
@@ -70,6 +72,7 @@ class DatabaseScheduler(beat.Scheduler):
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         """Fire what is due, then wait for the next due time or a change; beat loops at once."""
+        self.liveness.beat()
         try:
             self.fire_due()
             delay = self.seconds_until_due()

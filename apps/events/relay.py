@@ -32,6 +32,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 from prometheus_client import Counter, Gauge
 
+from apps.core.liveness import Liveness
 from apps.core.notify import Listener
 from apps.core.outages import database_outage, database_unreachable, outage_for
 from apps.events.envelope import envelope_bytes
@@ -109,6 +110,7 @@ class Relay:
         self.idle = False
         self.kafka = kafka or KafkaWatch(address=settings.KAFKA_BOOTSTRAP_SERVERS)
         self.database = database_outage()
+        self.liveness = Liveness()
         self.topic_ready = topic_ready
 
     def run(self) -> None:
@@ -116,6 +118,7 @@ class Relay:
         Kafka or the database is waited out."""
         try:
             while not self.stop.is_set():
+                self.liveness.beat()
                 try:
                     self.producer.poll(0)  # serves the error callback and librdkafka's log lines
                     if (

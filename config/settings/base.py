@@ -309,6 +309,9 @@ DTS_SCHEDULER_MAX_SLEEP_SECONDS = env.float("DTS_SCHEDULER_MAX_SLEEP_SECONDS", d
 # for DTS_WORKER_HEARTBEAT_TIMEOUT seconds (its worker died, or its pool process) is lost.
 DTS_WORKER_HEARTBEAT_SECONDS = env.float("DTS_WORKER_HEARTBEAT_SECONDS", default=5.0)
 DTS_WORKER_HEARTBEAT_TIMEOUT = env.int("DTS_WORKER_HEARTBEAT_TIMEOUT", default=30)
+# A file the worker, scheduler and relay touch while they live, for their container's health check
+# (apps.core.liveness); empty: none. The image sets /tmp/dts/heartbeat.
+DTS_HEARTBEAT_FILE = env("DTS_HEARTBEAT_FILE", default="")
 # Finished runs (with attempts and logs) are removed this many days after they ended; 0 keeps all.
 DTS_RUN_RETENTION_DAYS = env.int("DTS_RUN_RETENTION_DAYS", default=30)
 # Run logs: what a task logs and prints, per run.

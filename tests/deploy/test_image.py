@@ -152,6 +152,8 @@ def run_container(
         docker(
             docker_env,
             *("run", "--detach", "--name", name, "--network=host", *container_env, *extra_env),
+            # The image's HEALTHCHECK command, run more often than its 15 s for a quicker test.
+            "--health-interval=2s",
             *(image, f"/app/compose/start/{process}", *arguments),
         )
         return name
@@ -172,6 +174,18 @@ def wait_for_log(env: dict[str, str], name: str, text: str, timeout: float = 60)
             break
         time.sleep(0.5)
     pytest.fail(f"{name} did not log {text!r} within {timeout} s:\n{output[-3000:]}")
+
+
+def wait_healthy(env: dict[str, str], name: str, timeout: float = 60) -> None:
+    """Docker's own check of the container (the image's HEALTHCHECK, compose/healthcheck.py)
+    reports it healthy."""
+    deadline = time.monotonic() + timeout
+    health = ""
+    while time.monotonic() < deadline and health != "healthy":
+        time.sleep(1)
+        health = docker(env, "inspect", "--format", "{{.State.Health.Status}}", name).stdout
+        health = health.strip()
+    assert health == "healthy"
 
 
 def stop_within_grace(env: dict[str, str], name: str, grace: int) -> tuple[float, int, str]:
@@ -260,15 +274,7 @@ def test_web_answers_healthz_readyz_its_healthcheck_and_stops_on_docker_stop(
     assert get(f"http://127.0.0.1:{port}/healthz") == (200, {"status": "ok"})
     status, body = get(f"http://127.0.0.1:{port}/readyz")
     assert (status, body["failed"]) == (200, []), body
-    # Docker's own check (compose/healthcheck.py) finds uvicorn's port and asks /healthz.
-    deadline = time.monotonic() + 60
-    health = ""
-    while time.monotonic() < deadline and health != "healthy":
-        time.sleep(1)
-        health = docker(
-            docker_env, "inspect", "--format", "{{.State.Health.Status}}", name
-        ).stdout.strip()
-    assert health == "healthy"
+    wait_healthy(docker_env, name)  # its check finds uvicorn's port and asks /healthz
     elapsed, exit_code, log = stop_within_grace(docker_env, name, grace=30)
     assert exit_code == 0, log[-3000:]
     assert elapsed < 30
@@ -302,6 +308,17 @@ def test_worker_finishes_its_run_and_shuts_down_warm_on_docker_stop(
 ):
     name = run_container("worker", "--loglevel", "INFO", "--hostname", f"{CONTAINER_PREFIX}@%h")
     wait_for_log(docker_env, name, "ready.")
+    wait_healthy(docker_env, name)  # its heartbeat touches the heartbeat file
+    stale = docker(
+        docker_env,
+        *("exec", "--env", "DTS_HEARTBEAT_FILE=/nonexistent/heartbeat", name),
+        *("python", "/app/compose/healthcheck.py"),
+        check=False,
+    )
+    assert (stale.returncode, stale.stderr) == (
+        1,
+        "/nonexistent/heartbeat not touched in the last 60 s\n",
+    )
     triggered = docker(
         docker_env,
         *("run", "--rm", "--network=host", *container_env, image),
@@ -328,7 +345,7 @@ def test_worker_finishes_its_run_and_shuts_down_warm_on_docker_stop(
         ("relay", (), "Relay started"),
     ],
 )
-def test_process_starts_and_stops_on_docker_stop(
+def test_process_starts_is_healthy_and_stops_on_docker_stop(
     docker_env: dict[str, str],
     run_container: RunContainer,
     process: str,
@@ -337,6 +354,7 @@ def test_process_starts_and_stops_on_docker_stop(
 ):
     name = run_container(process, *arguments)
     wait_for_log(docker_env, name, started)
+    wait_healthy(docker_env, name)  # its loop touches the heartbeat file
     elapsed, exit_code, log = stop_within_grace(docker_env, name, grace=30)
     assert exit_code == 0, log[-3000:]
     assert elapsed < 30
