@@ -6,16 +6,23 @@ The web process starts and keeps answering while PostgreSQL or Redis is down: `/
 which is unreachable (503: `checks` false for it, and `failed` names its server without
 credentials), and the process's log says so once per outage, with a reminder each minute and its
 end (apps.core.outages), however often it is probed: Django's own line for each 503 of /readyz is
-filtered out of `django.request`."""
+filtered out of `django.request`.
+
+Kubelet probes and Prometheus scrapes reach a web pod by its address, over plain HTTP inside the
+cluster: ALLOWED_HOSTS would refuse their Host header (400) and production's HTTPS redirect send
+them away (301). ProbesMiddleware answers them, and `/metrics`, before those checks: none of the
+three builds a URL from the Host header, which is what ALLOWED_HOSTS protects."""
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 from django.conf import settings
 from django.db import Error, connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django_prometheus.exports import ExportToDjangoView
 
 from apps.core.outages import Outage, database_outage, database_unreachable, redis_outage
 
@@ -27,6 +34,20 @@ REDIS_TIMEOUT_SECONDS = 1.0
 
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
+
+
+class ProbesMiddleware:
+    """Answers GET and HEAD of /healthz, /readyz and /metrics whatever the Host header and the
+    scheme; everything else goes on through the middleware. Placed before SecurityMiddleware."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        probe = PROBES.get(request.path_info)
+        if probe is not None and request.method in {"GET", "HEAD"}:
+            return probe(request)
+        return self.get_response(request)
 
 
 def readyz(request: HttpRequest) -> JsonResponse:
@@ -50,11 +71,9 @@ class ReadyzUnavailableFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         request = getattr(record, "request", None)
-        match = getattr(request, "resolver_match", None)
         return not (
             getattr(record, "status_code", None) == 503
-            and match is not None
-            and match.func is readyz
+            and getattr(request, "path_info", None) == "/readyz"
         )
 
 
@@ -150,3 +169,10 @@ def _host_url(host: Any) -> str | None:
     if isinstance(host, list | tuple) and len(host) == 2:
         return f"redis://{host[0]}:{host[1]}"
     return host if isinstance(host, str) else None
+
+
+PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {
+    "/healthz": healthz,
+    "/readyz": readyz,
+    "/metrics": ExportToDjangoView,
+}

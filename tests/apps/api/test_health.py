@@ -138,3 +138,19 @@ def test_a_failing_probe_writes_no_django_request_line_but_other_errors_do(clien
     assert [
         record.getMessage() for record in caplog.records if record.name == "django.request"
     ] == ["Not Found: /no-such-page/"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+@override_settings(ALLOWED_HOSTS=["dts.example.com"], SECURE_SSL_REDIRECT=True)
+def test_probes_and_scrapes_by_a_pod_address_over_plain_http_are_answered(client, path):
+    # A kubelet probe or a Prometheus scrape: the pod's address as Host, plain HTTP.
+    response = client.get(path, HTTP_HOST="10.1.2.3:8000")
+    assert response.status_code == 200
+
+
+@override_settings(ALLOWED_HOSTS=["dts.example.com"], SECURE_SSL_REDIRECT=True)
+def test_other_paths_still_need_an_allowed_host_and_https(client):
+    assert client.get("/api/v1/jobs/", HTTP_HOST="10.1.2.3:8000").status_code == 400
+    assert client.get("/api/v1/jobs/", HTTP_HOST="dts.example.com").status_code == 301
+    assert client.post("/healthz", HTTP_HOST="10.1.2.3:8000").status_code == 400
