@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test deploy-check build tools bench services services-stop lint format typecheck requirements clean
+.PHONY: help dev test deploy-check build run tools bench services services-stop lint format typecheck requirements clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ deploy-check: $(INSTALLED) services  ## The deployment checks: images, compose, 
 
 build: $(INSTALLED)  ## Build and tag the dts image
 	DTS_BUILD_PYTHON=$(BIN)/python platform/docker/build.sh
+
+run: build services  ## Run the whole platform from its image with docker compose (compose/); make clean removes it
+	platform/docker/stack.sh up
 
 tools:  ## Build the deployment tools (helm, helm-unittest, kubeconform, docker compose) into the cache
 	platform/tools/install.sh
@@ -64,5 +67,8 @@ requirements: $(INSTALLED)  ## Re-pin requirements/*.txt from requirements/*.in
 	cd requirements && ../$(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-emit-find-links -o test.txt test.in
 	cd requirements && ../$(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-emit-find-links -o bench.txt bench.in
 
-clean:  ## Remove the virtualenv and local state (stop the services first)
+clean:  ## Remove the compose stack, stop the services and the engine, remove the virtualenv and local state
+	platform/docker/stack.sh down
+	platform/docker/dockerd.sh stop
+	platform/local/services.sh stop
 	rm -rf $(VENV) var .services .mypy_cache .ruff_cache .pytest_cache

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the dts image (compose/Dockerfile) on the private engine (dockerd.sh) and tag it
-# dts:$VERSION (pyproject's version unless VERSION is set) and dts:<short commit>.
+# dts:$VERSION (pyproject's version unless VERSION is set), dts:<short commit> and dts:latest
+# (compose/compose.yaml's default).
 # pip cannot reach its index inside a RUN here: the wheels of requirements/base.txt are made on
 # the host into .wheelhouse/ (kept between builds; pip's own cache makes a refill quick), and the
 # Dockerfile installs from there alone. The host's python must be the image's: 3.11.
@@ -36,6 +37,7 @@ eval "$("$DOCKER_DIR/dockerd.sh" env)"
 "$DOCKER_DIR/base-image.sh"
 
 started=$SECONDS
-log "docker build dts:$VERSION dts:$COMMIT"
-DOCKER_BUILDKIT=0 docker build --quiet --force-rm -f compose/Dockerfile -t "dts:$VERSION" -t "dts:$COMMIT" . >/dev/null
-log "built dts:$VERSION and dts:$COMMIT after $((SECONDS - started))s (DOCKER_HOST=$DOCKER_HOST)"
+log "docker build dts:$VERSION dts:$COMMIT dts:latest"
+DOCKER_BUILDKIT=0 docker build --quiet --force-rm -f compose/Dockerfile \
+  -t "dts:$VERSION" -t "dts:$COMMIT" -t dts:latest . >/dev/null
+log "built dts:$VERSION, dts:$COMMIT and dts:latest after $((SECONDS - started))s (DOCKER_HOST=$DOCKER_HOST)"

@@ -18,12 +18,10 @@ import psycopg2
 import pytest
 import redis
 
+from tests.deploy.docker import REDIS, docker, scratch_database
 from tests.processes import REPO, free_port
 
-DOCKER_DIR = REPO / "platform" / "docker"
 HADOLINT = Path(sys.executable).parent / "hadolint"
-SERVER_DATABASE_URL = "postgres://dts:dts@127.0.0.1:55432/dts"
-REDIS = "redis://127.0.0.1:56379"
 CONTAINER_PREFIX = f"dts-image-test-{os.getpid()}"
 # What /app holds: the code the processes run (.dockerignore lets in nothing else), and the static
 # files collected at build.
@@ -42,58 +40,10 @@ RunContainer = Callable[..., str]
 
 
 @pytest.fixture(scope="session")
-def docker_env() -> dict[str, str]:
-    """This environment with DOCKER_HOST set to the private engine, which is started if down."""
-    subprocess.run([DOCKER_DIR / "dockerd.sh", "start"], check=True, timeout=300)
-    exported = subprocess.run(
-        [DOCKER_DIR / "dockerd.sh", "env"], check=True, capture_output=True, text=True
-    ).stdout
-    docker_host = exported.strip().removeprefix("export DOCKER_HOST=")
-    return os.environ | {"DOCKER_HOST": docker_host}
-
-
-def docker(
-    env: dict[str, str], *args: str, timeout: float = 120, check: bool = True
-) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        ["docker", *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
-    if check and result.returncode != 0:
-        pytest.fail(f"docker {' '.join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}")
-    return result
-
-
-@pytest.fixture(scope="session")
-def image(docker_env: dict[str, str]) -> str:
-    """The image build.sh makes from this checkout, by its commit tag."""
-    subprocess.run(
-        [DOCKER_DIR / "build.sh"],
-        env=docker_env | {"DTS_BUILD_PYTHON": sys.executable},
-        cwd=REPO,
-        check=True,
-        timeout=1200,
-    )
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
-    return f"dts:{commit}"
-
-
-@pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    """A database of this session's own on the PostgreSQL of `make services`, dropped at the end."""
-    name = f"dts_image_{os.getpid()}"
-    server = psycopg2.connect(SERVER_DATABASE_URL)
-    server.autocommit = True
-    with server.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield SERVER_DATABASE_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with server.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        server.close()
+    """A database of this session's own on the PostgreSQL of `make services`."""
+    with scratch_database(f"dts_image_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
