@@ -243,3 +243,19 @@ def test_the_stack_runs_a_job_triggered_through_the_api_and_publishes_its_event(
     finally:
         consumer.close()
     assert event["subject"] == f"runs/{run_id}"
+
+
+def test_the_prometheus_configuration_passes_promtool():
+    checked = subprocess.run(
+        [
+            "promtool",
+            "check",
+            "config",
+            "--syntax-only",
+            COMPOSE_DIR / "prometheus" / "prometheus.yml",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
