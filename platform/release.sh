@@ -36,7 +36,6 @@ DIST=${DIST:-$REPO/dist}
 SEMVER='^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$'
 [[ $VERSION =~ $SEMVER ]] ||
   die "VERSION '$VERSION' is not a version like 1.2.3 or 1.2.3-rc.1 (SemVer, no leading v, no +build)"
-[[ -f $CHART/Chart.yaml ]] || die "no Helm chart at $CHART (CHART chooses another folder)"
 
 COMMIT=$(git rev-parse --short HEAD)
 if [[ -n $(git status --porcelain) ]]; then
@@ -46,6 +45,7 @@ if [[ -n $(git status --porcelain) ]]; then
   COMMIT="$COMMIT-dirty"
   log "the work tree has uncommitted changes: the commit tag is $COMMIT"
 fi
+[[ -f $CHART/Chart.yaml ]] || die "no Helm chart at $CHART (CHART chooses another folder)"
 
 IMAGE="$REGISTRY/dts"
 CHARTS="oci://$REGISTRY/charts"
@@ -81,7 +81,7 @@ if [[ ${DTS_RELEASE_OVERWRITE:-} != 1 ]]; then
   fi
   if released "$CHARTS/$CHART_NAME:$VERSION" \
     "$helm" show chart "${plain_http[@]}" "$CHARTS/$CHART_NAME" --version "$VERSION"; then
-    die "$CHARTS/$CHART_NAME $VERSION is released already: a version is not pushed twice" \
+    die "$CHARTS/$CHART_NAME:$VERSION is released already: a version is not pushed twice" \
       "(DTS_RELEASE_OVERWRITE=1 pushes over it)"
   fi
 fi
