@@ -303,7 +303,12 @@ def test_missing_or_bad_version_fails_with_a_clear_message_and_pushes_nothing(
 
 def test_make_release_without_version_says_what_to_run(registry: str, release_env: dict[str, str]):
     # -o: the virtualenv's freshness is not what this test is about; the script stops first.
-    env = {key: value for key, value in release_env.items() if key != "VERSION"}
+    # Nor the make flags of a `make deploy-check` this may run under.
+    env = {
+        key: value
+        for key, value in release_env.items()
+        if key not in {"VERSION", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"}
+    }
     result = run(
         "make",
         "--no-print-directory",
