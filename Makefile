@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test deploy-check build run tools bench services services-stop lint format typecheck requirements clean
+.PHONY: help dev test deploy-check build release run tools bench services services-stop lint format typecheck requirements clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ deploy-check: $(INSTALLED) services  ## The deployment checks: images, compose, 
 
 build: $(INSTALLED)  ## Build and tag the dts image
 	DTS_BUILD_PYTHON=$(BIN)/python platform/docker/build.sh
+
+release: $(INSTALLED)  ## VERSION=1.2.3 [REGISTRY=docker.io/dtsproject]: build, tag and push the image and the Helm chart
+	DTS_BUILD_PYTHON=$(BIN)/python VERSION="$(VERSION)" REGISTRY="$(REGISTRY)" platform/release.sh
 
 run: build services  ## Run the whole platform from its image with docker compose (compose/); make clean removes it
 	platform/docker/stack.sh up
