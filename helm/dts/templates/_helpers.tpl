@@ -118,10 +118,20 @@ it is 0, false or empty, which mergeOverwrite would skip); maps present in both 
 {{- toYaml $merged -}}
 {{- end -}}
 
-{{/* A worker group's values: workers.defaults overridden by the group's own. Args: root, name. */}}
+{{/* A worker group's values: workers.defaults overridden by the group's own. A key the group
+sets replaces the default's value (resources, nodeSelector, affinity: a whole Kubernetes object),
+except the chart's own settings maps (autoscaling, probes, pdb), merged key by key. Args: root, name. */}}
 {{- define "dts.workerGroup" -}}
 {{- $group := get .root.Values.workers.groups .name -}}
-{{- include "dts.deepMerge" (dict "base" .root.Values.workers.defaults "override" $group) -}}
+{{- $merged := deepCopy .root.Values.workers.defaults -}}
+{{- range $key, $value := $group -}}
+{{- if has $key (list "autoscaling" "livenessProbe" "startupProbe" "pdb") -}}
+{{- $_ := set $merged $key (include "dts.deepMerge" (dict "base" (get $merged $key) "override" $value) | fromYaml) -}}
+{{- else -}}
+{{- $_ := set $merged $key $value -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $merged -}}
 {{- end -}}
 
 {{/* Whether the relay runs: it publishes the outbox, which exists only with events on. */}}
