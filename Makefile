@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test deploy-check build release run tools bench services services-stop lint format typecheck requirements clean
+.PHONY: help dev test deploy-check build release run tools helm-install k8s-deploy monitor bench services services-stop lint format typecheck requirements clean
 
 help:  ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(INSTALLED): requirements/test.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,22 @@ run: build services  ## Run the whole platform from its image with docker compos
 
 tools:  ## Build the deployment tools (helm, helm-unittest, kubeconform, docker compose) into the cache
 	platform/tools/install.sh
+
+# The Helm chart (helm/dts/README.md) into the current kubectl context: VALUES is your values file
+# (helm/dts/ci/minimal-values.yaml shows what it must set), NAMESPACE and RELEASE default to dts.
+NAMESPACE ?= dts
+RELEASE ?= dts
+VALUES ?=
+helm-install: tools  ## Install or upgrade the chart (VALUES=my-values.yaml, NAMESPACE, RELEASE); the migrations run first
+	@test -n "$(VALUES)" || { echo "make helm-install VALUES=<your values file>"; exit 2; }
+	"$$(platform/tools/helm.sh)" upgrade --install $(RELEASE) helm/dts --namespace $(NAMESPACE) --create-namespace --values $(VALUES)
+
+k8s-deploy: tools  ## helm-install, then wait until every Deployment has rolled out (rolled back on failure)
+	@test -n "$(VALUES)" || { echo "make k8s-deploy VALUES=<your values file>"; exit 2; }
+	"$$(platform/tools/helm.sh)" upgrade --install $(RELEASE) helm/dts --namespace $(NAMESPACE) --create-namespace --values $(VALUES) --wait --timeout 15m --atomic
+
+monitor:  ## Watch the release's pods (NAMESPACE, RELEASE); its alerts are helm/dts/files/prometheus/alerts.yaml
+	kubectl --namespace $(NAMESPACE) get pods --selector app.kubernetes.io/instance=$(RELEASE),app.kubernetes.io/part-of=dts --output wide --watch
 
 bench: $(INSTALLED) services  ## Run the benchmarks against their peers; results in bench/results/
 	$(BIN)/pip install --quiet -r requirements/bench.txt
