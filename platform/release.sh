@@ -105,8 +105,17 @@ COMMIT_DIGEST=$(push_image "$IMAGE:$COMMIT")
 [[ $COMMIT_DIGEST == "$IMAGE_DIGEST" ]] ||
   die "$IMAGE:$COMMIT got $COMMIT_DIGEST, but $IMAGE:$VERSION got $IMAGE_DIGEST"
 
-log "helm package $CHART --version $VERSION --app-version $VERSION"
-packaged=$("$helm" package "$CHART" --version "$VERSION" --app-version "$VERSION" --destination "$DIST")
+# The packaged chart's default image is the one just pushed: a copy of the chart with its
+# image.repository default set to $IMAGE (the tag defaults to the appVersion, $VERSION).
+staged="$SVC_DIR/chart"
+rm -rf "$staged"
+mkdir -p "$staged"
+cp -r "$CHART/." "$staged/"
+sed -i "s|^  repository: .*|  repository: $IMAGE|" "$staged/values.yaml"
+[[ $("$helm" show values "$staged" | grep -c "^  repository: $IMAGE\$") == 1 ]] ||
+  die "could not set image.repository to $IMAGE in the packaged chart's values.yaml"
+log "helm package $CHART --version $VERSION --app-version $VERSION (image.repository $IMAGE)"
+packaged=$("$helm" package "$staged" --version "$VERSION" --app-version "$VERSION" --destination "$DIST")
 PACKAGE=${packaged##*: }
 [[ -f $PACKAGE ]] || die "helm package said '$packaged', which names no file"
 log "helm push $PACKAGE $CHARTS"

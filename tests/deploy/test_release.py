@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.processes import REPO, free_port
 
@@ -214,6 +215,14 @@ def test_chart_is_pushed_at_the_version_and_pulled_back_with_the_reported_digest
     shown = succeeded(run(helm, "show", "chart", tmp_path / f"dts-{VERSION}.tgz", env=release_env))
     assert f"\nversion: {VERSION}\n" in f"\n{shown.stdout}"
     assert f"\nappVersion: {VERSION}\n" in f"\n{shown.stdout}"
+    # Its default image is the one released beside it, at the appVersion.
+    values = succeeded(
+        run(helm, "show", "values", tmp_path / f"dts-{VERSION}.tgz", env=release_env)
+    )
+    assert yaml.safe_load(values.stdout)["image"] == {
+        **yaml.safe_load((REPO / "helm" / "dts" / "values.yaml").read_text())["image"],
+        "repository": released["IMAGE"],
+    }
 
 
 def test_second_release_of_a_version_is_refused_and_pushes_nothing(

@@ -201,6 +201,7 @@ except the chart's own settings maps (autoscaling, probes, pdb), merged key by k
 {{/* The ConfigMap's data; also rendered as the migrations hook's copy. */}}
 {{- define "dts.configData" -}}
 DJANGO_SETTINGS_MODULE: config.settings.production
+DJANGO_ALLOWED_HOSTS: {{ include "dts.allowedHosts" . | quote }}
 DJANGO_CSRF_TRUSTED_ORIGINS: {{ include "dts.csrfTrustedOrigins" . | quote }}
 DJANGO_SECURE_SSL_REDIRECT: {{ .Values.config.sslRedirect | ternary "true" "false" | quote }}
 DTS_TRUSTED_PROXIES: {{ int .Values.config.trustedProxies | quote }}
@@ -250,13 +251,6 @@ checksum/secret: {{ include "dts.secretData" . | sha256sum }}
 {{/* The environment of every dts container. Args: root, configMap, secret (names), extraEnv. */}}
 {{- define "dts.env" -}}
 {{- $root := .root -}}
-- name: DTS_POD_IP
-  valueFrom:
-    fieldRef:
-      fieldPath: status.podIP
-# The pod's IP is a host the kubelet's probes and Prometheus's scrapes name.
-- name: DJANGO_ALLOWED_HOSTS
-  value: {{ printf "%s,$(DTS_POD_IP)" (include "dts.allowedHosts" $root) | quote }}
 {{- range $key := list "DJANGO_SECRET_KEY" "DATABASE_URL" "CELERY_BROKER_URL" "DTS_CACHE_URL" "DTS_LIVE_REDIS_URL" }}
 - name: {{ $key }}
   valueFrom:
