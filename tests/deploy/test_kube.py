@@ -92,7 +92,9 @@ spec:
 """
 
 
-def run(*command: str | Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+def run(
+    *command: str | Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(part) for part in command],
         input=stdin,
@@ -100,16 +102,22 @@ def run(*command: str | Path, stdin: str | None = None) -> subprocess.CompletedP
         text=True,
         timeout=120,
         check=False,
+        env={**os.environ, **(env or {})},
     )
+
+
+def discovery_cache(kubeconfig: Path) -> Path:
+    """Where kubectl and helm keep the server's discovery: beside the kubeconfig, as apiserver.sh
+    keeps it, rather than a folder per (random) port in ~/.kube/cache."""
+    return kubeconfig.parent / "kubectl-cache"
 
 
 def kubectl(
     kubeconfig: Path, *arguments: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess:
-    # The discovery cache beside the kubeconfig, as apiserver.sh keeps it: not one per port in ~.
     return run(
         "kubectl",
-        *("--kubeconfig", kubeconfig, "--cache-dir", kubeconfig.parent / "kubectl-cache"),
+        *("--kubeconfig", kubeconfig, "--cache-dir", discovery_cache(kubeconfig)),
         *arguments,
         stdin=stdin,
     )
@@ -245,8 +253,10 @@ def test_helm_installs_a_chart_with_custom_resources_against_the_server(
     assert created.returncode == 0, created.stderr
     templates = tmp_path / "demo" / "templates"
     (templates / "custom-resources.yaml").write_text(CUSTOM_RESOURCES)
-    install = (tools["helm"], "install", "demo", tmp_path / "demo", "--dry-run=server")
-    result = run(*install, "--kubeconfig", kube_apiserver)
+    chart = tmp_path / "demo"
+    install = (tools["helm"], "install", "demo", chart, "--dry-run=server", "--kubeconfig")
+    cache = {"KUBECACHEDIR": str(discovery_cache(kube_apiserver))}
+    result = run(*install, kube_apiserver, env=cache)
     assert result.returncode == 0, result.stderr
     for kind in ("Deployment", "ServiceMonitor", "PrometheusRule", "ScaledObject"):
         assert f"\nkind: {kind}\n" in result.stdout
@@ -254,7 +264,7 @@ def test_helm_installs_a_chart_with_custom_resources_against_the_server(
     (templates / "custom-resources.yaml").write_text(
         CUSTOM_RESOURCES.replace("kind: ScaledObject", "kind: ScaledObjekt")
     )
-    result = run(*install, "--kubeconfig", kube_apiserver)
+    result = run(*install, kube_apiserver, env=cache)
     assert result.returncode != 0
     assert 'no matches for kind "ScaledObjekt"' in result.stderr
 
