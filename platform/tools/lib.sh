@@ -21,6 +21,9 @@ TOOLS_DIR="${DTS_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dts/tools}"
 : "${DTS_KUBERNETES_SCHEMA_VERSION:=1.34.0}"   # the Kubernetes version the schemas describe
 : "${DTS_COMPOSE_VERSION:=v2.40.3}"
 : "${DTS_KUBERNETES_VERSION:=v1.34.4}"         # kube-apiserver
+: "${DTS_CONTROLLER_GEN_VERSION:=v0.23.0}"
+: "${DTS_PROMETHEUS_OPERATOR_VERSION:=v0.95.2}" # its pkg/apis/monitoring module: the CRDs
+: "${DTS_KEDA_VERSION:=v2.21.0}"                # its module's ScaledObject CRDs
 
 # Messages go to stderr: stdout carries only the binary's path.
 log() { printf '[%s] %s\n' "$SERVICE" "$*" >&2; }

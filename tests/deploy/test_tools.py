@@ -104,7 +104,15 @@ def kubeconform(tools: dict[str, str], manifest: Path) -> subprocess.CompletedPr
 
 
 def test_install_prints_every_tool_and_a_second_run_is_quick(tools: dict[str, str]) -> None:
-    assert set(tools) == {"helm", "helm-unittest", "kubeconform", "kubernetes-schemas", "compose"}
+    assert set(tools) == {
+        "helm",
+        "helm-unittest",
+        "kubeconform",
+        "kubernetes-schemas",
+        "controller-gen",
+        "crd-schemas",
+        "compose",
+    }
     again = run(TOOLS / "install.sh")
     assert again.returncode == 0, again.stderr
     assert again.stderr == ""  # nothing was built
