@@ -14,33 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.docker import DOCKER_DIR
+from tests.deploy.kube import COLD_BUILD_TIMEOUT, CRD_SCHEMAS, apiserver, kubeconfig_of
 from tests.processes import REPO
-
-APISERVER = REPO / "platform" / "k8s" / "apiserver.sh"
-CRD_SCHEMAS = REPO / "platform" / "tools" / "crd-schemas.sh"
-COLD_BUILD_TIMEOUT = 1700  # seconds: kube-apiserver from source on a cold cache
-
-
-def apiserver(command: str, services: Path, timeout: float = COLD_BUILD_TIMEOUT) -> str:
-    """Run `apiserver.sh COMMAND` for the instance in SERVICES; its stdout, or fail the test."""
-    result = subprocess.run(
-        [APISERVER, command],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, "DTS_SERVICES_DIR": str(services)},
-    )
-    if result.returncode != 0:
-        pytest.fail(f"apiserver.sh {command} failed:\n{result.stdout}{result.stderr}")
-    return result.stdout
-
-
-def kubeconfig_of(services: Path) -> Path:
-    """The kubeconfig `apiserver.sh env` names for the instance in SERVICES."""
-    line = apiserver("env", services, timeout=30).strip()
-    assert line.startswith("export KUBECONFIG="), line
-    return Path(line.removeprefix("export KUBECONFIG="))
 
 
 @pytest.fixture(scope="session")

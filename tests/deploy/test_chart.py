@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.deploy.kube import discovery_cache, kubectl
 from tests.processes import REPO
 
 CHART = REPO / "helm" / "dts"
@@ -21,14 +22,8 @@ VALUES_FILES = sorted((CHART / "ci").glob("*.yaml"))
 ALERTS = CHART / "files" / "prometheus" / "alerts.yaml"
 PROMTOOL = Path("/usr/bin/promtool")
 KUBERNETES_VERSION = "1.34.0"
-# Kinds from CustomResourceDefinitions, which the stand-alone Kubernetes schemas lack.
-CRD_KINDS = {
-    "ServiceMonitor",
-    "PodMonitor",
-    "PrometheusRule",
-    "ScaledObject",
-    "TriggerAuthentication",
-}
+# kubeconform finds the CRD kinds' schemas in crd-schemas.sh's folder laid out so.
+CRD_SCHEMA_LOCATION = "{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json"
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -76,15 +71,6 @@ def helm_template(tools: dict[str, str], *arguments: str | Path) -> subprocess.C
         KUBERNETES_VERSION,
         *arguments,
     )
-
-
-def crd_schema_locations() -> list[str]:
-    """kubeconform schema locations of the CRD kinds (ServiceMonitor, PodMonitor, PrometheusRule,
-    ScaledObject, TriggerAuthentication). None yet: platform/tools/crd-schemas.sh will print a
-    folder laid out as <folder>/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json; until
-    it is wired in here, the documents of CRD kinds are split out and only parsed, not validated.
-    """
-    return []
 
 
 def kubeconform(
@@ -143,25 +129,53 @@ def test_helm_unittest_suites_pass(tools: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("values", VALUES_FILES, ids=lambda path: path.name)
-def test_rendered_manifests_are_valid_kubernetes(
-    tools: dict[str, str], values: Path, tmp_path: Path
+def test_rendered_manifests_are_valid_kubernetes_and_custom_resources(
+    tools: dict[str, str], crd_schemas: Path, values: Path, tmp_path: Path
 ) -> None:
-    rendered = rendered_documents(tools, values)
-    extra_locations = crd_schema_locations()
-    if extra_locations:
-        validated = rendered
-    else:
-        validated = [document for document in rendered if document["kind"] not in CRD_KINDS]
-        for document in rendered:
-            if document["kind"] in CRD_KINDS:
-                assert document["apiVersion"] in {"monitoring.coreos.com/v1", "keda.sh/v1alpha1"}
-                assert document["metadata"]["name"]
-                assert document["spec"]
     manifest = tmp_path / "rendered.yaml"
-    manifest.write_text(yaml.safe_dump_all(validated))
-    result = kubeconform(tools, manifest, extra_locations)
+    manifest.write_text(yaml.safe_dump_all(rendered_documents(tools, values)))
+    result = kubeconform(tools, manifest, [f"{crd_schemas}/{CRD_SCHEMA_LOCATION}"])
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"Valid: {len(validated)}, Invalid: 0, Errors: 0, Skipped: 0" in result.stdout
+    rendered = len(documents(manifest.read_text()))
+    assert f"Valid: {rendered}, Invalid: 0, Errors: 0, Skipped: 0" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def namespace(kube_apiserver: Path) -> str:
+    """The namespace the chart is rendered for, made on the test's API server."""
+    created = kubectl(kube_apiserver, "create", "namespace", "dts")
+    assert created.returncode == 0, created.stderr
+    return "dts"
+
+
+@pytest.mark.parametrize("values", VALUES_FILES, ids=lambda path: path.name)
+def test_the_api_server_accepts_every_rendered_manifest(
+    tools: dict[str, str], kube_apiserver: Path, namespace: str, values: Path, tmp_path: Path
+) -> None:
+    # kubectl's server-side dry run sends each object to the API server, which checks what the
+    # schemas cannot: selectors against labels, names, quantities, the CRDs' own validation.
+    manifest = tmp_path / "rendered.yaml"
+    manifest.write_text(yaml.safe_dump_all(rendered_documents(tools, values)))
+    result = kubectl(
+        kube_apiserver, "apply", "--dry-run=server", "--namespace", namespace, "-f", manifest
+    )
+    assert result.returncode == 0, result.stderr
+    applied = result.stdout.splitlines()
+    assert len(applied) == len(documents(manifest.read_text()))
+    assert all(line.endswith("(server dry run)") for line in applied), result.stdout
+
+
+@pytest.mark.parametrize("values", VALUES_FILES, ids=lambda path: path.name)
+def test_helm_install_dry_run_on_the_server_succeeds(
+    tools: dict[str, str], kube_apiserver: Path, namespace: str, values: Path
+) -> None:
+    result = run(
+        *(tools["helm"], "install", "dts", CHART, "--dry-run=server", "--values", values),
+        *("--namespace", namespace, "--kubeconfig", kube_apiserver),
+        env={"KUBECACHEDIR": str(discovery_cache(kube_apiserver))},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "STATUS: pending-install" in result.stdout
 
 
 def test_full_values_render_every_optional_part(tools: dict[str, str]) -> None:

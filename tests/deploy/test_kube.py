@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.conftest import apiserver, kubeconfig_of
+from tests.deploy.kube import apiserver, discovery_cache, kubeconfig_of, kubectl
 from tests.processes import REPO
 
 TOOLS = REPO / "platform" / "tools"
@@ -103,23 +103,6 @@ def run(
         timeout=120,
         check=False,
         env={**os.environ, **(env or {})},
-    )
-
-
-def discovery_cache(kubeconfig: Path) -> Path:
-    """Where kubectl and helm keep the server's discovery: beside the kubeconfig, as apiserver.sh
-    keeps it, rather than a folder per (random) port in ~/.kube/cache."""
-    return kubeconfig.parent / "kubectl-cache"
-
-
-def kubectl(
-    kubeconfig: Path, *arguments: str, stdin: str | None = None
-) -> subprocess.CompletedProcess:
-    return run(
-        "kubectl",
-        *("--kubeconfig", kubeconfig, "--cache-dir", discovery_cache(kubeconfig)),
-        *arguments,
-        stdin=stdin,
     )
 
 
