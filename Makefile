@@ -52,8 +52,8 @@ k8s-deploy: tools  ## helm-install, then wait until every Deployment has rolled 
 	@test -n "$(VALUES)" || { echo "make k8s-deploy VALUES=<your values file>"; exit 2; }
 	"$$(platform/tools/helm.sh)" upgrade --install $(RELEASE) helm/dts --namespace $(NAMESPACE) --create-namespace --values $(VALUES) --wait --timeout 15m --atomic
 
-monitor:  ## Watch the release's pods (NAMESPACE, RELEASE); its alerts are helm/dts/files/prometheus/alerts.yaml
-	kubectl --namespace $(NAMESPACE) get pods --selector app.kubernetes.io/instance=$(RELEASE),app.kubernetes.io/part-of=dts --output wide --watch
+monitor:  ## Port-forward the cluster's Prometheus (:9090) and Grafana (:3000) here (MONITORING_NAMESPACE, PROMETHEUS_SERVICE, GRAFANA_SERVICE)
+	platform/k8s/monitor.sh
 
 bench: $(INSTALLED) services  ## Run the benchmarks against their peers; results in bench/results/
 	$(BIN)/pip install --quiet -r requirements/bench.txt

@@ -8,12 +8,13 @@ are built first (minutes)."""
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.deploy.kube import apiserver, discovery_cache, kubeconfig_of, kubectl
-from tests.processes import REPO
+from tests.processes import REPO, free_port
 
 TOOLS = REPO / "platform" / "tools"
 pytestmark = pytest.mark.timeout(1800)
@@ -289,3 +290,77 @@ def test_status_says_down_when_nothing_runs(tmp_path: Path) -> None:
         env={**os.environ, "DTS_SERVICES_DIR": str(tmp_path)},
     )
     assert result.returncode == 3
+
+
+MONITOR = REPO / "platform" / "k8s" / "monitor.sh"
+
+
+def monitor(kubeconfig: Path, **env: str) -> subprocess.Popen:
+    """`make monitor`'s script against the API server of `kubeconfig`, on free local ports."""
+    return subprocess.Popen(
+        [MONITOR],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "KUBECACHEDIR": str(discovery_cache(kubeconfig)),
+            "LOCAL_PROMETHEUS_PORT": str(free_port()),
+            "LOCAL_GRAFANA_PORT": str(free_port()),
+            **env,
+        },
+    )
+
+
+def test_monitor_names_the_service_or_port_it_cannot_find(kube_apiserver: Path) -> None:
+    namespace = "monitoring-missing"
+    assert kubectl(kube_apiserver, "create", "namespace", namespace).returncode == 0
+    missing = monitor(kube_apiserver, MONITORING_NAMESPACE=namespace)
+    output = missing.communicate(timeout=60)[0]
+    assert missing.returncode == 1
+    assert f"no service {namespace}/prometheus-operated" in output
+    assert "set PROMETHEUS_SERVICE" in output
+    for name, port in (("prometheus-operated", "9090:9090"), ("grafana", "3000:3000")):
+        created = kubectl(
+            kube_apiserver, "-n", namespace, "create", "service", "clusterip", name, f"--tcp={port}"
+        )
+        assert created.returncode == 0, created.stderr
+    wrong_port = monitor(kube_apiserver, MONITORING_NAMESPACE=namespace)
+    output = wrong_port.communicate(timeout=60)[0]
+    assert wrong_port.returncode == 1
+    assert f"service {namespace}/grafana has no port 80: set GRAFANA_PORT" in output
+
+
+def test_monitor_forwards_both_services_until_stopped(kube_apiserver: Path) -> None:
+    # No kubelet runs here, so no pod answers: this shows the forwards start for the services
+    # found, and that stopping the script stops them.
+    namespace = "monitoring"
+    assert kubectl(kube_apiserver, "create", "namespace", namespace).returncode == 0
+    for name, port in (("prometheus-operated", "9090:9090"), ("grafana", "80:3000")):
+        created = kubectl(
+            kube_apiserver, "-n", namespace, "create", "service", "clusterip", name, f"--tcp={port}"
+        )
+        assert created.returncode == 0, created.stderr
+    forwarding = monitor(kube_apiserver)
+    assert forwarding.stdout is not None
+    lines = [forwarding.stdout.readline() for _ in range(2)]
+    assert "Prometheus: http://127.0.0.1:" in lines[0]
+    assert "(service monitoring/prometheus-operated:9090)" in lines[0]
+    assert "(service monitoring/grafana:80)" in lines[1]
+    children = subprocess.run(
+        ["pgrep", "-P", str(forwarding.pid), "-f", "kubectl"], capture_output=True, text=True
+    ).stdout.split()
+    assert len(children) == 2
+    forwarding.terminate()
+    assert forwarding.wait(timeout=30) == 130
+    time.sleep(1)
+    assert not [pid for pid in children if is_running(pid)]
+
+
+def is_running(pid: str) -> bool:
+    """A process that has not ended (a zombie awaiting its reaper has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
