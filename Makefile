@@ -36,7 +36,7 @@ release: $(INSTALLED)  ## VERSION=1.2.3 [REGISTRY=docker.io/dtsproject]: build, 
 run: build services  ## Run the whole platform from its image with docker compose (compose/); make clean removes it
 	platform/docker/stack.sh up
 
-tools:  ## Build the deployment tools (helm, helm-unittest, kubeconform, docker compose) into the cache
+tools:  ## Build the deployment tools (helm and its plugin, kubeconform and schemas, controller-gen and CRD schemas, docker compose) into the cache
 	platform/tools/install.sh
 
 # The Helm chart (helm/dts/README.md) into the current kubectl context: VALUES is your values file
@@ -44,11 +44,11 @@ tools:  ## Build the deployment tools (helm, helm-unittest, kubeconform, docker 
 NAMESPACE ?= dts
 RELEASE ?= dts
 VALUES ?=
-helm-install: tools  ## Install or upgrade the chart (VALUES=my-values.yaml, NAMESPACE, RELEASE); the migrations run first
+helm-install:  ## Install or upgrade the chart (VALUES=my-values.yaml, NAMESPACE, RELEASE); the migrations run first
 	@test -n "$(VALUES)" || { echo "make helm-install VALUES=<your values file>"; exit 2; }
 	"$$(platform/tools/helm.sh)" upgrade --install $(RELEASE) helm/dts --namespace $(NAMESPACE) --create-namespace --values $(VALUES)
 
-k8s-deploy: tools  ## helm-install, then wait until every Deployment has rolled out (rolled back on failure)
+k8s-deploy:  ## helm-install, then wait until every Deployment has rolled out (rolled back on failure)
 	@test -n "$(VALUES)" || { echo "make k8s-deploy VALUES=<your values file>"; exit 2; }
 	"$$(platform/tools/helm.sh)" upgrade --install $(RELEASE) helm/dts --namespace $(NAMESPACE) --create-namespace --values $(VALUES) --wait --timeout 15m --atomic
 

@@ -1,8 +1,9 @@
 """The image's HEALTHCHECK, also the chart's probe of the processes without HTTP: exit 0 when
 the container's process is healthy.
 
-The image runs every dts process and Docker gives it one health check. This one looks at the
-container's command (PID 1):
+The image runs every dts process and Docker gives it one health check. This one looks for the
+dts process among the container's processes (PID 1 itself, or the child of an init such as
+compose's `init: true`, whose start script exec'd it):
 - the web (uvicorn): GET /healthz on uvicorn's `--port`;
 - a worker, the scheduler (celery) and the relay (manage.py relay_events): the file
   DTS_HEARTBEAT_FILE names was touched within DTS_HEARTBEAT_MAX_AGE seconds (default 60). Each
@@ -21,9 +22,9 @@ DEFAULT_MAX_AGE_SECONDS = 60.0
 
 
 def command_name(arguments: list[str]) -> str:
-    """The program the container runs, past interpreters and an init (`--init`): the kernel puts
-    a script's interpreter first (python …/uvicorn …)."""
-    for argument in arguments[:4]:
+    """The dts program a command line runs, past its interpreter (the kernel puts a script's
+    interpreter first: python …/uvicorn …); "" for anything else."""
+    for argument in arguments[:2]:
         name = Path(argument).name
         if name in {"uvicorn", "celery"}:
             return name
@@ -49,7 +50,24 @@ def heartbeat_fresh(path: str, max_age: float) -> bool:
         return False
 
 
-def main(arguments: list[str]) -> int:
+def dts_process(commands: list[list[str]]) -> list[str]:
+    """The first command line, in process-id order, that runs a dts program; [] if none."""
+    return next((arguments for arguments in commands if command_name(arguments)), [])
+
+
+def container_commands() -> list[list[str]]:
+    """Every process's command line in this container (its PID namespace), lowest id first."""
+    commands = []
+    for folder in sorted(Path("/proc").glob("[0-9]*"), key=lambda path: int(path.name)):
+        try:
+            commands.append((folder / "cmdline").read_bytes().decode().split("\0")[:-1])
+        except OSError:  # it ended meanwhile
+            continue
+    return commands
+
+
+def main(commands: list[list[str]]) -> int:
+    arguments = dts_process(commands)
     name = command_name(arguments)
     if name == "uvicorn":
         url = f"http://127.0.0.1:{web_port(arguments)}/healthz"
@@ -65,4 +83,4 @@ def main(arguments: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path("/proc/1/cmdline").read_bytes().decode().split("\0")[:-1]))
+    sys.exit(main(container_commands()))

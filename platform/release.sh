@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Release dts: build the image (docker/build.sh), tag it $REGISTRY/dts:$VERSION and
-# $REGISTRY/dts:<short commit>, push both; package the Helm chart at that version and push it to
-# oci://$REGISTRY/charts. Prints what was pushed with its digests, and keeps the same lines in
+# $REGISTRY/dts:<short commit>, push both; package the Helm chart at that version, its default
+# image the one just pushed (by digest), and push it to oci://$CHART_REGISTRY. Prints what was pushed with its digests, and keeps the same lines in
 # $DIST/release-$VERSION.env.
 #
 # Refuses: a VERSION that is not SemVer (the chart's version must be; docker tags cannot hold its
@@ -12,6 +12,9 @@
 #
 # Usage: VERSION=1.2.3 [REGISTRY=docker.io/dtsproject] platform/release.sh   (make release)
 # Env:   REGISTRY  where to push (default docker.io/dtsproject); plain HTTP only for a loopback one
+#        CHART_REGISTRY  where the chart goes: $REGISTRY/charts, but on Docker Hub, which holds
+#                  namespace/repository and nothing deeper, a namespace of its own beside the
+#                  image's (as bitnamicharts beside bitnami): registry-1.docker.io/dtsprojectcharts
 #        CHART     the chart folder (default helm/dts)
 #        DIST      where the packaged chart and the record go (default dist/)
 #        DTS_RELEASE_ALLOW_DIRTY=1  release a tree with uncommitted changes (commit tag <sha>-dirty)
@@ -48,14 +51,17 @@ fi
 [[ -f $CHART/Chart.yaml ]] || die "no Helm chart at $CHART (CHART chooses another folder)"
 
 IMAGE="$REGISTRY/dts"
-CHARTS="oci://$REGISTRY/charts"
-HOST=${REGISTRY%%/*}
-plain_http=() insecure=()
+if [[ $REGISTRY == docker.io/* ]]; then
+  CHART_REGISTRY=${CHART_REGISTRY:-registry-1.docker.io/${REGISTRY#docker.io/}charts}
+fi
+CHART_REGISTRY=${CHART_REGISTRY:-$REGISTRY/charts}
+CHARTS="oci://${CHART_REGISTRY%/}"
 # The engine treats 127.0.0.0/8 as an insecure registry by itself; helm and `docker manifest` need
 # to be told (without it, `docker manifest inspect` says "no such manifest" of one it has).
-if [[ $HOST =~ ^(127\.[0-9.]+|localhost|\[::1\])(:[0-9]+)?$ ]]; then
-  plain_http=(--plain-http) insecure=(--insecure)
-fi
+loopback() { [[ ${1%%/*} =~ ^(127\.[0-9.]+|localhost|\[::1\])(:[0-9]+)?$ ]]; }
+plain_http=() insecure=()
+if loopback "$REGISTRY"; then insecure=(--insecure); fi
+if loopback "$CHART_REGISTRY"; then plain_http=(--plain-http); fi
 
 helm=$("$PLATFORM_DIR/tools/helm.sh")
 "$PLATFORM_DIR/docker/dockerd.sh" start >/dev/null
@@ -106,14 +112,16 @@ COMMIT_DIGEST=$(push_image "$IMAGE:$COMMIT")
   die "$IMAGE:$COMMIT got $COMMIT_DIGEST, but $IMAGE:$VERSION got $IMAGE_DIGEST"
 
 # The packaged chart's default image is the one just pushed: a copy of the chart with its
-# image.repository default set to $IMAGE (the tag defaults to the appVersion, $VERSION).
+# image.repository default set to $IMAGE and image.digest to its digest (the tag, the appVersion
+# $VERSION, then only names it: an overwritten tag cannot change what the chart runs).
 staged="$SVC_DIR/chart"
 rm -rf "$staged"
 mkdir -p "$staged"
 cp -r "$CHART/." "$staged/"
-sed -i "s|^  repository: .*|  repository: $IMAGE|" "$staged/values.yaml"
-[[ $("$helm" show values "$staged" | grep -c "^  repository: $IMAGE\$") == 1 ]] ||
-  die "could not set image.repository to $IMAGE in the packaged chart's values.yaml"
+sed -i -e "s|^  repository: .*|  repository: $IMAGE|" -e "s|^  digest: \"\"|  digest: $IMAGE_DIGEST|" \
+  "$staged/values.yaml"
+[[ $("$helm" show values "$staged" | grep -cx "  repository: $IMAGE\|  digest: $IMAGE_DIGEST") == 2 ]] ||
+  die "could not set image.repository and image.digest in the packaged chart's values.yaml"
 log "helm package $CHART --version $VERSION --app-version $VERSION (image.repository $IMAGE)"
 packaged=$("$helm" package "$staged" --version "$VERSION" --app-version "$VERSION" --destination "$DIST")
 PACKAGE=${packaged##*: }

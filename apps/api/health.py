@@ -11,7 +11,10 @@ filtered out of `django.request`.
 Kubelet probes and Prometheus scrapes reach a web pod by its address, over plain HTTP inside the
 cluster: ALLOWED_HOSTS would refuse their Host header (400) and production's HTTPS redirect send
 them away (301). ProbesMiddleware answers them, and `/metrics`, before those checks: none of the
-three builds a URL from the Host header, which is what ALLOWED_HOSTS protects."""
+three builds a URL from the Host header, which is what ALLOWED_HOSTS protects. These three paths
+have no URL route: the middleware is their only door. `/readyz` (which names the backing servers)
+and `/metrics` are for the cluster only: a request a proxy forwarded (it carries
+X-Forwarded-For, as every reverse proxy and ingress controller adds) is not answered (404)."""
 
 import logging
 from collections.abc import Callable
@@ -37,15 +40,20 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 class ProbesMiddleware:
-    """Answers GET and HEAD of /healthz, /readyz and /metrics whatever the Host header and the
-    scheme; everything else goes on through the middleware. Placed before SecurityMiddleware."""
+    """Answers GET and HEAD of /healthz, and of /readyz and /metrics unless a proxy forwarded
+    them, whatever the Host header and the scheme; everything else goes on through the
+    middleware (to a 404 for those paths). Placed before SecurityMiddleware."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         probe = PROBES.get(request.path_info)
-        if probe is not None and request.method in {"GET", "HEAD"}:
+        if (
+            probe is not None
+            and request.method in {"GET", "HEAD"}
+            and (probe is healthz or "HTTP_X_FORWARDED_FOR" not in request.META)
+        ):
             return probe(request)
         return self.get_response(request)
 

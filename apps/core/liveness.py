@@ -1,8 +1,10 @@
 """A process's sign of life for its container's health check (compose/healthcheck.py, the chart's
-probes): the worker's heartbeat, the scheduler's ticks and the relay's rounds touch the file
-DTS_HEARTBEAT_FILE names (none by default; the image sets one). They touch it whatever a round's
-outcome: an outage of PostgreSQL, Redis or Kafka is waited out by the process, and restarting it
-would not help. A loop that hangs stops touching it, and the check fails."""
+probes): the worker's heartbeat thread, the scheduler's ticks and the relay's rounds touch the
+file DTS_HEARTBEAT_FILE names (none by default; the image sets one). They touch it whatever a
+round's outcome: an outage of PostgreSQL, Redis or Kafka is waited out by the process, and
+restarting it would not help. A loop that hangs stops touching it, and the check fails. (A
+worker's heartbeat thread starts once the worker has reached the broker, and beats beside the
+consumer rather than in it.)"""
 
 import logging
 import time

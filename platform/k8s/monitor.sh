@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make monitor: the cluster's Prometheus and Grafana (those of the current kube context, or of
-# KUBECONFIG) on this machine, by `kubectl port-forward`, until Ctrl-C. The defaults are the names
-# kube-prometheus-stack gives them; each is checked before anything is forwarded.
+# KUBECONFIG) on this machine, by `kubectl port-forward`, until Ctrl-C. Each service and port is
+# checked before anything is forwarded. prometheus-operated is the Prometheus Operator's service;
+# kube-prometheus-stack names Grafana's <release>-grafana: set GRAFANA_SERVICE to it.
 # Env: MONITORING_NAMESPACE (monitoring)
 #      PROMETHEUS_SERVICE (prometheus-operated, the Prometheus Operator's), PROMETHEUS_PORT (9090)
 #      GRAFANA_SERVICE (grafana), GRAFANA_PORT (80, the Grafana chart's service port)

@@ -60,15 +60,6 @@ def succeeded(result: subprocess.CompletedProcess) -> subprocess.CompletedProces
 
 
 @pytest.fixture(scope="module")
-def docker_env() -> dict[str, str]:
-    """This environment with DOCKER_HOST set to the private engine, which is started if down."""
-    env = dict(os.environ)
-    succeeded(run(PLATFORM / "docker" / "dockerd.sh", "start", env=env, timeout=300))
-    exported = succeeded(run(PLATFORM / "docker" / "dockerd.sh", "env", env=env)).stdout
-    return env | {"DOCKER_HOST": exported.strip().removeprefix("export DOCKER_HOST=")}
-
-
-@pytest.fixture(scope="module")
 def helm() -> str:
     """The helm binary of the tools cache (built from the Go module proxy if missing: minutes)."""
     built = run(PLATFORM / "tools" / "helm.sh", env=dict(os.environ), timeout=900)
@@ -215,13 +206,14 @@ def test_chart_is_pushed_at_the_version_and_pulled_back_with_the_reported_digest
     shown = succeeded(run(helm, "show", "chart", tmp_path / f"dts-{VERSION}.tgz", env=release_env))
     assert f"\nversion: {VERSION}\n" in f"\n{shown.stdout}"
     assert f"\nappVersion: {VERSION}\n" in f"\n{shown.stdout}"
-    # Its default image is the one released beside it, at the appVersion.
+    # Its default image is the one released beside it, by digest.
     values = succeeded(
         run(helm, "show", "values", tmp_path / f"dts-{VERSION}.tgz", env=release_env)
     )
     assert yaml.safe_load(values.stdout)["image"] == {
         **yaml.safe_load((REPO / "helm" / "dts" / "values.yaml").read_text())["image"],
         "repository": released["IMAGE"],
+        "digest": released["IMAGE_DIGEST"],
     }
 
 

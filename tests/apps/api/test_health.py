@@ -154,3 +154,13 @@ def test_other_paths_still_need_an_allowed_host_and_https(client):
     assert client.get("/api/v1/jobs/", HTTP_HOST="10.1.2.3:8000").status_code == 400
     assert client.get("/api/v1/jobs/", HTTP_HOST="dts.example.com").status_code == 301
     assert client.post("/healthz", HTTP_HOST="10.1.2.3:8000").status_code == 400
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "status"), [("/healthz", 200), ("/readyz", 404), ("/metrics", 404)]
+)
+def test_only_healthz_answers_requests_a_proxy_forwarded(client, path, status):
+    # Through the ingress, from the internet: /readyz names the backing servers, /metrics is
+    # for Prometheus inside the cluster.
+    assert client.get(path, HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == status
