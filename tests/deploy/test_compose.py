@@ -201,12 +201,11 @@ def test_the_stack_runs_a_job_triggered_through_the_api_and_publishes_its_event(
     assert stack.states() == {"migrate": "exited"} | dict.fromkeys(
         DTS_PROCESSES - {"migrate"}, "healthy"
     )
-    # Healthy by a check that looks: behind compose's init, the worker's finds its heartbeat file,
-    # and fails on one that is never touched.
-    for heartbeat, exit_code in (("/tmp/dts/heartbeat", 0), ("/nonexistent/heartbeat", 1)):
+    # Healthy by a check that looks: behind compose's init, the worker's finds its heartbeat file
+    # (the image's), and fails on one that is never touched.
+    for env, exit_code in (((), 0), (("--env", "DTS_HEARTBEAT_FILE=/nonexistent/heartbeat"), 1)):
         checked = stack.compose(
-            *("exec", "-T", "--env", f"DTS_HEARTBEAT_FILE={heartbeat}", "worker"),
-            *("python", "/app/compose/healthcheck.py"),
+            *("exec", "-T", *env, "worker", "python", "/app/compose/healthcheck.py")
         )
         assert checked.returncode == exit_code, checked.stderr
     made = stack.compose("exec", "-T", "web", "python", "manage.py", "shell", "-c", MAKE_ADMIN)
