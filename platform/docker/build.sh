@@ -38,6 +38,10 @@ eval "$("$DOCKER_DIR/dockerd.sh" env)"
 
 started=$SECONDS
 log "docker build dts:$VERSION dts:$COMMIT dts:latest"
+# The OCI labels say which version and commit an image holds, wherever it is pulled.
 DOCKER_BUILDKIT=0 docker build --quiet --force-rm -f compose/Dockerfile \
+  --label "org.opencontainers.image.version=$VERSION" \
+  --label "org.opencontainers.image.revision=$(git rev-parse HEAD)" \
+  --label org.opencontainers.image.title=dts \
   -t "dts:$VERSION" -t "dts:$COMMIT" -t dts:latest . >/dev/null
 log "built dts:$VERSION, dts:$COMMIT and dts:latest after $((SECONDS - started))s (DOCKER_HOST=$DOCKER_HOST)"

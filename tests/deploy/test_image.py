@@ -173,6 +173,11 @@ def test_image_runs_as_non_root_with_python_settings_and_no_secret(
     assert not {"DJANGO_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL"} & env.keys()
     assert config["Cmd"] == ["/app/compose/start/web"]  # exec form: the script execs the process
     assert config["Healthcheck"]["Test"][:2] == ["CMD", "python"]
+    revision = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    assert config["Labels"]["org.opencontainers.image.revision"] == revision
+    assert config["Labels"]["org.opencontainers.image.version"]
     uid = docker(docker_env, "run", "--rm", "--network=none", image, "id", "-u").stdout
     assert uid.strip() == "10001"
     # collectstatic's made-up settings stayed in the builder stage: not in the image's history.
