@@ -6,6 +6,7 @@ tests/platform/test_prometheus_rules.py checks and unit-tests with promtool).
 The tools come from platform/tools/install.sh as in test_tools.py (a warm cache answers at once).
 A missing tool fails the test, never skips."""
 
+import json
 import os
 import re
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 import yaml
 
 from tests.deploy.kube import discovery_cache, kubectl
-from tests.platform.promql import rule_files, rule_groups
+from tests.platform.promql import DASHBOARDS, rule_files, rule_groups
 from tests.processes import REPO
 
 CHART = REPO / "helm" / "dts"
@@ -233,6 +234,7 @@ def test_a_changed_setting_changes_the_pods_checksum(tools: dict[str, str]) -> N
         (["--set", "config.extra.DTS_QUEUES=mail"], "at '/config/extra/DTS_QUEUES'"),
         (["--set", "externalRedis.brokerUrl=amqp://rabbit"], "at '/externalRedis/brokerUrl'"),
         (["--set", "monitoring.interval=often"], "at '/monitoring/interval'"),
+        (["--set", "monitoring.dashboards.enable=true"], "additional properties 'enable'"),
     ],
     ids=lambda value: value[1] if isinstance(value, list) else None,
 )
@@ -259,11 +261,12 @@ def test_prometheus_rule_carries_every_rule_of_the_platform_rules(tools: dict[st
     assert rule["spec"] == {"groups": rule_groups()}
 
 
-def test_the_packaged_chart_holds_the_rule_files_themselves(
+def test_the_packaged_chart_holds_the_rules_and_dashboards_themselves(
     tools: dict[str, str], tmp_path: Path
 ) -> None:
-    """files/prometheus is a link to platform/prometheus/rules/: helm package stores the files it
-    points to, so an installed chart needs no repository."""
+    """files/prometheus and files/grafana are links to platform/prometheus/rules/ and
+    platform/grafana/dashboards/: helm package stores the files they point to, so an installed
+    chart needs no repository."""
     result = run(tools["helm"], "package", CHART, "--destination", tmp_path)
     assert result.returncode == 0, result.stderr
     (package,) = tmp_path.glob("dts-*.tgz")
@@ -271,9 +274,24 @@ def test_the_packaged_chart_holds_the_rule_files_themselves(
     with tarfile.open(package) as archive:
         for member in archive.getmembers():
             content = archive.extractfile(member) if member.isfile() else None
-            if content and member.name.startswith("dts/files/prometheus/"):
-                packaged[Path(member.name).name] = content.read().decode()
-    assert packaged == {path.name: path.read_text() for path in rule_files()}
+            if content and member.name.startswith("dts/files/"):
+                packaged[member.name.removeprefix("dts/files/")] = content.read().decode()
+    expected = {f"prometheus/{path.name}": path.read_text() for path in rule_files()}
+    expected |= {f"grafana/{path.name}": path.read_text() for path in DASHBOARDS}
+    assert packaged == expected
+
+
+def test_dashboards_config_map_carries_every_dashboard(tools: dict[str, str]) -> None:
+    full = rendered_documents(tools, CHART / "ci" / "full-values.yaml")
+    (config_map,) = [
+        document
+        for document in full
+        if document["kind"] == "ConfigMap" and document["metadata"]["name"] == "dts-dashboards"
+    ]
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert {name: json.loads(text) for name, text in config_map["data"].items()} == {
+        path.name: json.loads(path.read_text()) for path in DASHBOARDS
+    }
 
 
 def test_readme_documents_every_top_level_value() -> None:

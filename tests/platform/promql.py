@@ -1,6 +1,6 @@
 """What the monitoring tests share: the metric names docs/metrics.md promises (its catalogue, the
 contract the code exports), the names a PromQL expression uses, the recording rules of
-platform/prometheus/rules/, and promtool."""
+platform/prometheus/rules/, the dashboards' files, and promtool."""
 
 import re
 import subprocess
@@ -13,6 +13,7 @@ import yaml
 from tests.processes import REPO
 
 RULES = REPO / "platform" / "prometheus" / "rules"
+DASHBOARDS = sorted((REPO / "platform" / "grafana" / "dashboards").glob("*.json"))
 CATALOGUE = REPO / "docs" / "metrics.md"
 PROMTOOL = Path("/usr/bin/promtool")
 # Series every Prometheus makes of a target, and the web's django-prometheus families.

@@ -17,11 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.platform.promql import PROMTOOL, metric_names, run, unknown_metrics
+from tests.platform.promql import DASHBOARDS, PROMTOOL, metric_names, run, unknown_metrics
 from tests.processes import REPO
 
 GRAFANA = REPO / "platform" / "grafana"
-DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
 # Grafana's variables, each as a value that keeps the expression valid PromQL.
 VARIABLES = {
