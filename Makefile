@@ -52,8 +52,15 @@ k8s-deploy:  ## helm-install, then wait until every Deployment has rolled out (r
 	@test -n "$(VALUES)" || { echo "make k8s-deploy VALUES=<your values file>"; exit 2; }
 	"$$(platform/tools/helm.sh)" upgrade --install $(RELEASE) helm/dts --namespace $(NAMESPACE) --create-namespace --values $(VALUES) --wait --timeout 15m --atomic
 
-monitor:  ## Port-forward the cluster's Prometheus (:9090) and Grafana (:3000) here (MONITORING_NAMESPACE, PROMETHEUS_SERVICE, GRAFANA_SERVICE)
+# make monitor: the local Prometheus of `make services` (and compose's Grafana when it runs);
+# KUBE=1: the cluster's, port-forwarded by platform/k8s/monitor.sh.
+KUBE ?=
+monitor:  ## URLs of the local Prometheus (and compose's Grafana); KUBE=1: port-forward the cluster's Prometheus and Grafana here
+ifeq ($(KUBE),1)
 	platform/k8s/monitor.sh
+else
+	platform/local/monitor.sh
+endif
 
 bench: $(INSTALLED) services  ## Run the benchmarks against their peers; results in bench/results/
 	$(BIN)/pip install --quiet -r requirements/bench.txt

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prometheus (Debian package) on 127.0.0.1:$DTS_PROMETHEUS_PORT with
-# platform/local/prometheus.yml; TSDB in .services/prometheus/data.
+# platform/local/prometheus.yml (which loads platform/prometheus/rules/); TSDB in
+# .services/prometheus/data. Installs amtool (prometheus-alertmanager) too, for the rule tests.
 # Usage: prometheus.sh start|stop|status
 set -euo pipefail
 SERVICE=prometheus
@@ -15,7 +16,8 @@ svc_url() { echo "http://127.0.0.1:$PORT"; }
 svc_healthy() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$PORT/-/ready"; }
 
 svc_start() {
-  ensure_packages prometheus curl
+  # prometheus-alertmanager for amtool, which checks platform/prometheus/alertmanager.yml.
+  ensure_packages prometheus prometheus-alertmanager curl
   mkdir -p "$SVC_DIR/data"
   launch "$PIDFILE" prometheus \
     --config.file="$LOCAL_DIR/prometheus.yml" \

@@ -25,7 +25,7 @@ start_all() {
   done
   # One apt run for what the others need, while the JVM ones fetch and start; and Debian's
   # Chromium, the browser the end-to-end tests drive (Playwright downloads none here).
-  ensure_packages postgresql redis-server redis-tools prometheus curl chromium
+  ensure_packages postgresql redis-server redis-tools prometheus prometheus-alertmanager curl chromium
   for name in postgres redis prometheus; do run "$name" start || failed=1; done
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   ((failed == 0)) || die "some services did not start (see above)"

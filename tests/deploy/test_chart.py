@@ -1,13 +1,16 @@
 """The Helm chart helm/dts: lint, its helm-unittest suites, what it renders with each documented
 values file validated against Kubernetes 1.34's schemas, the values schema refusing bad values by
-name, and the Prometheus alerts it ships checked and unit-tested with promtool.
+name, and the PrometheusRule carrying the rules of platform/prometheus/rules/ (which
+tests/platform/test_prometheus_rules.py checks and unit-tests with promtool).
 
-The tools come from platform/tools/install.sh as in test_tools.py (a warm cache answers at once);
-promtool is Debian's, installed by `make services`. A missing tool fails the test, never skips."""
+The tools come from platform/tools/install.sh as in test_tools.py (a warm cache answers at once).
+A missing tool fails the test, never skips."""
 
+import json
 import os
 import re
 import subprocess
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +18,11 @@ import pytest
 import yaml
 
 from tests.deploy.kube import discovery_cache, kubectl
+from tests.platform.promql import DASHBOARDS, rule_files, rule_groups
 from tests.processes import REPO
 
 CHART = REPO / "helm" / "dts"
 VALUES_FILES = sorted((CHART / "ci").glob("*.yaml"))
-ALERTS = CHART / "files" / "prometheus" / "alerts.yaml"
-PROMTOOL = Path("/usr/bin/promtool")
 KUBERNETES_VERSION = "1.34.0"
 # kubeconform finds the CRD kinds' schemas in crd-schemas.sh's folder laid out so.
 CRD_SCHEMA_LOCATION = "{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json"
@@ -51,12 +53,6 @@ def tools() -> dict[str, str]:
     )
     assert result.returncode == 0, result.stderr
     return dict(line.split(" ", 1) for line in result.stdout.splitlines())
-
-
-@pytest.fixture(scope="module")
-def promtool() -> Path:
-    assert PROMTOOL.exists(), f"{PROMTOOL} is missing: `make services` installs Debian's prometheus"
-    return PROMTOOL
 
 
 def helm_template(tools: dict[str, str], *arguments: str | Path) -> subprocess.CompletedProcess:
@@ -238,6 +234,7 @@ def test_a_changed_setting_changes_the_pods_checksum(tools: dict[str, str]) -> N
         (["--set", "config.extra.DTS_QUEUES=mail"], "at '/config/extra/DTS_QUEUES'"),
         (["--set", "externalRedis.brokerUrl=amqp://rabbit"], "at '/externalRedis/brokerUrl'"),
         (["--set", "monitoring.interval=often"], "at '/monitoring/interval'"),
+        (["--set", "monitoring.dashboards.enable=true"], "additional properties 'enable'"),
     ],
     ids=lambda value: value[1] if isinstance(value, list) else None,
 )
@@ -258,114 +255,43 @@ def test_a_required_secret_missing_fails_naming_it(tools: dict[str, str]) -> Non
     assert "externalDatabase.url is required" in result.stderr
 
 
-def test_prometheus_rule_carries_the_alerts_file(tools: dict[str, str]) -> None:
+def test_prometheus_rule_carries_every_rule_of_the_platform_rules(tools: dict[str, str]) -> None:
     full = rendered_documents(tools, CHART / "ci" / "full-values.yaml")
     (rule,) = [document for document in full if document["kind"] == "PrometheusRule"]
-    assert rule["spec"] == yaml.safe_load(ALERTS.read_text())
+    assert rule["spec"] == {"groups": rule_groups()}
 
 
-def test_alerts_file_passes_promtool_check_rules(promtool: Path) -> None:
-    result = run(promtool, "check", "rules", ALERTS)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(r"SUCCESS: \d+ rules found", result.stdout), result.stdout
+def test_the_packaged_chart_holds_the_rules_and_dashboards_themselves(
+    tools: dict[str, str], tmp_path: Path
+) -> None:
+    """files/prometheus and files/grafana are links to platform/prometheus/rules/ and
+    platform/grafana/dashboards/: helm package stores the files they point to, so an installed
+    chart needs no repository."""
+    result = run(tools["helm"], "package", CHART, "--destination", tmp_path)
+    assert result.returncode == 0, result.stderr
+    (package,) = tmp_path.glob("dts-*.tgz")
+    packaged: dict[str, str] = {}
+    with tarfile.open(package) as archive:
+        for member in archive.getmembers():
+            content = archive.extractfile(member) if member.isfile() else None
+            if content and member.name.startswith("dts/files/"):
+                packaged[member.name.removeprefix("dts/files/")] = content.read().decode()
+    expected = {f"prometheus/{path.name}": path.read_text() for path in rule_files()}
+    expected |= {f"grafana/{path.name}": path.read_text() for path in DASHBOARDS}
+    assert packaged == expected
 
 
-def test_alerts_name_only_metrics_dts_exports() -> None:
-    """Each dts_* metric an alert uses is declared in the code (a rename breaks this)."""
-    declared: set[str] = set()
-    for path in [*REPO.glob("apps/**/*.py"), *REPO.glob("workers/**/*.py")]:
-        for kind, name in re.findall(
-            r'\b(Counter|Gauge|Histogram)\(\s*"(dts_\w+)"', path.read_text()
-        ):
-            declared.add(f"{name}_total" if kind == "Counter" else name)
-    used = set(
-        re.findall(
-            r"\bdts_\w+",
-            "".join(
-                rule["expr"]
-                for group in yaml.safe_load(ALERTS.read_text())["groups"]
-                for rule in group["rules"]
-            ),
-        )
-    )
-    assert used, "the alerts use no dts metric"
-    assert used <= declared, used - declared
-
-
-UNIT_TESTS = """\
-rule_files: [{alerts}]
-evaluation_interval: 1m
-tests:
-  - interval: 1m
-    input_series:
-      - series: 'up{{job="dts-worker", instance="10.0.0.7:9109"}}'
-        values: '1 1 0 0 0 0 0 0 0 0'
-      - series: 'up{{job="dts-scheduler", instance="10.0.0.8:9110"}}'
-        values: '1x9'
-      - series: >-
-          dts_dependency_up{{job="dts-relay", instance="10.0.0.9:9108", dependency="Kafka",
-          address="kafka:9092"}}
-        values: '1 1 0 0 0 0 0 0'
-      - series: 'dts_events_outbox_lag_seconds{{job="dts-relay", instance="10.0.0.9:9108"}}'
-        values: '0+60x15'
-    alert_rule_test:
-      - eval_time: 5m
-        alertname: DtsTargetDown
-        exp_alerts: []
-      - eval_time: 8m
-        alertname: DtsTargetDown
-        exp_alerts:
-          - exp_labels: {{severity: warning, job: dts-worker, instance: "10.0.0.7:9109"}}
-            exp_annotations:
-              summary: dts-worker target 10.0.0.7:9109 is down
-              description: >-
-                Prometheus has not scraped 10.0.0.7:9109 of dts-worker for 5 minutes: the process
-                is gone, hangs, or its metrics port is not reachable.
-      - eval_time: 8m
-        alertname: DtsNoWorkerUp
-        exp_alerts:
-          - exp_labels: {{severity: critical}}
-            exp_annotations:
-              summary: No dts worker is up
-              description: No worker has been scraped for 5 minutes; queued runs are not executed.
-      - eval_time: 8m
-        alertname: DtsNoSchedulerUp
-        exp_alerts: []
-      - eval_time: 4m
-        alertname: DtsDependencyDown
-        exp_alerts:
-          - exp_labels:
-              severity: critical
-              job: dts-relay
-              instance: "10.0.0.9:9108"
-              dependency: Kafka
-              address: "kafka:9092"
-            exp_annotations:
-              summary: dts-relay cannot reach Kafka at kafka:9092
-              description: >-
-                10.0.0.9:9108 (dts-relay) has not reached Kafka at kafka:9092 for 2 minutes; it
-                keeps retrying, and its log says why.
-      - eval_time: 5m
-        alertname: DtsEventsOutboxLagging
-        exp_alerts: []
-      - eval_time: 12m
-        alertname: DtsEventsOutboxLagging
-        exp_alerts:
-          - exp_labels: {{severity: warning, job: dts-relay}}
-            exp_annotations:
-              summary: dts events reach Kafka 12m 0s late
-              description: >-
-                The oldest unpublished outbox event is over 5 minutes old: the relay is down, slow,
-                or Kafka refuses it. Consumers see changes late; nothing is lost.
-"""
-
-
-def test_alerts_fire_as_promtool_unit_tests_expect(promtool: Path, tmp_path: Path) -> None:
-    tests = tmp_path / "alerts_test.yaml"
-    tests.write_text(UNIT_TESTS.format(alerts=ALERTS))
-    result = run(promtool, "test", "rules", tests)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout
+def test_dashboards_config_map_carries_every_dashboard(tools: dict[str, str]) -> None:
+    full = rendered_documents(tools, CHART / "ci" / "full-values.yaml")
+    (config_map,) = [
+        document
+        for document in full
+        if document["kind"] == "ConfigMap" and document["metadata"]["name"] == "dts-dashboards"
+    ]
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert {name: json.loads(text) for name, text in config_map["data"].items()} == {
+        path.name: json.loads(path.read_text()) for path in DASHBOARDS
+    }
 
 
 def test_readme_documents_every_top_level_value() -> None:
