@@ -166,11 +166,12 @@ def measure(*, now: datetime, repeat: int) -> dict[str, Any]:
         statuses = jobs_health(jobs=Job.objects.all(), now=now)
         selector.append(time.perf_counter() - started)
     queries: list[str] = []
-    with connection.execute_wrapper(
-        lambda execute, sql, params, many, context: (
-            queries.append(sql) or execute(sql, params, many, context)
-        )
-    ):
+
+    def counted(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        queries.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(counted):
         jobs_health(jobs=Job.objects.all(), now=now)
     for _ in range(repeat):
         caches_clear()
