@@ -19,7 +19,8 @@ from cli.output import Output, errors, show
 
 TERMINAL_STATES = {"succeeded", "failed", "timed_out", "cancelled", "lost"}
 FOLLOW_POLL_SECONDS = 1.0
-JOB_COLUMNS = ["id", "name", "team", "task_type", "enabled", "queue", "tags"]
+JOB_COLUMNS = ["id", "name", "team", "task_type", "enabled", "queue", "tags", "health"]
+JOB_HEALTHS = ["ok", "late", "missed", "failing", "paused"]
 RUN_COLUMNS = ["id", "job", "state", "trigger", "attempt", "created_at", "finished_at"]
 WORKER_COLUMNS = ["hostname", "alive", "queues", "concurrency", "last_heartbeat_at"]
 
@@ -139,9 +140,18 @@ def jobs_ls(
     task_type: str | None = None,
     enabled: Annotated[bool | None, typer.Option("--enabled/--disabled")] = None,
     search: str | None = None,
+    health: Annotated[
+        str | None, typer.Option(help=f"Only jobs of this health: {', '.join(JOB_HEALTHS)}.")
+    ] = None,
 ) -> None:
-    """List jobs."""
-    filters = {"team": team, "tag": tag, "task_type": task_type, "search": search}
+    """List jobs, with their health."""
+    filters = {
+        "team": team,
+        "tag": tag,
+        "task_type": task_type,
+        "search": search,
+        "health": health,
+    }
     if enabled is not None:
         filters["enabled"] = str(enabled).lower()
     show(call(client().pages, "/api/v1/jobs/", **filters), output, JOB_COLUMNS)

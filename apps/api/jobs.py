@@ -1,11 +1,13 @@
 """Jobs: /api/v1/jobs/ — list, create, read, change, delete, trigger now, pause and resume."""
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from django.db.models import F, QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,8 +20,9 @@ from apps.api.fields import JSONObjectField, QueryText, TextField
 from apps.api.pagination import LimitPage, LimitPageQuery, limit_page_of
 from apps.api.permissions import role_require
 from apps.api.runs import RunSerializer
+from apps.jobs.health import JobHealth, JobStatus
 from apps.jobs.models import Job, OverlapPolicy
-from apps.jobs.selectors import job_tag_names, jobs_list, jobs_visible
+from apps.jobs.selectors import job_tag_names, jobs_health, jobs_list, jobs_visible
 from apps.jobs.services import EDITABLE_FIELDS as JOB_FIELDS
 from apps.jobs.services import job_create, job_delete, job_update
 from apps.runs.models import RunTrigger
@@ -32,15 +35,52 @@ class JobSerializer(serializers.ModelSerializer[Job]):
         slug_field="name", read_only=True
     )
     tags = serializers.SerializerMethodField()
+    health = serializers.SerializerMethodField(
+        help_text="ok, late, missed, failing or paused (docs/metrics.md, Job health)."
+    )
+    last_success_at = serializers.SerializerMethodField(
+        help_text="When its latest succeeded run ended; null if none is kept."
+    )
+    next_fire_at = serializers.SerializerMethodField(
+        help_text="When its active schedules fire next; null if none does."
+    )
 
     class Meta:
         model = Job
-        # What a job is defined by, as its service takes it (tags and name included).
-        fields = ["id", "team", *sorted(JOB_FIELDS), "created_at", "updated_at"]
+        # What a job is defined by, as its service takes it (tags and name included), then its
+        # health, computed (HEALTH_FIELDS).
+        fields = [
+            "id",
+            "team",
+            *sorted(JOB_FIELDS),
+            "created_at",
+            "updated_at",
+            "health",
+            "last_success_at",
+            "next_fire_at",
+        ]
         read_only_fields = fields
 
     def get_tags(self, job: Job) -> list[str]:
         return [tag.name for tag in job.tags.all()]
+
+    @extend_schema_field(serializers.ChoiceField(choices=JobHealth.choices))
+    def get_health(self, job: Job) -> str:
+        return self._status(job).health.value
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_last_success_at(self, job: Job) -> datetime | None:
+        return self._status(job).last_success_at
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_next_fire_at(self, job: Job) -> datetime | None:
+        return self._status(job).next_fire_at
+
+    def _status(self, job: Job) -> JobStatus:
+        statuses: dict[int, JobStatus] = self.__dict__.setdefault("_statuses", {})
+        if job.id not in statuses:
+            statuses.update(jobs_health(jobs=Job.objects.filter(id=job.id), now=timezone.now()))
+        return statuses[job.id]
 
 
 class JobDefinitionSerializer(serializers.Serializer[Any]):
@@ -94,6 +134,11 @@ class JobFilterSerializer(LimitPageQuery):
     # Not required and None by default: DRF would read an omitted boolean of a form as false.
     enabled = serializers.BooleanField(required=False, allow_null=True, default=None)
     search = QueryText(required=False, max_length=200, help_text="Part of the name.")
+    health = serializers.ChoiceField(
+        choices=JobHealth.choices,
+        required=False,
+        help_text="Only the jobs of this health (docs/metrics.md, Job health).",
+    )
 
 
 class TriggerSerializer(serializers.Serializer[Any]):
@@ -112,9 +157,13 @@ def visible_job(request: Request, job_id: int, *, role: Role | None = None) -> J
 
 
 # What JobSerializer writes, read as rows: the job's columns and its team's name in one query, the
-# tags of a page's jobs in a second; no model or serializer field is built (a test keeps the two
-# equal). Reads take this path; writes answer with JobSerializer.
-JOB_COLUMNS = [field for field in JobSerializer.Meta.fields if field not in ("team", "tags")]
+# tags of a page's jobs in a second, their health in two or three more (jobs_health); no model or
+# serializer field is built (a test keeps the two equal). Reads take this path; writes answer with
+# JobSerializer.
+HEALTH_FIELDS = ("health", "last_success_at", "next_fire_at")
+JOB_COLUMNS = [
+    field for field in JobSerializer.Meta.fields if field not in ("team", "tags", *HEALTH_FIELDS)
+]
 
 
 def job_rows(jobs: QuerySet[Job]) -> QuerySet[Any]:
@@ -122,10 +171,16 @@ def job_rows(jobs: QuerySet[Job]) -> QuerySet[Any]:
 
 
 def jobs_represented(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    tags = job_tag_names(job_ids=[row["id"] for row in rows])
+    ids = [row["id"] for row in rows]
+    tags = job_tag_names(job_ids=ids)
+    statuses = jobs_health(jobs=Job.objects.filter(id__in=ids), now=timezone.now()) if ids else {}
     for row in rows:
         row["team"] = row.pop("team_name")
         row["tags"] = tags.get(row["id"], [])
+        status = statuses[row["id"]]
+        row["health"] = status.health.value
+        row["last_success_at"] = status.last_success_at
+        row["next_fire_at"] = status.next_fire_at
     return list(rows)
 
 

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -80,16 +80,42 @@ class Schedule(models.Model):
         return f"once at {self.once_at}"
 
     def recurrence(self) -> Recurrence:
-        return Recurrence(
-            cron=self.cron_expression if self.kind == ScheduleKind.CRON else "",
-            timezone=self.timezone,
-            interval=timedelta(seconds=self.interval_seconds)
-            if self.kind == ScheduleKind.INTERVAL and self.interval_seconds
-            else None,
-            once_at=self.once_at if self.kind == ScheduleKind.ONCE else None,
-            start_at=self.start_at,
-            end_at=self.end_at,
-        )
+        return schedule_recurrence(**{field: getattr(self, field) for field in RECURRENCE_FIELDS})
+
+
+# The columns a schedule's timing is made of (schedule_recurrence's arguments).
+RECURRENCE_FIELDS = (
+    "kind",
+    "cron_expression",
+    "timezone",
+    "interval_seconds",
+    "once_at",
+    "start_at",
+    "end_at",
+)
+
+
+def schedule_recurrence(
+    *,
+    kind: str,
+    cron_expression: str,
+    timezone: str,
+    interval_seconds: int | None,
+    once_at: datetime | None,
+    start_at: datetime | None,
+    end_at: datetime | None,
+) -> Recurrence:
+    """The timing of a schedule from its columns (a row read without its model, too)."""
+    return Recurrence(
+        cron=cron_expression if kind == ScheduleKind.CRON else "",
+        timezone=timezone,
+        interval=timedelta(seconds=interval_seconds)
+        if kind == ScheduleKind.INTERVAL and interval_seconds
+        else None,
+        once_at=once_at if kind == ScheduleKind.ONCE else None,
+        start_at=start_at,
+        end_at=end_at,
+    )
 
 
 class SkipReason(models.TextChoices):

@@ -327,6 +327,18 @@ DTS_CANCEL_GRACE_SECONDS = env.float("DTS_CANCEL_GRACE_SECONDS", default=10.0)
 DTS_QUEUED_CHECK_AFTER_SECONDS = env.int("DTS_QUEUED_CHECK_AFTER_SECONDS", default=60)
 DTS_BROKER_CHECK_EVERY_SECONDS = env.int("DTS_BROKER_CHECK_EVERY_SECONDS", default=60)
 
+# Job health (apps.jobs.health, docs/metrics.md): a schedule's due time whose run has not started
+# this long after it (plus the schedule's jitter) is late; a job whose latest this many finished
+# runs all failed is failing.
+DTS_JOB_HEALTH_GRACE_SECONDS = env.int(
+    "DTS_JOB_HEALTH_GRACE_SECONDS", default=DTS_SCHEDULER_MISFIRE_GRACE_SECONDS
+)
+DTS_JOB_FAILING_RUNS = env.int("DTS_JOB_FAILING_RUNS", default=3)
+if DTS_JOB_HEALTH_GRACE_SECONDS < 1:
+    raise ImproperlyConfigured("DTS_JOB_HEALTH_GRACE_SECONDS must be at least 1.")
+if not 1 <= DTS_JOB_FAILING_RUNS <= 20:
+    raise ImproperlyConfigured("DTS_JOB_FAILING_RUNS must be between 1 and 20.")
+
 # A team has at most this many active (enabled, unpaused) schedules unless its own cap says
 # otherwise (Team.max_active_schedules).
 DTS_TEAM_MAX_ACTIVE_SCHEDULES = env.int("DTS_TEAM_MAX_ACTIVE_SCHEDULES", default=1000)

@@ -349,3 +349,35 @@ def test_apply_creates_a_job_of_a_name_another_team_has(dts, tmp_path):
     theirs.refresh_from_db()
     assert created["id"] != theirs.id
     assert theirs.task_type == "dts.noop"
+
+
+def test_jobs_ls_shows_each_jobs_health_and_filters_by_it(dts, team):
+    failing = JobFactory(team=team, name="flaky", task_type="dts.noop", args={})
+    for _ in range(3):
+        RunFactory(job=failing, state=RunState.FAILED, finished_at=timezone.now())
+    JobFactory(team=team, name="resting", task_type="dts.noop", args={}, enabled=False)
+    JobFactory(team=team, name="steady", task_type="dts.noop", args={})
+
+    table = dts("jobs", "ls").stdout
+    listed = as_json(dts("jobs", "ls", "-o", "json"))
+    as_yaml = yaml.safe_load(dts("jobs", "ls", "-o", "yaml").stdout)
+    only_failing = as_json(dts("jobs", "ls", "--health", "failing", "-o", "json"))
+    refused = dts("jobs", "ls", "--health", "sleepy", expect=ExitCode.INVALID)
+
+    header = next(line for line in table.splitlines() if "name" in line)
+    assert "health" in header
+    rows = {line.split("│")[2].strip(): line for line in table.splitlines() if "│" in line}
+    assert "failing" in rows["flaky"]
+    assert "paused" in rows["resting"]
+    assert " ok " in rows["steady"]
+    assert {job["name"]: job["health"] for job in listed} == {
+        "flaky": "failing",
+        "resting": "paused",
+        "steady": "ok",
+    }
+    assert {job["name"]: job["health"] for job in as_yaml} == {
+        job["name"]: job["health"] for job in listed
+    }
+    assert all("last_success_at" in job and "next_fire_at" in job for job in listed)
+    assert [job["name"] for job in only_failing] == ["flaky"]
+    assert "(health)" in refused.output

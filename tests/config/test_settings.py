@@ -139,6 +139,21 @@ def test_bad_client_limits_refuse_to_start(variable, value):
     assert f"ImproperlyConfigured: {variable} must be" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DTS_JOB_HEALTH_GRACE_SECONDS", "0"),
+        ("DTS_JOB_FAILING_RUNS", "0"),
+        ("DTS_JOB_FAILING_RUNS", "21"),
+    ],
+)
+def test_bad_job_health_settings_refuse_to_start(variable, value):
+    result = manage("check", **(PRODUCTION_ENV | {variable: value}))
+
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {variable} must be" in result.stderr
+
+
 def test_the_sign_in_lockout_takes_the_token_login_rate():
     show = printing("settings.AXES_FAILURE_LIMIT", "settings.AXES_COOLOFF_TIME.total_seconds()")
     result = manage(

@@ -1,12 +1,17 @@
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
 from apps.api.jobs import JobSerializer
 from apps.audit.models import AuditEntry
 from apps.jobs.models import Job
 from apps.runs.models import Run
+from apps.runs.states import RunState
+from apps.schedules.models import Schedule
+from tests.factories import JobFactory, RunFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -161,3 +166,72 @@ def test_arguments_that_are_no_json_object_are_refused_on_create_and_trigger(
         error = response.json()["error"]
         assert (error["field"], error["message"]) == ("args", "args: Arguments are a JSON object.")
     assert not Run.objects.filter(job=job).exists()
+
+
+def test_jobs_say_their_health_last_success_and_next_fire_and_are_filtered_by_health(
+    world, client_as
+):
+    now = timezone.now()
+    # "red job": every minute since an hour ago, and none of its fires started (world's runs are
+    # manual ones): missed. Its failed run would make it failing; missed comes first.
+    Schedule.objects.filter(id=world.schedule.id).update(
+        updated_at=now - timedelta(hours=1), next_fire_at=now + timedelta(seconds=30)
+    )
+    failing = JobFactory(team=world.red, name="failing", task_type="dts.noop", args={})
+    for _ in range(3):
+        RunFactory(job=failing, state=RunState.FAILED, finished_at=now)
+    JobFactory(team=world.red, name="paused", task_type="dts.noop", args={}, enabled=False)
+    fine = JobFactory(team=world.red, name="fine", task_type="dts.noop", args={})
+    RunFactory(job=fine, state=RunState.FAILED, finished_at=now - timedelta(minutes=2))
+    RunFactory(job=fine, state=RunState.SUCCEEDED, finished_at=now - timedelta(minutes=1))
+    viewer = client_as("viewer")
+
+    def names(health: str) -> list[str]:
+        response = viewer.get(f"/api/v1/jobs/?health={health}")
+        assert response.status_code == 200, response.content
+        return [job["name"] for job in response.json()["results"]]
+
+    assert names("missed") == ["red job"]
+    assert names("failing") == ["failing"]
+    assert names("paused") == ["paused"]
+    assert names("ok") == ["fine"]
+    assert names("late") == []
+    listed = {job["name"]: job for job in viewer.get("/api/v1/jobs/").json()["results"]}
+    alone = viewer.get(f"/api/v1/jobs/{fine.id}/").json()
+    assert listed["fine"] == alone
+    assert alone["health"] == "ok"
+    assert alone["last_success_at"] == rendered(now - timedelta(minutes=1))
+    assert alone["next_fire_at"] is None
+    assert listed["red job"]["next_fire_at"] == rendered(now + timedelta(seconds=30))
+    assert listed["paused"]["last_success_at"] is None
+
+
+@pytest.mark.parametrize("value", ["sleepy", "", "OK"])
+def test_an_unknown_health_is_refused_naming_the_parameter(world, client_as, value):
+    response = client_as("viewer").get(f"/api/v1/jobs/?health={value}")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "health"
+
+
+def test_the_schema_documents_the_health_of_jobs_and_its_filter(world, client_as):
+    schema = client_as("anonymous").get("/api/schema/?format=json").json()
+
+    (parameter,) = [
+        parameter
+        for parameter in schema["paths"]["/api/v1/jobs/"]["get"]["parameters"]
+        if parameter["name"] == "health"
+    ]
+    health_values = ["ok", "late", "missed", "failing", "paused"]
+    assert resolved(schema, parameter["schema"])["enum"] == health_values
+    job = schema["components"]["schemas"]["Job"]["properties"]
+    assert resolved(schema, job["health"])["enum"] == health_values
+    assert job["last_success_at"]["nullable"] is True
+    assert job["next_fire_at"]["format"] == "date-time"
+
+
+def resolved(schema, node):
+    while "$ref" in node or "allOf" in node:
+        reference = node["$ref"] if "$ref" in node else node["allOf"][0]["$ref"]
+        node = schema["components"]["schemas"][reference.rsplit("/", 1)[1]]
+    return node
