@@ -72,6 +72,13 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["job", "-created_at"], name="run_job_created_idx"),
             models.Index(fields=["state", "created_at"], name="run_state_created_idx"),
+            # Runs by end time: the chart of runs per minute (runs_per_minute) and the retention's
+            # sweep. Only ended runs are in it: one entry written when a run ends, none before.
+            models.Index(
+                fields=["finished_at"],
+                condition=models.Q(finished_at__isnull=False),
+                name="run_finished_idx",
+            ),
             # The scheduler's look-up of runs waiting to be published again.
             models.Index(
                 fields=["next_attempt_at"],
