@@ -1,4 +1,5 @@
-"""Jobs: /api/v1/jobs/ — list, create, read, change, delete, trigger now, pause and resume."""
+"""Jobs: /api/v1/jobs/ — list, create, read, change, delete, trigger now, pause and resume; and
+the overview of a page of jobs with their latest runs (the live jobs page)."""
 
 from collections.abc import Sequence
 from datetime import datetime
@@ -26,7 +27,9 @@ from apps.jobs.selectors import job_tag_names, jobs_health, jobs_list, jobs_visi
 from apps.jobs.services import EDITABLE_FIELDS as JOB_FIELDS
 from apps.jobs.services import job_create, job_delete, job_update
 from apps.runs.models import RunTrigger
+from apps.runs.selectors import MAX_LATEST_RUNS, runs_latest_per_job
 from apps.runs.services.build import run_trigger
+from apps.runs.states import RunState
 from dispatch.queues import queue_choices
 
 
@@ -141,6 +144,32 @@ class JobFilterSerializer(LimitPageQuery):
     )
 
 
+class LatestRunSerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    state = serializers.ChoiceField(choices=RunState.choices)
+    created_at = serializers.DateTimeField()
+
+
+class JobOverviewSerializer(JobSerializer):
+    latest_runs = LatestRunSerializer(
+        many=True, read_only=True, help_text="Its latest runs by creation, newest first."
+    )
+
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "latest_runs"]
+        read_only_fields = fields
+
+
+class JobOverviewQuery(JobFilterSerializer):
+    runs = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_LATEST_RUNS,
+        default=MAX_LATEST_RUNS,
+        help_text="How many of each job's latest runs.",
+    )
+
+
 class TriggerSerializer(serializers.Serializer[Any]):
     args = JSONObjectField(
         required=False, help_text="Replaces the job's arguments for this run only."
@@ -213,6 +242,31 @@ class JobListView(APIView):
         role_require(request, team_id=team.id, role=Role.ADMIN)
         job = job_create(team=team, actor=request.user, **data)
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+
+class JobOverviewView(APIView):
+    @extend_schema(
+        operation_id="jobs_overview",
+        parameters=[JobOverviewQuery],
+        responses={
+            200: limit_page_of("JobOverview", JobOverviewSerializer(many=True)),
+            **ERROR_RESPONSES,
+        },
+        description="A page of jobs as the job list has them (same filters, same order), each "
+        "with its latest runs: the live jobs page.",
+    )
+    def get(self, request: Request) -> Response:
+        query = JobOverviewQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        filters = query.without_paging()
+        count = filters.pop("runs")
+        page = LimitPage()
+        jobs = jobs_list(user=request.user, **filters)
+        rows = jobs_represented(page.paginate_queryset(job_rows(jobs), request, self) or [])
+        latest = runs_latest_per_job(job_ids=[row["id"] for row in rows], count=count)
+        for row in rows:
+            row["latest_runs"] = latest.get(row["id"], [])
+        return page.get_paginated_response(rows)
 
 
 class JobDetailView(APIView):

@@ -4,6 +4,7 @@ the run's log."""
 from typing import Any
 
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -23,7 +24,14 @@ from apps.api.pagination import (
 from apps.api.permissions import role_require
 from apps.runs.logs import log_line_data, run_log_lines
 from apps.runs.models import Run, RunAttempt, RunLogLine, RunTrigger
-from apps.runs.selectors import run_counts, runs_list, runs_visible
+from apps.runs.selectors import (
+    MAX_CHART_MINUTES,
+    OUTCOMES,
+    run_counts,
+    runs_list,
+    runs_per_minute,
+    runs_visible,
+)
 from apps.runs.services.build import run_retry
 from apps.runs.services.moves import run_cancel
 from apps.runs.states import RunState
@@ -89,6 +97,33 @@ class RunCountsSerializer(serializers.Serializer[Any]):
         return {state: serializers.IntegerField(min_value=0) for state in RunState.values}
 
 
+class RunsPerMinuteQuery(QuerySerializer):
+    minutes = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_CHART_MINUTES,
+        default=MAX_CHART_MINUTES,
+        help_text="How many minutes, the current one last.",
+    )
+    job = IdField(required=False, source="job_id")
+
+
+class OutcomeSeriesSerializer(serializers.Serializer[Any]):
+    """For each outcome, the number of runs that ended in each minute, in order."""
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        return {
+            outcome: serializers.ListField(child=serializers.IntegerField(min_value=0))
+            for outcome in OUTCOMES
+        }
+
+
+class RunsPerMinuteSerializer(serializers.Serializer[Any]):
+    start = serializers.DateTimeField(help_text="The start of the first minute.")
+    minutes = serializers.IntegerField(min_value=1, max_value=MAX_CHART_MINUTES)
+    counts = OutcomeSeriesSerializer()
+
+
 class RunLogLineSerializer(serializers.ModelSerializer[RunLogLine]):
     """The fields, for the schema; a line's representation is the run log's own, which the live
     streams send too."""
@@ -150,6 +185,21 @@ class RunCountsView(APIView):
         filters = RunScopeSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         return Response(run_counts(user=request.user, **filters.validated_data))
+
+
+class RunsPerMinuteView(APIView):
+    @extend_schema(
+        operation_id="runs_per_minute",
+        parameters=[RunsPerMinuteQuery],
+        responses={200: RunsPerMinuteSerializer, **ERROR_RESPONSES},
+        description="How many of the runs you may see ended in each of the last minutes (the "
+        "current one, so far, last), by outcome: " + ", ".join(OUTCOMES) + ".",
+    )
+    def get(self, request: Request) -> Response:
+        query = RunsPerMinuteQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        chart = runs_per_minute(user=request.user, now=timezone.now(), **query.validated_data)
+        return Response(RunsPerMinuteSerializer(chart).data)
 
 
 class RunDetailView(APIView):

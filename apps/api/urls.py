@@ -6,6 +6,7 @@ from apps.api.errors import api_not_found
 from apps.api.jobs import (
     JobDetailView,
     JobListView,
+    JobOverviewView,
     JobPauseView,
     JobResumeView,
     JobTriggerView,
@@ -17,6 +18,7 @@ from apps.api.runs import (
     RunListView,
     RunLogView,
     RunRetryView,
+    RunsPerMinuteView,
 )
 from apps.api.schedules import (
     ScheduleDetailView,
@@ -35,6 +37,7 @@ SCHEDULE = "jobs/<int:job_id>/schedules/<int:schedule_id>/"
 v1 = [
     path("task-types/", TaskTypeListView.as_view(), name="task-types"),
     path("jobs/", JobListView.as_view(), name="jobs"),
+    path("jobs/overview/", JobOverviewView.as_view(), name="jobs-overview"),
     path("jobs/<int:job_id>/", JobDetailView.as_view(), name="job"),
     path("jobs/<int:job_id>/trigger/", JobTriggerView.as_view(), name="job-trigger"),
     path("jobs/<int:job_id>/pause/", JobPauseView.as_view(), name="job-pause"),
@@ -47,6 +50,7 @@ v1 = [
     path(f"{SCHEDULE}explain/", ScheduleExplainView.as_view(), name="schedule-explain"),
     path("runs/", RunListView.as_view(), name="runs"),
     path("runs/counts/", RunCountsView.as_view(), name="run-counts"),
+    path("runs/per-minute/", RunsPerMinuteView.as_view(), name="runs-per-minute"),
     path("runs/<uuid:run_id>/", RunDetailView.as_view(), name="run"),
     path("runs/<uuid:run_id>/cancel/", RunCancelView.as_view(), name="run-cancel"),
     path("runs/<uuid:run_id>/retry/", RunRetryView.as_view(), name="run-retry"),

@@ -2,6 +2,7 @@
 team, and a superuser: the status codes, and lists that never show another team's objects."""
 
 import pytest
+from django.utils import timezone
 
 from apps.runs.states import RunState
 from tests.apps.api.conftest import ACTORS
@@ -123,6 +124,8 @@ ENDPOINTS = {
             ("jobs", "/api/v1/jobs/"),
             ("runs", "/api/v1/runs/"),
             ("run counts", "/api/v1/runs/counts/"),
+            ("runs per minute", "/api/v1/runs/per-minute/"),
+            ("jobs overview", "/api/v1/jobs/overview/"),
             ("audit", "/api/v1/audit/"),
             ("tokens", "/api/v1/tokens/"),
             ("task types", "/api/v1/task-types/"),
@@ -149,6 +152,7 @@ def test_every_endpoint_answers_each_actor_as_its_role_allows(world, client_as, 
     ("url", "red_key", "blue_key"),
     [
         ("/api/v1/jobs/", "job", "blue_job"),
+        ("/api/v1/jobs/overview/", "job", "blue_job"),
         ("/api/v1/runs/", "queued_run", "blue_run"),
     ],
 )
@@ -177,6 +181,30 @@ def test_run_counts_count_only_the_teams_runs(world, client_as):
         "superuser": (2, 1),
     }
     assert set(counts["viewer"]) == {state.value for state in RunState}
+
+
+def test_runs_per_minute_count_only_the_teams_runs(world, client_as):
+    for run in (world.failed_run, world.blue_run):
+        run.finished_at = timezone.now()
+        run.state = RunState.FAILED
+        run.save()
+
+    failed = {
+        actor: sum(client_as(actor).get("/api/v1/runs/per-minute/").json()["counts"]["failed"])
+        for actor in ("viewer", "other_team", "superuser")
+    }
+
+    assert failed == {"viewer": 1, "other_team": 1, "superuser": 2}
+
+
+def test_the_jobs_overview_shows_only_the_teams_runs(world, client_as):
+    jobs = client_as("superuser").get("/api/v1/jobs/overview/").json()["results"]
+
+    runs = {job["name"]: {run["id"] for run in job["latest_runs"]} for job in jobs}
+    assert runs == {
+        "red job": {str(world.queued_run.id), str(world.failed_run.id)},
+        "blue job": {str(world.blue_run.id)},
+    }
 
 
 def test_the_audit_list_shows_only_the_teams_entries(world, client_as):

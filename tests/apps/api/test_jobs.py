@@ -235,3 +235,48 @@ def resolved(schema, node):
         reference = node["$ref"] if "$ref" in node else node["allOf"][0]["$ref"]
         node = schema["components"]["schemas"][reference.rsplit("/", 1)[1]]
     return node
+
+
+def test_the_overview_lists_jobs_with_their_health_and_latest_runs(world, client_as):
+    runs = [RunFactory(job=world.job, state=RunState.SUCCEEDED) for _ in range(3)]
+
+    overview = client_as("viewer").get("/api/v1/jobs/overview/?runs=2").json()
+    listed = client_as("viewer").get("/api/v1/jobs/").json()
+
+    assert overview["count"] == listed["count"] == 1
+    job = overview["results"][0]
+    assert {key: value for key, value in job.items() if key != "latest_runs"} == (
+        listed["results"][0]
+    )
+    assert job["health"] == "ok"
+    assert [(run["id"], run["state"]) for run in job["latest_runs"]] == [
+        (str(runs[2].id), "succeeded"),
+        (str(runs[1].id), "succeeded"),
+    ]
+
+
+def test_the_overview_reads_a_page_of_jobs_in_a_bounded_number_of_queries(
+    world, client_as, django_assert_max_num_queries
+):
+    for index in range(30):
+        job = JobFactory(team=world.red, name=f"job {index:02}", task_type="dts.noop", args={})
+        for _ in range(3):
+            RunFactory(job=job)
+    client = client_as("viewer")
+
+    with django_assert_max_num_queries(12):
+        page = client.get("/api/v1/jobs/overview/?limit=25").json()
+
+    assert len(page["results"]) == 25
+    assert all(len(job["latest_runs"]) == 3 for job in page["results"][1:])
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("runs=0", "runs"), ("runs=21", "runs"), ("health=sleepy", "health"), ("limit=0", "limit")],
+)
+def test_a_bad_overview_parameter_is_refused_naming_it(world, client_as, query, field):
+    response = client_as("viewer").get(f"/api/v1/jobs/overview/?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == field

@@ -120,3 +120,31 @@ def test_cancel_and_retry_are_audited_and_refused_when_the_state_forbids(world, 
         "cancel",
         "retry",
     ]
+
+
+def test_runs_per_minute_count_the_runs_that_ended_each_minute_by_outcome(world, client_as):
+    now = timezone.now()
+    RunFactory(job=world.job, state=RunState.SUCCEEDED, finished_at=now)
+    RunFactory(job=world.job, state=RunState.TIMED_OUT, finished_at=now - timedelta(minutes=3))
+
+    chart = client_as("viewer").get("/api/v1/runs/per-minute/?minutes=10").json()
+    of_job = client_as("viewer").get(f"/api/v1/runs/per-minute/?job={world.blue_job.id}").json()
+
+    assert chart["minutes"] == 10
+    assert list(chart["counts"]) == ["succeeded", "failed", "timed_out", "cancelled", "lost"]
+    assert chart["counts"]["succeeded"][-1] == 1
+    assert sum(chart["counts"]["timed_out"][-5:-2]) == 1  # 3 minutes ago, whatever the second
+    assert len(chart["counts"]["failed"]) == 10
+    assert sum(map(sum, of_job["counts"].values())) == 0
+    assert len(of_job["counts"]["succeeded"]) == 60
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("minutes=0", "minutes"), ("minutes=61", "minutes"), ("job=abc", "job"), ("days=1", "days")],
+)
+def test_a_bad_runs_per_minute_parameter_is_refused_naming_it(world, client_as, query, field):
+    response = client_as("viewer").get(f"/api/v1/runs/per-minute/?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == field
