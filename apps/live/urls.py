@@ -1,11 +1,12 @@
 from django.contrib.auth.views import LoginView, LogoutView
 from django.urls import path
 
-from apps.live.views import dashboard, run_page
+from apps.live.views import dashboard, jobs_page, run_page
 
 app_name = "live"
 urlpatterns = [
     path("", dashboard, name="dashboard"),
+    path("jobs/", jobs_page, name="jobs"),
     path("runs/<uuid:run_id>/", run_page, name="run"),
     path(
         "login/",

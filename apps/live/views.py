@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import role_allows, user_role
+from apps.jobs.health import JobHealth
 from apps.jobs.selectors import jobs_visible
 from apps.runs.selectors import runs_visible
 from apps.runs.states import RunState
@@ -39,6 +40,19 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "page": page,
     }
     return render(request, "live/dashboard.html", context)
+
+
+@login_required
+def jobs_page(request: HttpRequest) -> HttpResponse:
+    """Each job with its health, next fire, last success and its latest runs as cells: the rows
+    come from /api/v1/jobs/overview/ (the page's query, as its filters), then the run events."""
+    dashboard_url = reverse("live:dashboard")
+    page = {"run_page": f"{dashboard_url}runs/", "job_runs": f"{dashboard_url}?job="}
+    return render(
+        request,
+        "live/jobs.html",
+        {"page": page, "health": JobHealth.choices, "states": RunState.choices},
+    )
 
 
 @login_required

@@ -4,17 +4,20 @@ test-artifacts/e2e/."""
 
 import os
 import re
+from datetime import timedelta
 
 import httpx
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from playwright.sync_api import Page, expect, sync_playwright
 
 from apps.accounts.models import Role
 from apps.accounts.services import token_create
 from apps.runs.services.build import run_trigger
+from apps.runs.states import RunState
 from tests.conftest import REPO, stop_process, web_start, web_url
-from tests.factories import JobFactory, MembershipFactory, TeamFactory, UserFactory
+from tests.factories import JobFactory, MembershipFactory, RunFactory, TeamFactory, UserFactory
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts" / "e2e"
@@ -153,3 +156,87 @@ def test_signing_out_in_another_tab_stops_the_page_instead_of_reconnecting(page,
     page.wait_for_timeout(2000)  # a page that retried would show "Connecting"/"Live" again
     expect(page.locator("#connection")).to_have_text("Signed out: reload the page")
     page.screenshot(path=ARTIFACTS / "dashboard-signed-out.png", full_page=True)
+
+
+# Pixels of the chart's canvas in a colour (runs_chart.js's COLOURS), opaque: the bars, not their
+# anti-aliased edges.
+COUNT_PIXELS = """([r, g, b]) => {
+  const canvas = document.querySelector("#per-minute-chart canvas");
+  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let count = 0;
+  for (let i = 0; i < pixels.length; i += 4) {
+    const [red, green, blue, alpha] = pixels.slice(i, i + 4);
+    if (red === r && green === g && blue === b && alpha === 255) count++;
+  }
+  return count;
+}"""
+GREEN = [0x1A, 0x7F, 0x37]
+
+
+def history(team) -> None:
+    """A job that ran over the last hour, its latest runs failed: the pictures have colours."""
+    nightly = JobFactory(team=team, name="nightly", task_type="dts.noop", args={})
+    states = [RunState.SUCCEEDED] * 6 + [RunState.TIMED_OUT, RunState.CANCELLED, RunState.LOST]
+    states += [RunState.SUCCEEDED] * 6 + [RunState.FAILED] * 3
+    now = timezone.now()
+    for index, state in enumerate(states):
+        RunFactory(job=nightly, state=state, finished_at=now - timedelta(minutes=55 - 3 * index))
+
+
+def test_the_chart_of_runs_per_minute_counts_a_run_as_it_ends(page, web, world):
+    job, token = world
+    chart = page.locator("#per-minute-chart canvas")
+    expect(chart).to_be_visible()
+    expect(page.locator('#per-minute-totals [data-outcome="succeeded"]')).to_have_text(
+        "succeeded 0"
+    )
+    assert chart.bounding_box()["width"] > 300
+    assert page.evaluate(COUNT_PIXELS, GREEN) == 0
+    page.evaluate("window.notReloaded = true")
+
+    run_id = trigger(web, job, token)
+
+    expect(run_row(page, run_id).locator(".state")).to_have_text("succeeded")
+    expect(page.locator('#per-minute-totals [data-outcome="succeeded"]')).to_have_text(
+        "succeeded 1"
+    )
+    expect(page.locator("#per-minute-chart")).to_have_attribute("data-total", "1")
+    page.wait_for_timeout(100)  # the bar is drawn on the next frame
+    assert page.evaluate(COUNT_PIXELS, GREEN) > 0
+    assert page.evaluate("window.notReloaded") is True
+    page.screenshot(path=ARTIFACTS / "dashboard-chart.png", full_page=True)
+
+
+def test_the_jobs_grid_shows_a_new_run_as_a_cell_that_links_to_it(page, web, world):
+    job, token = world
+    history(job.team)
+    page.goto(f"{web.url}/live/")
+    expect(page.locator('#per-minute-totals [data-outcome="failed"]')).to_have_text("failed 3")
+    expect(page.locator("#count-failed")).to_have_text("3")
+    page.screenshot(path=ARTIFACTS / "dashboard-chart-history.png", full_page=True)
+
+    page.click("nav >> text=Jobs")
+    page.wait_for_url(re.compile(r"/live/jobs/$"))
+    expect(page.locator("#connection")).to_have_text("Live")
+    nightly = page.locator("#jobs-body tr", has_text="nightly")
+    expect(nightly.locator(".health")).to_have_text("failing")
+    expect(nightly.locator(".cell")).to_have_count(18)
+    chatty = page.locator(f'#jobs-body tr[data-job="{job.id}"]')
+    expect(chatty.locator(".health")).to_have_text("ok")
+    expect(chatty.locator(".cell")).to_have_count(0)
+    page.evaluate("window.notReloaded = true")
+
+    run_id = trigger(web, job, token)
+
+    cell = chatty.locator(f'.cell[data-run="{run_id}"]')
+    expect(cell).to_have_attribute("data-state", re.compile("queued|running"))
+    expect(cell).to_have_attribute("data-state", "succeeded")
+    expect(chatty.locator(".cell")).to_have_count(1)
+    expect(chatty.locator("td", has_text="ago")).to_have_count(1)  # its last success, reloaded
+    assert page.evaluate("window.notReloaded") is True
+    page.screenshot(path=ARTIFACTS / "jobs-grid.png", full_page=True)
+
+    cell.click()
+
+    page.wait_for_url(re.compile(f"/live/runs/{run_id}/$"))
+    expect(page.locator("#run-state")).to_have_text("succeeded")

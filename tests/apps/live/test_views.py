@@ -24,7 +24,7 @@ def test_the_pages_ask_for_a_sign_in_that_team_members_pass(red):
     team, _, run = red
     member = MembershipFactory(team=team, user=UserFactory(username="ann"), role=Role.VIEWER)
 
-    for url in ["/live/", f"/live/runs/{run.id}/", "/"]:
+    for url in ["/live/", "/live/jobs/", f"/live/runs/{run.id}/", "/"]:
         response = Client().get(url, follow=True)
 
         assert response.redirect_chain[-1][0].startswith("/live/login/?next="), url
@@ -63,3 +63,25 @@ def test_a_run_page_is_the_teams_only_and_its_buttons_the_operators(red):
 
 def test_the_admin_links_to_the_live_pages(admin_client):
     assert 'href="/live/"' in admin_client.get("/admin/").content.decode()
+
+
+def test_the_jobs_page_is_linked_from_the_nav_and_loads_its_rows_from_the_api(red):
+    team, _, _ = red
+
+    response = signed_in(team, Role.VIEWER).get("/live/jobs/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert '<a href="/live/jobs/">Jobs</a>' in page
+    assert "live/jobs.js" in page
+    assert 'id="jobs-body"' in page
+
+
+def test_the_dashboard_carries_the_vendored_chart_library(red):
+    team, _, _ = red
+
+    page = signed_in(team, Role.VIEWER).get("/live/").content.decode()
+
+    assert "live/vendor/uPlot.iife.min.js" in page
+    assert "live/vendor/uPlot.min.css" in page
+    assert 'id="per-minute-chart"' in page

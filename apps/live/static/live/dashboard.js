@@ -1,4 +1,5 @@
-// The dashboard: the user's recent runs, live; counts by state; workers and queue depths.
+// The dashboard: the user's recent runs, live; counts by state; runs per minute by outcome over the
+// last hour (runs_chart.js); workers and queue depths.
 "use strict";
 
 (() => {
@@ -9,6 +10,9 @@
   const table = document.getElementById("runs-body");
   const rows = new Map(); // run id -> {run, row}
   const LIMIT = 50;
+  const chart = new RUNS_CHART.RunsChart(
+    document.getElementById("per-minute-chart"), document.getElementById("per-minute-totals"), { job: query.get("job") },
+  );
 
   function cells(run) {
     const link = LIVE.element("a", { href: `${page.run_page}${run.id}/` }, run.id.slice(0, 8));
@@ -63,6 +67,7 @@
   }
 
   async function applyEvent(event) {
+    chart.count(event);
     const data = event.data || {};
     if (!data.run_id || !event.type.startsWith("dts.run.")) return;
     const known = rows.get(data.run_id);
@@ -104,7 +109,7 @@
   }
 
   new LIVE.Streams("/ws/runs/", {
-    onSync: () => reloadRuns(),
+    onSync: () => Promise.all([reloadRuns(), chart.reload()]),
     onEvent: applyEvent,
     onStatus: LIVE.statusShown(document.getElementById("connection")),
   });
@@ -116,4 +121,5 @@
     }
   }, 1000);
   setInterval(reloadRuns, 60000);
+  setInterval(() => chart.reload(), 60000); // moves the hour on, and corrects what events missed
 })();
