@@ -40,7 +40,7 @@ def test_a_forged_cursor_is_a_400_on_sqlite(dev, cursor):
     refused(api.get(f"runs/?cursor={cursor}"), "cursor")
 
 
-@pytest.mark.parametrize("path", ["runs/", "runs/counts/"])
+@pytest.mark.parametrize("path", ["runs/", "runs/counts/", "runs/per-minute/"])
 def test_a_job_id_beyond_64_bits_is_a_400_on_sqlite(dev, path):
     api, _, _ = dev
 
@@ -87,3 +87,14 @@ def test_hostile_query_parameters_are_no_server_error_on_sqlite(dev):
                 failures.append(f"GET {url}{text}/")
 
     assert failures == [], "\n".join(failures)
+
+
+def test_the_live_pictures_read_the_latest_runs_and_runs_per_minute_on_sqlite(dev):
+    api, job_id, runs = dev
+
+    overview = api.get("jobs/overview/?runs=20&search=say%20hello").json()["results"]
+    chart = api.get("runs/per-minute/?minutes=5").json()
+
+    (job,) = [job for job in overview if job["id"] == job_id]
+    assert set(runs) <= {run["id"] for run in job["latest_runs"]}
+    assert len(chart["counts"]["succeeded"]) == 5
