@@ -5,6 +5,8 @@ import logging
 import socket
 from unittest import mock
 
+from prometheus_client import REGISTRY
+
 from apps.core.metrics import metrics_serve
 
 
@@ -39,4 +41,4 @@ def test_port_0_serves_nothing(caplog):
 def test_a_free_port_serves_the_default_registry_on_the_address():
     with mock.patch("apps.core.metrics.start_http_server") as start:
         assert metrics_serve(port=9109, address="10.0.0.1", setting="X") is True
-    start.assert_called_once_with(9109, addr="10.0.0.1")
+    start.assert_called_once_with(9109, addr="10.0.0.1", registry=REGISTRY)
