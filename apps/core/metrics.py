@@ -52,6 +52,7 @@ def metrics_registry() -> CollectorRegistry:
         return REGISTRY
     registry = CollectorRegistry()
     registry.register(ProcessFilesCollector(folder))
+    logger.info("Metrics of this process and its pool processes summed from %s", folder)
     return registry
 
 
