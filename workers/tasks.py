@@ -12,7 +12,7 @@ from celery.worker.request import Request
 from django.conf import settings
 
 from apps.runs.logs import run_log_capture
-from apps.runs.metrics import LostDetector, run_executing
+from apps.runs.metrics import ActiveRun, LostDetector
 from apps.runs.services.moves import run_attempt_lost, run_start
 from apps.tasktypes.context import cancel_check, run_context
 from apps.tasktypes.registry import task_type_get
@@ -72,7 +72,7 @@ def execute_run(self: Task, run_id: str, attempt: int = 1, limited: bool = True)
         # failure signal, so the run's recorded outcome is left as it is.
         raise Ignore()
     with (
-        run_executing(queue=run.queue),
+        ActiveRun(queue=run.queue),
         run_context(str(run.id), soft_time_limit=_unsignalled_soft_time_limit(self)),
         run_log_capture(run_id=run.id, attempt=attempt),
     ):

@@ -9,10 +9,9 @@ sums the live processes only (`livesum`), so a killed process's runs leave it.
 `DTS_METRICS_ENABLED` off records none of the runs' series: the cost of metrics on the hot path
 can then be measured (bench/metrics.py)."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from django.conf import settings
 from prometheus_client import Counter, Gauge, Histogram
@@ -80,14 +79,49 @@ class LostDetector(StrEnum):
     REAPER = "reaper"  # the scheduler: no heartbeat listed it for DTS_WORKER_HEARTBEAT_TIMEOUT
 
 
+class _RunSeries:
+    """The series of one queue and task type. Each run moves several: looking them up once per
+    process, not at each call (prometheus_client's `labels`), is a good part of what metrics cost
+    the hot path (bench/metrics.py)."""
+
+    __slots__ = ("duration", "finished", "retries", "started", "task_type", "wait")
+
+    def __init__(self, queue: str, task_type: str) -> None:
+        self.task_type = task_type
+        self.started = RUNS_STARTED.labels(queue, task_type)
+        self.wait = RUN_QUEUE_WAIT.labels(queue)
+        self.duration = RUN_DURATION.labels(queue, task_type)
+        self.retries = RUN_RETRIES.labels(queue, task_type)
+        self.finished: dict[str, Any] = {}
+
+    def finished_as(self, queue: str, outcome: str) -> Any:
+        child = self.finished.get(outcome)
+        if child is None:
+            child = self.finished[outcome] = RUNS_FINISHED.labels(queue, self.task_type, outcome)
+        return child
+
+
+# Bounded: queues (DTS_QUEUES) times registered task types.
+_series: dict[tuple[str, str], _RunSeries] = {}
+_active: dict[str, Any] = {}
+
+
+def _series_of(queue: str, task_type: str) -> _RunSeries:
+    series = _series.get((queue, task_type))
+    if series is None:
+        series = _series[(queue, task_type)] = _RunSeries(queue, task_type)
+    return series
+
+
 def run_started_record(
     *, queue: str, task_type: str, queued_at: datetime | None, started_at: datetime
 ) -> None:
     if not settings.DTS_METRICS_ENABLED:
         return
-    RUNS_STARTED.labels(queue, task_type).inc()
+    series = _series_of(queue, task_type)
+    series.started.inc()
     if queued_at is not None:
-        RUN_QUEUE_WAIT.labels(queue).observe(max(0.0, (started_at - queued_at).total_seconds()))
+        series.wait.observe(max(0.0, (started_at - queued_at).total_seconds()))
 
 
 def run_ended_record(
@@ -101,13 +135,12 @@ def run_ended_record(
 ) -> None:
     if not settings.DTS_METRICS_ENABLED:
         return
-    RUNS_FINISHED.labels(queue, task_type, outcome).inc()
+    series = _series_of(queue, task_type)
+    series.finished_as(queue, outcome).inc()
     if started_at is not None:
-        RUN_DURATION.labels(queue, task_type).observe(
-            max(0.0, (ended_at - started_at).total_seconds())
-        )
+        series.duration.observe(max(0.0, (ended_at - started_at).total_seconds()))
     if retried:
-        RUN_RETRIES.labels(queue, task_type).inc()
+        series.retries.inc()
 
 
 def run_deferred_record(*, queue: str) -> None:
@@ -120,19 +153,27 @@ def run_lost_record(*, queue: str, detected_by: LostDetector) -> None:
         RUNS_LOST.labels(queue, detected_by.value).inc()
 
 
-@contextmanager
-def run_executing(*, queue: str) -> Iterator[None]:
+class ActiveRun:
     """Count the attempt in `dts_runs_active` while the block executes it: in the process that
-    executes it, so that a process that dies takes its count with it."""
-    if not settings.DTS_METRICS_ENABLED:
-        yield
-        return
-    active = RUNS_ACTIVE.labels(queue)
-    active.inc()
-    try:
-        yield
-    finally:
-        active.dec()
+    executes it, so that a process that dies takes its count with it. (A class: cheaper than a
+    generator-based context manager on the hot path.)"""
+
+    __slots__ = ("active",)
+
+    def __init__(self, *, queue: str) -> None:
+        self.active = None
+        if settings.DTS_METRICS_ENABLED:
+            self.active = _active.get(queue)
+            if self.active is None:
+                self.active = _active[queue] = RUNS_ACTIVE.labels(queue)
+
+    def __enter__(self) -> None:
+        if self.active is not None:
+            self.active.inc()
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.active is not None:
+            self.active.dec()
 
 
 def broker_queues_record(*, depths: dict[str, int], oldest_ages: dict[str, float]) -> None:

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.runs.metrics import LostDetector, run_executing
+from apps.runs.metrics import ActiveRun, LostDetector
 from apps.runs.models import Run
 from apps.runs.services.maintenance import runs_reap_lost
 from apps.runs.services.moves import run_attempt_end, run_attempt_lost, run_cancel, run_start
@@ -110,7 +110,7 @@ def test_an_executing_attempt_is_active_until_its_block_ends():
     seen = []
 
     def failing_task() -> None:
-        with run_executing(queue="default"):
+        with ActiveRun(queue="default"):
             seen.append(moves("dts_runs_active", queue="default"))
             raise RuntimeError("the task failed")
 
@@ -126,7 +126,7 @@ def test_nothing_is_counted_with_metrics_off(settings):
     moves = Moves()
 
     run_start(run_id=run.id, attempt=1, worker="w", limited=False)
-    with run_executing(queue="default"):
+    with ActiveRun(queue="default"):
         assert moves("dts_runs_active", queue="default") == 0
     run_attempt_end(run_id=run.id, attempt=1, outcome=RunState.SUCCEEDED)
 
