@@ -69,6 +69,7 @@ bench: $(INSTALLED) services  ## Run the benchmarks against their peers; results
 	$(BIN)/python -m bench.events
 	$(BIN)/python -m bench.api
 	$(BIN)/python -m bench.live
+	$(BIN)/python -m bench.metrics
 
 services:  ## Install (if missing) and start PostgreSQL, Redis, Kafka, Elasticsearch, Prometheus
 	platform/local/services.sh start

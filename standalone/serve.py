@@ -14,6 +14,7 @@ from celery import beat, signals
 from celery.worker import WorkController
 from celery.worker import state as worker_state
 
+from apps.runs.metrics import LostDetector
 from apps.runs.services.moves import run_attempt_lost
 from config.asgi import application
 from dispatch.celery import app
@@ -93,6 +94,7 @@ def _worker_stop(
             attempt=attempt,
             reason=f"Worker lost: make dev stopped while this run executed ({wait_seconds:g} s "
             "after being asked to).",
+            detected_by=LostDetector.WORKER,
         )
     output, errors = streams
     errors.write(

@@ -15,7 +15,9 @@ again a second later, and the outage is logged once, with a reminder each minute
 (apps.core.outages). Any other error (a bug) is logged with its traceback, and the tick is tried
 again a second later too. Runs fired while the broker is down are queued in PostgreSQL and
 published by the sweep when it returns. Its metrics (DTS_SCHEDULER_METRICS_PORT) show the outages
-too (`dts_dependency_up`).
+too (`dts_dependency_up`), its ticks, fires and skips (apps.schedules.metrics), and, measured
+every few seconds by a thread of their own, the due backlog and the broker's queues: how many
+messages wait in each and how long its oldest queued run has waited (apps.runs.metrics).
 """
 
 import logging
@@ -28,7 +30,7 @@ import redis
 from celery import beat
 from celery.signals import beat_init
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -37,20 +39,28 @@ from apps.core.metrics import metrics_serve
 from apps.core.notify import scheduler_wake_listener
 from apps.core.outages import database_outage, database_unreachable, redis_outage
 from apps.events.outbox import events_purge_published
+from apps.runs.metrics import broker_queues_record
+from apps.runs.selectors import runs_oldest_queued_at
 from apps.runs.services.maintenance import (
     runs_purge_expired,
     runs_reap_lost,
     runs_republish_missing,
 )
 from apps.runs.services.moves import runs_next_retry_at, runs_retry_due
-from apps.schedules.firing import schedules_fire_due, schedules_next_due_at
+from apps.schedules.firing import schedules_due_count, schedules_fire_due, schedules_next_due_at
+from apps.schedules.metrics import due_schedules_record, tick_record
 from apps.schedules.services import skipped_fires_purge
+from dispatch.broker import broker_queue_depths
+from dispatch.queues import queue_names
 
 logger = logging.getLogger(__name__)
 
 SWEEP_EVERY_SECONDS = 10.0
 RETENTION_EVERY_SECONDS = 3600.0
 RETRY_AFTER_ERROR_SECONDS = 1.0
+# The backlog and the broker's queues are measured this often (each is a query or two).
+GAUGES_EVERY_SECONDS = 5.0
+BROKER_ERRORS = (BrokerError, redis.ConnectionError, redis.TimeoutError)
 
 
 class DatabaseScheduler(beat.Scheduler):
@@ -80,9 +90,7 @@ class DatabaseScheduler(beat.Scheduler):
             # An outage, or a bug, must not end the scheduler: say so, reconnect, go on.
             if database_unreachable(problem):
                 self.database.failed(problem)
-            elif self.broker and isinstance(
-                problem, BrokerError | redis.ConnectionError | redis.TimeoutError
-            ):
+            elif self.broker and isinstance(problem, BROKER_ERRORS):
                 self.broker.failed(problem)
             else:
                 logger.exception("Scheduler tick failed; retrying")
@@ -96,12 +104,14 @@ class DatabaseScheduler(beat.Scheduler):
         return 0
 
     def fire_due(self) -> None:
+        started = time.monotonic()
         batch_size = settings.DTS_SCHEDULER_BATCH_SIZE
         while schedules_fire_due(now=timezone.now(), batch_size=batch_size).claimed == batch_size:
             pass
         self.database.succeeded()
         while runs_retry_due(now=timezone.now(), limit=batch_size) == batch_size:
             pass
+        tick_record(seconds=time.monotonic() - started, at=time.time())
         if time.monotonic() >= self.next_sweep:
             self.sweep()
             self.next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
@@ -150,11 +160,55 @@ def start_metrics(sender: beat.Service, **kwargs: Any) -> None:
     """A scheduler process serves its metrics once its DatabaseScheduler is set up, before its
     first tick (so during an outage at start too). make dev's process runs the scheduler in a
     thread beside the web, whose /metrics is its own: none there."""
-    if isinstance(sender.scheduler, DatabaseScheduler) and (
-        threading.current_thread() is threading.main_thread()
-    ):
-        metrics_serve(
+    if (
+        isinstance(sender.scheduler, DatabaseScheduler)
+        and threading.current_thread() is threading.main_thread()
+        and metrics_serve(
             port=settings.DTS_SCHEDULER_METRICS_PORT,
             address=settings.DTS_SCHEDULER_METRICS_ADDRESS,
             setting="DTS_SCHEDULER_METRICS_PORT",
         )
+        and settings.DTS_METRICS_ENABLED
+    ):
+        BacklogGauges().start()
+
+
+class BacklogGauges:
+    """Measures, every GAUGES_EVERY_SECONDS from a thread of its own, what is waiting: the due
+    schedules, and each queue's messages in the broker and oldest queued run. Apart from the
+    ticks, which may wait long on their own work or on an outage: a stuck scheduler still shows
+    its backlog growing. While PostgreSQL or Redis is away the gauges keep their last values (the
+    ticks say so, in the log and dts_dependency_up)."""
+
+    def __init__(self, every: float = GAUGES_EVERY_SECONDS) -> None:
+        self.every = every
+        self.stop = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self.run, name="dts-scheduler-gauges", daemon=True).start()
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                self.measure()
+                self.stop.wait(self.every)
+        finally:
+            connection.close()  # this thread's own
+
+    def measure(self) -> None:
+        try:
+            now = timezone.now()
+            due_schedules_record(schedules_due_count(now=now))
+            queues = queue_names()
+            oldest = runs_oldest_queued_at(queues=queues)
+            broker_queues_record(
+                depths=broker_queue_depths(queues),
+                oldest_ages={
+                    queue: max(0.0, (now - queued_at).total_seconds())
+                    for queue, queued_at in oldest.items()
+                },
+            )
+        except Exception as problem:
+            if not (database_unreachable(problem) or isinstance(problem, BROKER_ERRORS)):
+                logger.exception("Scheduler gauges not measured")
+            close_old_connections()

@@ -12,6 +12,7 @@ from celery.worker.request import Request
 from django.conf import settings
 
 from apps.runs.logs import run_log_capture
+from apps.runs.metrics import ActiveRun, LostDetector
 from apps.runs.services.moves import run_attempt_lost, run_start
 from apps.tasktypes.context import cancel_check, run_context
 from apps.tasktypes.registry import task_type_get
@@ -33,7 +34,12 @@ class RunRequest(Request):
             # Record the loss before Celery requeues the message; the redelivery then finds the
             # attempt over and is dropped, and the run retries per its job's policy.
             run_id, attempt = run_and_attempt(self.args)
-            run_attempt_lost(run_id=run_id, attempt=attempt, reason=f"Worker lost: {exception}")
+            run_attempt_lost(
+                run_id=run_id,
+                attempt=attempt,
+                reason=f"Worker lost: {exception}",
+                detected_by=LostDetector.WORKER,
+            )
         super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
 
 
@@ -66,6 +72,7 @@ def execute_run(self: Task, run_id: str, attempt: int = 1, limited: bool = True)
         # failure signal, so the run's recorded outcome is left as it is.
         raise Ignore()
     with (
+        ActiveRun(queue=run.queue),
         run_context(str(run.id), soft_time_limit=_unsignalled_soft_time_limit(self)),
         run_log_capture(run_id=run.id, attempt=attempt),
     ):

@@ -1,10 +1,23 @@
-"""The Prometheus metrics of a process without web pages (the relay, a worker, the scheduler): the
-default registry, on a port of its own (the web serves /metrics itself). Among them
-`dts_dependency_up` (apps.core.outages), which says while a backing service is away."""
+"""The Prometheus metrics of a process without web pages (the relay, a worker, the scheduler): on a
+port of its own (the web serves /metrics itself). Among them `dts_dependency_up`
+(apps.core.outages), which says while a backing service is away.
+
+A process in prometheus_client's multiprocess mode (a prefork worker: workers.multiprocess) serves
+the sum of the files its processes count into, those of dead processes included, so that no count
+is lost when a pool process is replaced; the gauges of dead processes are left out of the sums
+of the gauges that count only live ones (`dts_runs_active`). Any other process serves the default
+registry."""
 
 import logging
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
 
-from prometheus_client import start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +30,7 @@ def metrics_serve(*, port: int, address: str, setting: str) -> bool:
     if not port:
         return False
     try:
-        start_http_server(port, addr=address)
+        start_http_server(port, addr=address, registry=metrics_registry())
     except OSError as problem:  # the port in use, or an address this host does not have
         logger.warning(
             "Metrics not served: cannot listen on %s:%d (%s); set %s to a free port, or 0",
@@ -28,4 +41,60 @@ def metrics_serve(*, port: int, address: str, setting: str) -> bool:
         )
         return False
     logger.info("Metrics served on http://%s:%d/metrics", address, port)
+    return True
+
+
+def metrics_registry() -> CollectorRegistry:
+    """What this process serves: its processes' files in multiprocess mode, else the default
+    registry."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return REGISTRY
+    registry = CollectorRegistry()
+    registry.register(ProcessFilesCollector(folder))
+    logger.info("Metrics of this process and its pool processes summed from %s", folder)
+    return registry
+
+
+class ProcessFilesCollector(Collector):
+    """The multiprocess files of `folder`, summed; before each collection, the processes that
+    died since (a pool process killed or replaced) are marked dead, so that the gauges of live
+    processes only leave them out."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.files = MultiProcessCollector(None, path=folder)
+        self.lock = threading.Lock()  # scrapes are served from threads of their own
+
+    def collect(self) -> Iterable[Metric]:
+        with self.lock:
+            dead_processes_mark(self.folder)
+        return self.files.collect()
+
+
+def dead_processes_mark(folder: str) -> list[int]:
+    """Mark dead (prometheus_client's `mark_process_dead`) each process that has files of live
+    gauges in `folder` and no longer exists; return their ids."""
+    dead = []
+    pids = {_file_pid(path) for path in Path(folder).glob("gauge_live*_*.db")}
+    for pid in sorted(pid for pid in pids if pid is not None):
+        if not _process_exists(pid):
+            mark_process_dead(pid, folder)
+            dead.append(pid)
+    return dead
+
+
+def _file_pid(path: Path) -> int | None:
+    """The process id of a multiprocess file (`<kind>_<pid>.db`)."""
+    number = path.stem.rsplit("_", 1)[-1]
+    return int(number) if number.isdigit() else None
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: it exists
+        return True
     return True

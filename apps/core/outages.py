@@ -28,6 +28,9 @@ DEPENDENCY_UP = Gauge(
     "dts_dependency_up",
     "1 while this process reaches the backing service, 0 during an outage",
     ["dependency", "address"],
+    # In a prefork worker (multiprocess mode) a pool process forked after it was set holds a 0
+    # written at no time: the latest value set, by a live process, is what the process sees.
+    multiprocess_mode="livemostrecent",
 )
 
 REMIND_EVERY_SECONDS = 60.0

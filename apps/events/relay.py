@@ -23,6 +23,7 @@ first answers, not before it starts.
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,9 @@ KAFKA_CHECK_TIMEOUT_SECONDS = 5.0
 PUBLISHED = Counter("dts_events_published", "Events published to Kafka", ["type"])
 FAILED = Counter("dts_events_failed", "Events Kafka did not acknowledge (sent again later)")
 LAG = Gauge("dts_events_outbox_lag_seconds", "Age of the oldest unpublished event")
+BACKLOG = Gauge("dts_events_outbox_backlog", "Unpublished events")
+# A relay that reads full batches counts the unpublished events at most this often.
+BACKLOG_COUNT_EVERY_SECONDS = 5.0
 
 
 class DeliveryFailed(RuntimeError):
@@ -112,6 +116,7 @@ class Relay:
         self.database = database_outage()
         self.liveness = Liveness()
         self.topic_ready = topic_ready
+        self.backlog_counted_at = -BACKLOG_COUNT_EVERY_SECONDS
 
     def run(self) -> None:
         """Publish until told to stop; wait for new events when there are none. An outage of
@@ -277,6 +282,11 @@ class Relay:
     def _lag_measure(self, events: list[OutboxEvent]) -> None:
         oldest = events[0].time if events else None
         LAG.set((timezone.now() - oldest).total_seconds() if oldest else 0)
+        if len(events) < self.batch_size:
+            BACKLOG.set(len(events))  # the batch holds every unpublished event
+        elif time.monotonic() - self.backlog_counted_at >= BACKLOG_COUNT_EVERY_SECONDS:
+            BACKLOG.set(OutboxEvent.objects.filter(published_at__isnull=True).count())
+            self.backlog_counted_at = time.monotonic()
 
     def _back_off(self) -> None:
         self.backoff = min(max(self.backoff * 2, 0.5), settings.DTS_RELAY_MAX_BACKOFF_SECONDS)

@@ -34,6 +34,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import DatabaseError
+from prometheus_client import Gauge
 
 from apps.accounts.selectors import socket_user, user_teams
 from apps.core.outages import database_outage
@@ -52,6 +53,7 @@ from apps.runs.selectors import runs_visible
 logger = logging.getLogger(__name__)
 
 BAD_REQUEST, NOT_FOUND = 4400, 4404
+CONNECTIONS = Gauge("dts_live_connections", "Open live WebSockets (refused ones not counted)")
 # However access ends, a socket that was not told (the change made without a signal, the channel
 # layer down) is closed within this.
 RECHECK_SECONDS = 60.0
@@ -64,6 +66,7 @@ class StreamsConsumer(AsyncJsonWebsocketConsumer):
     streams: list[str]
     access_groups: list[str]
     closed = False
+    counted = False  # in dts_live_connections
     rechecking: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
@@ -85,12 +88,17 @@ class StreamsConsumer(AsyncJsonWebsocketConsumer):
         for group in [*map(group_name, self.streams), *self.access_groups]:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        CONNECTIONS.inc()
+        self.counted = True
         for stream in self.streams:
             for message in await sync_to_async(_catch_up)(stream, after.get(stream)):
                 await self.send_json(message)
         self.rechecking = asyncio.create_task(self.recheck_periodically())
 
     async def disconnect(self, code: int) -> None:
+        if self.counted:
+            CONNECTIONS.dec()
+            self.counted = False
         await self.groups_leave()
 
     async def receive(

@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection
-from django.db.models import Count, F, QuerySet, Window
+from django.db.models import Count, F, Min, QuerySet, Window
 from django.db.models.functions import RowNumber, TruncMinute
 
 from apps.accounts.selectors import visible_to
@@ -162,3 +162,15 @@ def queues_visible(*, user: User | AnonymousUser) -> list[str]:
     """The queues of the settings (DTS_QUEUES, in their order) that the user may see."""
     visible = set(job_queues_visible(user=user))
     return [name for name in settings.DTS_QUEUES if name in visible]
+
+
+def runs_oldest_queued_at(*, queues: Iterable[str]) -> dict[str, datetime]:
+    """When the oldest run still queued in each of `queues` was queued (queues with none are left
+    out)."""
+    oldest = (
+        Run.objects.filter(state=RunState.QUEUED, queue__in=list(queues), queued_at__isnull=False)
+        .values("queue")
+        .annotate(oldest=Min("queued_at"))
+        .order_by()
+    )
+    return {row["queue"]: row["oldest"] for row in oldest}

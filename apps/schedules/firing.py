@@ -12,6 +12,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -21,11 +22,12 @@ from apps.core.exceptions import ApplicationError
 from apps.events.models import EventType
 from apps.events.outbox import event_new, events_record
 from apps.jobs.models import Job, OverlapPolicy
-from apps.runs.models import Run, RunTrigger
+from apps.runs.models import Run, RunId, RunTrigger
 from apps.runs.services.build import run_build
 from apps.runs.services.moves import runs_cancel
 from apps.runs.services.publish import run_queued_event, runs_publish_on_commit
 from apps.runs.states import TERMINAL_STATES, RunState
+from apps.schedules.metrics import fires_published_record, fires_record
 from apps.schedules.models import Schedule, SkipReason
 from apps.schedules.planner import SkippedRange, fire_plan
 from apps.schedules.services import schedule_pause, skipped_fires_record, stored_cron_refusal
@@ -38,6 +40,8 @@ logger = logging.getLogger(__name__)
 class FireReport:
     claimed: int = 0
     fired: list[Run] = field(default_factory=list)
+    # Due times skipped, by reason (SkipReason's values).
+    skipped: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
 def schedules_due_claim(*, now: datetime, limit: int) -> list[Schedule]:
@@ -49,6 +53,13 @@ def schedules_due_claim(*, now: datetime, limit: int) -> list[Schedule]:
         .order_by("next_fire_at")[:limit]
     )
     return list(due)
+
+
+def schedules_due_count(*, now: datetime) -> int:
+    """How many schedules are due and not fired yet (the backlog; those being fired included)."""
+    return Schedule.objects.filter(
+        enabled=True, paused=False, job__enabled=True, next_fire_at__lte=now
+    ).count()
 
 
 def schedules_next_due_at() -> datetime | None:
@@ -70,11 +81,12 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
         plans = {s.id: fire_plan(s, now=now, grace_seconds=grace_seconds) for s in schedules}
         for schedule in schedules:
             for skipped in plans[schedule.id].skipped:  # missed fires, before any overlap
-                skipped_fires_record(schedule, skipped)
+                _skipped_record(report, schedule, skipped)
         active = _active_runs_by_job(
             {s.job for s in schedules if s.job.overlap_policy != OverlapPolicy.ALLOW}
         )
         to_insert: list[Run] = []
+        due_at: dict[RunId, datetime] = {}
         refusals: dict[int, str | None] = {}
         for schedule in schedules:
             plan = plans[schedule.id]
@@ -82,7 +94,8 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
             job = schedule.job
             if times and active.get(job.id):
                 if job.overlap_policy == OverlapPolicy.SKIP:
-                    skipped_fires_record(
+                    _skipped_record(
+                        report,
                         schedule,
                         SkippedRange(reason=SkipReason.OVERLAP, first=times[0], last=times[-1]),
                     )
@@ -92,8 +105,8 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
             if times and job.id not in refusals:
                 refusals[job.id] = _refusal(job)
             # A refused fire is recorded as a failed run rather than dropped: the operator sees why.
-            to_insert.extend(
-                run_build(
+            for time in times:
+                run = run_build(
                     job=job,
                     trigger=RunTrigger.SCHEDULE,
                     now=now,
@@ -101,8 +114,11 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
                     scheduled_for=time,
                     refusal=refusals.get(job.id),
                 )
-                for time in times
-            )
+                to_insert.append(run)
+                # The next fire was due at its jittered time; earlier ones caught up at theirs.
+                due_at[run.id] = (
+                    (schedule.next_fire_at or time) if time == schedule.next_scheduled_for else time
+                )
             if times:
                 schedule.last_fired_for = times[-1]
             schedule.next_scheduled_for = plan.next_fire.scheduled_for
@@ -132,8 +148,20 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
         )
         to_publish = [run for run in report.fired if run.state == RunState.QUEUED]
         events_record(run_queued_event(run, time=now) for run in to_publish)
-        runs_publish_on_commit(to_publish)
+        runs_publish_on_commit(
+            to_publish,
+            published=partial(
+                fires_published_record, due_times=[due_at[run.id] for run in to_publish]
+            ),
+        )
+    fires_record(queues=[run.queue for run in report.fired], skipped=report.skipped)
     return report
+
+
+def _skipped_record(report: FireReport, schedule: Schedule, skipped: SkippedRange) -> None:
+    recorded = skipped_fires_record(schedule, skipped)
+    if recorded is not None:
+        report.skipped[skipped.reason] += recorded.count
 
 
 def _refused_crons_pause(schedules: list[Schedule]) -> list[Schedule]:

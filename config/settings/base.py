@@ -375,6 +375,10 @@ if DTS_RELAY_LINGER_SECONDS < 0:
     raise ImproperlyConfigured("DTS_RELAY_LINGER_SECONDS must be 0 or more.")
 DTS_RELAY_METRICS_PORT = env.int("DTS_RELAY_METRICS_PORT", default=9108)
 DTS_RELAY_METRICS_ADDRESS = env("DTS_RELAY_METRICS_ADDRESS", default="127.0.0.1")
+# Off, workers and schedulers record none of their run and scheduler series (docs/metrics.md): the
+# cost of metrics on a worker's hot path can then be measured (bench/metrics.py). Their ports still
+# serve what remains (dts_dependency_up).
+DTS_METRICS_ENABLED = env.bool("DTS_METRICS_ENABLED", default=True)
 # Prometheus metrics of a worker's main process and of the scheduler (apps.core.metrics), as the
 # relay's: 0 serves none; a port already taken (two workers on one host) is logged, not fatal.
 DTS_WORKER_METRICS_PORT = env.int("DTS_WORKER_METRICS_PORT", default=9109)

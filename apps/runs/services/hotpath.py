@@ -7,10 +7,11 @@ most of a no-op run's (bench/execution.py). The guards' sources come from apps.r
 """
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, transaction
+from django.utils.dateparse import parse_datetime
 
 from apps.core.db import execute_prepared
 from apps.events.models import OutboxEvent
@@ -23,7 +24,8 @@ def run_start_write(
     *, run_id: RunId, attempt: int, worker: str, now: datetime, event: OutboxEvent
 ) -> tuple[Any, ...] | None:
     """Move attempt `attempt` of the run to RUNNING and insert its `event`; return the run's
-    (job_id, task_type, args as JSON text), or None when the guard did not match."""
+    (job_id, task_type, args as JSON text, queue, queued_at), or None when the guard did not
+    match (queued_at as the database returns it: see datetime_from_row)."""
     states = sorted(sources_of(RunState.RUNNING))
     return _run_update_and_insert(
         run_id=run_id,
@@ -33,7 +35,7 @@ def run_start_write(
         ),
         params=[RunState.RUNNING.value, worker, _datetime(now), _run_id(run_id), attempt, *states],
         inserts=_event_inserts(event),
-        returning="job_id, task_type, args",
+        returning="job_id, task_type, args, queue, queued_at",
     )
 
 
@@ -41,7 +43,8 @@ def run_succeed_write(
     *, run_id: RunId, attempt: int, result: Any, now: datetime, event: OutboxEvent
 ) -> tuple[Any, ...] | None:
     """Move attempt `attempt` of the run to SUCCEEDED with its `result`, record the attempt and
-    insert its `event`; return the run's (job_id,), or None when the guard did not match."""
+    insert its `event`; return the run's (job_id, queue, task_type, started_at), or None when the
+    guard did not match (started_at as the database returns it: see datetime_from_row)."""
     states = sorted(sources_of(RunState.SUCCEEDED))
     record_attempt = (
         f"INSERT INTO {_table(RunAttempt)} "  # noqa: S608
@@ -63,8 +66,19 @@ def run_succeed_write(
             *states,
         ],
         inserts=[(record_attempt, []), *_event_inserts(event)],
-        returning="job_id",
+        returning="job_id, queue, task_type, started_at",
     )
+
+
+def datetime_from_row(value: Any) -> datetime | None:
+    """A timestamp column read by these raw statements: PostgreSQL's driver gives an aware
+    datetime; SQLite may give its text, naive and in UTC as Django stores it."""
+    if value is None or (isinstance(value, datetime) and value.tzinfo is not None):
+        return value
+    parsed = value if isinstance(value, datetime) else parse_datetime(value)
+    if parsed is None:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _run_update_and_insert(

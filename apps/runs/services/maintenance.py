@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from apps.runs.metrics import LostDetector
 from apps.runs.models import Run, Worker
 from apps.runs.services.moves import run_attempt_lost
 from apps.runs.services.publish import runs_publish_on_commit
@@ -64,7 +65,9 @@ def runs_reap_lost(*, now: datetime, timeout: timedelta) -> int:
     reaped = 0
     for run_id, attempt, worker in silent:
         reason = f"Worker lost: {worker or 'its worker'} stopped reporting this run for {timeout}."
-        reaped += run_attempt_lost(run_id=run_id, attempt=attempt, reason=reason)
+        reaped += run_attempt_lost(
+            run_id=run_id, attempt=attempt, reason=reason, detected_by=LostDetector.REAPER
+        )
     if reaped:
         logger.warning("Declared %d runs lost: their workers stopped reporting them", reaped)
     return reaped

@@ -30,8 +30,15 @@ from apps.events.models import OutboxEvent
 from apps.events.outbox import events_record, run_event
 from apps.events.subscribers import events_announce
 from apps.jobs.models import Job
+from apps.runs.metrics import (
+    LostDetector,
+    run_deferred_record,
+    run_ended_record,
+    run_lost_record,
+    run_started_record,
+)
 from apps.runs.models import Run, RunAttempt, RunId, RunTrigger
-from apps.runs.services.hotpath import run_start_write, run_succeed_write
+from apps.runs.services.hotpath import datetime_from_row, run_start_write, run_succeed_write
 from apps.runs.services.publish import run_queued_event, runs_publish_on_commit
 from apps.runs.states import EXECUTING_STATES, RunState, sources_of
 from apps.runs.throttle import Limit, rate_limit_wait
@@ -74,6 +81,7 @@ class StartedRun:
     job_id: int
     task_type: str
     args: Any
+    queue: str
 
 
 @survives_database_restart
@@ -109,9 +117,20 @@ def run_start(
             events_record([_started_event(run_id, run.job_id, attempt, worker, now)])
     except _HeldBack as held:
         # Rolled back: the run is waiting again as it was; publish it again later.
-        _run_defer(run_id=run_id, attempt=attempt, seconds=held.seconds, reason=held.reason)
+        _run_defer(
+            run_id=run_id,
+            attempt=attempt,
+            seconds=held.seconds,
+            reason=held.reason,
+            queue=run.queue,
+        )
         return None
-    return StartedRun(id=run.id, job_id=run.job_id, task_type=run.task_type, args=run.args)
+    run_started_record(
+        queue=run.queue, task_type=run.task_type, queued_at=run.queued_at, started_at=now
+    )
+    return StartedRun(
+        id=run.id, job_id=run.job_id, task_type=run.task_type, args=run.args, queue=run.queue
+    )
 
 
 def _run_start_unlimited(
@@ -124,11 +143,18 @@ def _run_start_unlimited(
     row = run_start_write(run_id=run_id, attempt=attempt, worker=worker, now=now, event=event)
     if row is None:
         return None
-    job_id, task_type, args = row
+    job_id, task_type, args, queue, queued_at = row
     event.job_id = job_id
     events_announce([event])
+    run_started_record(
+        queue=queue, task_type=task_type, queued_at=datetime_from_row(queued_at), started_at=now
+    )
     return StartedRun(
-        id=run_id, job_id=job_id, task_type=task_type, args=json.loads(args) if args else {}
+        id=run_id,
+        job_id=job_id,
+        task_type=task_type,
+        args=json.loads(args) if args else {},
+        queue=queue,
     )
 
 
@@ -165,7 +191,7 @@ def _rate_limits(run: Run) -> list[Limit]:
     return limits
 
 
-def _run_defer(*, run_id: RunId, attempt: int, seconds: float, reason: str) -> None:
+def _run_defer(*, run_id: RunId, attempt: int, seconds: float, reason: str, queue: str) -> None:
     """Hold back a run waiting to start: the scheduler publishes it again when `seconds` have
     passed. Not a move: it stays queued."""
     deferred = Run.objects.filter(
@@ -173,7 +199,16 @@ def _run_defer(*, run_id: RunId, attempt: int, seconds: float, reason: str) -> N
     ).update(next_attempt_at=timezone.now() + timedelta(seconds=seconds))
     if deferred:
         logger.info("Run %s deferred %.1f s by its %s", run_id, seconds, reason)
+        run_deferred_record(queue=queue)
         scheduler_wake()
+
+
+@dataclass(frozen=True)
+class _Ended:
+    """How an attempt was recorded ended: its outcome (after a cancel's), and the run's labels."""
+
+    outcome: RunState
+    queue: str
 
 
 @survives_database_restart
@@ -186,7 +221,28 @@ def run_attempt_end(
     error: str = "",
     traceback: str = "",
 ) -> bool:
-    """Record how the attempt ended; then retry the run if its job allows, or finish it."""
+    """Record how the attempt ended; then retry the run if its job allows, or finish it. False
+    when the attempt had already ended (a late or repeated signal)."""
+    ended = _attempt_end(
+        run_id=run_id,
+        attempt=attempt,
+        outcome=outcome,
+        result=result,
+        error=error,
+        traceback=traceback,
+    )
+    return ended is not None
+
+
+def _attempt_end(
+    *,
+    run_id: RunId,
+    attempt: int,
+    outcome: RunState,
+    result: Any = None,
+    error: str = "",
+    traceback: str = "",
+) -> _Ended | None:
     if outcome == RunState.SUCCEEDED:
         try:
             json.dumps(result, cls=DjangoJSONEncoder)
@@ -206,7 +262,7 @@ def run_attempt_end(
         )
         if run is None:
             logger.info("Run %s attempt %s already ended; %s ignored", run_id, attempt, outcome)
-            return False
+            return None
         if run.state == RunState.CANCELLING and outcome in RETRYABLE_OUTCOMES:
             # Stopped as asked: the task raised on the cancel signal, or its process was killed.
             outcome = RunState.CANCELLED
@@ -246,26 +302,40 @@ def run_attempt_end(
                 ]
             )
             scheduler_wake()
-            return True
-        runs_move(
-            this_run, to=outcome, result=result, error=error, traceback=traceback, finished_at=now
-        )
-        events_record(
-            [
-                run_event(
-                    outcome,
-                    run_id=run.id,
-                    job_id=run.job_id,
-                    attempt=attempt,
-                    time=now,
-                    error=error,
-                )
-            ]
-        )
-    return True
+        else:
+            runs_move(
+                this_run,
+                to=outcome,
+                result=result,
+                error=error,
+                traceback=traceback,
+                finished_at=now,
+            )
+            events_record(
+                [
+                    run_event(
+                        outcome,
+                        run_id=run.id,
+                        job_id=run.job_id,
+                        attempt=attempt,
+                        time=now,
+                        error=error,
+                    )
+                ]
+            )
+    # Counted once committed: a rolled-back ending (retried by survives_database_restart) is not.
+    run_ended_record(
+        queue=run.queue,
+        task_type=run.task_type,
+        outcome=outcome,
+        started_at=run.started_at,
+        ended_at=now,
+        retried=delay is not None,
+    )
+    return _Ended(outcome=outcome, queue=run.queue)
 
 
-def _run_succeed(*, run_id: RunId, attempt: int, result: Any, now: datetime) -> bool:
+def _run_succeed(*, run_id: RunId, attempt: int, result: Any, now: datetime) -> _Ended | None:
     """The common case: nothing to decide. The run, its attempt's record and its event are
     written together, and only if the run's guarded update matched."""
     # The job id (0 here) is read from the run row by the event's insert.
@@ -273,14 +343,31 @@ def _run_succeed(*, run_id: RunId, attempt: int, result: Any, now: datetime) -> 
     ended = run_succeed_write(run_id=run_id, attempt=attempt, result=result, now=now, event=event)
     if ended is None:
         logger.info("Run %s attempt %s already ended; success ignored", run_id, attempt)
-        return False
-    event.job_id = ended[0]
+        return None
+    job_id, queue, task_type, started_at = ended
+    event.job_id = job_id
     events_announce([event])
-    return True
+    run_ended_record(
+        queue=queue,
+        task_type=task_type,
+        outcome=RunState.SUCCEEDED,
+        started_at=datetime_from_row(started_at),
+        ended_at=now,
+    )
+    return _Ended(outcome=RunState.SUCCEEDED, queue=queue)
 
 
-def run_attempt_lost(*, run_id: RunId, attempt: int, reason: str) -> bool:
-    return run_attempt_end(run_id=run_id, attempt=attempt, outcome=RunState.LOST, error=reason)
+@survives_database_restart
+def run_attempt_lost(
+    *, run_id: RunId, attempt: int, reason: str, detected_by: LostDetector
+) -> bool:
+    """End the attempt whose process or worker vanished (`detected_by` says who saw it): it
+    retries or ends LOST per its job's policy, or ends CANCELLED when it was being cancelled (a
+    cancel kills the process of a task that did not stop: not a loss)."""
+    ended = _attempt_end(run_id=run_id, attempt=attempt, outcome=RunState.LOST, error=reason)
+    if ended is not None and ended.outcome == RunState.LOST:
+        run_lost_record(queue=ended.queue, detected_by=detected_by)
+    return ended is not None
 
 
 def run_cancel_confirm(*, run_id: RunId, attempt: int) -> bool:

@@ -1,5 +1,6 @@
 """Sending runs to the broker: only ever after the commit that queued them, through one door."""
 
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 
@@ -13,17 +14,19 @@ from apps.tasktypes.registry import task_type_get
 from dispatch.messages import ExecuteRun, execute_run_send
 
 
-def runs_publish_on_commit(runs: list[Run]) -> None:
+def runs_publish_on_commit(runs: list[Run], *, published: Callable[[], None] | None = None) -> None:
     """Publish `runs` once the current transaction commits; at once outside a transaction (the
     reaper's case). In a transaction a failed send does not raise: the runs are committed whatever
     the broker says, and one whose message never reached the broker is published again by the
     reaper (apps.runs.services.maintenance.runs_republish_missing). Outside one it raises, so the
-    scheduler's sweep sees the broker's outage."""
+    scheduler's sweep sees the broker's outage. `published` is called once they all are sent."""
     in_transaction = transaction.get_connection().in_atomic_block
-    transaction.on_commit(partial(runs_publish, runs=runs), robust=in_transaction)
+    transaction.on_commit(
+        partial(runs_publish, runs=runs, published=published), robust=in_transaction
+    )
 
 
-def runs_publish(*, runs: list[Run]) -> None:
+def runs_publish(*, runs: list[Run], published: Callable[[], None] | None = None) -> None:
     """Send each queued run's execute-run message, after the commit that queued it.
 
     Nothing is written: a run is queued before it is sent. A failed send is not retried in line:
@@ -43,6 +46,8 @@ def runs_publish(*, runs: list[Run]) -> None:
         for run in runs
         for soft_time_limit, time_limit in [run.job.time_limits()]
     )
+    if published is not None:
+        published()
 
 
 def run_start_limited(run: Run) -> bool:

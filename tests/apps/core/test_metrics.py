@@ -1,11 +1,18 @@
 """apps.core.metrics: a process serves its metrics on its port; a port already taken is logged once
-and the process goes on; port 0 serves none."""
+and the process goes on; port 0 serves none. In multiprocess mode it serves its processes' files
+summed, the live gauges of dead processes left out."""
 
 import logging
+import os
 import socket
+import subprocess
+import sys
 from unittest import mock
 
-from apps.core.metrics import metrics_serve
+from prometheus_client import REGISTRY
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+from apps.core.metrics import dead_processes_mark, metrics_registry, metrics_serve
 
 
 def test_a_port_already_taken_is_logged_once_naming_the_setting_and_the_process_goes_on(caplog):
@@ -39,4 +46,30 @@ def test_port_0_serves_nothing(caplog):
 def test_a_free_port_serves_the_default_registry_on_the_address():
     with mock.patch("apps.core.metrics.start_http_server") as start:
         assert metrics_serve(port=9109, address="10.0.0.1", setting="X") is True
-    start.assert_called_once_with(9109, addr="10.0.0.1")
+    start.assert_called_once_with(9109, addr="10.0.0.1", registry=REGISTRY)
+
+
+def test_a_multiprocess_registry_sums_the_files_and_leaves_dead_processes_live_gauges_out(
+    tmp_path, monkeypatch
+):
+    dead = subprocess.Popen([sys.executable, "-c", ""])
+    dead.wait()
+    alive = os.getpid()
+    for pid, active in ((dead.pid, 1), (alive, 2)):
+        counters = MmapedDict(str(tmp_path / f"counter_{pid}.db"))
+        counters.write_value(
+            mmap_key("dts_runs_started", "dts_runs_started_total", [], [], ""), 5, 0
+        )
+        counters.close()
+        gauges = MmapedDict(str(tmp_path / f"gauge_livesum_{pid}.db"))
+        gauges.write_value(mmap_key("dts_runs_active", "dts_runs_active", [], [], ""), active, 0)
+        gauges.close()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+
+    registry = metrics_registry()
+
+    assert registry is not REGISTRY
+    assert registry.get_sample_value("dts_runs_started_total") == 10  # the dead one's kept
+    assert registry.get_sample_value("dts_runs_active") == 2  # the dead one's left out
+    assert not (tmp_path / f"gauge_livesum_{dead.pid}.db").exists()
+    assert dead_processes_mark(str(tmp_path)) == []

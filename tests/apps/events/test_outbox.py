@@ -13,6 +13,7 @@ from apps.events.models import EventType, OutboxEvent
 from apps.events.outbox import events_purge_published
 from apps.events.validation import event_problems
 from apps.jobs.services import job_create, job_delete, job_update
+from apps.runs.metrics import LostDetector
 from apps.runs.models import Run
 from apps.runs.services.build import run_trigger
 from apps.runs.services.moves import (
@@ -83,7 +84,9 @@ def test_a_failed_attempt_retries_then_the_run_fails():
     Run.objects.filter(id=run.id).update(next_attempt_at=timezone.now())
     runs_retry_due(now=timezone.now() + timedelta(seconds=1))
     run_start(run_id=run.id, attempt=2, worker="w")
-    run_attempt_lost(run_id=run.id, attempt=2, reason="Worker lost")
+    run_attempt_lost(
+        run_id=run.id, attempt=2, reason="Worker lost", detected_by=LostDetector.WORKER
+    )
 
     subject = f"runs/{run.id}"
     assert types(subject=subject) == [

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
+from unittest import mock
 
 import psycopg2
 import pytest
@@ -23,6 +24,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import close_old_connections, connection
 from django.utils import timezone
+from prometheus_client import REGISTRY
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 from apps.events.consumer import EventStream
@@ -39,6 +41,7 @@ from apps.runs.states import RunState
 from tests.backing_services.control import restored, service
 from tests.conftest import REPO, database_url, stop_process, wait_for_log_line
 from tests.factories import TeamFactory
+from tests.metrics import promtool_check
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
@@ -304,6 +307,23 @@ def test_the_relay_reports_its_lag_and_what_it_published(relays):
         time.sleep(0.2)
     assert 'dts_events_published_total{type="dts.job.deleted"} 10.0' in metrics
     assert "dts_events_failed_total 0.0" in metrics
+    assert "dts_events_outbox_backlog 0.0" in metrics
+    promtool_check(metrics)
+
+
+def test_the_backlog_is_the_batch_read_or_while_batches_are_full_counted():
+    OutboxEvent.objects.bulk_create(
+        event_new(type="dts.job.deleted", subject="jobs/1", job_id=1, data={}) for _ in range(7)
+    )
+    events = list(OutboxEvent.objects.order_by("sequence"))
+    relay = Relay(producer=mock.Mock(), batch_size=5, stop=threading.Event(), kafka=mock.Mock())
+
+    relay._lag_measure(events[:5])  # a full batch: there may be more
+    assert REGISTRY.get_sample_value("dts_events_outbox_backlog") == 7
+    relay._lag_measure(events[5:])  # the rest
+    assert REGISTRY.get_sample_value("dts_events_outbox_backlog") == 2
+    relay._lag_measure([])
+    assert REGISTRY.get_sample_value("dts_events_outbox_backlog") == 0
 
 
 def notified(listening, timeout: float) -> bool:

@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connections
 from django.test import Client
+from prometheus_client import REGISTRY
 
 from apps.accounts.models import Role
 from apps.accounts.services import token_create
@@ -203,3 +204,20 @@ async def test_a_run_page_streams_the_runs_log_lines(world):
     [line] = message["event"]["data"]["lines"]
     assert (line["sequence"], line["level"], line["message"]) == (1, "WARNING", "half way")
     await communicator.disconnect()
+
+
+async def test_open_sockets_are_counted_and_refused_ones_are_not(world):
+    def open_sockets() -> float:
+        return REGISTRY.get_sample_value("dts_live_connections") or 0.0
+
+    before = open_sockets()
+    assert await refused("/ws/runs/") == 4401
+    assert open_sockets() == before
+
+    first = await connected("/ws/runs/", bearer(world.token))
+    second = await connected(f"/ws/jobs/{world.job.id}/", bearer(world.token))
+    assert open_sockets() == before + 2
+
+    await first.disconnect()
+    await second.disconnect()
+    assert open_sockets() == before

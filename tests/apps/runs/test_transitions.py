@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.runs.metrics import LostDetector
 from apps.runs.models import Run
 from apps.runs.services.build import run_trigger
 from apps.runs.services.maintenance import runs_reap_lost
@@ -71,7 +72,12 @@ PATHS: dict[str, tuple[Callable[[], Run], Callable[[Run], object]]] = {
     "time out": (running, end(RunState.TIMED_OUT, error="slow")),
     "fail, attempts left": (lambda: running(max_attempts=2), end(RunState.FAILED, error="boom")),
     "retry due": (retrying, lambda run: runs_retry_due(now=timezone.now() + timedelta(days=1))),
-    "lost": (running, lambda run: run_attempt_lost(run_id=run.id, attempt=1, reason="gone")),
+    "lost": (
+        running,
+        lambda run: run_attempt_lost(
+            run_id=run.id, attempt=1, reason="gone", detected_by=LostDetector.WORKER
+        ),
+    ),
     "reaper": (running, reap),
     "cancel queued": (queued, lambda run: run_cancel(run=run)),
     "cancel retrying": (retrying, lambda run: run_cancel(run=run)),

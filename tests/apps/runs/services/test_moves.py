@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.runs.metrics import LostDetector
 from apps.runs.models import Run, RunAttempt
 from apps.runs.services.moves import (
     MAX_LOST_REEXECUTIONS,
@@ -169,7 +170,9 @@ def test_the_last_attempt_ends_the_run():
 def test_a_lost_attempt_of_a_non_idempotent_job_ends_lost_without_retries():
     run = started(max_attempts=1)
 
-    run_attempt_lost(run_id=run.id, attempt=1, reason="Worker lost: signal 9")
+    run_attempt_lost(
+        run_id=run.id, attempt=1, reason="Worker lost: signal 9", detected_by=LostDetector.WORKER
+    )
 
     run.refresh_from_db()
     assert (run.state, run.error) == (RunState.LOST, "Worker lost: signal 9")
@@ -178,7 +181,9 @@ def test_a_lost_attempt_of_a_non_idempotent_job_ends_lost_without_retries():
 def test_a_lost_attempt_of_a_non_idempotent_job_follows_its_retry_policy():
     run = started(max_attempts=2, retry_backoff_seconds=30, retry_jitter=False)
 
-    run_attempt_lost(run_id=run.id, attempt=1, reason="Worker lost")
+    run_attempt_lost(
+        run_id=run.id, attempt=1, reason="Worker lost", detected_by=LostDetector.WORKER
+    )
 
     run.refresh_from_db()
     assert (run.state, run.attempt) == (RunState.RETRYING, 2)
@@ -189,7 +194,9 @@ def test_a_lost_attempt_of_an_idempotent_job_is_re_executed_at_once_but_not_fore
     run = started(max_attempts=1, idempotent=True)
 
     for attempt in range(1, MAX_LOST_REEXECUTIONS + 2):
-        run_attempt_lost(run_id=run.id, attempt=attempt, reason="Worker lost")
+        run_attempt_lost(
+            run_id=run.id, attempt=attempt, reason="Worker lost", detected_by=LostDetector.WORKER
+        )
         run.refresh_from_db()
         if run.state != RunState.RETRYING:
             break
@@ -230,7 +237,9 @@ def test_a_run_being_cancelled_whose_worker_is_lost_ends_cancelled():
     run.state = RunState.CANCELLING
     run.save()
 
-    run_attempt_lost(run_id=run.id, attempt=1, reason="Worker lost")
+    run_attempt_lost(
+        run_id=run.id, attempt=1, reason="Worker lost", detected_by=LostDetector.WORKER
+    )
 
     run.refresh_from_db()
     assert run.state == RunState.CANCELLED
