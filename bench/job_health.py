@@ -1,4 +1,4 @@
-"""What job health costs with many jobs: the selector, and the scrape of its Prometheus series.
+"""What job health costs with many jobs: the selector, and measuring its Prometheus series.
 
     python -m bench.job_health [--jobs 10000] [--runs-per-job 20] [--repeat 7]
 
@@ -8,8 +8,10 @@ expressions, 240 distinct ones in 5 time zones) and --runs-per-job runs of it (m
 succeeded, some jobs failing, some whose latest fires were never started). Measures, as medians
 of --repeat:
 
-- `jobs_health` of every job (the cold cost of a scrape: its queries and the health decided);
-- one scrape of the collector on a registry (`generate_latest`), cache cold and cache warm.
+- `jobs_health` of every job (its queries and the health decided);
+- one `JobHealthExposition.refresh()`: the above and the series rendered to text, which the
+  scheduler's gauges thread does every 15 s, apart from the scrapes (`bench.metrics` times the
+  scheduler's /metrics, which serves the text so rendered).
 
 Writes bench/results/job-health.json and job-health.md.
 """
@@ -147,10 +149,9 @@ def measure(*, now: datetime, repeat: int) -> dict[str, Any]:
     from collections import Counter
 
     from django.db import connection
-    from prometheus_client import CollectorRegistry, generate_latest
 
     from apps.jobs import health
-    from apps.jobs.metrics import JobHealthCollector
+    from apps.jobs.metrics import JobHealthExposition
     from apps.jobs.models import Job
     from apps.jobs.selectors import jobs_health
     from apps.schedules import timing
@@ -159,7 +160,7 @@ def measure(*, now: datetime, repeat: int) -> dict[str, Any]:
         health._cached_latest_at_or_before.cache_clear()
         timing.cached_next_after.cache_clear()
 
-    selector, scrape_cold, scrape_warm = [], [], []
+    selector, refresh = [], []
     for _ in range(repeat):
         caches_clear()
         started = time.perf_counter()
@@ -173,23 +174,18 @@ def measure(*, now: datetime, repeat: int) -> dict[str, Any]:
 
     with connection.execute_wrapper(counted):
         jobs_health(jobs=Job.objects.all(), now=now)
+    exposition = JobHealthExposition(now=lambda: now)
     for _ in range(repeat):
         caches_clear()
-        registry = CollectorRegistry()
-        registry.register(JobHealthCollector(cache_seconds=3600, now=lambda: now))
         started = time.perf_counter()
-        body = generate_latest(registry)
-        scrape_cold.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        generate_latest(registry)
-        scrape_warm.append(time.perf_counter() - started)
+        exposition.refresh()
+        refresh.append(time.perf_counter() - started)
     return {
         "queries": len(queries),
         "health": dict(Counter(status.health.value for status in statuses.values())),
         "selector_ms": round(statistics.median(selector) * 1000, 1),
-        "scrape_cold_ms": round(statistics.median(scrape_cold) * 1000, 1),
-        "scrape_warm_ms": round(statistics.median(scrape_warm) * 1000, 1),
-        "scrape_bytes": len(body),
+        "refresh_ms": round(statistics.median(refresh) * 1000, 1),
+        "text_bytes": len(exposition.text()),
     }
 
 
@@ -199,9 +195,10 @@ def report(result: dict[str, Any]) -> str:
         f"{result['runs']:,} runs, one schedule per job; medians; Python {result['python']}.\n\n"
         "| what | ms |\n|---|---|\n"
         f"| `jobs_health` of every job ({result['queries']} queries) | {result['selector_ms']} |\n"
-        f"| a scrape, cache cold (the above, and the text) | {result['scrape_cold_ms']} |\n"
-        f"| a scrape, cache warm (the text only) | {result['scrape_warm_ms']} |\n\n"
-        f"Health: {result['health']}; a scrape is {result['scrape_bytes']:,} bytes.\n"
+        f"| `JobHealthExposition.refresh()`: the above and the text rendered, every 15 s in the "
+        f"scheduler's gauges thread | {result['refresh_ms']} |\n\n"
+        f"Health: {result['health']}; the text is {result['text_bytes']:,} bytes, which the "
+        "scheduler's /metrics serves as it is (`bench.metrics` times that scrape).\n"
     )
 
 

@@ -39,6 +39,7 @@ from apps.core.metrics import metrics_serve
 from apps.core.notify import scheduler_wake_listener
 from apps.core.outages import database_outage, database_unreachable, redis_outage
 from apps.events.outbox import events_purge_published
+from apps.jobs.metrics import JOB_HEALTH_EVERY_SECONDS, JobHealthExposition
 from apps.runs.metrics import broker_queues_record
 from apps.runs.selectors import runs_oldest_queued_at
 from apps.runs.services.maintenance import (
@@ -160,6 +161,7 @@ def start_metrics(sender: beat.Service, **kwargs: Any) -> None:
     """A scheduler process serves its metrics once its DatabaseScheduler is set up, before its
     first tick (so during an outage at start too). make dev's process runs the scheduler in a
     thread beside the web, whose /metrics is its own: none there."""
+    job_health = JobHealthExposition()
     if (
         isinstance(sender.scheduler, DatabaseScheduler)
         and threading.current_thread() is threading.main_thread()
@@ -167,10 +169,11 @@ def start_metrics(sender: beat.Service, **kwargs: Any) -> None:
             port=settings.DTS_SCHEDULER_METRICS_PORT,
             address=settings.DTS_SCHEDULER_METRICS_ADDRESS,
             setting="DTS_SCHEDULER_METRICS_PORT",
+            texts=[job_health.text],
         )
         and settings.DTS_METRICS_ENABLED
     ):
-        BacklogGauges().start()
+        BacklogGauges(job_health=job_health).start()
 
 
 class BacklogGauges:
@@ -178,10 +181,15 @@ class BacklogGauges:
     schedules, and each queue's messages in the broker and oldest queued run. Apart from the
     ticks, which may wait long on their own work or on an outage: a stuck scheduler still shows
     its backlog growing. While PostgreSQL or Redis is away the gauges keep their last values (the
-    ticks say so, in the log and dts_dependency_up)."""
+    ticks say so, in the log and dts_dependency_up). Every JOB_HEALTH_EVERY_SECONDS it also
+    measures every job's health (apps.jobs.metrics)."""
 
-    def __init__(self, every: float = GAUGES_EVERY_SECONDS) -> None:
+    def __init__(
+        self, every: float = GAUGES_EVERY_SECONDS, *, job_health: JobHealthExposition | None = None
+    ) -> None:
         self.every = every
+        self.job_health = job_health
+        self.job_health_due = 0.0  # time.monotonic() of its next measure
         self.stop = threading.Event()
 
     def start(self) -> None:
@@ -191,6 +199,9 @@ class BacklogGauges:
         try:
             while not self.stop.is_set():
                 self.measure()
+                if self.job_health and time.monotonic() >= self.job_health_due:
+                    self.job_health.refresh()
+                    self.job_health_due = time.monotonic() + JOB_HEALTH_EVERY_SECONDS
                 self.stop.wait(self.every)
         finally:
             connection.close()  # this thread's own

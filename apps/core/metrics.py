@@ -6,15 +6,21 @@ A process in prometheus_client's multiprocess mode (a prefork worker: workers.mu
 the sum of the files its processes count into, those of dead processes included, so that no count
 is lost when a pool process is replaced; the gauges of dead processes are left out of the sums
 of the gauges that count only live ones (`dts_runs_active`). Any other process serves the default
-registry."""
+registry.
+
+The port answers in Prometheus's text format, with what `texts` hold appended: series measured
+apart and rendered ahead of the scrape (the scheduler's job health, apps.jobs.metrics), which
+would take longer to render than a scrape should wait."""
 
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
@@ -22,7 +28,9 @@ from prometheus_client.registry import Collector
 logger = logging.getLogger(__name__)
 
 
-def metrics_serve(*, port: int, address: str, setting: str) -> bool:
+def metrics_serve(
+    *, port: int, address: str, setting: str, texts: Sequence[Callable[[], bytes]] = ()
+) -> bool:
     """Serve this process's metrics on http://`address`:`port`/metrics from a thread; port 0 serves
     none. A port that cannot be had (another worker on the host holds it) is logged once, naming
     `setting`, and the process goes on without: its metrics are never a reason to stop it.
@@ -30,7 +38,7 @@ def metrics_serve(*, port: int, address: str, setting: str) -> bool:
     if not port:
         return False
     try:
-        start_http_server(port, addr=address, registry=metrics_registry())
+        server = MetricsServer((address, port), registry=metrics_registry(), texts=texts)
     except OSError as problem:  # the port in use, or an address this host does not have
         logger.warning(
             "Metrics not served: cannot listen on %s:%d (%s); set %s to a free port, or 0",
@@ -40,8 +48,47 @@ def metrics_serve(*, port: int, address: str, setting: str) -> bool:
             setting,
         )
         return False
+    threading.Thread(target=server.serve_forever, name="dts-metrics", daemon=True).start()
     logger.info("Metrics served on http://%s:%d/metrics", address, port)
     return True
+
+
+class MetricsServer(ThreadingHTTPServer):
+    """Answers GET /metrics (and /) with the registry's series and the `texts`, each scrape in a
+    thread of its own."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        *,
+        registry: CollectorRegistry,
+        texts: Sequence[Callable[[], bytes]],
+    ) -> None:
+        super().__init__(address, _MetricsHandler)
+        self.registry = registry
+        self.texts = texts
+
+
+class _MetricsHandler(BaseHTTPRequestHandler):
+    server: MetricsServer
+
+    def do_GET(self) -> None:
+        if self.path.split("?", 1)[0] not in {"/", "/metrics"}:
+            self.send_error(404)
+            return
+        body = generate_latest(self.server.registry) + b"".join(
+            text() for text in self.server.texts
+        )
+        self.send_response(200)
+        self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """A scrape is not worth a log line."""
 
 
 def metrics_registry() -> CollectorRegistry:

@@ -1,21 +1,19 @@
 """Job health in Prometheus: `dts_job_health`, `dts_job_last_success_timestamp_seconds` and
-`dts_job_next_fire_timestamp_seconds` for every job (docs/metrics.md), read from the database at
-scrape time by a custom collector.
+`dts_job_next_fire_timestamp_seconds` for every job (docs/metrics.md), read from the database.
 
-The scheduler process registers it (`job_health_collector_register`) on the registry its metrics
-port serves. The answer is kept `cache_seconds`, so that several Prometheus servers, or a scrape
-repeated at once, cost one computation; a scrape while PostgreSQL is away has none of these series
-(an outage is in `dts_dependency_up`, never a stale health)."""
+The scheduler process measures them from its gauges thread every JOB_HEALTH_EVERY_SECONDS
+(`JobHealthExposition.refresh`) and its metrics port appends the text rendered then to each
+scrape (apps.core.metrics): with 10,000 jobs, deciding and rendering take a few hundred
+milliseconds, which no scrape waits for. While PostgreSQL is away the text holds the families
+without samples (an outage is in `dts_dependency_up`, never a stale health)."""
 
 import logging
-import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from django.db import DatabaseError, connection
 from django.utils import timezone
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -26,51 +24,47 @@ from apps.jobs.selectors import jobs_health
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CACHE_SECONDS = 5.0
+JOB_HEALTH_EVERY_SECONDS = 15.0
 
 
-class JobHealthCollector(Collector):
-    def __init__(
-        self,
-        *,
-        cache_seconds: float = DEFAULT_CACHE_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = timezone.now,
-    ) -> None:
-        self.cache_seconds = cache_seconds
-        self.clock = clock
+class JobHealthExposition:
+    """The job health series as exposition text, measured by `refresh()`, served by `text()`."""
+
+    def __init__(self, *, now: Callable[[], datetime] = timezone.now) -> None:
         self.now = now
-        self._families: list[Metric] = []
-        self._expires_at: float | None = None
-        self._lock = threading.Lock()  # the metrics server answers each scrape in a thread
+        self._text = _render(_families())  # replaced whole: a scrape reads one or the other
 
-    def describe(self) -> Iterable[Metric]:
-        # Registering asks this, not collect(): no database query at registration.
-        return list(_families())
+    def text(self) -> bytes:
+        return self._text
 
-    def collect(self) -> Iterable[Metric]:
-        with self._lock:
-            if self._expires_at is None or self.clock() >= self._expires_at:
-                self._families = self._read()
-                self._expires_at = self.clock() + self.cache_seconds
-            return list(self._families)
-
-    def _read(self) -> list[Metric]:
+    def refresh(self) -> None:
         try:
-            families = job_health_families(now=self.now())
+            families: Sequence[Metric] = job_health_families(now=self.now())
         except DatabaseError as error:
             if database_unreachable(error):
                 database_outage().failed(error)
             else:
                 logger.exception("Job health not measured")
-            return list(_families())
+            families = _families()
+        else:
+            database_outage().succeeded()
         finally:
-            # The metrics server answers each scrape in a new thread: a connection opened here
-            # would otherwise outlive it.
+            # Run from a thread of the scheduler's: its connection would otherwise outlive it.
             if not connection.in_atomic_block:
                 connection.close()
-        database_outage().succeeded()
-        return families
+        self._text = _render(families)
+
+
+class _Fixed(Collector):
+    def __init__(self, families: Sequence[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+def _render(families: Sequence[Metric]) -> bytes:
+    return generate_latest(_Fixed(families))
 
 
 def job_health_families(*, now: datetime) -> list[Metric]:
@@ -90,15 +84,6 @@ def job_health_families(*, now: datetime) -> list[Metric]:
         if status.next_fire_at is not None:
             next_fire.add_metric([team, name], status.next_fire_at.timestamp())
     return list(families)
-
-
-def job_health_collector_register(
-    registry: CollectorRegistry = REGISTRY, *, cache_seconds: float = DEFAULT_CACHE_SECONDS
-) -> JobHealthCollector:
-    """Add the job health series to `registry` (the process's default one unless told)."""
-    collector = JobHealthCollector(cache_seconds=cache_seconds)
-    registry.register(collector)
-    return collector
 
 
 def _families() -> list[GaugeMetricFamily]:

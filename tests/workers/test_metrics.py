@@ -207,3 +207,5 @@ def test_the_scheduler_serves_its_fires_ticks_and_the_broker_queues(tmp_path):
     assert value(samples, "dts_broker_queue_oldest_message_age_seconds", queue=QUEUE) > 0
     assert ("dts_broker_queue_messages", frozenset({("queue", "default")})) in samples
     assert total(samples, "dts_dependency_up", dependency="PostgreSQL") == 1
+    # every job's health, measured by the gauges thread and appended to the scrape
+    assert value(samples, "dts_job_health", team=job.team.name, job="nightly", health="ok") == 1

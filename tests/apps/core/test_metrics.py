@@ -9,10 +9,12 @@ import subprocess
 import sys
 from unittest import mock
 
-from prometheus_client import REGISTRY
+import httpx
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
 from apps.core.metrics import dead_processes_mark, metrics_registry, metrics_serve
+from tests.processes import free_port
 
 
 def test_a_port_already_taken_is_logged_once_naming_the_setting_and_the_process_goes_on(caplog):
@@ -35,18 +37,28 @@ def test_a_port_already_taken_is_logged_once_naming_the_setting_and_the_process_
 
 def test_port_0_serves_nothing(caplog):
     with (
-        mock.patch("apps.core.metrics.start_http_server") as start,
+        mock.patch("apps.core.metrics.MetricsServer") as server,
         caplog.at_level(logging.INFO, logger="apps.core.metrics"),
     ):
         assert metrics_serve(port=0, address="127.0.0.1", setting="X") is False
-    start.assert_not_called()
+    server.assert_not_called()
     assert caplog.records == []
 
 
-def test_a_free_port_serves_the_default_registry_on_the_address():
-    with mock.patch("apps.core.metrics.start_http_server") as start:
-        assert metrics_serve(port=9109, address="10.0.0.1", setting="X") is True
-    start.assert_called_once_with(9109, addr="10.0.0.1", registry=REGISTRY)
+def test_a_free_port_serves_the_default_registry_and_the_texts_in_text_format():
+    port = free_port()
+    assert metrics_serve(
+        port=port,
+        address="127.0.0.1",
+        setting="X",
+        texts=[lambda: b"# TYPE dts_measured_apart gauge\ndts_measured_apart 1.0\n"],
+    )
+    response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == CONTENT_TYPE_LATEST
+    assert "python_info" in response.text  # the default registry
+    assert response.text.endswith("dts_measured_apart 1.0\n")
+    assert httpx.get(f"http://127.0.0.1:{port}/other", timeout=5).status_code == 404
 
 
 def test_a_multiprocess_registry_sums_the_files_and_leaves_dead_processes_live_gauges_out(
