@@ -117,7 +117,8 @@ COMMIT_DIGEST=$(push_image "$IMAGE:$COMMIT")
 staged="$SVC_DIR/chart"
 rm -rf "$staged"
 mkdir -p "$staged"
-cp -r "$CHART/." "$staged/"
+# -L: the chart links files/ to platform/ (one source); the copy holds the files themselves.
+cp -rL "$CHART/." "$staged/"
 sed -i -e "s|^  repository: .*|  repository: $IMAGE|" -e "s|^  digest: \"\"|  digest: $IMAGE_DIGEST|" \
   "$staged/values.yaml"
 [[ $("$helm" show values "$staged" | grep -cx "  repository: $IMAGE\|  digest: $IMAGE_DIGEST") == 2 ]] ||
