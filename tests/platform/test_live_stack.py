@@ -175,14 +175,25 @@ def redis_databases() -> Iterator[str]:
 
 
 @pytest.fixture
-def stack(database, redis_databases, tmp_path) -> Iterator[dict[str, int]]:
-    """Web, worker, scheduler and relay on the test's database, Redis databases and topic,
-    listed in Prometheus's target files; yields each job's metrics port. Everything is stopped
-    and the target files removed at the end."""
+def prometheus() -> None:
+    """The Prometheus of DTS_PROMETHEUS_PORT reads the target files of DTS_SERVICES_DIR."""
     assert all((TARGETS / job).is_dir() for job in JOBS), (
         f"{TARGETS} has no folder per dts job: start Prometheus with platform/local/prometheus.sh"
         " (make services), which renders the configuration that reads them"
     )
+    loaded = requests.get(f"{PROMETHEUS}/api/v1/status/config", timeout=10).json()["data"]["yaml"]
+    assert f"{TARGETS}/dts-worker/*.json" in loaded, (
+        f"the Prometheus at {PROMETHEUS} does not read {TARGETS}: DTS_SERVICES_DIR and"
+        " DTS_PROMETHEUS_PORT name another instance, or it runs an older configuration"
+        " (platform/local/prometheus.sh start reloads it)"
+    )
+
+
+@pytest.fixture
+def stack(prometheus, database, redis_databases, tmp_path) -> Iterator[dict[str, int]]:
+    """Web, worker, scheduler and relay on the test's database, Redis databases and topic,
+    listed in Prometheus's target files; yields each job's metrics port. Everything is stopped
+    and the target files removed at the end."""
     env = {
         key: value
         for key, value in os.environ.items()
