@@ -191,7 +191,8 @@ ensure_traversable() {
 }
 
 # Each service script sets LOG (its main log) and PIDFILE, defines svc_url,
-# svc_healthy, svc_start and svc_stop, then calls service_main.
+# svc_healthy, svc_start and svc_stop (and may define svc_refresh, run by a start that finds
+# its service up), then calls service_main.
 service_main() {
   case "${1:-}" in
     start)
@@ -199,6 +200,8 @@ service_main() {
         if pid_alive "$PIDFILE"; then
           port_record
           log "already up at $(svc_url)"
+          # A script may refresh what its running service loaded (prometheus.sh: a changed config).
+          if declare -F svc_refresh >/dev/null; then svc_refresh; fi
         else
           log "already up at $(svc_url), served by $(port_owner "$PORT")"
         fi

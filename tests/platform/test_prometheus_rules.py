@@ -7,7 +7,9 @@ the same files, and amtool checks the Alertmanager configuration and its routes.
 promtool and amtool are Debian's (prometheus, prometheus-alertmanager), installed by
 `make services`. A missing tool fails the test, never skips."""
 
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -131,12 +133,34 @@ def test_rules_use_only_metrics_docs_metrics_md_promises() -> None:
     assert {"dts_job_health", "dts_runs_started_total", "up"} <= used
 
 
-def test_local_prometheus_loads_the_rules(promtool: Path) -> None:
-    """The test Prometheus of `make services` loads the same rule files."""
-    config = REPO / "platform" / "local" / "prometheus.yml"
+def test_local_prometheus_loads_the_rules_and_the_dts_targets(
+    promtool: Path, tmp_path: Path
+) -> None:
+    """The test Prometheus of `make services` runs the configuration prometheus.sh renders from
+    platform/local/prometheus.yml (here into a folder of the test's): it loads the same rule files
+    and scrapes the dts jobs from target files in its own folder."""
+    rendered = subprocess.run(
+        [REPO / "platform" / "local" / "prometheus.sh", "render"],
+        env=os.environ | {"DTS_SERVICES_DIR": str(tmp_path), "DTS_PROMETHEUS_PORT": "59123"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    config = tmp_path / "prometheus" / "prometheus.yml"
+    assert rendered.stdout.strip() == str(config)
+    assert "@" not in config.read_text()
     result = run(promtool, "check", "config", config)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(rule_files())} rule files found" in result.stdout
+    loaded = yaml.safe_load(config.read_text())
+    assert loaded["rule_files"] == [f"{RULES}/*.yaml"]
+    jobs = {job["job_name"]: job for job in loaded["scrape_configs"]}
+    assert jobs["prometheus"]["static_configs"] == [{"targets": ["127.0.0.1:59123"]}]
+    for name in ("dts-web", "dts-worker", "dts-scheduler", "dts-relay"):
+        folder = tmp_path / "prometheus" / "targets" / name
+        assert jobs[name]["file_sd_configs"] == [{"files": [f"{folder}/*.json"]}]
+        assert folder.is_dir()
 
 
 def test_compose_prometheus_loads_the_rules_folder(promtool: Path) -> None:
