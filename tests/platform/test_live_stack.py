@@ -7,9 +7,10 @@ Prometheus's HTTP API until every target is up and the run counters moved, check
 rules are loaded, and runs every dashboard query: each is accepted, and those a live stack must
 fill (DATA_PANELS) return samples of this stack.
 
-Prometheus is found from DTS_PROMETHEUS_PORT and DTS_SERVICES_DIR (make services' by default), so
-it runs against a private instance as well:
-`DTS_SERVICES_DIR=/tmp/x DTS_PROMETHEUS_PORT=59091 platform/local/prometheus.sh start`."""
+Prometheus is found from DTS_PROMETHEUS_PORT (make services' by default), so it runs against a
+private instance as well (`DTS_SERVICES_DIR=/tmp/x DTS_PROMETHEUS_PORT=59091
+platform/local/prometheus.sh start`); the target files go to the folder that instance says it
+reads, which is another clone's when that clone's Prometheus serves the port."""
 
 import contextlib
 import json
@@ -30,6 +31,7 @@ import psycopg2
 import pytest
 import redis
 import requests
+import yaml
 from django.conf import settings
 from django.db import connection
 
@@ -40,7 +42,6 @@ from tests.processes import REPO, free_port, stop_process, wait_for_log_line
 pytestmark = pytest.mark.integration
 
 PROMETHEUS = f"http://127.0.0.1:{os.environ.get('DTS_PROMETHEUS_PORT', '59090')}"
-TARGETS = Path(os.environ.get("DTS_SERVICES_DIR", REPO / ".services")) / "prometheus" / "targets"
 JOBS = ("dts-web", "dts-worker", "dts-scheduler", "dts-relay")
 STACK = f"test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 REDIS_DATABASES = (13, 14)  # the broker's, and the cache's and live messages'
@@ -132,9 +133,9 @@ def scoped(expression: str) -> str:
     return expression
 
 
-def targets_write(job: str, port: int) -> None:
+def targets_write(targets: Path, job: str, port: int) -> None:
     """List the process in Prometheus's target files (a rename: never read half written)."""
-    target = TARGETS / job / f"{STACK}.json"
+    target = targets / job / f"{STACK}.json"
     written = target.with_suffix(".tmp")
     written.write_text(json.dumps([{"targets": [f"127.0.0.1:{port}"], "labels": {"stack": STACK}}]))
     written.rename(target)
@@ -175,18 +176,24 @@ def redis_databases() -> Iterator[str]:
 
 
 @pytest.fixture
-def prometheus() -> None:
-    """The Prometheus of DTS_PROMETHEUS_PORT reads the target files of DTS_SERVICES_DIR."""
-    assert all((TARGETS / job).is_dir() for job in JOBS), (
-        f"{TARGETS} has no folder per dts job: start Prometheus with platform/local/prometheus.sh"
-        " (make services), which renders the configuration that reads them"
+def prometheus() -> Path:
+    """The folder of target files the Prometheus of DTS_PROMETHEUS_PORT reads: one per dts job."""
+    loaded = yaml.safe_load(
+        requests.get(f"{PROMETHEUS}/api/v1/status/config", timeout=10).json()["data"]["yaml"]
     )
-    loaded = requests.get(f"{PROMETHEUS}/api/v1/status/config", timeout=10).json()["data"]["yaml"]
-    assert f"{TARGETS}/dts-worker/*.json" in loaded, (
-        f"the Prometheus at {PROMETHEUS} does not read {TARGETS}: DTS_SERVICES_DIR and"
-        " DTS_PROMETHEUS_PORT name another instance, or it runs an older configuration"
-        " (platform/local/prometheus.sh start reloads it)"
+    files = {
+        scrape["job_name"]: [
+            pattern for source in scrape.get("file_sd_configs", []) for pattern in source["files"]
+        ]
+        for scrape in loaded["scrape_configs"]
+    }
+    assert all(files.get(job) for job in JOBS), (
+        f"the Prometheus at {PROMETHEUS} discovers no targets of {JOBS} from files: it runs an"
+        " older configuration (platform/local/prometheus.sh start, make services, reloads it)"
     )
+    targets = Path(files["dts-worker"][0]).parent.parent
+    assert all((targets / job).is_dir() for job in JOBS), f"{targets} has no folder per dts job"
+    return targets
 
 
 @pytest.fixture
@@ -258,11 +265,11 @@ def stack(prometheus, database, redis_databases, tmp_path) -> Iterator[dict[str,
                 )
         for job, process in started.items():
             wait_for_log_line(tmp_path / f"{job}.log", ready[job], process, timeout=60)
-            targets_write(job, ports[job])
+            targets_write(prometheus, job, ports[job])
         yield ports
     finally:
         for job in JOBS:
-            (TARGETS / job / f"{STACK}.json").unlink(missing_ok=True)
+            (prometheus / job / f"{STACK}.json").unlink(missing_ok=True)
         for process in started.values():
             children = (
                 psutil.Process(process.pid).children(recursive=True)
