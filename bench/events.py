@@ -35,8 +35,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]  # no stubs in requirements (types-psutil)
-
 from bench.databases import database_recreate
 from bench.execution import (
     BROKER,
@@ -45,7 +43,7 @@ from bench.execution import (
     REPO,
     RESULTS,
     bench_dts,
-    clean_slate,
+    hot_path_pairs,
     percentile,
     wait_until,
 )
@@ -126,58 +124,6 @@ def bench_bare_producer(count: int) -> dict[str, float]:
                 producer.poll(0.01)
     producer.flush(60)
     return {"events_per_second": len(payloads) / (time.monotonic() - started)}
-
-
-def bench_hot_path(runs: int, pairs: int) -> dict[str, Any]:
-    """CPU time per run of the worker's path through a run, events off and on, in pairs."""
-    from django.conf import settings
-    from django.db import connection, transaction
-    from django.utils import timezone
-
-    from apps.accounts.models import Team
-    from apps.jobs.services import job_create
-    from apps.runs.models import Run
-    from apps.runs.services.moves import run_attempt_end
-    from apps.runs.states import RunState
-    from workers.tasks import execute_run
-
-    clean_slate()
-    team, _ = Team.objects.get_or_create(name="bench")
-    job = job_create(team=team, name=f"hot path {uuid.uuid4().hex[:8]}", task_type="dts.noop")
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = psutil.Process(cursor.fetchone()[0])
-
-    def measure(events: bool) -> tuple[float, float]:
-        settings.DTS_EVENTS_ENABLED = events
-        with transaction.atomic():
-            queued = Run.objects.bulk_create(
-                Run(job=job, trigger="api", task_type="dts.noop", args={}, queued_at=timezone.now())
-                for _ in range(runs)
-            )
-        process_before, backend_before = time.process_time(), sum(backend.cpu_times()[:2])
-        for run in queued:
-            result = execute_run.run(str(run.id), 1, limited=False)
-            run_attempt_end(run_id=run.id, attempt=1, outcome=RunState.SUCCEEDED, result=result)
-        process = time.process_time() - process_before
-        return process * 1000 / runs, (sum(backend.cpu_times()[:2]) - backend_before) * 1000 / runs
-
-    measure(True)  # warm: connections, prepared statements, caches
-    measured = []
-    for number in range(pairs):
-        order = (False, True) if number % 2 else (True, False)  # drift cancels out
-        one = {events: measure(events) for events in order}
-        measured.append({"off": one[False], "on": one[True]})
-    return {
-        "pairs": measured,
-        **{
-            f"{part} added ms": statistics.median(
-                pair["on"][index] - pair["off"][index] for pair in measured
-            )
-            for index, part in enumerate(("process", "postgres"))
-        },
-        "off ms": statistics.median(sum(pair["off"]) for pair in measured),
-    }
 
 
 def bench_latency(rate: int, seconds: int) -> dict[str, float]:
@@ -353,7 +299,9 @@ def main() -> None:
             one["relay cpu"] / one["off cpu"] - 1 for one in cost_rounds
         ),
     }
-    results["hot_path"] = bench_hot_path(options.runs, options.pairs)
+    results["hot_path"] = hot_path_pairs(
+        setting="DTS_EVENTS_ENABLED", runs=options.runs, pairs=options.pairs
+    )
     results["latency"] = bench_latency(options.rate, options.seconds)
     (RESULTS / "events.json").write_text(json.dumps(results, indent=2) + "\n")
     text = report(results)

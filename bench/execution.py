@@ -143,6 +143,61 @@ def clean_slate() -> None:
         cursor.execute("VACUUM ANALYZE")
 
 
+def hot_path_pairs(*, setting: str, runs: int, pairs: int) -> dict[str, Any]:
+    """CPU time per run of the worker's path through a run (in this process, without Celery, and
+    in its PostgreSQL backend) with the boolean `setting` off and on, in pairs whose order
+    alternates so that drift cancels out; the medians of what "on" adds."""
+    from django.conf import settings
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from apps.accounts.models import Team
+    from apps.jobs.services import job_create
+    from apps.runs.models import Run
+    from apps.runs.services.moves import run_attempt_end
+    from apps.runs.states import RunState
+    from workers.tasks import execute_run
+
+    clean_slate()
+    team, _ = Team.objects.get_or_create(name="bench")
+    job = job_create(team=team, name=f"hot path {uuid.uuid4().hex[:8]}", task_type="dts.noop")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = psutil.Process(cursor.fetchone()[0])
+
+    def measure(on: bool) -> tuple[float, float]:
+        setattr(settings, setting, on)
+        with transaction.atomic():
+            queued = Run.objects.bulk_create(
+                Run(job=job, trigger="api", task_type="dts.noop", args={}, queued_at=timezone.now())
+                for _ in range(runs)
+            )
+        process_before, backend_before = time.process_time(), sum(backend.cpu_times()[:2])
+        for run in queued:
+            result = execute_run.run(str(run.id), 1, limited=False)
+            run_attempt_end(run_id=run.id, attempt=1, outcome=RunState.SUCCEEDED, result=result)
+        process = time.process_time() - process_before
+        return process * 1000 / runs, (sum(backend.cpu_times()[:2]) - backend_before) * 1000 / runs
+
+    measure(True)  # warm: connections, prepared statements, caches, files
+    measured = []
+    for number in range(pairs):
+        order = (False, True) if number % 2 else (True, False)  # drift cancels out
+        one = {on: measure(on) for on in order}
+        measured.append({"off": one[False], "on": one[True]})
+    setattr(settings, setting, True)
+    return {
+        "pairs": measured,
+        **{
+            f"{part} added ms": statistics.median(
+                pair["on"][index] - pair["off"][index] for pair in measured
+            )
+            for index, part in enumerate(("process", "postgres"))
+        },
+        "off ms": statistics.median(sum(pair["off"]) for pair in measured),
+    }
+
+
 def bench_dts(
     runs: int, paced_seconds: int, round_number: int, events: bool = True
 ) -> dict[str, float]:

@@ -26,15 +26,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]  # no stubs in requirements (types-psutil)
 import requests
 
 from bench.databases import database_recreate, database_url
-from bench.execution import LOGS, REPO, RESULTS, clean_slate, percentile
+from bench.execution import LOGS, REPO, RESULTS, hot_path_pairs, percentile
+from bench.web import free_port
 
 DATABASE = "dts_metrics_bench"
 BROKER = "redis://127.0.0.1:56379/11"
@@ -52,67 +51,6 @@ def process_env() -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": database_url(DATABASE),
         "CELERY_BROKER_URL": BROKER,
-    }
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def bench_hot_path(runs: int, pairs: int) -> dict[str, Any]:
-    """CPU time per run of the worker's path through a run, metrics off and on, in pairs."""
-    from django.conf import settings
-    from django.db import connection, transaction
-    from django.utils import timezone
-
-    from apps.accounts.models import Team
-    from apps.jobs.services import job_create
-    from apps.runs.models import Run
-    from apps.runs.services.moves import run_attempt_end
-    from apps.runs.states import RunState
-    from workers.tasks import execute_run
-
-    clean_slate()
-    team, _ = Team.objects.get_or_create(name="bench")
-    job = job_create(team=team, name=f"hot path {uuid.uuid4().hex[:8]}", task_type="dts.noop")
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = psutil.Process(cursor.fetchone()[0])
-
-    def measure(metrics: bool) -> tuple[float, float]:
-        settings.DTS_METRICS_ENABLED = metrics
-        with transaction.atomic():
-            queued = Run.objects.bulk_create(
-                Run(job=job, trigger="api", task_type="dts.noop", args={}, queued_at=timezone.now())
-                for _ in range(runs)
-            )
-        process_before, backend_before = time.process_time(), sum(backend.cpu_times()[:2])
-        for run in queued:
-            result = execute_run.run(str(run.id), 1, limited=False)
-            run_attempt_end(run_id=run.id, attempt=1, outcome=RunState.SUCCEEDED, result=result)
-        process = time.process_time() - process_before
-        return process * 1000 / runs, (sum(backend.cpu_times()[:2]) - backend_before) * 1000 / runs
-
-    measure(True)  # warm: connections, prepared statements, caches, the metrics' files
-    measured = []
-    for number in range(pairs):
-        order = (False, True) if number % 2 else (True, False)  # drift cancels out
-        one = {metrics: measure(metrics) for metrics in order}
-        measured.append({"off": one[False], "on": one[True]})
-    settings.DTS_METRICS_ENABLED = True
-    return {
-        "pairs": measured,
-        **{
-            f"{part} added ms": statistics.median(
-                pair["on"][index] - pair["off"][index] for pair in measured
-            )
-            for index, part in enumerate(("process", "postgres"))
-        },
-        "off ms": statistics.median(sum(pair["off"]) for pair in measured),
     }
 
 
@@ -333,7 +271,9 @@ def main() -> None:
         "scrapes": options.scrapes,
     }
     try:
-        results["hot_path"] = bench_hot_path(options.runs, options.pairs)
+        results["hot_path"] = hot_path_pairs(
+            setting="DTS_METRICS_ENABLED", runs=options.runs, pairs=options.pairs
+        )
         results["recording_us"] = bench_recording(100_000)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
