@@ -15,6 +15,7 @@ import pytest
 
 from tests.deploy.docker import DOCKER_DIR
 from tests.deploy.kube import COLD_BUILD_TIMEOUT, CRD_SCHEMAS, apiserver, kubeconfig_of
+from tests.deploy.tools import TOOLS
 from tests.processes import REPO
 
 
@@ -66,3 +67,14 @@ def image(docker_env: dict[str, str]) -> str:
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
     ).stdout.strip()
     return f"dts:{commit}"
+
+
+@pytest.fixture(scope="session")
+def tools() -> dict[str, str]:
+    """What platform/tools/install.sh prints for each tool it builds by default (its binary, or
+    where to point the caller); a warm cache answers at once, a cold one builds them (minutes)."""
+    result = subprocess.run(
+        [TOOLS / "install.sh"], capture_output=True, text=True, timeout=1700, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return dict(line.split(" ", 1) for line in result.stdout.splitlines())

@@ -7,7 +7,6 @@ The tools come from platform/tools/install.sh as in test_tools.py (a warm cache 
 A missing tool fails the test, never skips."""
 
 import json
-import os
 import re
 import subprocess
 import tarfile
@@ -18,41 +17,14 @@ import pytest
 import yaml
 
 from tests.deploy.kube import discovery_cache, kubectl
+from tests.deploy.tools import CRD_SCHEMA_LOCATION, KUBERNETES_VERSION, kubeconform, run
 from tests.platform.promql import DASHBOARDS, rule_files, rule_groups
 from tests.processes import REPO
 
 CHART = REPO / "helm" / "dts"
 VALUES_FILES = sorted((CHART / "ci").glob("*.yaml"))
-KUBERNETES_VERSION = "1.34.0"
-# kubeconform finds the CRD kinds' schemas in crd-schemas.sh's folder laid out so.
-CRD_SCHEMA_LOCATION = "{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json"
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def run(*command: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(part) for part in command],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
-
-
-@pytest.fixture(scope="module")
-def tools() -> dict[str, str]:
-    """What install.sh prints for each tool (its binary, or where to point the caller)."""
-    result = subprocess.run(
-        [REPO / "platform" / "tools" / "install.sh"],
-        capture_output=True,
-        text=True,
-        timeout=1700,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return dict(line.split(" ", 1) for line in result.stdout.splitlines())
 
 
 def helm_template(tools: dict[str, str], *arguments: str | Path) -> subprocess.CompletedProcess:
@@ -69,23 +41,6 @@ def helm_template(tools: dict[str, str], *arguments: str | Path) -> subprocess.C
     )
 
 
-def kubeconform(
-    tools: dict[str, str], manifest: Path, extra_schema_locations: list[str] | None = None
-) -> subprocess.CompletedProcess:
-    """kubeconform -strict on `manifest`, with the Kubernetes schemas and any extra locations (a
-    kind no location knows is an error)."""
-    locations = [tools["kubernetes-schemas"], *(extra_schema_locations or [])]
-    return run(
-        tools["kubeconform"],
-        "-strict",
-        "-summary",
-        "-kubernetes-version",
-        KUBERNETES_VERSION,
-        *[argument for location in locations for argument in ("-schema-location", location)],
-        manifest,
-    )
-
-
 def documents(rendered: str) -> list[dict[str, Any]]:
     return [document for document in yaml.safe_load_all(rendered) if document]
 
@@ -99,7 +54,14 @@ def rendered_documents(tools: dict[str, str], values: Path) -> list[dict[str, An
 @pytest.mark.parametrize("values", VALUES_FILES, ids=lambda path: path.name)
 def test_chart_lints_strictly_with_each_values_file(tools: dict[str, str], values: Path) -> None:
     result = run(
-        tools["helm"], "lint", "--strict", CHART, "--values", values, "--kube-version", "1.34.0"
+        tools["helm"],
+        "lint",
+        "--strict",
+        CHART,
+        "--values",
+        values,
+        "--kube-version",
+        KUBERNETES_VERSION,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
@@ -130,7 +92,7 @@ def test_rendered_manifests_are_valid_kubernetes_and_custom_resources(
 ) -> None:
     manifest = tmp_path / "rendered.yaml"
     manifest.write_text(yaml.safe_dump_all(rendered_documents(tools, values)))
-    result = kubeconform(tools, manifest, [f"{crd_schemas}/{CRD_SCHEMA_LOCATION}"])
+    result = kubeconform(tools, manifest, f"{crd_schemas}/{CRD_SCHEMA_LOCATION}")
     assert result.returncode == 0, result.stdout + result.stderr
     rendered = len(documents(manifest.read_text()))
     assert f"Valid: {rendered}, Invalid: 0, Errors: 0, Skipped: 0" in result.stdout

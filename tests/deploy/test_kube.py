@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.kube import apiserver, discovery_cache, kubeconfig_of, kubectl
+from tests.deploy.tools import CRD_SCHEMA_LOCATION, kubeconform, run
 from tests.processes import REPO, free_port
 
 TOOLS = REPO / "platform" / "tools"
 pytestmark = pytest.mark.timeout(1800)
-KUBERNETES_VERSION = "1.34.0"  # DTS_KUBERNETES_SCHEMA_VERSION of platform/tools/lib.sh
-CRD_SCHEMA_LOCATION = "{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json"
 
 DEPLOYMENT = """\
 apiVersion: apps/v1
@@ -93,42 +92,6 @@ spec:
 """
 
 
-def run(
-    *command: str | Path, stdin: str | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(part) for part in command],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
-
-
-@pytest.fixture(scope="module")
-def tools() -> dict[str, str]:
-    """What install.sh prints for helm, kubeconform and the Kubernetes schemas."""
-    result = run(TOOLS / "install.sh", "helm", "kubeconform", "kubernetes-schemas")
-    assert result.returncode == 0, result.stderr
-    return dict(line.split(" ", 1) for line in result.stdout.splitlines())
-
-
-def kubeconform(
-    tools: dict[str, str], crd_schemas: Path, manifest: str, tmp_path: Path
-) -> subprocess.CompletedProcess:
-    path = tmp_path / "manifest.yaml"
-    path.write_text(manifest)
-    return run(
-        tools["kubeconform"],
-        *("-strict", "-summary", "-kubernetes-version", KUBERNETES_VERSION),
-        *("-schema-location", tools["kubernetes-schemas"]),
-        *("-schema-location", f"{crd_schemas}/{CRD_SCHEMA_LOCATION}"),
-        path,
-    )
-
-
 def test_server_dry_run_accepts_a_valid_deployment(kube_apiserver: Path) -> None:
     result = kubectl(kube_apiserver, "apply", "--dry-run=server", "-f", "-", stdin=DEPLOYMENT)
     assert result.returncode == 0, result.stderr
@@ -193,10 +156,19 @@ def test_crd_schemas_holds_the_crds_and_a_schema_per_kind(crd_schemas: Path) -> 
         assert (crd_schemas / schema).is_file(), schema
 
 
+def custom_resources_check(
+    tools: dict[str, str], crd_schemas: Path, manifest: str, tmp_path: Path
+) -> subprocess.CompletedProcess:
+    """kubeconform on `manifest` with the CRDs' schemas besides the Kubernetes ones."""
+    path = tmp_path / "manifest.yaml"
+    path.write_text(manifest)
+    return kubeconform(tools, path, f"{crd_schemas}/{CRD_SCHEMA_LOCATION}")
+
+
 def test_kubeconform_accepts_valid_custom_resources(
     tools: dict[str, str], crd_schemas: Path, tmp_path: Path
 ) -> None:
-    result = kubeconform(tools, crd_schemas, CUSTOM_RESOURCES, tmp_path)
+    result = custom_resources_check(tools, crd_schemas, CUSTOM_RESOURCES, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Valid: 4, Invalid: 0, Errors: 0" in result.stdout
 
@@ -224,7 +196,7 @@ def test_kubeconform_refuses_broken_custom_resources(
 ) -> None:
     broken = CUSTOM_RESOURCES.replace(*change)
     assert broken != CUSTOM_RESOURCES
-    result = kubeconform(tools, crd_schemas, broken, tmp_path)
+    result = custom_resources_check(tools, crd_schemas, broken, tmp_path)
     assert result.returncode != 0
     assert complaint in result.stdout
     assert "Valid: 3," in result.stdout  # the other three still pass

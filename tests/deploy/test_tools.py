@@ -5,7 +5,6 @@ the stand-alone Kubernetes schemas accepts a valid Deployment and refuses broken
 A cold cache builds everything from the Go module proxy and PyPI (several minutes); a warm one
 costs a version check per tool."""
 
-import os
 import re
 import shutil
 import subprocess
@@ -13,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import REPO
+from tests.deploy.tools import TOOLS, kubeconform, pinned, run
 
-TOOLS = REPO / "platform" / "tools"
 # Cold: helm, helm-unittest and compose are built from source, one after the other.
 pytestmark = pytest.mark.timeout(1800)
 
@@ -51,34 +49,6 @@ tests:
 """
 
 
-def pinned(name: str) -> str:
-    """The version platform/tools/lib.sh pins for DTS_<NAME>_VERSION."""
-    match = re.search(rf'DTS_{name}_VERSION:=([^}}"]+)', (TOOLS / "lib.sh").read_text())
-    assert match, f"DTS_{name}_VERSION is not pinned in platform/tools/lib.sh"
-    return match.group(1)
-
-
-def run(*command: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(part) for part in command],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
-
-
-@pytest.fixture(scope="module")
-def tools() -> dict[str, str]:
-    """What install.sh prints for each tool (its binary, or where to point the caller)."""
-    result = subprocess.run(
-        [TOOLS / "install.sh"], capture_output=True, text=True, timeout=1700, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    return dict(line.split(" ", 1) for line in result.stdout.splitlines())
-
-
 @pytest.fixture(scope="module")
 def chart(tools: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The chart `helm create` makes, with one helm-unittest suite."""
@@ -88,19 +58,6 @@ def chart(tools: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Pa
     (folder / "demo" / "tests").mkdir()
     (folder / "demo" / "tests" / "deployment_test.yaml").write_text(UNIT_TEST)
     return folder / "demo"
-
-
-def kubeconform(tools: dict[str, str], manifest: Path) -> subprocess.CompletedProcess:
-    return run(
-        tools["kubeconform"],
-        "-strict",
-        "-summary",
-        "-kubernetes-version",
-        pinned("KUBERNETES_SCHEMA"),
-        "-schema-location",
-        tools["kubernetes-schemas"],
-        manifest,
-    )
 
 
 def test_install_prints_every_tool_and_a_second_run_is_quick(tools: dict[str, str]) -> None:
