@@ -53,6 +53,8 @@ PRIORITY = 4
 DEADLINE_SECONDS = 120
 # Runs each worker executes before it is measured: its processes, connections and caches warm.
 WARM_UP_RUNS = 200
+# prometheus_client's multiprocess folder (workers.multiprocess).
+MULTIPROCESS_FOLDER = "PROMETHEUS_MULTIPROC_DIR"
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 os.environ["DATABASE_URL"] = database_url(DATABASE)
@@ -77,13 +79,24 @@ def run_figures(
     }
 
 
+def child_environ() -> dict[str, str]:
+    """The environment of a process a benchmark starts: this one's, but for its multiprocess
+    folder (bench.metrics sets one): a worker counts its metrics in a folder of its own, and the
+    other processes serve their own registry."""
+    return {key: value for key, value in os.environ.items() if key != MULTIPROCESS_FOLDER}
+
+
 def start_worker(app: str, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "celery", "-A", app, "worker", "--queues", "default"]
     command += ["--concurrency", "2", "--pool", "prefork", "--without-mingle", "--without-gossip"]
     command += ["--loglevel", "WARNING", "--hostname", f"bench-{app}@%h"]
     with log.open("w") as output:
         process = subprocess.Popen(
-            command, cwd=REPO, env=os.environ | (env or {}), stdout=output, stderr=subprocess.STDOUT
+            command,
+            cwd=REPO,
+            env=child_environ() | (env or {}),
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
     time.sleep(6)  # started and consuming (its log is quiet at WARNING)
     return process
@@ -114,19 +127,23 @@ def cpu_busy_seconds() -> float:
 
 
 def database_counters() -> tuple[int, int]:
-    connection = psycopg2.connect(database_url(DATABASE))
+    """The tuples written and the commits of Django's database so far."""
+    from django.db import connection as django_connection
+
+    name = django_connection.settings_dict["NAME"]
+    connection = psycopg2.connect(database_url(name))
     try:
         with connection.cursor() as cursor:
             cursor.execute(
                 "select tup_inserted + tup_updated + tup_deleted, xact_commit "
                 "from pg_stat_database where datname = %s",
-                [DATABASE],
+                [name],
             )
             row = cursor.fetchone()
     finally:
         connection.close()
     if row is None:
-        raise RuntimeError(f"PostgreSQL has no statistics for the database {DATABASE}")
+        raise RuntimeError(f"PostgreSQL has no statistics for the database {name}")
     tuples, commits = row
     return int(tuples), int(commits)
 
@@ -143,10 +160,18 @@ def clean_slate() -> None:
         cursor.execute("VACUUM ANALYZE")
 
 
+def cpu_ns(pid: int) -> int:
+    """A process's CPU time (ns) from /proc/<pid>/schedstat: nanoseconds, where psutil's
+    cpu_times counts in clock ticks (10 ms)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+
+
 def hot_path_pairs(*, setting: str, runs: int, pairs: int) -> dict[str, Any]:
     """CPU time per run of the worker's path through a run (in this process, without Celery, and
-    in its PostgreSQL backend) with the boolean `setting` off and on, in pairs whose order
-    alternates so that drift cancels out; the medians of what "on" adds."""
+    in its PostgreSQL backend) with the boolean `setting` off and on. Each pair is `runs` runs of
+    each, interleaved one by one (each two in alternating order) and each timed on its own in
+    nanoseconds, so that the machine's other work and any drift fall on both alike; the medians
+    over the pairs of what "on" adds."""
     from django.conf import settings
     from django.db import connection, transaction
     from django.utils import timezone
@@ -163,27 +188,30 @@ def hot_path_pairs(*, setting: str, runs: int, pairs: int) -> dict[str, Any]:
     job = job_create(team=team, name=f"hot path {uuid.uuid4().hex[:8]}", task_type="dts.noop")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
-        backend = psutil.Process(cursor.fetchone()[0])
+        backend = cursor.fetchone()[0]
 
-    def measure(on: bool) -> tuple[float, float]:
-        setattr(settings, setting, on)
+    def measure() -> dict[bool, tuple[float, float]]:
         with transaction.atomic():
             queued = Run.objects.bulk_create(
                 Run(job=job, trigger="api", task_type="dts.noop", args={}, queued_at=timezone.now())
-                for _ in range(runs)
+                for _ in range(2 * runs)
             )
-        process_before, backend_before = time.process_time(), sum(backend.cpu_times()[:2])
-        for run in queued:
+        spent = {False: [0, 0], True: [0, 0]}
+        for number, run in enumerate(queued):
+            on = (number + number // 2) % 2 == 1  # off, on, on, off, off, on, ...
+            setattr(settings, setting, on)
+            backend_before = cpu_ns(backend)
+            process_before = time.process_time_ns()
             result = execute_run.run(str(run.id), 1, limited=False)
             run_attempt_end(run_id=run.id, attempt=1, outcome=RunState.SUCCEEDED, result=result)
-        process = time.process_time() - process_before
-        return process * 1000 / runs, (sum(backend.cpu_times()[:2]) - backend_before) * 1000 / runs
+            spent[on][0] += time.process_time_ns() - process_before
+            spent[on][1] += cpu_ns(backend) - backend_before
+        return {on: (process / runs / 1e6, db / runs / 1e6) for on, (process, db) in spent.items()}
 
-    measure(True)  # warm: connections, prepared statements, caches, files
+    measure()  # warm: connections, prepared statements, caches, files
     measured = []
-    for number in range(pairs):
-        order = (False, True) if number % 2 else (True, False)  # drift cancels out
-        one = {on: measure(on) for on in order}
+    for _ in range(pairs):
+        one = measure()
         measured.append({"off": one[False], "on": one[True]})
     setattr(settings, setting, True)
     return {
@@ -199,10 +227,11 @@ def hot_path_pairs(*, setting: str, runs: int, pairs: int) -> dict[str, Any]:
 
 
 def bench_dts(
-    runs: int, paced_seconds: int, round_number: int, events: bool = True
+    runs: int, paced_seconds: int, round_number: int, events: bool = True, metrics: bool = True
 ) -> dict[str, float]:
     """dts's figures; `events` off writes no outbox events (DTS_EVENTS_ENABLED), in the worker and
-    in this process, which publishes. Without paced seconds there is no latency figure."""
+    in this process, which publishes; `metrics` off records none in the worker
+    (DTS_METRICS_ENABLED). Without paced seconds there is no latency figure."""
     import django
 
     django.setup()
@@ -222,7 +251,8 @@ def bench_dts(
     settings.DTS_EVENTS_ENABLED = events
     clean_slate()
     team, _ = Team.objects.get_or_create(name="bench")
-    tag = f"{round_number} {events} {uuid.uuid4().hex[:8]}"  # a unique name per measurement
+    # A unique name per measurement.
+    tag = f"{round_number} {events} {metrics} {uuid.uuid4().hex[:8]}"
     job = job_create(team=team, name=f"bench noop {tag}", task_type="dts.noop", args={})
     warm_up = job_create(team=team, name=f"warm-up {tag}", task_type="dts.noop", args={})
 
@@ -238,7 +268,11 @@ def bench_dts(
         runs_publish(runs=queued)
 
     # Its log level as bare Celery's --loglevel WARNING (dts leaves the root logger to Django).
-    env = {"DTS_EVENTS_ENABLED": str(events), "DTS_LOG_LEVEL": "WARNING"}
+    env = {
+        "DTS_EVENTS_ENABLED": str(events),
+        "DTS_METRICS_ENABLED": str(metrics),
+        "DTS_LOG_LEVEL": "WARNING",
+    }
     worker = start_worker("workers", LOGS / "execution-dts-worker.log", env=env)
     try:
         burst(warm_up, WARM_UP_RUNS)
