@@ -16,6 +16,7 @@ class EventType(models.TextChoices):
     RUN_TIMED_OUT = "dts.run.timed_out", "Run timed out"
     RUN_CANCELLED = "dts.run.cancelled", "Run cancelled"
     RUN_LOST = "dts.run.lost", "Run lost"
+    RUN_LOGGED = "dts.run.logged", "Run logged lines"
     JOB_CREATED = "dts.job.created", "Job created"
     JOB_UPDATED = "dts.job.updated", "Job updated"
     JOB_DELETED = "dts.job.deleted", "Job deleted"

@@ -70,14 +70,15 @@ def run_event(
     )
 
 
-def events_record(events: Iterable[OutboxEvent]) -> None:
+def events_record(events: Iterable[OutboxEvent], *, announce: bool = True) -> None:
     """Write the events; call it inside the transaction of the change they describe. Once that
     commits, their subscribers hear of them (apps.events.subscribers), whether or not events go to
-    Kafka."""
+    Kafka; unless `announce` is off (subscribers hear of what they are about otherwise)."""
     events = list(events)
     if events_enabled():
         OutboxEvent.objects.bulk_create(events)
-    events_announce(events)
+    if announce:
+        events_announce(events)
 
 
 def event_insert_from_run(event: OutboxEvent) -> tuple[str, list[Any]]:

@@ -1,8 +1,10 @@
 """Capturing what a run's task logs and prints, in order, into its run log (RunLogLine).
 
 Lines are buffered and written in batches (every FLUSH_LINES lines or FLUSH_SECONDS), so a long
-run's log can be followed while it runs. A run keeps at most DTS_RUN_LOG_MAX_LINES lines of at most
-DTS_RUN_LOG_MAX_LINE_CHARS characters; past that one line says how many were dropped.
+run's log can be followed while it runs. Each batch writes a `dts.run.logged` event with it, which
+the log indexer follows (docs/logs.md); the live streams hear of the lines themselves. A run keeps
+at most DTS_RUN_LOG_MAX_LINES lines of at most DTS_RUN_LOG_MAX_LINE_CHARS characters; past that one
+line says how many were dropped.
 """
 
 import contextlib
@@ -15,8 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count, Max, QuerySet
+from django.utils import timezone
 
+from apps.events.models import EventType, OutboxEvent
+from apps.events.outbox import event_new, events_record
 from apps.events.subscribers import log_lines_announce
 from apps.runs.models import RunId, RunLogLine
 
@@ -29,9 +35,10 @@ STDERR_LOGGER = "stderr"
 class RunLogCapture(logging.Handler):
     """A handler for the records of one thread (the one running the task), kept as log lines."""
 
-    def __init__(self, *, run_id: RunId, attempt: int) -> None:
+    def __init__(self, *, run_id: RunId, job_id: int, attempt: int) -> None:
         super().__init__(level=logging.DEBUG)
         self.run_id = run_id
+        self.job_id = job_id
         self.attempt = attempt
         self.thread_id = threading.get_ident()
         self.pending: list[RunLogLine] = []
@@ -92,12 +99,28 @@ class RunLogCapture(logging.Handler):
             return
         self.writing = True
         try:
-            RunLogLine.objects.bulk_create(self.pending)
+            with transaction.atomic():
+                RunLogLine.objects.bulk_create(self.pending)
+                events_record([self._logged_event()], announce=False)
         finally:
             self.writing = False
         log_lines_announce(run_id=self.run_id, lines=[log_line_data(line) for line in self.pending])
         self.pending = []
         self.last_flush = time.monotonic()
+
+    def _logged_event(self) -> OutboxEvent:
+        return event_new(
+            type=EventType.RUN_LOGGED,
+            subject=f"runs/{self.run_id}",
+            job_id=self.job_id,
+            time=timezone.now(),
+            data={
+                "run_id": str(self.run_id),
+                "attempt": self.attempt,
+                "first_sequence": self.pending[0].sequence,
+                "last_sequence": self.pending[-1].sequence,
+            },
+        )
 
     def close(self) -> None:
         if self.dropped:
@@ -144,9 +167,9 @@ class _LineWriter(io.TextIOBase):
 
 
 @contextlib.contextmanager
-def run_log_capture(*, run_id: RunId, attempt: int) -> Iterator[RunLogCapture]:
+def run_log_capture(*, run_id: RunId, job_id: int, attempt: int) -> Iterator[RunLogCapture]:
     """Capture the current thread's log records, and what is printed, into the run's log."""
-    capture = RunLogCapture(run_id=run_id, attempt=attempt)
+    capture = RunLogCapture(run_id=run_id, job_id=job_id, attempt=attempt)
     root = logging.getLogger()
     root.addHandler(capture)
     stdout = _LineWriter(capture, STDOUT_LOGGER, "INFO")

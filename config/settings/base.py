@@ -1,5 +1,6 @@
 """Settings shared by every environment; each value comes from the environment."""
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ LOCAL_APPS = [
     "apps.runs",
     "apps.schedules",
     "apps.events",
+    "apps.logs",
     "apps.live",
     "apps.api",
     # make dev's one-process platform: its command and demo data (run_standalone).
@@ -139,6 +141,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("DTS_LOG_LEVEL", default="INFO")},
+    # The Elasticsearch client logs every request at INFO; its failures are logged by dts.
+    "loggers": {"elastic_transport.transport": {"level": "WARNING"}},
 }
 
 # Client addresses and sign-in limits ---------------------------------------------------------
@@ -385,10 +389,44 @@ DTS_WORKER_METRICS_PORT = env.int("DTS_WORKER_METRICS_PORT", default=9109)
 DTS_WORKER_METRICS_ADDRESS = env("DTS_WORKER_METRICS_ADDRESS", default="127.0.0.1")
 DTS_SCHEDULER_METRICS_PORT = env.int("DTS_SCHEDULER_METRICS_PORT", default=9110)
 DTS_SCHEDULER_METRICS_ADDRESS = env("DTS_SCHEDULER_METRICS_ADDRESS", default="127.0.0.1")
-for _name in ("DTS_RELAY_METRICS_PORT", "DTS_WORKER_METRICS_PORT", "DTS_SCHEDULER_METRICS_PORT"):
+
+# Log search (apps/logs, docs/logs.md): the indexer (`manage.py index_logs`) copies run logs and
+# runs into Elasticsearch. Empty: no indexing, and search reads PostgreSQL instead.
+ELASTICSEARCH_URL = env("ELASTICSEARCH_URL", default="")
+DTS_LOG_INDEX_PREFIX = env("DTS_LOG_INDEX_PREFIX", default="dts")
+DTS_LOG_INDEX_SHARDS = env.int("DTS_LOG_INDEX_SHARDS", default=1)
+DTS_LOG_INDEX_REPLICAS = env.int("DTS_LOG_INDEX_REPLICAS", default=1)
+# Indices whose day (lines) or month (runs) ended longer ago than this are deleted (0: never).
+DTS_LOG_RETENTION_DAYS = env.int("DTS_LOG_RETENTION_DAYS", default=30)
+DTS_INDEXER_GROUP = env("DTS_INDEXER_GROUP", default="dts-log-indexer")
+DTS_INDEXER_BATCH_SIZE = env.int("DTS_INDEXER_BATCH_SIZE", default=2000)
+DTS_INDEXER_MAX_BACKOFF_SECONDS = env.float("DTS_INDEXER_MAX_BACKOFF_SECONDS", default=30.0)
+DTS_INDEXER_METRICS_PORT = env.int("DTS_INDEXER_METRICS_PORT", default=9111)
+DTS_INDEXER_METRICS_ADDRESS = env("DTS_INDEXER_METRICS_ADDRESS", default="127.0.0.1")
+if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,50}", DTS_LOG_INDEX_PREFIX):
+    raise ImproperlyConfigured(
+        "DTS_LOG_INDEX_PREFIX must be 1 to 51 lowercase letters, digits, '_', '.' or '-', "
+        "starting with a letter or digit (Elasticsearch's index names)."
+    )
+if DTS_LOG_INDEX_REPLICAS < 0 or DTS_LOG_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured(
+        "DTS_LOG_INDEX_REPLICAS and DTS_LOG_RETENTION_DAYS must be 0 or more."
+    )
+
+for _name in (
+    "DTS_RELAY_METRICS_PORT",
+    "DTS_WORKER_METRICS_PORT",
+    "DTS_SCHEDULER_METRICS_PORT",
+    "DTS_INDEXER_METRICS_PORT",
+):
     if not 0 <= globals()[_name] <= 65535:
         raise ImproperlyConfigured(f"{_name} must be between 0 and 65535.")
-for _name in ("DTS_EVENTS_TOPIC_PARTITIONS", "DTS_EVENTS_TOPIC_REPLICATION"):
+for _name in (
+    "DTS_EVENTS_TOPIC_PARTITIONS",
+    "DTS_EVENTS_TOPIC_REPLICATION",
+    "DTS_LOG_INDEX_SHARDS",
+    "DTS_INDEXER_BATCH_SIZE",
+):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1.")
 for _name in (
@@ -398,6 +436,7 @@ for _name in (
     "DTS_RELAY_DELIVERY_TIMEOUT_SECONDS",
     "DTS_RELAY_MAX_BACKOFF_SECONDS",
     "DTS_RELAY_IDLE_SECONDS",
+    "DTS_INDEXER_MAX_BACKOFF_SECONDS",
 ):
     if globals()[_name] <= 0:
         raise ImproperlyConfigured(f"{_name} must be above 0.")

@@ -26,3 +26,6 @@ PROMETHEUS_URL = env("PROMETHEUS_URL", default="http://127.0.0.1:59090")
 # Test workers and schedulers serve no metrics unless a test gives them a port.
 DTS_WORKER_METRICS_PORT = env.int("DTS_WORKER_METRICS_PORT", default=0)
 DTS_SCHEDULER_METRICS_PORT = env.int("DTS_SCHEDULER_METRICS_PORT", default=0)
+
+# Log search: the test Elasticsearch is one node.
+DTS_LOG_INDEX_REPLICAS = 0

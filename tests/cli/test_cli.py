@@ -259,7 +259,7 @@ def test_logs_follow_streams_a_running_runs_lines_and_stops_when_it_ends(dts, te
     thread, result = in_background(dts, "runs", "logs", str(run.id), "--follow")
     time.sleep(1)  # connected, or it catches up from the REST API: either way, each line once
 
-    with run_log_capture(run_id=run.id, attempt=1):
+    with run_log_capture(run_id=run.id, job_id=run.job_id, attempt=1):
         for number in range(1, 4):
             logging.getLogger("task").info("line %s", number)
     assert run_attempt_end(run_id=run.id, attempt=1, outcome=RunState.SUCCEEDED)

@@ -193,7 +193,7 @@ async def test_a_run_page_streams_the_runs_log_lines(world):
     await communicator.receive_json_from(timeout=5)
 
     def log() -> None:
-        with run_log_capture(run_id=world.run.id, attempt=1):
+        with run_log_capture(run_id=world.run.id, job_id=world.run.job_id, attempt=1):
             logging.getLogger("task").warning("half way")
 
     await sync_to_async(log)()

@@ -18,7 +18,7 @@ def messages(run):
 def test_logged_and_printed_lines_are_kept_in_order():
     run = RunFactory()
 
-    with run_log_capture(run_id=run.id, attempt=1):
+    with run_log_capture(run_id=run.id, job_id=run.job_id, attempt=1):
         logger.info("starting %s", "work")
         print("half way")
         logger.warning("two\nlines")
@@ -34,7 +34,7 @@ def test_logged_and_printed_lines_are_kept_in_order():
 def test_an_exception_logged_keeps_its_traceback():
     run = RunFactory()
 
-    with run_log_capture(run_id=run.id, attempt=1):
+    with run_log_capture(run_id=run.id, job_id=run.job_id, attempt=1):
         try:
             raise ValueError("boom")
         except ValueError:
@@ -47,9 +47,9 @@ def test_an_exception_logged_keeps_its_traceback():
 
 def test_a_second_attempt_continues_the_sequence():
     run = RunFactory()
-    with run_log_capture(run_id=run.id, attempt=1):
+    with run_log_capture(run_id=run.id, job_id=run.job_id, attempt=1):
         logger.info("first")
-    with run_log_capture(run_id=run.id, attempt=2):
+    with run_log_capture(run_id=run.id, job_id=run.job_id, attempt=2):
         logger.info("second")
 
     lines = list(run_log_lines(run_id=run.id))
@@ -64,7 +64,7 @@ def test_the_log_is_bounded_and_says_what_it_dropped(settings):
     settings.DTS_RUN_LOG_MAX_LINE_CHARS = 10
     run = RunFactory()
 
-    with run_log_capture(run_id=run.id, attempt=1):
+    with run_log_capture(run_id=run.id, job_id=run.job_id, attempt=1):
         for number in range(8):
             logger.info("line %d of a long story", number)
 
@@ -82,7 +82,7 @@ def test_the_log_is_bounded_and_says_what_it_dropped(settings):
 def test_records_of_other_threads_are_not_captured():
     run = RunFactory()
 
-    with run_log_capture(run_id=run.id, attempt=1):
+    with run_log_capture(run_id=run.id, job_id=run.job_id, attempt=1):
         other = threading.Thread(target=lambda: logger.info("another run's line"))
         other.start()
         other.join()
@@ -93,7 +93,7 @@ def test_records_of_other_threads_are_not_captured():
 
 def test_lines_are_paged_after_a_sequence_number():
     run = RunFactory()
-    with run_log_capture(run_id=run.id, attempt=1):
+    with run_log_capture(run_id=run.id, job_id=run.job_id, attempt=1):
         for number in range(5):
             logger.info("line %d", number)
 
