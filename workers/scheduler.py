@@ -8,7 +8,7 @@ number of replicas can run, restarts lose nothing, and edits apply without a rel
 Every few seconds it also keeps runs from getting stuck: it declares lost the runs no worker
 reports executing, and publishes again the queued runs no broker or worker holds (a publisher died
 before sending, or Redis lost its data). Every hour it removes finished runs past their
-retention, old skipped-fire records, and published events past theirs.
+retention, old skipped-fire records, published events past theirs, and expired log indices.
 
 It starts and keeps running while PostgreSQL or the broker is down: each tick that fails is tried
 again a second later, and the outage is logged once, with a reminder each minute and its end
@@ -40,6 +40,7 @@ from apps.core.notify import scheduler_wake_listener
 from apps.core.outages import database_outage, database_unreachable, redis_outage
 from apps.events.outbox import events_purge_published
 from apps.jobs.metrics import JOB_HEALTH_EVERY_SECONDS, JobHealthExposition
+from apps.logs.maintenance import log_indices_purge_expired
 from apps.runs.metrics import broker_queues_record
 from apps.runs.selectors import runs_oldest_queued_at
 from apps.runs.services.maintenance import (
@@ -136,6 +137,7 @@ class DatabaseScheduler(beat.Scheduler):
                 runs_purge_expired(now=now, keep=keep)
                 skipped_fires_purge(now=now, keep=keep)
             events_purge_published(now=now)
+            log_indices_purge_expired(now=now)
             self.next_retention = time.monotonic() + RETENTION_EVERY_SECONDS
 
     def seconds_until_due(self) -> float:

@@ -5,8 +5,10 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from elasticsearch import Elasticsearch
+from elastic_transport import TransportError
+from elasticsearch import ApiError, Elasticsearch
 
+from apps.logs.client import elasticsearch_client, elasticsearch_configured
 from apps.logs.documents import KINDS, Kind
 
 logger = logging.getLogger(__name__)
@@ -46,3 +48,17 @@ def indices_purge_expired(client: Elasticsearch, *, now: datetime) -> list[str]:
         client.indices.delete(index=index, ignore_unavailable=True)
         logger.info("Deleted the index %s: past DTS_LOG_RETENTION_DAYS", index)
     return expired
+
+
+def log_indices_purge_expired(*, now: datetime) -> None:
+    """The scheduler's hourly step: delete the expired indices, when there is an Elasticsearch.
+    Elasticsearch away or refusing is logged, and tried again at the next step."""
+    if not elasticsearch_configured():
+        return
+    client = elasticsearch_client()
+    try:
+        indices_purge_expired(client, now=now)
+    except (ApiError, TransportError) as problem:
+        logger.warning("Expired log indices not deleted (%s); trying again in an hour", problem)
+    finally:
+        client.close()

@@ -17,7 +17,7 @@ PIDFILE="$SVC_DIR/prometheus.pid"
 LOG="$SVC_DIR/prometheus.log"
 CONFIG="$SVC_DIR/prometheus.yml"
 TARGETS="$SVC_DIR/targets"
-JOBS=(dts-web dts-worker dts-scheduler dts-relay)
+JOBS=(dts-web dts-worker dts-scheduler dts-relay dts-indexer)
 # What the running Prometheus loaded: the checksum of its configuration and rule files.
 LOADED="$SVC_DIR/loaded.sha256"
 

@@ -32,6 +32,7 @@ PORT_VARIABLES = {
     "postgres": "DTS_POSTGRES_PORT",
     "redis": "DTS_REDIS_PORT",
     "kafka": "DTS_KAFKA_PORT",
+    "elasticsearch": "DTS_ES_PORT",
 }
 
 
@@ -94,6 +95,8 @@ def port_in_use(name: str) -> int:
         return int(urlsplit(settings.CELERY_BROKER_URL).port or 6379)
     if name == "kafka":
         return int(settings.KAFKA_BOOTSTRAP_SERVERS.split(",")[0].rsplit(":", 1)[1])
+    if name == "elasticsearch":
+        return int(urlsplit(settings.ELASTICSEARCH_URL).port or 9200)
     raise ValueError(f"no service {name!r}")
 
 
@@ -113,6 +116,10 @@ def service_in_use(name: str) -> LocalService:
     ports = {PORT_VARIABLES[name]: port}
     if name == "kafka":
         ports["DTS_KAFKA_CONTROLLER_PORT"] = _kafka_controller_port(folder)
+    if name == "elasticsearch":
+        ports["DTS_ES_TRANSPORT_PORT"] = _configured_port(
+            folder / "config" / "elasticsearch.yml", r"^transport\.port: (\d+)"
+        )
     return LocalService(name, folder.parent, ports)
 
 
@@ -172,10 +179,15 @@ def _service_folder(pid: int, name: str, port: int) -> Path | None:
 
 
 def _kafka_controller_port(folder: Path) -> int:
-    properties = (folder / "server.properties").read_text()
-    found = re.search(r"^controller\.quorum\.voters=\d+@[^:]+:(\d+)", properties, re.MULTILINE)
+    return _configured_port(
+        folder / "server.properties", r"^controller\.quorum\.voters=\d+@[^:]+:(\d+)"
+    )
+
+
+def _configured_port(file: Path, pattern: str) -> int:
+    found = re.search(pattern, file.read_text(), re.MULTILINE)
     if found is None:
-        raise AssertionError(f"no controller port in {folder / 'server.properties'}")
+        raise AssertionError(f"no port matching {pattern!r} in {file}")
     return int(found.group(1))
 
 

@@ -1,6 +1,7 @@
 """The test Prometheus of `make services` scrapes a real stack (issue 19, item 5): web, worker,
-scheduler and relay as real processes on the real PostgreSQL, Redis and Kafka (a database of
-their own, Redis databases 13 and 14, a topic of their own), listed in Prometheus's target files
+scheduler, relay and log indexer as real processes on the real PostgreSQL, Redis, Kafka and
+Elasticsearch (a database of their own, Redis databases 13 and 14, a topic, a consumer group and
+an index prefix of their own), listed in Prometheus's target files
 (file-based discovery, platform/local/prometheus.yml) with a `stack` label of this test run. It
 runs jobs (triggered through the API, and one scheduled every few seconds), then asks
 Prometheus's HTTP API until every target is up and the run counters moved, checks the project's
@@ -42,7 +43,7 @@ from tests.processes import REPO, free_port, stop_process, wait_for_log_line
 pytestmark = pytest.mark.integration
 
 PROMETHEUS = f"http://127.0.0.1:{os.environ.get('DTS_PROMETHEUS_PORT', '59090')}"
-JOBS = ("dts-web", "dts-worker", "dts-scheduler", "dts-relay")
+JOBS = ("dts-web", "dts-worker", "dts-scheduler", "dts-relay", "dts-indexer")
 STACK = f"test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 REDIS_DATABASES = (13, 14)  # the broker's, and the cache's and live messages'
 SCHEDULE_EVERY_SECONDS = 2
@@ -71,6 +72,8 @@ DATA_PANELS = {
     ("dts-events", "Outbox lag"),
     ("dts-events", "Outbox backlog"),
     ("dts-events", "Backing services reachable"),
+    ("dts-events", "Documents indexed per second"),
+    ("dts-events", "Indexer lag"),
     ("dts-web", "Requests per second by view"),
     ("dts-web", "Responses per second by status"),
     ("dts-web", "API latency"),
@@ -198,7 +201,7 @@ def prometheus() -> Path:
 
 @pytest.fixture
 def stack(prometheus, database, redis_databases, tmp_path) -> Iterator[dict[str, int]]:
-    """Web, worker, scheduler and relay on the test's database, Redis databases and topic,
+    """Web, worker, scheduler, relay and indexer on the test's database, Redis databases and topic,
     listed in Prometheus's target files; yields each job's metrics port. Everything is stopped
     and the target files removed at the end."""
     env = {
@@ -215,6 +218,10 @@ def stack(prometheus, database, redis_databases, tmp_path) -> Iterator[dict[str,
         "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA_BOOTSTRAP_SERVERS,
         "DTS_EVENTS_TOPIC": f"dts-stack-{STACK}",
         "DTS_EVENTS_TOPIC_PARTITIONS": "1",
+        "ELASTICSEARCH_URL": settings.ELASTICSEARCH_URL,
+        "DTS_LOG_INDEX_PREFIX": STACK,
+        "DTS_LOG_INDEX_REPLICAS": "0",
+        "DTS_INDEXER_GROUP": STACK,
     }
     for command in (["migrate", "--verbosity", "0"], ["shell", "--command", SEED]):
         subprocess.run(
@@ -241,12 +248,17 @@ def stack(prometheus, database, redis_databases, tmp_path) -> Iterator[dict[str,
             *(sys.executable, "manage.py", "relay_events"),
             *("--metrics-port", str(ports["dts-relay"])),
         ],
+        "dts-indexer": [
+            *(sys.executable, "manage.py", "index_logs"),
+            *("--metrics-port", str(ports["dts-indexer"])),
+        ],
     }
     ready = {
         "dts-web": "Uvicorn running",
         "dts-worker": "ready.",
         "dts-scheduler": "beat: Starting...",
         "dts-relay": "Relay started",
+        "dts-indexer": "Indexer started",
     }
     started: dict[str, subprocess.Popen] = {}
     try:
@@ -270,6 +282,11 @@ def stack(prometheus, database, redis_databases, tmp_path) -> Iterator[dict[str,
     finally:
         for job in JOBS:
             (prometheus / job / f"{STACK}.json").unlink(missing_ok=True)
+        requests.delete(f"{settings.ELASTICSEARCH_URL}/{STACK}-*", timeout=30)
+        for kind in ("logs", "runs"):
+            requests.delete(
+                f"{settings.ELASTICSEARCH_URL}/_index_template/{STACK}-{kind}-v*", timeout=30
+            )
         for process in started.values():
             children = (
                 psutil.Process(process.pid).children(recursive=True)

@@ -15,7 +15,9 @@ from apps.logs.documents import KINDS
 def prefix_remove(client: Elasticsearch, prefix: str) -> None:
     client.indices.delete(index=f"{prefix}-*", expand_wildcards="all", ignore_unavailable=True)
     for kind in KINDS:
-        client.indices.delete_index_template(name=f"{prefix}-{kind.name}-v*")
+        client.options(ignore_status=404).indices.delete_index_template(
+            name=f"{prefix}-{kind.name}-v*"
+        )
 
 
 @pytest.fixture

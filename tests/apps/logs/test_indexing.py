@@ -12,13 +12,18 @@ from elasticsearch.helpers import bulk
 
 from apps.logs.documents import LINES, RUNS, TemplateConflict, templates_ensure
 from apps.logs.indexer import Batch, batch_from_events, batch_index, everything_index, run_action
-from apps.logs.maintenance import indices_expired, indices_purge_expired
+from apps.logs.maintenance import (
+    indices_expired,
+    indices_purge_expired,
+    log_indices_purge_expired,
+)
 from apps.logs.models import IndexFailure
 from apps.logs.source import LineRange, runs_read
 from apps.runs.models import Run, RunAttempt, RunLogLine
 from apps.runs.states import RunState
 from tests.apps.logs.conftest import documents, searchable_count
 from tests.factories import JobFactory
+from tests.processes import free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -127,11 +132,12 @@ def test_a_document_elasticsearch_refuses_is_recorded_and_skipped(es: Elasticsea
 
 def test_events_name_the_ranges_and_runs_and_anything_else_is_left():
     run_id = uuid.uuid4()
+    run = str(run_id)
     events = [
         {"type": "dts.run.logged", "time": "2026-12-01T10:00:02Z", "data": {
-            "run_id": str(run_id), "attempt": 1, "first_sequence": 1, "last_sequence": 100}},
-        {"type": "dts.run.failed", "time": "2026-12-01T10:00:01Z", "data": {"run_id": str(run_id)}},
-        {"type": "dts.run.started", "time": "2026-12-01T10:00:00Z", "data": {"run_id": str(run_id)}},
+            "run_id": run, "attempt": 1, "first_sequence": 1, "last_sequence": 100}},
+        {"type": "dts.run.failed", "time": "2026-12-01T10:00:01Z", "data": {"run_id": run}},
+        {"type": "dts.run.started", "time": "2026-12-01T10:00:00Z", "data": {"run_id": run}},
         {"type": "dts.job.created", "time": "2026-12-01T09:00:00Z", "data": {"job_id": 1}},
         {"type": "dts.run.logged", "data": {"run_id": "not a uuid"}},
         {"type": "dts.run.failed", "data": {}},
@@ -197,3 +203,19 @@ def test_the_commands_refuse_without_elasticsearch_or_with_bad_arguments(setting
     for command in ("index_logs", "reindex_logs"):
         with pytest.raises(CommandError, match="ELASTICSEARCH_URL is not set"):
             call_command(command)
+
+
+def test_the_schedulers_hourly_step_deletes_expired_indices_and_survives_an_outage(
+    es: Elasticsearch, settings, caplog
+):
+    expired = LINES.index_for(datetime(2026, 1, 1, tzinfo=UTC))
+    es.indices.create(index=expired)
+
+    log_indices_purge_expired(now=datetime(2026, 12, 1, tzinfo=UTC))
+    assert not es.indices.exists(index=expired)
+
+    settings.ELASTICSEARCH_URL = f"http://127.0.0.1:{free_port()}"
+    log_indices_purge_expired(now=datetime(2026, 12, 1, tzinfo=UTC))
+    assert "Expired log indices not deleted" in caplog.text
+    settings.ELASTICSEARCH_URL = ""
+    log_indices_purge_expired(now=datetime(2026, 12, 1, tzinfo=UTC))  # none: nothing to do
