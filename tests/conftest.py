@@ -10,8 +10,10 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import connection
+from elasticsearch import Elasticsearch
 
 from apps.runs.models import Run
+from tests.elastic import es_for_test
 from tests.processes import REPO, free_port, stop_process, wait_for_log_line
 
 
@@ -151,3 +153,9 @@ def broker():
     client.flushdb()
     yield client
     client.flushdb()
+
+
+@pytest.fixture
+def es(settings) -> Iterator[Elasticsearch]:
+    """An Elasticsearch client; this test's indices have a prefix of their own (tests.elastic)."""
+    yield from es_for_test(settings)

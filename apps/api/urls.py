@@ -11,6 +11,7 @@ from apps.api.jobs import (
     JobResumeView,
     JobTriggerView,
 )
+from apps.api.logs import LogSearchView
 from apps.api.runs import (
     RunCancelView,
     RunCountsView,
@@ -55,6 +56,7 @@ v1 = [
     path("runs/<uuid:run_id>/cancel/", RunCancelView.as_view(), name="run-cancel"),
     path("runs/<uuid:run_id>/retry/", RunRetryView.as_view(), name="run-retry"),
     path("runs/<uuid:run_id>/log/", RunLogView.as_view(), name="run-log"),
+    path("logs/", LogSearchView.as_view(), name="logs"),
     path("workers/", WorkerListView.as_view(), name="workers"),
     path("queues/", QueueListView.as_view(), name="queues"),
     path("audit/", AuditListView.as_view(), name="audit"),

@@ -131,6 +131,7 @@ ENDPOINTS = {
             ("task types", "/api/v1/task-types/"),
             ("workers", "/api/v1/workers/"),
             ("queues", "/api/v1/queues/"),
+            ("log search", "/api/v1/logs/"),
         ]
     },
 }

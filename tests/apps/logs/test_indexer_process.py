@@ -17,9 +17,9 @@ from elasticsearch import Elasticsearch
 from apps.logs.documents import LINES
 from apps.runs.logs import RunLogCapture
 from apps.runs.models import Run
-from tests.apps.logs.conftest import searchable_count
 from tests.backing_services.control import restored, service
 from tests.conftest import REPO, database_url, stop_process, wait_for_log_line
+from tests.elastic import searchable_count
 from tests.factories import JobFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]

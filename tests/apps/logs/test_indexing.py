@@ -21,7 +21,7 @@ from apps.logs.models import IndexFailure
 from apps.logs.source import LineRange, runs_read
 from apps.runs.models import Run, RunAttempt, RunLogLine
 from apps.runs.states import RunState
-from tests.apps.logs.conftest import documents, searchable_count
+from tests.elastic import documents, searchable_count
 from tests.factories import JobFactory
 from tests.processes import free_port
 

@@ -1,11 +1,9 @@
-"""Log search's tests run against the real Elasticsearch of `make services`, each in indices and
-templates of a prefix of its own, removed at the end."""
+"""Tests of log search run against the real Elasticsearch of `make services`, each in indices and
+templates of a prefix of its own, removed at the end (the `es` fixture, tests/conftest.py)."""
 
 import uuid
 from collections.abc import Iterator
 
-import pytest
-from django.conf import settings
 from elasticsearch import Elasticsearch
 
 from apps.logs.client import elasticsearch_client
@@ -20,8 +18,7 @@ def prefix_remove(client: Elasticsearch, prefix: str) -> None:
         )
 
 
-@pytest.fixture
-def es(settings) -> Iterator[Elasticsearch]:
+def es_for_test(settings) -> Iterator[Elasticsearch]:
     """A client, and this test's index prefix in the settings."""
     settings.DTS_LOG_INDEX_PREFIX = f"test-{uuid.uuid4().hex[:10]}"
     client = elasticsearch_client()
@@ -41,5 +38,3 @@ def documents(client: Elasticsearch, pattern: str) -> dict[str, dict]:
     found = client.search(index=pattern, size=10_000, ignore_unavailable=True)
     return {hit["_id"]: hit["_source"] for hit in found["hits"]["hits"]}
 
-
-__all__ = ["documents", "searchable_count", "settings"]
