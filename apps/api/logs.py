@@ -1,7 +1,7 @@
 """Log search: /api/v1/logs/ — run log lines of the user's teams that match a query, newest first,
 with highlights, paged by cursor (apps.logs.search; docs/logs.md)."""
 
-import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from django.core import signing
@@ -20,12 +20,16 @@ from apps.logs.search import (
     MAX_PAGE_SIZE,
     MAX_QUERY_CHARS,
     LogQuery,
+    Page,
     QueryRefused,
+    RunQuery,
     SearchUnavailable,
     logs_search,
+    query_key,
 )
 
-CURSOR_SALT = "dts.api.logs.cursor"
+CURSOR_SALT = "dts.api.search.cursor"
+DEFAULT_PAGE_SIZE = 50
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -112,6 +116,30 @@ def cursor_decode(given: str | None, key: str) -> dict[str, Any] | None:
     return dict(cursor["after"])
 
 
+def search_page(
+    request: Request,
+    search: Callable[..., Page],
+    query: LogQuery | RunQuery,
+    *,
+    size: int,
+    cursor: str | None,
+) -> tuple[Page, str | None]:
+    """A page of `search` for the request, and the URL of the next page (a cursor bound to the
+    query); bad input and Elasticsearch away raise the API's errors."""
+    key = query_key(query)
+    try:
+        page = search(query, size=size, after=cursor_decode(cursor, key))
+    except QueryRefused as refused:
+        raise serializers.ValidationError({refused.field: [refused.message]}) from None
+    except SearchUnavailable as unavailable:
+        raise SearchUnavailableError(str(unavailable)) from None
+    following = None
+    if page.after is not None:
+        signed = signing.dumps({"key": key, "after": page.after}, salt=CURSOR_SALT)
+        following = replace_query_param(request.build_absolute_uri(), "cursor", signed)
+    return page, following
+
+
 class LogSearchView(APIView):
     @extend_schema(
         operation_id="logs_search",
@@ -124,26 +152,16 @@ class LogSearchView(APIView):
         params = LogSearchQuery(data=request.query_params)
         params.is_valid(raise_exception=True)
         values = dict(params.validated_data)
-        size = values.pop("limit", 50)
-        given = values.pop("cursor", None)
+        size = values.pop("limit", DEFAULT_PAGE_SIZE)
+        cursor = values.pop("cursor", None)
         query = LogQuery(team_ids=user_team_ids(request), **values)
-        key = hashlib.sha256(query.key().encode()).hexdigest()[:32]
-        try:
-            page = logs_search(query, size=size, after=cursor_decode(given, key))
-        except QueryRefused as refused:
-            raise serializers.ValidationError({refused.field: [refused.message]}) from None
-        except SearchUnavailable as unavailable:
-            raise SearchUnavailableError(str(unavailable)) from None
-        following = None
-        if page.after is not None:
-            signed = signing.dumps({"key": key, "after": page.after}, salt=CURSOR_SALT)
-            following = replace_query_param(request.build_absolute_uri(), "cursor", signed)
+        page, following = search_page(request, logs_search, query, size=size, cursor=cursor)
         return Response(
             {
                 "backend": page.backend,
                 "total": page.total,
                 "total_is_lower_bound": page.total_is_lower_bound,
                 "next": following,
-                "results": page.lines,
+                "results": page.results,
             }
         )

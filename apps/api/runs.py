@@ -13,6 +13,8 @@ from rest_framework.views import APIView
 
 from apps.accounts.models import Role
 from apps.api.errors import ERROR_RESPONSES
+from apps.api.fields import QueryText
+from apps.api.logs import search_page, user_team_ids
 from apps.api.pagination import (
     MAX_ID,
     CursorPageQuery,
@@ -22,6 +24,7 @@ from apps.api.pagination import (
     cursor_page_of,
 )
 from apps.api.permissions import role_require
+from apps.logs.search import MAX_QUERY_CHARS, RunQuery, runs_search
 from apps.runs.logs import log_line_data, run_log_lines
 from apps.runs.models import Run, RunAttempt, RunLogLine, RunTrigger
 from apps.runs.selectors import (
@@ -88,6 +91,12 @@ class RunScopeSerializer(QuerySerializer):
 
 class RunFilterSerializer(CursorPageQuery, RunScopeSerializer):
     state = serializers.ChoiceField(choices=RunState.choices, required=False)
+    q = QueryText(
+        required=False,
+        max_length=MAX_QUERY_CHARS,
+        help_text="Runs whose error or traceback holds these words (as the log search's `q`), "
+        "newest first; 503 while Elasticsearch cannot be reached.",
+    )
 
 
 class RunCountsSerializer(serializers.Serializer[Any]):
@@ -167,12 +176,30 @@ class RunListView(APIView):
     def get(self, request: Request) -> Response:
         filters = RunFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
+        values = filters.without_paging()
+        if "q" in values:
+            return self.search(request, values, size=filters.validated_data.get("limit"))
         # Rows, not models: every field of a listed run is a column (a foreign key as its id),
         # which DRF's JSON encoder writes as RunSerializer does, for a fraction of the time.
-        rows = runs_list(user=request.user, **filters.without_paging())
+        rows = runs_list(user=request.user, **values)
         page = NewestFirstCursor()
         runs = page.paginate_queryset(rows.values(*RunSerializer.Meta.fields), request, self)
         return page.get_paginated_response(runs)
+
+    def search(self, request: Request, values: dict[str, Any], size: int | None) -> Response:
+        """The runs whose error text matches `q`, found by the log search (apps.logs.search)."""
+        query = RunQuery(team_ids=user_team_ids(request), **values)
+        page, following = search_page(
+            request,
+            runs_search,
+            query,
+            size=size or NewestFirstCursor.page_size,
+            cursor=request.query_params.get("cursor"),
+        )
+        found = runs_visible(user=request.user).filter(id__in=page.results)
+        rows = {row["id"]: row for row in found.values(*RunSerializer.Meta.fields)}
+        results = [rows[run_id] for run_id in page.results if run_id in rows]
+        return Response({"next": following, "previous": None, "results": results})
 
 
 class RunCountsView(APIView):

@@ -1,7 +1,7 @@
-"""/api/v1/logs/ against the real Elasticsearch, and on PostgreSQL without one: lines of the user's
-teams only (no line, count or highlight of another team), highlights, stable paging by cursor, a
-400 naming the parameter for a bad query, and a 503 while Elasticsearch cannot be reached (the
-rest of the API answering on)."""
+"""/api/v1/logs/ and /api/v1/runs/?q= against the real Elasticsearch, and on PostgreSQL without
+one: lines and runs of the user's teams only (no line, count or highlight of another team),
+highlights, stable paging by cursor, a 400 naming the parameter for a bad query, and a 503 while
+Elasticsearch cannot be reached (the rest of the API answering on)."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +11,7 @@ from elasticsearch import Elasticsearch
 from apps.logs.documents import templates_ensure
 from apps.logs.indexer import Batch, batch_index
 from apps.logs.source import LineRange
-from apps.runs.models import RunLogLine
+from apps.runs.models import Run, RunLogLine
 from tests.processes import free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
@@ -28,7 +28,13 @@ BLUE_LINES = ["blue secret: timeout on the payroll", "payroll exported"]
 
 @pytest.fixture(params=["elasticsearch", "database"])
 def backend(request, world, settings) -> str:
-    """The world's runs with log lines, indexed into this test's indices, or no Elasticsearch."""
+    """The world's runs with errors and log lines, indexed into this test's indices, or no
+    Elasticsearch."""
+    world.failed_run.error = "TimeoutError: the warehouse did not answer"
+    world.blue_run.error = "TimeoutError: the payroll service did not answer"
+    for minutes, run in enumerate((world.failed_run, world.blue_run)):
+        run.save()
+        Run.objects.filter(id=run.id).update(created_at=START + timedelta(minutes=minutes))
     for run, messages in ((world.failed_run, RED_LINES), (world.blue_run, BLUE_LINES)):
         RunLogLine.objects.bulk_create(
             RunLogLine(
@@ -46,7 +52,8 @@ def backend(request, world, settings) -> str:
         client: Elasticsearch = request.getfixturevalue("es")
         templates_ensure(client)
         ranges = [LineRange(world.failed_run.id, 1, 4), LineRange(world.blue_run.id, 1, 2)]
-        batch_index(client, Batch(ranges=ranges))
+        run_ids = {world.queued_run.id, world.failed_run.id, world.blue_run.id}
+        batch_index(client, Batch(ranges=ranges, run_ids=run_ids))
         client.indices.refresh(index=f"{settings.DTS_LOG_INDEX_PREFIX}-*")
     else:
         settings.ELASTICSEARCH_URL = ""
@@ -160,17 +167,52 @@ def test_a_cursor_is_bound_to_its_query(backend, client_as):
     assert response.json()["error"]["field"] == "cursor"
 
 
+@pytest.mark.parametrize("actor", ["viewer", "other_team", "superuser"])
+def test_runs_are_found_by_their_error_text_in_the_users_teams_only(
+    backend, client_as, world, actor
+):
+    client = client_as(actor)
+
+    found = client.get("/api/v1/runs/", {"q": "TimeoutError answer"}).json()
+    payroll = client.get("/api/v1/runs/", {"q": "payroll", "state": "queued"}).json()
+
+    expected = {
+        "viewer": [world.failed_run],
+        "other_team": [world.blue_run],
+        "superuser": [world.blue_run, world.failed_run],  # newest first
+    }[actor]
+    assert [run["id"] for run in found["results"]] == [str(run.id) for run in expected]
+    assert found["results"][0]["error"].startswith("TimeoutError")
+    assert [run["id"] for run in payroll["results"]] == (
+        [str(world.blue_run.id)] if actor != "viewer" else []
+    )
+
+
+def test_runs_found_by_error_text_page_by_cursor(backend, client_as, world):
+    superuser = client_as("superuser")
+
+    seen, page = [], superuser.get("/api/v1/runs/", {"q": "TimeoutError", "limit": 1}).json()
+    while True:
+        seen += [run["id"] for run in page["results"]]
+        if page["next"] is None:
+            break
+        page = superuser.get(page["next"]).json()
+
+    assert seen == [str(world.blue_run.id), str(world.failed_run.id)]
+
+
 def test_elasticsearch_unreachable_is_a_503_and_the_rest_answers(world, client_as, settings):
     settings.ELASTICSEARCH_URL = f"http://127.0.0.1:{free_port()}"
     viewer = client_as("viewer")
 
     response = viewer.get("/api/v1/logs/", {"q": "timeout"})
 
+    assert viewer.get("/api/v1/runs/", {"q": "timeout"}).status_code == 503
     assert response.status_code == 503
     assert response.json()["error"] == {
         "status": 503,
         "code": "search_unavailable",
-        "message": "Log search is unavailable: Elasticsearch cannot be reached.",
+        "message": "Search is unavailable: Elasticsearch cannot be reached.",
         "field": None,
         "errors": {},
     }
