@@ -73,7 +73,9 @@ def execute_run(self: Task, run_id: str, attempt: int = 1, limited: bool = True)
         raise Ignore()
     with (
         ActiveRun(queue=run.queue),
-        run_context(str(run.id), soft_time_limit=_unsignalled_soft_time_limit(self)),
+        run_context(
+            str(run.id), job_id=run.job_id, soft_time_limit=_unsignalled_soft_time_limit(self)
+        ),
         run_log_capture(run_id=run.id, job_id=run.job_id, attempt=attempt),
     ):
         cancel_check()  # a cancel that came while the run was starting

@@ -8,6 +8,7 @@ is a request that the task sees at its next check: `cancel_check`, `cancel_reque
 checks also raise SoftTimeLimitExceeded once the run's soft limit has passed. Under prefork the
 checks never find a request or a limit (the signal comes first) and cost nothing."""
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ class RunCancelled(SoftTimeLimitExceeded):
 
 
 _current_run_id: ContextVar[str | None] = ContextVar("dts_current_run_id", default=None)
+_current_job_id: ContextVar[int | None] = ContextVar("dts_current_job_id", default=None)
 _current_cancel: ContextVar[threading.Event | None] = ContextVar("dts_current_cancel", default=None)
 # When the run's soft time limit passes (time.monotonic), where no signal enforces it.
 _soft_deadline: ContextVar[float | None] = ContextVar("dts_soft_deadline", default=None)
@@ -85,13 +87,17 @@ def run_cancel_forget(run_id: str) -> None:
 
 
 @contextmanager
-def run_context(run_id: str, *, soft_time_limit: float | None = None) -> Iterator[None]:
-    """Execute the task of run `run_id` in this context. `soft_time_limit`: seconds from now
-    after which the checks raise SoftTimeLimitExceeded, for a pool that does not signal it."""
+def run_context(
+    run_id: str, *, job_id: int | None = None, soft_time_limit: float | None = None
+) -> Iterator[None]:
+    """Execute the task of run `run_id` (of job `job_id`) in this context. `soft_time_limit`:
+    seconds from now after which the checks raise SoftTimeLimitExceeded, for a pool that does not
+    signal it."""
     with _cancels_lock:
         cancel = _cancels.setdefault(run_id, threading.Event())
     deadline = None if soft_time_limit is None else time.monotonic() + soft_time_limit
     run_token = _current_run_id.set(run_id)
+    job_token = _current_job_id.set(job_id)
     cancel_token = _current_cancel.set(cancel)
     deadline_token = _soft_deadline.set(deadline)
     try:
@@ -99,5 +105,16 @@ def run_context(run_id: str, *, soft_time_limit: float | None = None) -> Iterato
     finally:
         _soft_deadline.reset(deadline_token)
         _current_cancel.reset(cancel_token)
+        _current_job_id.reset(job_token)
         _current_run_id.reset(run_token)
         run_cancel_forget(run_id)
+
+
+class RunContextFilter(logging.Filter):
+    """Adds to every record the run and job whose task executes in its context (None outside a
+    run), for the JSON process logs (DTS_LOG_FORMAT=json, docs/logs.md)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.run_id = _current_run_id.get()
+        record.job_id = _current_job_id.get()
+        return True

@@ -1,6 +1,7 @@
 """Settings shared by every environment; each value comes from the environment."""
 
 import re
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -135,11 +136,52 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+
+def process_name(argv: list[str]) -> str:
+    """Which dts process this is, from its command line: web, worker, scheduler, relay, indexer,
+    standalone (make dev), or the command's name."""
+    words = {part for word in argv for part in Path(word).parts}
+    for word, name in (
+        ("worker", "worker"),
+        ("beat", "scheduler"),
+        ("relay_events", "relay"),
+        ("index_logs", "indexer"),
+        ("run_standalone", "standalone"),
+        ("uvicorn", "web"),
+    ):
+        if word in words:
+            return name
+    return Path(argv[0]).name if argv else "dts"
+
+
+# Process logs go to stderr, plain or (DTS_LOG_FORMAT=json) one JSON object per record, with the
+# process (DTS_PROCESS_NAME, or the command's) and the run and job a task logs for: a cluster's log
+# shipper sends them to Elasticsearch (docs/logs.md, "Process logs").
+DTS_LOG_FORMAT = env("DTS_LOG_FORMAT", default="plain")
+if DTS_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"DTS_LOG_FORMAT must be plain or json, not {DTS_LOG_FORMAT!r}.")
+DTS_PROCESS_NAME = env("DTS_PROCESS_NAME", default="") or process_name(sys.argv)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s %(run_id)s %(job_id)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "static_fields": {"process": DTS_PROCESS_NAME},
+            "timestamp": "time",  # ISO 8601, UTC
+        },
+    },
+    "filters": {"run": {"()": "apps.tasktypes.context.RunContextFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": DTS_LOG_FORMAT,
+            "filters": ["run"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("DTS_LOG_LEVEL", default="INFO")},
     # The Elasticsearch client logs every request at INFO; its failures are logged by dts.
     "loggers": {"elastic_transport.transport": {"level": "WARNING"}},
@@ -408,10 +450,9 @@ if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,50}", DTS_LOG_INDEX_PREFIX):
         "DTS_LOG_INDEX_PREFIX must be 1 to 51 lowercase letters, digits, '_', '.' or '-', "
         "starting with a letter or digit (Elasticsearch's index names)."
     )
-if DTS_LOG_INDEX_REPLICAS < 0 or DTS_LOG_RETENTION_DAYS < 0:
-    raise ImproperlyConfigured(
-        "DTS_LOG_INDEX_REPLICAS and DTS_LOG_RETENTION_DAYS must be 0 or more."
-    )
+for _name in ("DTS_LOG_INDEX_REPLICAS", "DTS_LOG_RETENTION_DAYS"):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} must be 0 or more.")
 
 for _name in (
     "DTS_RELAY_METRICS_PORT",

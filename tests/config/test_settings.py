@@ -1,11 +1,14 @@
 """Production settings refuse unsafe values and pass Django's deployment checks."""
 
+import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta
 
 import pytest
 
+from config.settings.base import process_name
 from tests.conftest import REPO
 
 PRODUCTION_ENV = {
@@ -145,13 +148,62 @@ def test_bad_client_limits_refuse_to_start(variable, value):
         ("DTS_JOB_HEALTH_GRACE_SECONDS", "0"),
         ("DTS_JOB_FAILING_RUNS", "0"),
         ("DTS_JOB_FAILING_RUNS", "21"),
+        ("DTS_LOG_FORMAT", "xml"),
+        ("DTS_LOG_INDEX_PREFIX", "Upper"),
+        ("DTS_LOG_RETENTION_DAYS", "-1"),
+        ("DTS_INDEXER_BATCH_SIZE", "0"),
+        ("DTS_INDEXER_METRICS_PORT", "70000"),
     ],
 )
-def test_bad_job_health_settings_refuse_to_start(variable, value):
+def test_bad_job_health_and_log_settings_refuse_to_start(variable, value):
     result = manage("check", **(PRODUCTION_ENV | {variable: value}))
 
     assert result.returncode != 0
     assert f"ImproperlyConfigured: {variable} must be" in result.stderr
+
+
+LOG_IN_AND_OUT_OF_A_RUN = """
+import logging
+from apps.tasktypes.context import run_context
+logging.getLogger("dts.test").warning("outside")
+with run_context("0b6f7c1e-0000-4000-8000-000000000001", job_id=7):
+    logging.getLogger("dts.test").error("inside %s", 3)
+"""
+
+
+def test_json_process_logs_name_the_process_and_the_run_and_job():
+    result = manage(
+        "shell", "-v", "0", "-c", LOG_IN_AND_OUT_OF_A_RUN,
+        **(PRODUCTION_ENV | {"DTS_LOG_FORMAT": "json", "DTS_PROCESS_NAME": "worker"}),
+    )  # fmt: skip
+
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [{**record, "time": None} for record in records] == [
+        {"level": "WARNING", "logger": "dts.test", "message": "outside", "run_id": None,
+         "job_id": None, "process": "worker", "time": None},
+        {"level": "ERROR", "logger": "dts.test", "message": "inside 3",
+         "run_id": "0b6f7c1e-0000-4000-8000-000000000001", "job_id": 7, "process": "worker",
+         "time": None},
+    ]  # fmt: skip
+    assert datetime.fromisoformat(records[0]["time"]).utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "name"),
+    [
+        (["/venv/bin/celery", "-A", "workers", "worker", "--concurrency", "2"], "worker"),
+        (["/venv/lib/python3.11/site-packages/celery/__main__.py", "-A", "workers", "beat"],
+         "scheduler"),
+        (["manage.py", "relay_events"], "relay"),
+        (["manage.py", "index_logs", "--batch-size", "10"], "indexer"),
+        (["manage.py", "run_standalone"], "standalone"),
+        (["/venv/bin/uvicorn", "config.asgi:application"], "web"),
+        (["manage.py", "migrate"], "manage.py"),
+        ([], "dts"),
+    ],
+)  # fmt: skip
+def test_a_process_is_named_after_its_command(argv, name):
+    assert process_name(argv) == name
 
 
 def test_the_sign_in_lockout_takes_the_token_login_rate():
