@@ -89,9 +89,11 @@ def celery_worker_process(
 API_SERVER_BROKER_URL = settings.CELERY_BROKER_URL.rsplit("/", 1)[0] + "/6"
 
 
-def web_start(*, broker_url: str, log: Path, port: int | None = None) -> subprocess.Popen:
+def web_start(
+    *, broker_url: str, log: Path, port: int | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen:
     """The production ASGI server (uvicorn) on the test database and `broker_url`, at `port` (a
-    free one if None; see web_url); waits until it answers."""
+    free one if None; see web_url), with `env` besides; waits until it answers."""
     if port is None:
         port = free_port()
     env = os.environ | {
@@ -100,6 +102,7 @@ def web_start(*, broker_url: str, log: Path, port: int | None = None) -> subproc
         "CELERY_BROKER_URL": broker_url,
         # The tests that need throttling test it in-process; here it would only get in the way.
         "DTS_API_THROTTLE_USER": "1000000/minute",
+        **(env or {}),
     }
     command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port)]
     with log.open("a") as output:

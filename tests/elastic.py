@@ -37,4 +37,3 @@ def documents(client: Elasticsearch, pattern: str) -> dict[str, dict]:
     client.indices.refresh(index=pattern, ignore_unavailable=True)
     found = client.search(index=pattern, size=10_000, ignore_unavailable=True)
     return {hit["_id"]: hit["_source"] for hit in found["hits"]["hits"]}
-

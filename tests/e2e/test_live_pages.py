@@ -14,6 +14,10 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from apps.accounts.models import Role
 from apps.accounts.services import token_create
+from apps.logs.documents import templates_ensure
+from apps.logs.indexer import Batch, batch_index
+from apps.logs.source import LineRange
+from apps.runs.models import RunLogLine
 from apps.runs.services.build import run_trigger
 from apps.runs.states import RunState
 from tests.conftest import REPO, stop_process, web_start, web_url
@@ -27,11 +31,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class Web:
-    """The web server, which a test may stop and start again at the same address."""
+    """The web server, which a test may stop and start again at the same address. It searches
+    the log indices of the test's prefix (the `es` fixture, when a test asks for it first)."""
 
     def __init__(self, log):
         self.log = log
-        self.process = web_start(broker_url=settings.CELERY_BROKER_URL, log=log)
+        self.env = {"DTS_LOG_INDEX_PREFIX": settings.DTS_LOG_INDEX_PREFIX}
+        self.process = web_start(broker_url=settings.CELERY_BROKER_URL, log=log, env=self.env)
         self.url = web_url(self.process)
 
     def stop(self):
@@ -39,7 +45,9 @@ class Web:
 
     def start(self):
         port = int(self.url.rsplit(":", 1)[1])
-        self.process = web_start(broker_url=settings.CELERY_BROKER_URL, log=self.log, port=port)
+        self.process = web_start(
+            broker_url=settings.CELERY_BROKER_URL, log=self.log, port=port, env=self.env
+        )
 
 
 @pytest.fixture
@@ -240,3 +248,43 @@ def test_the_jobs_grid_shows_a_new_run_as_a_cell_that_links_to_it(page, web, wor
 
     page.wait_for_url(re.compile(f"/live/runs/{run_id}/$"))
     expect(page.locator("#run-state")).to_have_text("succeeded")
+
+
+def test_the_log_search_finds_the_teams_lines_highlighted_and_links_to_the_run(
+    es, page, web, world
+):
+    job, _ = world
+    other = JobFactory(team=TeamFactory(name="blue"), name="payroll")
+    runs = {owner: RunFactory(job=owner, state=RunState.FAILED) for owner in (job, other)}
+    lines = {
+        job: ["connecting to <the> warehouse", "Timeout while reading orders", "retry done"],
+        other: ["blue secret: timeout on payroll"],
+    }
+    for owner, messages in lines.items():
+        RunLogLine.objects.bulk_create(
+            RunLogLine(run=runs[owner], attempt=1, sequence=number, logged_at=timezone.now(),
+                       level="ERROR" if "imeout" in message else "INFO", logger="loader",
+                       message=message)
+            for number, message in enumerate(messages, start=1)
+        )  # fmt: skip
+    templates_ensure(es)
+    ranges = [LineRange(runs[owner].id, 1, len(lines[owner])) for owner in lines]
+    batch_index(es, Batch(ranges=ranges))
+    es.indices.refresh(index=f"{settings.DTS_LOG_INDEX_PREFIX}-*")
+
+    page.fill("#log-search input[name=q]", "timeout")
+    page.click("#log-search button[type=submit]")
+
+    results = page.locator("#log-search-results li")
+    expect(results).to_have_count(1)
+    expect(results.locator("mark")).to_have_text("Timeout")
+    expect(page.locator("#log-search-status")).to_have_text("1 line, searched in Elasticsearch")
+    expect(page.locator("#log-search-results")).not_to_contain_text("secret")
+    page.screenshot(path=ARTIFACTS / "dashboard-log-search.png", full_page=True)
+
+    page.fill("#log-search input[name=q]", "warehouse")
+    page.click("#log-search button[type=submit]")
+    expect(results.locator(".message")).to_have_text("connecting to <the> warehouse")
+    results.locator("a").click()
+
+    page.wait_for_url(re.compile(f"/live/runs/{runs[job].id}/$"))
