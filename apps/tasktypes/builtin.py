@@ -1,9 +1,12 @@
 """Built-in task types, for demos, tests and smoke checks of a deployment."""
 
+import logging
 from typing import Any
 
 from apps.tasktypes.context import cancellable_sleep
 from apps.tasktypes.registry import task_type
+
+logger = logging.getLogger("dts.log")
 
 NO_ARGUMENTS = {"type": "object", "properties": {}, "additionalProperties": False}
 
@@ -52,3 +55,22 @@ def sleep(seconds: float) -> dict[str, float]:
 )
 def fail(message: str = "dts.fail failed on purpose") -> None:
     raise TaskFailedOnPurpose(message)
+
+
+@task_type(
+    "dts.log",
+    schema={
+        "type": "object",
+        "properties": {
+            "lines": {"type": "integer", "minimum": 1, "maximum": 10_000},
+            "message": {"type": "string", "maxLength": 1000},
+        },
+        "additionalProperties": False,
+    },
+    description="Logs `lines` numbered lines of `message` at INFO, then succeeds: for trying log "
+    "search and measuring what logs cost.",
+)
+def log(lines: int = 1, message: str = "dts.log line") -> dict[str, int]:
+    for number in range(1, lines + 1):
+        logger.info("%s %d", message, number)
+    return {"lines": lines}

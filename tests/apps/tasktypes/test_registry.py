@@ -20,6 +20,7 @@ STABLE_NAMES = {
     "dts.echo": builtin.echo,
     "dts.sleep": builtin.sleep,
     "dts.fail": builtin.fail,
+    "dts.log": builtin.log,
 }
 
 
@@ -70,6 +71,7 @@ def test_args_breaking_the_schema_are_refused_with_the_reason(args, reason):
         ("dts.sleep", {"seconds": 0}),  # the schema's minimum and maximum are allowed
         ("dts.sleep", {"seconds": 86400}),
         ("dts.fail", {}),  # an optional property may be left out
+        ("dts.log", {"lines": 10_000, "message": "loaded"}),
         ("dts.echo", {"any": ["json", {"at": "all"}], "é": None}),
     ],
 )
@@ -88,6 +90,18 @@ def test_args_matching_the_schema_pass(task_type_name, args):
 def test_args_just_outside_the_schema_are_refused(seconds):
     with pytest.raises(ValidationFailed, match=r"\$\.seconds"):
         task_args_validate(task_type_name="dts.sleep", args={"seconds": seconds})
+
+
+def test_dts_log_logs_its_numbered_lines(caplog):
+    caplog.set_level("INFO", logger="dts.log")
+
+    assert builtin.log(lines=3, message="loaded") == {"lines": 3}
+
+    assert [record.getMessage() for record in caplog.records] == [
+        "loaded 1",
+        "loaded 2",
+        "loaded 3",
+    ]
 
 
 @pytest.mark.parametrize("name", ["", "Dts.Echo", "dts..echo", "dts.echo!", "1dts", "x" * 201])
