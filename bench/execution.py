@@ -102,6 +102,12 @@ def start_worker(app: str, log: Path, env: dict[str, str] | None = None) -> subp
     return process
 
 
+def start(command: list[str], *, env: dict[str, str], log_name: str) -> subprocess.Popen[bytes]:
+    """`command` in the repository, its output in LOGS/`log_name`."""
+    with (LOGS / log_name).open("w") as output:
+        return subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
@@ -227,11 +233,17 @@ def hot_path_pairs(*, setting: str, runs: int, pairs: int) -> dict[str, Any]:
 
 
 def bench_dts(
-    runs: int, paced_seconds: int, round_number: int, events: bool = True, metrics: bool = True
+    runs: int,
+    paced_seconds: int,
+    round_number: int,
+    events: bool = True,
+    metrics: bool = True,
+    task: tuple[str, dict[str, Any]] = ("dts.noop", {}),
 ) -> dict[str, float]:
     """dts's figures; `events` off writes no outbox events (DTS_EVENTS_ENABLED), in the worker and
     in this process, which publishes; `metrics` off records none in the worker
-    (DTS_METRICS_ENABLED). Without paced seconds there is no latency figure."""
+    (DTS_METRICS_ENABLED); `task` is the runs' task type and arguments. Without paced seconds there
+    is no latency figure."""
     import django
 
     django.setup()
@@ -253,15 +265,16 @@ def bench_dts(
     team, _ = Team.objects.get_or_create(name="bench")
     # A unique name per measurement.
     tag = f"{round_number} {events} {metrics} {uuid.uuid4().hex[:8]}"
-    job = job_create(team=team, name=f"bench noop {tag}", task_type="dts.noop", args={})
-    warm_up = job_create(team=team, name=f"warm-up {tag}", task_type="dts.noop", args={})
+    task_type, args = task
+    job = job_create(team=team, name=f"bench {task_type} {tag}", task_type=task_type, args=args)
+    warm_up = job_create(team=team, name=f"warm-up {tag}", task_type=task_type, args=args)
 
     def burst(job: Job, count: int) -> None:
         """Trigger `count` runs at once: inserted queued with their events, then published."""
         now = timezone.now()
         with transaction.atomic():
             queued = Run.objects.bulk_create(
-                Run(job=job, trigger="api", task_type="dts.noop", args={}, queued_at=now)
+                Run(job=job, trigger="api", task_type=task_type, args=args, queued_at=now)
                 for _ in range(count)
             )
             events_record(run_queued_event(run, time=now) for run in queued)

@@ -27,7 +27,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,12 +39,13 @@ from bench.databases import database_recreate, database_url
 from bench.execution import (
     LOGS,
     MULTIPROCESS_FOLDER,
-    REPO,
     RESULTS,
     bench_dts,
     child_environ,
     hot_path_pairs,
     percentile,
+    start,
+    stop,
 )
 from bench.web import free_port
 
@@ -135,19 +135,6 @@ def jobs_create(count: int) -> None:
         ),
         batch_size=2000,
     )
-
-
-def start(command: list[str], *, env: dict[str, str], log_name: str) -> subprocess.Popen[bytes]:
-    with (LOGS / log_name).open("w") as output:
-        return subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 def scrape_times(url: str, scrapes: int, ready: str) -> dict[str, float]:

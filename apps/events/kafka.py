@@ -75,10 +75,20 @@ def producer_new(*, on_error: Callable[[KafkaError], None] | None = None) -> Pro
     )
 
 
-def consumer_new(*, group_id: str, from_beginning: bool = False) -> Consumer:
-    """A consumer of the events topic that commits only what the caller says it has handled."""
+def consumer_new(
+    *, group_id: str, from_beginning: bool = False, session_timeout_seconds: float | None = None
+) -> Consumer:
+    """A consumer of the events topic that commits only what the caller says it has handled.
+    `session_timeout_seconds`: how long after a consumer stops heartbeating (killed) its
+    partitions go to the group's others (librdkafka's default: 45 s)."""
+    session = (
+        {}
+        if session_timeout_seconds is None
+        else {"session.timeout.ms": int(session_timeout_seconds * 1000)}
+    )
     return Consumer(
         _common()
+        | session
         | {
             "group.id": group_id,
             "enable.auto.commit": False,

@@ -249,7 +249,7 @@ class Indexer:
         try:
             while not self.stop.is_set():
                 self.liveness.beat()
-                messages = self.consumer.consume(self.batch_size, timeout=1.0)
+                messages = self._batch_read()
                 self._backlog_measure()
                 if not messages:
                     LAG.set(0)
@@ -273,6 +273,16 @@ class Indexer:
                     logger.warning("Offsets not committed (%s): the batch is read again", problem)
         finally:
             self.consumer.close()
+
+    def _batch_read(self) -> list[Any]:
+        """Up to a batch of messages: waits a second for the first, not for the others (a batch
+        is what has arrived), so a line is indexed as soon as it is published."""
+        first = self.consumer.poll(1.0)
+        if first is None:
+            return []
+        if self.batch_size == 1:
+            return [first]
+        return [first, *self.consumer.consume(self.batch_size - 1, timeout=0)]
 
     def _events(self, messages: list[Any]) -> Iterator[dict[str, Any]]:
         for message in messages:

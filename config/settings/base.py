@@ -443,6 +443,9 @@ DTS_LOG_RETENTION_DAYS = env.int("DTS_LOG_RETENTION_DAYS", default=30)
 DTS_INDEXER_GROUP = env("DTS_INDEXER_GROUP", default="dts-log-indexer")
 DTS_INDEXER_BATCH_SIZE = env.int("DTS_INDEXER_BATCH_SIZE", default=2000)
 DTS_INDEXER_MAX_BACKOFF_SECONDS = env.float("DTS_INDEXER_MAX_BACKOFF_SECONDS", default=30.0)
+# An indexer killed without leaving its consumer group: its partitions go to the other indexers
+# (or its restart) this long after its last heartbeat. Kafka's brokers accept 6 to 300 s.
+DTS_INDEXER_SESSION_TIMEOUT_SECONDS = env.float("DTS_INDEXER_SESSION_TIMEOUT_SECONDS", default=10.0)
 DTS_INDEXER_METRICS_PORT = env.int("DTS_INDEXER_METRICS_PORT", default=9111)
 DTS_INDEXER_METRICS_ADDRESS = env("DTS_INDEXER_METRICS_ADDRESS", default="127.0.0.1")
 if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,50}", DTS_LOG_INDEX_PREFIX):
@@ -450,6 +453,8 @@ if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,50}", DTS_LOG_INDEX_PREFIX):
         "DTS_LOG_INDEX_PREFIX must be 1 to 51 lowercase letters, digits, '_', '.' or '-', "
         "starting with a letter or digit (Elasticsearch's index names)."
     )
+if not 6 <= DTS_INDEXER_SESSION_TIMEOUT_SECONDS <= 300:
+    raise ImproperlyConfigured("DTS_INDEXER_SESSION_TIMEOUT_SECONDS must be between 6 and 300.")
 for _name in ("DTS_LOG_INDEX_REPLICAS", "DTS_LOG_RETENTION_DAYS"):
     if globals()[_name] < 0:
         raise ImproperlyConfigured(f"{_name} must be 0 or more.")

@@ -153,6 +153,7 @@ def test_bad_client_limits_refuse_to_start(variable, value):
         ("DTS_LOG_RETENTION_DAYS", "-1"),
         ("DTS_INDEXER_BATCH_SIZE", "0"),
         ("DTS_INDEXER_METRICS_PORT", "70000"),
+        ("DTS_INDEXER_SESSION_TIMEOUT_SECONDS", "5"),
     ],
 )
 def test_bad_job_health_and_log_settings_refuse_to_start(variable, value):

@@ -48,7 +48,11 @@ class Command(BaseCommand):
         )
         indexer = Indexer(
             client=elasticsearch_client(),
-            consumer=consumer_new(group_id=settings.DTS_INDEXER_GROUP, from_beginning=True),
+            consumer=consumer_new(
+                group_id=settings.DTS_INDEXER_GROUP,
+                from_beginning=True,
+                session_timeout_seconds=settings.DTS_INDEXER_SESSION_TIMEOUT_SECONDS,
+            ),
             stop=stop,
             batch_size=options["batch_size"],
         )
