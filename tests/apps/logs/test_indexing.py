@@ -9,9 +9,17 @@ import pytest
 from django.core.management import CommandError, call_command
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import bulk
+from prometheus_client import REGISTRY
 
 from apps.logs.documents import LINES, RUNS, TemplateConflict, templates_ensure
-from apps.logs.indexer import Batch, batch_from_events, batch_index, everything_index, run_action
+from apps.logs.indexer import (
+    Batch,
+    batch_from_events,
+    batch_index,
+    everything_index,
+    run_action,
+    written_record,
+)
 from apps.logs.maintenance import (
     indices_expired,
     indices_purge_expired,
@@ -117,9 +125,14 @@ def test_a_document_elasticsearch_refuses_is_recorded_and_skipped(es: Elasticsea
         mappings={"properties": {"message": {"type": "keyword"}}},
     )
 
+    refused_before = REGISTRY.get_sample_value("dts_logs_index_failures_total", {"kind": "logs"})
+
     written = batch_index(es, Batch(ranges=[LineRange(run.id, 1, 3)]))
+    written_record(written)
 
     assert written.indexed == {"logs": 2}
+    refused_after = REGISTRY.get_sample_value("dts_logs_index_failures_total", {"kind": "logs"})
+    assert (refused_after or 0) - (refused_before or 0) == 1
     failure = IndexFailure.objects.get()
     assert failure.document_id == f"{run.id}:1:2"
     assert failure.status == 400
