@@ -122,7 +122,13 @@ def manage(command: str, *, prefix: str, ready: str, topic_of: str = "") -> Any:
 
 
 def searchable(client: Any, prefix: str) -> int:
-    return int(client.count(index=f"{prefix}-logs-*", ignore_unavailable=True)["count"])
+    """The lines of `prefix` searchable now (0 while its first index is being created)."""
+    from elasticsearch import ApiError
+
+    try:
+        return int(client.count(index=f"{prefix}-logs-*", ignore_unavailable=True)["count"])
+    except ApiError:  # its shards are starting
+        return 0
 
 
 def all_searchable(client: Any, prefix: str, total: int) -> Callable[[], bool]:
@@ -608,17 +614,23 @@ def main() -> None:
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv[1:]),
-        "throughput": bench_throughput(options.lines, options.rounds),
-        "lag": bench_lag(options.lag_rate, options.lag_seconds),
-        "search": bench_search(
+    }
+    parts: dict[str, Callable[[], dict[str, Any]]] = {
+        "throughput": lambda: bench_throughput(options.lines, options.rounds),
+        "lag": lambda: bench_lag(options.lag_rate, options.lag_seconds),
+        "search": lambda: bench_search(
             options.search_lines,
             options.jobs,
             options.teams,
             options.query_rate,
             options.query_seconds,
         ),
-        "cost": bench_cost(options.burst_runs, options.burst_lines, options.rounds),
+        "cost": lambda: bench_cost(options.burst_runs, options.burst_lines, options.rounds),
     }
+    for name, part in parts.items():
+        print(f"{datetime.now(UTC):%H:%M:%S} {name}…", flush=True)
+        results[name] = part()
+        print(json.dumps(results[name], default=str), flush=True)
     (RESULTS / "logs.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     text = report(results)
     (RESULTS / "logs.md").write_text(text)
