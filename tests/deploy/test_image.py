@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 import redis
 
-from tests.deploy.docker import REDIS, docker, scratch_database
+from tests.deploy.docker import ELASTICSEARCH, REDIS, docker, indices_remove, scratch_database
 from tests.processes import REPO, free_port
 
 HADOLINT = Path(sys.executable).parent / "hadolint"
@@ -36,7 +36,6 @@ APP_ENTRIES = {
     "workers",
 }
 
-ELASTICSEARCH = "http://127.0.0.1:59200"
 # The indexer's Elasticsearch (of `make services`), with indices, a consumer group and an events
 # topic of this session's own.
 INDEXER_ENV = {
@@ -88,14 +87,7 @@ def container_env(database_url: str, redis_urls: dict[str, str]) -> list[str]:
 def indices_removed() -> Iterator[None]:
     """At the end, the index templates (and any index) an indexer of INDEXER_ENV made."""
     yield
-    prefix = INDEXER_ENV["DTS_LOG_INDEX_PREFIX"]
-    # One request each: a template pattern that matches none fails the whole request.
-    for path in (
-        f"{prefix}-*",
-        f"_index_template/{prefix}-logs-v*",
-        f"_index_template/{prefix}-runs-v*",
-    ):
-        httpx.delete(f"{ELASTICSEARCH}/{path}", timeout=30)
+    indices_remove(INDEXER_ENV["DTS_LOG_INDEX_PREFIX"])
 
 
 @pytest.fixture(scope="session")
