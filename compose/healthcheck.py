@@ -5,10 +5,11 @@ The image runs every dts process and Docker gives it one health check. This one 
 dts process among the container's processes (PID 1 itself, or the child of an init such as
 compose's `init: true`, whose start script exec'd it):
 - the web (uvicorn): GET /healthz on uvicorn's `--port`;
-- a worker, the scheduler (celery) and the relay (manage.py relay_events): the file
-  DTS_HEARTBEAT_FILE names was touched within DTS_HEARTBEAT_MAX_AGE seconds (default 60). Each
-  touches it on every round of its loop, during an outage of a backing service too
-  (apps.core.liveness): a stale or missing file means the loop hangs or never started;
+- a worker, the scheduler (celery), the relay (manage.py relay_events) and the log indexer
+  (manage.py index_logs): the file DTS_HEARTBEAT_FILE names was touched within
+  DTS_HEARTBEAT_MAX_AGE seconds (default 60). Each touches it on every round of its loop, during
+  an outage of a backing service too (apps.core.liveness): a stale or missing file means the loop
+  hangs or never started;
 - anything else (migrate, a shell): healthy while it runs (Docker knows when it exits).
 Only the standard library: it runs in the image's python, cheaply, every interval."""
 
@@ -19,6 +20,8 @@ import urllib.request
 from pathlib import Path
 
 DEFAULT_MAX_AGE_SECONDS = 60.0
+# The processes judged by the age of their heartbeat file, as command_name names them.
+HEARTBEAT_PROCESSES = {"celery", "manage.py relay_events", "manage.py index_logs"}
 
 
 def command_name(arguments: list[str]) -> str:
@@ -74,7 +77,7 @@ def main(commands: list[list[str]]) -> int:
         with urllib.request.urlopen(url, timeout=4) as response:
             return 0 if response.status == 200 else 1
     heartbeat_file = os.environ.get("DTS_HEARTBEAT_FILE", "")
-    if name in {"celery", "manage.py relay_events"} and heartbeat_file:
+    if name in HEARTBEAT_PROCESSES and heartbeat_file:
         max_age = float(os.environ.get("DTS_HEARTBEAT_MAX_AGE", DEFAULT_MAX_AGE_SECONDS))
         if not heartbeat_fresh(heartbeat_file, max_age):
             print(f"{heartbeat_file} not touched in the last {max_age:g} s", file=sys.stderr)

@@ -2,8 +2,8 @@
 # The dts stack of compose/compose.yaml on this machine (`make run`, `make clean`): dts's own image
 # on the private engine (dockerd.sh), with compose/compose.host.yaml, since these machines allow
 # host networking only, against the backing services of `make services` (database dts_compose,
-# Redis database 15). compose/.env is made from compose/.env.example, with fresh random secrets,
-# when it is missing.
+# Redis database 15, Elasticsearch indices of the prefix dts-compose). compose/.env is made from
+# compose/.env.example, with fresh random secrets, when it is missing.
 # Usage: stack.sh up | down | compose ARGS...   (`compose` runs any docker compose command on the
 # stack, e.g. `stack.sh compose run --rm web python manage.py createsuperuser`)
 set -euo pipefail
@@ -14,6 +14,7 @@ DOCKER_DIR="$LOCAL_DIR/../docker"
 COMPOSE_DIR="$REPO/compose"
 DATABASE=dts_compose
 REDIS_DB=15
+INDEX_PREFIX=dts-compose
 PSQL=(psql -X -q -v ON_ERROR_STOP=1 "postgresql://dts:dts@127.0.0.1:$DTS_POSTGRES_PORT/dts")
 
 compose() {
@@ -42,7 +43,7 @@ engine_up() {
 }
 
 eval "$("$DOCKER_DIR/dockerd.sh" env)"
-export DTS_HOST_DATABASE=$DATABASE DTS_HOST_REDIS_DB=$REDIS_DB
+export DTS_HOST_DATABASE=$DATABASE DTS_HOST_REDIS_DB=$REDIS_DB DTS_HOST_LOG_INDEX_PREFIX=$INDEX_PREFIX
 
 case "${1:-}" in
   up)
@@ -59,7 +60,13 @@ case "${1:-}" in
     if engine_up; then compose down --volumes --remove-orphans --timeout 60; fi
     if "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $DATABASE WITH (FORCE)" 2>/dev/null; then
       redis-cli -p "$DTS_REDIS_PORT" -n "$REDIS_DB" flushdb >/dev/null
-      log "removed the stack and its database $DATABASE"
+      # The indexer's copies of that database's logs and runs, and their templates (docs/logs.md,
+      # Indices); nothing to do when Elasticsearch is away.
+      for path in "$INDEX_PREFIX-logs-v*,$INDEX_PREFIX-runs-v*" \
+        "_index_template/$INDEX_PREFIX-logs-v*" "_index_template/$INDEX_PREFIX-runs-v*"; do
+        curl -fs -o /dev/null --max-time 30 -X DELETE "http://127.0.0.1:$DTS_ES_PORT/$path" || true
+      done
+      log "removed the stack, its database $DATABASE and its indices $INDEX_PREFIX-*"
     fi
     ;;
   compose)

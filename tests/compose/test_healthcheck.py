@@ -17,6 +17,7 @@ healthcheck = SimpleNamespace(**runpy.run_path(str(REPO / "compose" / "healthche
 WEB = ["/opt/venv/bin/python", "/opt/venv/bin/uvicorn", "config.asgi:application", "--port"]
 WORKER = ["/opt/venv/bin/python", "/opt/venv/bin/celery", "-A", "workers", "worker"]
 RELAY = ["python", "manage.py", "relay_events"]
+INDEXER = ["python", "manage.py", "index_logs"]
 MIGRATE = ["python", "manage.py", "migrate", "--noinput"]
 
 
@@ -26,6 +27,7 @@ MIGRATE = ["python", "manage.py", "migrate", "--noinput"]
         (WEB, "uvicorn"),
         (WORKER, "celery"),
         (RELAY, "manage.py relay_events"),
+        (INDEXER, "manage.py index_logs"),
         (MIGRATE, "manage.py migrate"),
         (["sh"], ""),
     ],
@@ -50,7 +52,7 @@ def test_web_port_comes_from_uvicorn_arguments(arguments: list[str], port: int):
     assert healthcheck.web_port(arguments) == port
 
 
-@pytest.mark.parametrize("arguments", [WORKER, RELAY])
+@pytest.mark.parametrize("arguments", [WORKER, RELAY, INDEXER])
 def test_a_looping_process_is_healthy_while_its_heartbeat_file_is_fresh(
     arguments: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):

@@ -1,11 +1,13 @@
 """What the deployment tests share: the private Docker engine (platform/docker/dockerd.sh), a
-docker command that fails the test with its error, and databases of a test's own on the
-PostgreSQL of `make services`."""
+docker command that fails the test with its error, databases of a test's own on the PostgreSQL of
+`make services`, and the removal of a test's indices from its Elasticsearch."""
 
 import subprocess
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import psycopg2
 import pytest
 
@@ -14,6 +16,7 @@ from tests.processes import REPO
 DOCKER_DIR = REPO / "platform" / "docker"
 SERVER_DATABASE_URL = "postgres://dts:dts@127.0.0.1:55432/dts"
 REDIS = "redis://127.0.0.1:56379"
+ELASTICSEARCH = "http://127.0.0.1:59200"
 
 
 def docker(
@@ -42,3 +45,19 @@ def scratch_database(name: str) -> Iterator[str]:
         with server.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         server.close()
+
+
+def indices_remove(prefix: str) -> None:
+    """Delete the log indices and index templates of the prefix `prefix` (DTS_LOG_INDEX_PREFIX)
+    from the Elasticsearch of `make services`. While it is away (a fault test elsewhere may stop
+    it) they are left, with a warning: the test's outcome does not depend on them."""
+    # One request each: a template pattern that matches none fails the whole request.
+    for path in (
+        f"{prefix}-*",
+        f"_index_template/{prefix}-logs-v*",
+        f"_index_template/{prefix}-runs-v*",
+    ):
+        try:
+            httpx.delete(f"{ELASTICSEARCH}/{path}", timeout=30)
+        except httpx.TransportError as problem:
+            warnings.warn(f"{path} left in Elasticsearch: {problem}", stacklevel=2)

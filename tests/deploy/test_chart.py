@@ -83,7 +83,7 @@ def test_helm_unittest_suites_pass(tools: dict[str, str]) -> None:
     counted = re.search(r"^Tests:\s+(\d+) passed, (\d+) total$", result.stdout, re.M)
     assert counted, result.stdout
     assert counted.group(1) == counted.group(2)
-    assert int(counted.group(1)) >= 49
+    assert int(counted.group(1)) >= 70
 
 
 @pytest.mark.parametrize("values", VALUES_FILES, ids=lambda path: path.name)
@@ -145,8 +145,33 @@ def test_full_values_render_every_optional_part(tools: dict[str, str]) -> None:
         assert kind in kinds
     for kind in ("ServiceMonitor", "PodMonitor", "PrometheusRule", "PodDisruptionBudget"):
         assert kind in kinds
-    # web, three worker groups, the scheduler and the relay.
-    assert kinds.count("Deployment") == 6
+    # web, three worker groups, the scheduler, the relay and the indexer.
+    assert kinds.count("Deployment") == 7
+
+
+def test_every_process_is_scraped_as_a_job_the_alerts_watch(tools: dict[str, str]) -> None:
+    full = rendered_documents(tools, CHART / "ci" / "full-values.yaml")
+    processes = {
+        document["metadata"]["labels"]["app.kubernetes.io/component"]
+        for document in full
+        if document["kind"] == "Deployment"
+    } - {"web"}
+    assert processes == {"worker", "scheduler", "relay", "indexer"}
+    (monitor,) = [document for document in full if document["kind"] == "PodMonitor"]
+    (selected,) = monitor["spec"]["selector"]["matchExpressions"]
+    assert set(selected["values"]) == processes
+    # The PodMonitor names each job dts-<component>: DtsTargetDown must watch every one.
+    (rule,) = [document for document in full if document["kind"] == "PrometheusRule"]
+    (target_down,) = [
+        each
+        for group in rule["spec"]["groups"]
+        for each in group["rules"]
+        if each.get("alert") == "DtsTargetDown"
+    ]
+    watched = re.search(r'job=~"([^"]+)"', target_down["expr"])
+    assert watched, target_down["expr"]
+    for process in processes:
+        assert re.fullmatch(watched.group(1), f"dts-{process}"), process
 
 
 def test_kubeconform_helper_refuses_a_crd_kind_without_its_schema(
@@ -191,6 +216,8 @@ def test_a_changed_setting_changes_the_pods_checksum(tools: dict[str, str]) -> N
         (["--set", "workers.groups.default.concurency=3"], "additional properties 'concurency'"),
         (["--set", "workers.groups.Mail_Queue.queues[0]=mail"], "'Mail_Queue' not allowed"),
         (["--set", "scheduler.replicas=-1"], "at '/scheduler/replicas': minimum"),
+        (["--set", "indexer.metricsPort=0"], "at '/indexer/metricsPort': minimum"),
+        (["--set", "config.logFormat=xml"], "at '/config/logFormat': value must be one of"),
         (["--set", "secrets.djangoSecretKey=short"], "at '/secrets/djangoSecretKey'"),
         (["--set", "image.pullPolicy=Sometimes"], "at '/image/pullPolicy'"),
         (["--set", "config.extra.DTS_QUEUES=mail"], "at '/config/extra/DTS_QUEUES'"),

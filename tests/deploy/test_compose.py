@@ -1,13 +1,16 @@
 """compose/compose.yaml: validated by docker compose and the compose-spec schema, and really run:
 dts's own image brought up with compose and compose.host.yaml (these machines allow host networking
 only) against the services of `make services`, one service alone and then the whole stack; a job
-triggered through the API runs, succeeds, and its event reaches Kafka.
+triggered through the API runs, succeeds, and its event reaches Kafka; the indexer copies runs and
+their log lines into Elasticsearch, where the search API finds them.
 
 The stack is a compose project of this session's own, with its own database, Redis database
-(14, which no other test uses), events topic and ports."""
+(14, which no other test uses), events topic, Elasticsearch indices, indexer consumer group and
+ports."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -20,14 +23,14 @@ import pytest
 import redis
 from confluent_kafka import Consumer
 
-from tests.deploy.docker import REDIS, scratch_database
+from tests.deploy.docker import ELASTICSEARCH, REDIS, indices_remove, scratch_database
 from tests.processes import REPO, free_port
 
 COMPOSE_DIR = REPO / "compose"
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 KAFKA = "127.0.0.1:59092"
 REDIS_DB = 14
-DTS_PROCESSES = {"migrate", "web", "worker", "scheduler", "relay"}
+DTS_PROCESSES = {"migrate", "web", "worker", "scheduler", "relay", "indexer"}
 BUNDLED = {"postgres", "redis", "kafka", "elasticsearch", "prometheus", "grafana"}
 SECRETS = {
     "DJANGO_SECRET_KEY": "compose-test-only-" + "0123456789abcdefghijklmnopqrstuvwxyz",
@@ -45,6 +48,18 @@ team = Team.objects.create(name="compose")
 user = User.objects.create_user(username="compose-admin", password="unused-password-7")
 Membership.objects.create(team=team, user=user, role=Role.ADMIN)
 print(token_create(user=user, name="compose test")[1])
+"""
+
+# Run in the web container: a line in a run's log, written as the worker writes what a task logs
+# (with its dts.run.logged event, which the indexer follows). No built-in task type logs a line.
+LOG_LINE_WRITE = """
+import time
+from apps.runs.logs import RunLogCapture
+from apps.runs.models import Run
+run = Run.objects.get(id="{run_id}")
+capture = RunLogCapture(run_id=run.id, job_id=run.job_id, attempt=1)
+capture.add(level="INFO", logger="compose", message="{message}", created=time.time())
+capture.close()
 """
 
 
@@ -113,6 +128,7 @@ def stack(
     """The compose project of this module: its settings, database and Redis database; brought
     down, with its volumes, at the end."""
     project = f"dts-compose-test-{os.getpid()}"
+    index_prefix = f"dts-compose-test-{uuid.uuid4().hex[:8]}"
     folder = tmp_path_factory.mktemp("compose")
     web_port = free_port()
     values = SECRETS | {
@@ -123,6 +139,9 @@ def stack(
         "DTS_HOST_WORKER_METRICS_PORT": str(free_port()),
         "DTS_HOST_SCHEDULER_METRICS_PORT": str(free_port()),
         "DTS_HOST_RELAY_METRICS_PORT": str(free_port()),
+        "DTS_HOST_INDEXER_METRICS_PORT": str(free_port()),
+        "DTS_HOST_LOG_INDEX_PREFIX": index_prefix,
+        "DTS_HOST_INDEXER_GROUP": index_prefix,
         "DTS_EVENTS_TOPIC": f"dts.compose-test.{uuid.uuid4().hex[:8]}",
     }
     path = env_file(folder, values)
@@ -132,11 +151,13 @@ def stack(
         stack = Stack(compose_tool, docker_env, path, project)
         stack.web_url = f"http://127.0.0.1:{web_port}"  # type: ignore[attr-defined]
         stack.topic = values["DTS_EVENTS_TOPIC"]  # type: ignore[attr-defined]
+        stack.index_prefix = index_prefix  # type: ignore[attr-defined]
         try:
             yield stack
         finally:
             stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "30")
             redis.Redis.from_url(f"{REDIS}/{REDIS_DB}").flushdb()
+            indices_remove(index_prefix)
 
 
 def test_the_files_pass_docker_compose_config_and_the_compose_spec(stack: Stack, tmp_path: Path):
@@ -195,37 +216,67 @@ def wait_for(condition, timeout: float, what: str):
     pytest.fail(f"{what} within {timeout} s")
 
 
-def test_the_stack_runs_a_job_triggered_through_the_api_and_publishes_its_event(stack: Stack):
+@pytest.fixture(scope="module")
+def api(stack: Stack) -> Iterator[httpx.Client]:
+    """The whole stack brought up, and a client of its API as the admin of a team, compose."""
     result = stack.compose("up", "--detach", "--wait", "--wait-timeout", "180")
     assert result.returncode == 0, result.stderr
-    assert stack.states() == {"migrate": "exited"} | dict.fromkeys(
-        DTS_PROCESSES - {"migrate"}, "healthy"
-    )
-    # Healthy by a check that looks: behind compose's init, the worker's finds its heartbeat file
-    # (the image's), and fails on one that is never touched.
-    for env, exit_code in (((), 0), (("--env", "DTS_HEARTBEAT_FILE=/nonexistent/heartbeat"), 1)):
-        checked = stack.compose(
-            *("exec", "-T", *env, "worker", "python", "/app/compose/healthcheck.py")
-        )
-        assert checked.returncode == exit_code, checked.stderr
     made = stack.compose("exec", "-T", "web", "python", "manage.py", "shell", "-c", MAKE_ADMIN)
     assert made.returncode == 0, made.stderr
-    api = httpx.Client(
+    with httpx.Client(
         base_url=f"{stack.web_url}/api/v1",  # type: ignore[attr-defined]
         headers={"Authorization": f"Bearer {made.stdout.strip().splitlines()[-1]}"},
         timeout=10,
-    )
-    created = api.post("/jobs/", json={"team": "compose", "name": "noop", "task_type": "dts.noop"})
+    ) as client:
+        yield client
+
+
+def run_of_new_job(api: httpx.Client, task_type: str, args: dict | None = None) -> str:
+    """Create a job of the team compose and trigger it; the run's id."""
+    job = {"team": "compose", "name": f"{task_type} {uuid.uuid4().hex[:6]}", "task_type": task_type}
+    created = api.post("/jobs/", json=job | {"args": args or {}})
     assert created.status_code == 201, created.text
     triggered = api.post(f"/jobs/{created.json()['id']}/trigger/", json={})
     assert triggered.status_code == 201, triggered.text
-    run_id = triggered.json()["id"]
+    return triggered.json()["id"]
 
+
+def run_outcome(api: httpx.Client, run_id: str) -> str:
     def finished() -> str | None:
         state = api.get(f"/runs/{run_id}/").json()["state"]
         return state if state in {"succeeded", "failed", "lost", "timed_out"} else None
 
-    assert wait_for(finished, 60, "the run did not finish") == "succeeded"
+    return wait_for(finished, 60, f"run {run_id} did not finish")
+
+
+def test_the_whole_stack_comes_up_healthy_and_logs_json(stack: Stack, api: httpx.Client):
+    assert stack.states() == {"migrate": "exited"} | dict.fromkeys(
+        DTS_PROCESSES - {"migrate"}, "healthy"
+    )
+    # Healthy by a check that looks: behind compose's init, the worker's and the indexer's find
+    # their heartbeat file (the image's), and fail on one that is never touched.
+    for service in ("worker", "indexer"):
+        for env, exit_code in (
+            ((), 0),
+            (("--env", "DTS_HEARTBEAT_FILE=/nonexistent/heartbeat"), 1),
+        ):
+            checked = stack.compose(
+                *("exec", "-T", *env, service, "python", "/app/compose/healthcheck.py")
+            )
+            assert checked.returncode == exit_code, (service, checked.stderr)
+    # DTS_LOG_FORMAT=json: each record one JSON object, naming its process.
+    logs = stack.compose("logs", "--no-log-prefix", "indexer")
+    started = [line for line in logs.stdout.splitlines() if "Indexer started" in line]
+    assert started, logs.stdout[-3000:]
+    record = json.loads(started[0])
+    assert (record["process"], record["level"]) == ("indexer", "WARNING")
+
+
+def test_the_stack_runs_a_job_triggered_through_the_api_and_publishes_its_event(
+    stack: Stack, api: httpx.Client
+):
+    run_id = run_of_new_job(api, "dts.noop")
+    assert run_outcome(api, run_id) == "succeeded"
 
     consumer = Consumer(
         {
@@ -250,6 +301,50 @@ def test_the_stack_runs_a_job_triggered_through_the_api_and_publishes_its_event(
     finally:
         consumer.close()
     assert event["subject"] == f"runs/{run_id}"
+
+
+def test_the_indexer_makes_runs_and_their_log_lines_searchable(stack: Stack, api: httpx.Client):
+    word = f"compose{uuid.uuid4().hex[:8]}"
+    run_id = run_of_new_job(api, "dts.fail", {"message": f"{word} failed on purpose"})
+    assert run_outcome(api, run_id) == "failed"
+
+    # The run, by the words of its error: the runs index, since Elasticsearch is configured.
+    # (503: Elasticsearch is away for a moment, which the indexer waits out; so does the test.)
+    def run_found() -> list[str]:
+        response = api.get("/runs/", params={"q": word})
+        if response.status_code == 503:
+            return []
+        assert response.status_code == 200, response.text
+        return [run["id"] for run in response.json()["results"]]
+
+    assert wait_for(run_found, 90, "the failed run was not found by its error") == [run_id]
+
+    # A line of its log, written as a task's logging is: lines index, through the relay's event.
+    written = stack.compose(
+        *("exec", "-T", "web", "python", "manage.py", "shell", "-c"),
+        LOG_LINE_WRITE.format(run_id=run_id, message=f"{word} left a line"),
+    )
+    assert written.returncode == 0, written.stderr
+
+    def lines_found() -> list[dict]:
+        response = api.get("/logs/", params={"run": run_id})
+        if response.status_code == 503:
+            return []
+        assert response.status_code == 200, response.text
+        assert response.json()["backend"] == "elasticsearch"
+        return response.json()["results"]
+
+    (line,) = wait_for(lines_found, 90, "the run's log line was not found in Elasticsearch")
+    assert (line["run"], line["message"]) == (run_id, f"{word} left a line")
+    # In the stack's own indices (DTS_HOST_LOG_INDEX_PREFIX), which the fixture removes.
+    prefix = stack.index_prefix  # type: ignore[attr-defined]
+    listed = httpx.get(
+        f"{ELASTICSEARCH}/_cat/indices/{prefix}-*", params={"format": "json"}, timeout=10
+    )
+    names = [entry["index"] for entry in listed.json()]
+    # <prefix>-<kind>-v<mapping version>-<day or month>
+    kinds = {re.sub(r"-v\d+-[0-9.]+$", "", name) for name in names}
+    assert kinds == {f"{prefix}-logs", f"{prefix}-runs"}, names
 
 
 def test_the_prometheus_configuration_passes_promtool():

@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 import redis
 
-from tests.deploy.docker import REDIS, docker, scratch_database
+from tests.deploy.docker import ELASTICSEARCH, REDIS, docker, indices_remove, scratch_database
 from tests.processes import REPO, free_port
 
 HADOLINT = Path(sys.executable).parent / "hadolint"
@@ -34,6 +34,15 @@ APP_ENTRIES = {
     "standalone",
     "staticfiles",
     "workers",
+}
+
+# The indexer's Elasticsearch (of `make services`), with indices, a consumer group and an events
+# topic of this session's own.
+INDEXER_ENV = {
+    "ELASTICSEARCH_URL": ELASTICSEARCH,
+    "DTS_LOG_INDEX_PREFIX": CONTAINER_PREFIX,
+    "DTS_INDEXER_GROUP": CONTAINER_PREFIX,
+    "DTS_EVENTS_TOPIC": CONTAINER_PREFIX,
 }
 
 RunContainer = Callable[..., str]
@@ -69,8 +78,16 @@ def container_env(database_url: str, redis_urls: dict[str, str]) -> list[str]:
         "DTS_WORKER_METRICS_PORT": "0",
         "DTS_SCHEDULER_METRICS_PORT": "0",
         "DTS_RELAY_METRICS_PORT": "0",
+        "DTS_INDEXER_METRICS_PORT": "0",
     }
     return [option for key, value in settings.items() for option in ("--env", f"{key}={value}")]
+
+
+@pytest.fixture
+def indices_removed() -> Iterator[None]:
+    """At the end, the index templates (and any index) an indexer of INDEXER_ENV made."""
+    yield
+    indices_remove(INDEXER_ENV["DTS_LOG_INDEX_PREFIX"])
 
 
 @pytest.fixture(scope="session")
@@ -294,20 +311,24 @@ def test_worker_finishes_its_run_and_shuts_down_warm_on_docker_stop(
 
 
 @pytest.mark.parametrize(
-    ("process", "arguments", "started"),
+    ("process", "arguments", "env", "started"),
     [
-        ("scheduler", ("--loglevel", "INFO"), "beat: Starting..."),
-        ("relay", (), "Relay started"),
+        ("scheduler", ("--loglevel", "INFO"), {}, "beat: Starting..."),
+        ("relay", (), {}, "Relay started"),
+        ("indexer", (), INDEXER_ENV, "Indexer started"),
     ],
+    ids=["scheduler", "relay", "indexer"],
 )
+@pytest.mark.usefixtures("indices_removed")
 def test_process_starts_is_healthy_and_stops_on_docker_stop(
     docker_env: dict[str, str],
     run_container: RunContainer,
     process: str,
     arguments: tuple[str, ...],
+    env: dict[str, str],
     started: str,
 ):
-    name = run_container(process, *arguments)
+    name = run_container(process, *arguments, env=env)
     wait_for_log(docker_env, name, started)
     wait_healthy(docker_env, name)  # its loop touches the heartbeat file
     elapsed, exit_code, log = stop_within_grace(docker_env, name, grace=30)

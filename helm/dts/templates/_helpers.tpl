@@ -139,6 +139,18 @@ except the chart's own settings maps (autoscaling, probes, pdb), merged key by k
 {{- if and .Values.relay.enabled .Values.config.eventsEnabled -}}true{{- end -}}
 {{- end -}}
 
+{{/* Whether Elasticsearch is configured: its URL is in the values, or the existing Secret holds
+it (the chart cannot read that Secret: externalElasticsearch.inExistingSecret says so). */}}
+{{- define "dts.elasticsearchConfigured" -}}
+{{- if or .Values.externalElasticsearch.url (and .Values.secrets.existingSecret .Values.externalElasticsearch.inExistingSecret) -}}true{{- end -}}
+{{- end -}}
+
+{{/* Whether the log indexer runs: it follows the events topic (events on) into Elasticsearch
+(configured). Without Elasticsearch, log search reads PostgreSQL and there is nothing to index. */}}
+{{- define "dts.indexerEnabled" -}}
+{{- if and .Values.indexer.enabled .Values.config.eventsEnabled (include "dts.elasticsearchConfigured" .) -}}true{{- end -}}
+{{- end -}}
+
 {{/* Refuses values that are each valid alone but not together; called by the ConfigMap. */}}
 {{- define "dts.validate" -}}
 {{- $secretValues := dict "secrets.djangoSecretKey" .Values.secrets.djangoSecretKey "externalDatabase.url" .Values.externalDatabase.url "externalRedis.brokerUrl" .Values.externalRedis.brokerUrl "externalRedis.cacheUrl" .Values.externalRedis.cacheUrl "externalRedis.liveUrl" .Values.externalRedis.liveUrl -}}
@@ -154,6 +166,9 @@ except the chart's own settings maps (autoscaling, probes, pdb), merged key by k
 {{- fail (printf "%s is required (or name a Secret holding it in secrets.existingSecret)" $name) -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+{{- if and .Values.externalElasticsearch.inExistingSecret (not .Values.secrets.existingSecret) -}}
+{{- fail "externalElasticsearch.inExistingSecret is true, but secrets.existingSecret is empty: set externalElasticsearch.url instead" -}}
 {{- end -}}
 {{- if and .Values.config.eventsEnabled (not .Values.externalKafka.bootstrapServers) -}}
 {{- fail "externalKafka.bootstrapServers is required while config.eventsEnabled is true" -}}
@@ -206,6 +221,7 @@ DJANGO_CSRF_TRUSTED_ORIGINS: {{ include "dts.csrfTrustedOrigins" . | quote }}
 DJANGO_SECURE_SSL_REDIRECT: {{ .Values.config.sslRedirect | ternary "true" "false" | quote }}
 DTS_TRUSTED_PROXIES: {{ int .Values.config.trustedProxies | quote }}
 DTS_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
+DTS_LOG_FORMAT: {{ .Values.config.logFormat | quote }}
 DTS_EVENTS_ENABLED: {{ .Values.config.eventsEnabled | ternary "true" "false" | quote }}
 DTS_QUEUES: {{ include "dts.queues" . | quote }}
 DTS_TASK_MODULES: {{ join "," .Values.config.taskModules | quote }}
@@ -220,6 +236,8 @@ DTS_WORKER_METRICS_PORT: {{ int .Values.workers.metricsPort | quote }}
 DTS_WORKER_METRICS_ADDRESS: "0.0.0.0"
 DTS_SCHEDULER_METRICS_PORT: {{ int .Values.scheduler.metricsPort | quote }}
 DTS_SCHEDULER_METRICS_ADDRESS: "0.0.0.0"
+DTS_INDEXER_METRICS_PORT: {{ int .Values.indexer.metricsPort | quote }}
+DTS_INDEXER_METRICS_ADDRESS: "0.0.0.0"
 {{- range $name, $value := .Values.config.extra }}
 {{ $name }}: {{ $value | quote }}
 {{- end }}

@@ -1,8 +1,8 @@
 {{/*
-The Deployment of a process without HTTP (worker group, scheduler, relay): a start script, its
-metrics port, and the heartbeat probes. Args: root; component; group (a worker group's name, or
-""); values (the component's values, a worker group's merged with workers.defaults); metricsPort;
-env (extra EnvVars, a list); autoscaled (true: the replicas are the autoscaler's).
+The Deployment of a process without HTTP (worker group, scheduler, relay, indexer): a start
+script, its metrics port, and the heartbeat probes. Args: root; component; group (a worker group's
+name, or ""); values (the component's values, a worker group's merged with workers.defaults);
+metricsPort; env (extra EnvVars, a list); autoscaled (true: the replicas are the autoscaler's).
 */}}
 {{- define "dts.processDeployment" -}}
 {{- $root := .root -}}
