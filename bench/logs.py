@@ -2,11 +2,11 @@
 written to searchable, search latency over millions of lines against PostgreSQL, and what
 indexing costs the workers.
 
-    python -m bench.logs [--lines 200000] [--rounds 3] [--lag-rate 5000] [--lag-seconds 30]
+    python -m bench.logs [--lines 500000] [--rounds 3] [--lag-rate 5000] [--lag-seconds 30]
                          [--search-lines 5000000] [--jobs 1000] [--teams 20] [--query-rate 10]
                          [--query-seconds 30] [--burst-runs 1000] [--burst-lines 20]
 
-- throughput: `--lines` lines of 200 runs in PostgreSQL with their `dts.run.logged` events
+- throughput: `--lines` lines of runs of 1,000 lines each in PostgreSQL with their `dts.run.logged` events
   published to Kafka beforehand (by a relay, untimed); an indexer process (`manage.py
   index_logs`, a new consumer group) is timed from its start ("Indexer started") until every line
   is searchable (`_count`). Its limit: the same documents, read from PostgreSQL beforehand, sent
@@ -209,17 +209,19 @@ def bench_throughput(lines: int, rounds: int) -> dict[str, Any]:
 
     from apps.logs.client import elasticsearch_client
     from apps.logs.documents import templates_ensure
-    from apps.logs.indexer import BULK_CHUNK, line_action
-    from apps.logs.source import LineRange, lines_read
+    from apps.logs.indexer import BULK_CHUNK, line_actions
+    from apps.logs.source import LineRange
 
     runs = lines_write(max(1, lines // LINES_PER_RUN), LINES_PER_RUN)
     total = len(runs) * LINES_PER_RUN
     events_publish()
     client = elasticsearch_client()
+    # The same documents, as the client's user has them: objects (the indexer has PostgreSQL
+    # write their JSON).
     actions = [
-        action
+        action | {"_source": json.loads(action["_source"])}
         for run in runs
-        for action in map(line_action, lines_read([LineRange(run.id, 1, LINES_PER_RUN)]))
+        for action in line_actions([LineRange(run.id, 1, LINES_PER_RUN)])
     ]
     measured = []
     for number in range(rounds):
@@ -597,7 +599,7 @@ def report(results: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name, default in (
-        ("lines", 200_000), ("rounds", 3), ("lag-rate", 5000), ("lag-seconds", 30),
+        ("lines", 500_000), ("rounds", 3), ("lag-rate", 5000), ("lag-seconds", 30),
         ("search-lines", 5_000_000), ("jobs", 1000), ("teams", 20), ("query-rate", 10),
         ("query-seconds", 30), ("burst-runs", 1000), ("burst-lines", 20),
     ):  # fmt: skip

@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from elasticsearch import Elasticsearch
+from elasticsearch.serializer import OrjsonSerializer
 
 from apps.core.outages import Outage, outage_for
 
@@ -16,7 +17,8 @@ def elasticsearch_configured() -> bool:
 
 
 def elasticsearch_client() -> Elasticsearch:
-    """A client that tries each request once: its callers decide how to wait and try again."""
+    """A client that tries each request once (its callers decide how to wait and try again),
+    writing JSON with orjson: several times faster than the standard library's on bulk bodies."""
     if not elasticsearch_configured():
         raise ImproperlyConfigured("ELASTICSEARCH_URL is not set: log search has no Elasticsearch.")
     return Elasticsearch(
@@ -24,6 +26,7 @@ def elasticsearch_client() -> Elasticsearch:
         request_timeout=REQUEST_TIMEOUT_SECONDS,
         max_retries=0,
         retry_on_timeout=False,
+        serializer=OrjsonSerializer(),
     )
 
 

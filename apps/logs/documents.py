@@ -109,7 +109,7 @@ class Kind:
         }
 
 
-LINES = Kind("logs", LogLineDocument, "%Y.%m.%d")
+LINES = Kind("logs", LogLineDocument, "%Y.%m.%d")  # apps.logs.source.LINES_DAY_SQL too
 RUNS = Kind("runs", RunDocument, "%Y.%m")
 KINDS = (LINES, RUNS)
 

@@ -13,13 +13,14 @@ import time
 import uuid
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -88,13 +89,14 @@ def batch_from_events(events: Iterable[dict[str, Any]]) -> Batch:
     return batch
 
 
-def line_action(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "_op_type": "index",
-        "_index": LINES.index_for(row["logged_at"]),
-        "_id": f"{row['run']}:{row['attempt']}:{row['sequence']}",
-        "_source": row | {"run": str(row["run"])},
-    }
+def line_actions(ranges: list[LineRange]) -> list[dict[str, Any]]:
+    """The bulk actions of the lines of `ranges`: their sources are JSON text already, which the
+    client sends as it is."""
+    prefix = LINES.prefix()
+    return [
+        {"_op_type": "index", "_index": prefix + day, "_id": document_id, "_source": source}
+        for day, document_id, source in lines_read(ranges)
+    ]
 
 
 def run_action(row: dict[str, Any]) -> dict[str, Any]:
@@ -161,13 +163,15 @@ def actions_write(client: Elasticsearch, actions: list[dict[str, Any]], written:
             raise ClusterRefused(f"Elasticsearch refused a document ({status}): {result['error']}")
         else:
             source = by_id[(result["_index"], result["_id"])]["_source"]
+            if not isinstance(source, str):
+                source = json.dumps(source, default=str)
             written.refused.append(
                 IndexFailure(
                     index=result["_index"],
                     document_id=result["_id"],
                     status=status,
                     reason=json.dumps(result.get("error"))[:4000],
-                    document=json.dumps(source, default=str)[:FAILED_DOCUMENT_CHARS],
+                    document=source[:FAILED_DOCUMENT_CHARS],
                     failed_at=now,
                 )
             )
@@ -187,11 +191,38 @@ def _range_groups(ranges: list[LineRange]) -> Iterator[list[LineRange]]:
         yield group
 
 
-def batch_index(client: Elasticsearch, batch: Batch) -> Written:
-    """Index what `batch` names: all of it, or raise (nothing is counted then)."""
+def _line_actions_ahead(groups: list[list[LineRange]]) -> Iterator[list[dict[str, Any]]]:
+    """The actions of each group of lines. While one group is written to Elasticsearch the next is
+    read from PostgreSQL, in a thread of its own (with a connection of its own, closed at the end:
+    it sees what is committed, as the indexer, which runs in no transaction, does): 0.77x the
+    bulk helper's rate without, 0.89x with (bench/logs.py). The first group is read here: it has
+    nothing to overlap."""
+    if not groups:
+        return
+    yield line_actions(groups[0])
+    if len(groups) == 1:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dts-indexer-read") as reader:
+        try:
+            ahead = reader.submit(line_actions, groups[1])
+            for following in groups[2:]:
+                actions = ahead.result()
+                ahead = reader.submit(line_actions, following)
+                yield actions
+            yield ahead.result()
+        finally:
+            reader.submit(connections.close_all).result()
+
+
+def batch_index(
+    client: Elasticsearch, batch: Batch, *, progress: Callable[[], None] = lambda: None
+) -> Written:
+    """Index what `batch` names: all of it, or raise (nothing is counted then). `progress` is
+    called after each group of lines (the indexer's sign of life during a long batch)."""
     written = Written()
-    for group in _range_groups(batch.ranges):
-        actions_write(client, [line_action(row) for row in lines_read(group)], written)
+    for actions in _line_actions_ahead(list(_range_groups(batch.ranges))):
+        actions_write(client, actions, written)
+        progress()
     if batch.run_ids:
         runs = runs_read(sorted(batch.run_ids))
         actions_write(client, [run_action(row) for row in runs], written)
@@ -257,15 +288,10 @@ class Indexer:
                 batch = batch_from_events(self._events(messages))
                 if batch.oldest is not None:
                     LAG.set(max(0.0, (timezone.now() - batch.oldest).total_seconds()))
-                outcome: list[Written] = []
-
-                def index() -> None:
-                    with BATCH_SECONDS.time():
-                        outcome.append(batch_index(self.client, batch))  # noqa: B023
-
-                if not self._until_done(index):
+                written = self._indexed(batch)
+                if written is None:
                     return  # stopped: the batch is read again by the next indexer
-                written_record(outcome[0])
+                written_record(written)
                 try:
                     self.consumer.commit(asynchronous=False)
                 except KafkaException as problem:
@@ -273,6 +299,16 @@ class Indexer:
                     logger.warning("Offsets not committed (%s): the batch is read again", problem)
         finally:
             self.consumer.close()
+
+    def _indexed(self, batch: Batch) -> Written | None:
+        """`batch` indexed, outages waited out; None when the indexer was stopped first."""
+        outcome: list[Written] = []
+
+        def index() -> None:
+            with BATCH_SECONDS.time():
+                outcome.append(batch_index(self.client, batch, progress=self.liveness.beat))
+
+        return outcome[0] if self._until_done(index) else None
 
     def _batch_read(self) -> list[Any]:
         """Up to a batch of messages: waits a second for the first, not for the others (a batch
