@@ -6,7 +6,7 @@ indexing costs the workers.
                          [--search-lines 5000000] [--jobs 1000] [--teams 20] [--query-rate 10]
                          [--query-seconds 30] [--burst-runs 1000] [--burst-lines 20]
 
-- throughput: `--lines` lines of runs of 1,000 lines each in PostgreSQL with their `dts.run.logged` events
+- throughput: `--lines` lines (runs of 1,000) in PostgreSQL with their `dts.run.logged` events
   published to Kafka beforehand (by a relay, untimed); an indexer process (`manage.py
   index_logs`, a new consumer group) is timed from its start ("Indexer started") until every line
   is searchable (`_count`). Its limit: the same documents, read from PostgreSQL beforehand, sent

@@ -137,7 +137,8 @@ def test_a_document_elasticsearch_refuses_is_recorded_and_skipped(es: Elasticsea
     assert failure.document_id == f"{run.id}:1:2"
     assert failure.status == 400
     assert "failed to parse field [message] of type [keyword]" in failure.reason
-    assert failure.document.startswith("{") and str(run.id) in failure.document
+    assert failure.document.startswith("{")
+    assert str(run.id) in failure.document
     assert sorted(documents(es, LINES.search_pattern())) == [f"{run.id}:1:1", f"{run.id}:1:3"]
     batch_index(es, Batch(ranges=[LineRange(run.id, 1, 3)]))
     assert IndexFailure.objects.count() == 1  # tried again: the same record, updated

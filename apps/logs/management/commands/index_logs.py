@@ -1,14 +1,12 @@
 """The log indexer process: `manage.py index_logs` copies run logs and runs into Elasticsearch."""
 
 import logging
-import signal
-import threading
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError
 
-from apps.core.metrics import metrics_serve
+from apps.core.loop_command import LoopCommand
 from apps.events.kafka import consumer_new
 from apps.logs.client import elasticsearch_client, elasticsearch_configured
 from apps.logs.documents import TemplateConflict
@@ -16,36 +14,17 @@ from apps.logs.indexer import Indexer
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH_SIZE = 10_000
 
-
-class Command(BaseCommand):
+class Command(LoopCommand):
     help = "Index run logs and runs into Elasticsearch until stopped (SIGTERM or SIGINT)."
-
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--batch-size", type=int, default=settings.DTS_INDEXER_BATCH_SIZE)
-        parser.add_argument(
-            "--metrics-port",
-            type=int,
-            default=settings.DTS_INDEXER_METRICS_PORT,
-            help="Serve Prometheus metrics on this port; 0 serves none.",
-        )
+    batch_size_setting = "DTS_INDEXER_BATCH_SIZE"
+    metrics_port_setting = "DTS_INDEXER_METRICS_PORT"
+    metrics_address_setting = "DTS_INDEXER_METRICS_ADDRESS"
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not elasticsearch_configured():
             raise CommandError("ELASTICSEARCH_URL is not set: there is nowhere to index to.")
-        if not 1 <= options["batch_size"] <= MAX_BATCH_SIZE:
-            raise CommandError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE}.")
-        if not 0 <= options["metrics_port"] <= 65535:
-            raise CommandError("--metrics-port must be between 0 and 65535.")
-        stop = threading.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
-        metrics_serve(
-            port=options["metrics_port"],
-            address=settings.DTS_INDEXER_METRICS_ADDRESS,
-            setting="--metrics-port (DTS_INDEXER_METRICS_PORT)",
-        )
+        stop = self.loop_start(options)
         indexer = Indexer(
             client=elasticsearch_client(),
             consumer=consumer_new(
@@ -56,7 +35,7 @@ class Command(BaseCommand):
             stop=stop,
             batch_size=options["batch_size"],
         )
-        logger.warning("Indexer started: %s into %s", settings.DTS_EVENTS_TOPIC, "Elasticsearch")
+        logger.warning("Indexer started: %s into Elasticsearch", settings.DTS_EVENTS_TOPIC)
         try:
             indexer.run()
         except TemplateConflict as conflict:
