@@ -22,7 +22,7 @@ dev: $(INSTALLED)  ## Run the whole platform in one process at http://127.0.0.1:
 	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py run_standalone
 
 test: $(INSTALLED) services lint typecheck  ## Start the real services, lint, then run every test (but the deployment checks)
-	$(BIN)/pytest --ignore=tests/deploy
+	$(BIN)/pytest --ignore=tests/deploy --durations=25
 
 deploy-check: $(INSTALLED) services  ## The deployment checks: images, compose, chart, with their built tools
 	$(BIN)/pytest tests/deploy
