@@ -50,18 +50,6 @@ Membership.objects.create(team=team, user=user, role=Role.ADMIN)
 print(token_create(user=user, name="compose test")[1])
 """
 
-# Run in the web container: a line in a run's log, written as the worker writes what a task logs
-# (with its dts.run.logged event, which the indexer follows). No built-in task type logs a line.
-LOG_LINE_WRITE = """
-import time
-from apps.runs.logs import RunLogCapture
-from apps.runs.models import Run
-run = Run.objects.get(id="{run_id}")
-capture = RunLogCapture(run_id=run.id, job_id=run.job_id, attempt=1)
-capture.add(level="INFO", logger="compose", message="{message}", created=time.time())
-capture.close()
-"""
-
 
 @pytest.fixture(scope="module")
 def compose_tool() -> str:
@@ -319,23 +307,22 @@ def test_the_indexer_makes_runs_and_their_log_lines_searchable(stack: Stack, api
 
     assert wait_for(run_found, 90, "the failed run was not found by its error") == [run_id]
 
-    # A line of its log, written as a task's logging is: lines index, through the relay's event.
-    written = stack.compose(
-        *("exec", "-T", "web", "python", "manage.py", "shell", "-c"),
-        LOG_LINE_WRITE.format(run_id=run_id, message=f"{word} left a line"),
-    )
-    assert written.returncode == 0, written.stderr
+    # The lines a task logged, captured by the worker, published by the relay and indexed.
+    logging_run = run_of_new_job(api, "dts.log", {"lines": 3, "message": f"{word} left a line"})
+    assert run_outcome(api, logging_run) == "succeeded"
 
     def lines_found() -> list[dict]:
-        response = api.get("/logs/", params={"run": run_id})
+        response = api.get("/logs/", params={"run": logging_run})
         if response.status_code == 503:
             return []
         assert response.status_code == 200, response.text
         assert response.json()["backend"] == "elasticsearch"
-        return response.json()["results"]
+        found = [line for line in response.json()["results"] if word in line["message"]]
+        return found if len(found) == 3 else []
 
-    (line,) = wait_for(lines_found, 90, "the run's log line was not found in Elasticsearch")
-    assert (line["run"], line["message"]) == (run_id, f"{word} left a line")
+    lines = wait_for(lines_found, 90, "the run's log lines were not all found in Elasticsearch")
+    assert [line["message"] for line in lines] == [f"{word} left a line {n}" for n in (3, 2, 1)]
+    assert {line["run"] for line in lines} == {logging_run}
     # In the stack's own indices (DTS_HOST_LOG_INDEX_PREFIX), which the fixture removes.
     prefix = stack.index_prefix  # type: ignore[attr-defined]
     listed = httpx.get(
