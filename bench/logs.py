@@ -205,6 +205,7 @@ def events_publish() -> None:
 
 
 def bench_throughput(lines: int, rounds: int) -> dict[str, Any]:
+    from django.test import override_settings
     from elasticsearch.helpers import streaming_bulk
 
     from apps.logs.client import elasticsearch_client
@@ -229,7 +230,7 @@ def bench_throughput(lines: int, rounds: int) -> dict[str, Any]:
         for peer in ("indexer", "bulk") if number % 2 == 0 else ("bulk", "indexer"):
             prefix = f"{PREFIX}-{peer}"
             indices_remove(client, prefix)
-            with _settings_prefix(prefix):
+            with override_settings(DTS_LOG_INDEX_PREFIX=prefix):
                 templates_ensure(client)
             if peer == "bulk":
                 started = time.monotonic()
@@ -259,24 +260,6 @@ def bench_throughput(lines: int, rounds: int) -> dict[str, Any]:
         "bulk": statistics.median(one["bulk"] for one in measured),
         "ratio": statistics.median(one["indexer"] / one["bulk"] for one in measured),
     }
-
-
-class _settings_prefix:
-    """The settings' index prefix set to another, inside the block."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-
-    def __enter__(self) -> None:
-        from django.conf import settings
-
-        self.before = settings.DTS_LOG_INDEX_PREFIX
-        settings.DTS_LOG_INDEX_PREFIX = self.prefix
-
-    def __exit__(self, *exc_info: object) -> None:
-        from django.conf import settings
-
-        settings.DTS_LOG_INDEX_PREFIX = self.before
 
 
 def _retargeted(actions: list[dict[str, Any]], prefix: str) -> Iterator[dict[str, Any]]:
@@ -401,6 +384,7 @@ def bench_search(lines: int, job_count: int, teams: int, rate: int, seconds: int
     """Search latency over a corpus of `lines` lines, Elasticsearch against PostgreSQL."""
     from django.conf import settings
     from django.db import connection
+    from django.test import override_settings
     from elasticsearch.helpers import parallel_bulk
 
     from apps.accounts.models import Team
@@ -425,7 +409,7 @@ def bench_search(lines: int, job_count: int, teams: int, rate: int, seconds: int
         for _ in range(runs_per_job)
     )
     started = time.monotonic()
-    with _settings_prefix(prefix):
+    with override_settings(DTS_LOG_INDEX_PREFIX=prefix):
         templates_ensure(client)
         table = RunLogLine._meta.db_table
         columns = "run_id, attempt, sequence, logged_at, level, logger, message"

@@ -83,7 +83,8 @@ def standalone_start(
 
 
 class StandaloneApi:
-    """The REST API of a standalone process, as the CLI uses it: with a bearer token."""
+    """The REST API of a dts web (a standalone process's, or a stack's) as its admin (admin /
+    admin), as the CLI uses it: with a bearer token."""
 
     def __init__(self, base: str) -> None:
         self.base = base

@@ -15,7 +15,14 @@ from apps.core.validation import editable_fields_check, model_validate
 from apps.events.models import EventType
 from apps.events.outbox import event_new, events_record
 from apps.jobs.models import Job
-from apps.schedules.models import MisfirePolicy, Schedule, ScheduleKind, SkippedFire, SkipReason
+from apps.schedules.models import (
+    RECURRENCE_FIELDS,
+    MisfirePolicy,
+    Schedule,
+    ScheduleKind,
+    SkippedFire,
+    SkipReason,
+)
 from apps.schedules.planner import (
     SkippedRange,
     next_fire,
@@ -26,13 +33,7 @@ from apps.schedules.validation import cron_syntax_refusal, schedule_validate
 
 EDITABLE_FIELDS = frozenset(
     {
-        "kind",
-        "cron_expression",
-        "timezone",
-        "interval_seconds",
-        "once_at",
-        "start_at",
-        "end_at",
+        *RECURRENCE_FIELDS,
         "jitter_seconds",
         "misfire_policy",
         "catch_up_window_seconds",

@@ -38,7 +38,7 @@ from django.db import connection
 
 from tests.platform.promql import metric_names, recorded_metrics, rule_groups
 from tests.platform.test_dashboards import dashboard_queries, promql
-from tests.processes import REPO, free_port, stop_process, wait_for_log_line
+from tests.processes import REPO, StandaloneApi, free_port, stop_process, wait_for_log_line
 
 pytestmark = pytest.mark.integration
 
@@ -299,32 +299,6 @@ def stack(prometheus, database, redis_databases, tmp_path) -> Iterator[dict[str,
                     child.kill()
 
 
-class Api:
-    """The stack's REST API with a bearer token."""
-
-    def __init__(self, base: str) -> None:
-        self.base = f"{base}/api/v1"
-        created = requests.post(
-            f"{self.base}/tokens/",
-            json={"username": "admin", "password": "admin", "name": "live stack"},
-            timeout=10,
-        )
-        assert created.status_code == 201, created.text
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {created.json()['token']}"
-
-    def get(self, path: str) -> Any:
-        response = self.session.get(f"{self.base}/{path}", timeout=10)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def trigger(self, job: str) -> str:
-        (job_id,) = [found["id"] for found in self.get("jobs/")["results"] if found["name"] == job]
-        triggered = self.session.post(f"{self.base}/jobs/{job_id}/trigger/", json={}, timeout=10)
-        assert triggered.status_code == 201, triggered.text
-        return triggered.json()["id"]
-
-
 def test_prometheus_scrapes_a_live_stack_and_answers_every_dashboard_query(stack):
     started = time.monotonic()
     selector = f'stack="{STACK}"'
@@ -340,16 +314,13 @@ def test_prometheus_scrapes_a_live_stack_and_answers_every_dashboard_query(stack
 
     # Runs: triggered through the API (a success and a failure, twice over a scrape, so that
     # the counters' rates move), and the scheduled job fires every SCHEDULE_EVERY_SECONDS.
-    api = Api(f"http://127.0.0.1:{stack['dts-web']}")
-    triggered = [api.trigger("nightly-report"), api.trigger("broken")]
+    api = StandaloneApi(f"http://127.0.0.1:{stack['dts-web']}")
+    jobs = [api.job_id("nightly-report"), api.job_id("broken")]
+    triggered = [api.trigger(job) for job in jobs]
     time.sleep(6)
-    triggered += [api.trigger("nightly-report"), api.trigger("broken")]
+    triggered += [api.trigger(job) for job in jobs]
     for run in triggered:
-        wait_for(
-            lambda run=run: api.get(f"runs/{run}/")["state"] in {"succeeded", "failed"},
-            f"run {run} ended",
-            timeout=30,
-        )
+        api.wait_for_state(run, {"succeeded", "failed"}, timeout=30)
     finished = f"sum by (outcome) (dts_runs_finished_total{{{selector}}})"
     wait_for(
         lambda: (
