@@ -1,21 +1,25 @@
-"""No-op runs per second end to end, dts against bare Celery, in the same run on this machine.
+"""No-op runs per second end to end: dts against Celery with django-celery-results (the peer that
+keeps a record) and bare Celery (the limit), in the same run on this machine.
 
     python -m bench.execution [--runs 2000] [--paced-seconds 10] [--rounds 3]
 
-Both peers: one worker process with 2 prefork processes, the same Redis on loopback, and dts's
+Every peer: one worker process with 2 prefork processes, the same Redis on loopback, and dts's
 Celery settings (JSON, acks_late, prefetch 1, priority queues, default time limits). dts records
-every run's states in PostgreSQL; bare Celery records nothing (its task only notes its start time
-in Redis for the latency figure).
+every run's states in PostgreSQL; Celery + django-celery-results records each task's start
+(`task_track_started`) and end with its arguments (`result_extended`) in PostgreSQL, a database of
+its own; bare Celery records nothing. Both Celery peers run the same task, which only notes its
+start time in Redis for the latency figure.
 
 - throughput: N runs triggered at once (dts: N queued runs and their events inserted in one
   transaction, as the scheduler fires them, then published; Celery: N `send_task`), timed from
-  the trigger to the last run recorded finished (dts: SUCCEEDED in PostgreSQL) or started
-  (Celery);
-- both workers first execute WARM_UP_RUNS runs that are not measured;
+  the trigger to the last run recorded finished (dts: SUCCEEDED in PostgreSQL; the recording peer:
+  its SUCCESS row) or started (bare Celery);
+- every worker first executes WARM_UP_RUNS runs that are not measured;
 - latency: enqueue -> start per run, with runs published at a steady 20/s (no backlog);
-- PostgreSQL writes per dts run: the database's tuples inserted + updated and commits, per run;
+- PostgreSQL writes per run (dts and the recording peer): the database's tuples inserted, updated
+  and deleted and its commits, per run, read STATISTICS_SETTLE_SECONDS after the burst;
 - CPU per run: the whole machine's busy CPU time (every core, every process: the worker, Redis,
-  PostgreSQL, this harness) over the throughput burst, per run. Both peers keep the two cores
+  PostgreSQL, this harness) over the throughput burst, per run. Every peer keeps the two cores
   about 80% busy, so the ratio of runs/s follows the ratio of CPU per run; it varies with
   contention too (a slow burst spends more CPU per run).
 
@@ -46,6 +50,11 @@ from bench.databases import REPO, database_recreate, database_url
 RESULTS = REPO / "bench" / "results"
 LOGS = Path(tempfile.gettempdir())
 DATABASE = "dts_bench_execution"
+RESULTS_PEER_DATABASE = "dts_bench_celery_results"
+RESULTS_PEER_ENV = {
+    "DJANGO_SETTINGS_MODULE": "bench.settings_celery_results",
+    "DATABASE_URL": database_url(RESULTS_PEER_DATABASE),
+}
 BROKER = "redis://127.0.0.1:56379/10"
 PACED_RATE = 20
 # The kombu priority runs_publish gives a run of the default priority (5): the same list in Redis.
@@ -53,6 +62,8 @@ PRIORITY = 4
 DEADLINE_SECONDS = 120
 # Runs each worker executes before it is measured: its processes, connections and caches warm.
 WARM_UP_RUNS = 200
+# PostgreSQL's idle sessions report their tuple and commit counts up to 10 s late.
+STATISTICS_SETTLE_SECONDS = 11
 # prometheus_client's multiprocess folder (workers.multiprocess).
 MULTIPROCESS_FOLDER = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -132,11 +143,8 @@ def cpu_busy_seconds() -> float:
     return float(times.user + times.nice + times.system + times.irq + times.softirq)
 
 
-def database_counters() -> tuple[int, int]:
-    """The tuples written and the commits of Django's database so far."""
-    from django.db import connection as django_connection
-
-    name = django_connection.settings_dict["NAME"]
+def database_counters(name: str) -> tuple[int, int]:
+    """The tuples written and the commits of database `name` so far."""
     connection = psycopg2.connect(database_url(name))
     try:
         with connection.cursor() as cursor:
@@ -248,7 +256,7 @@ def bench_dts(
 
     django.setup()
     from django.conf import settings
-    from django.db import transaction
+    from django.db import connection, transaction
     from django.utils import timezone
 
     from apps.accounts.models import Team
@@ -261,6 +269,7 @@ def bench_dts(
     from apps.runs.states import RunState
 
     settings.DTS_EVENTS_ENABLED = events
+    database = connection.settings_dict["NAME"]
     clean_slate()
     team, _ = Team.objects.get_or_create(name="bench")
     # A unique name per measurement.
@@ -291,8 +300,8 @@ def bench_dts(
         burst(warm_up, WARM_UP_RUNS)
         warmed = Run.objects.filter(job=warm_up, state=RunState.SUCCEEDED)
         wait_until(lambda: warmed.count() == WARM_UP_RUNS, "dts warm-up runs")
-        time.sleep(2)  # let the statistics collector settle before reading it
-        tuples_before, commits_before = database_counters()
+        time.sleep(STATISTICS_SETTLE_SECONDS)
+        tuples_before, commits_before = database_counters(database)
         busy_before = cpu_busy_seconds()
         started = time.time()
         burst(job, runs)
@@ -301,8 +310,8 @@ def bench_dts(
         busy = cpu_busy_seconds() - busy_before
         finished = [run.finished_at for run in done if run.finished_at is not None]
         elapsed = max(finished).timestamp() - started
-        time.sleep(1)
-        tuples_after, commits_after = database_counters()
+        time.sleep(STATISTICS_SETTLE_SECONDS)
+        tuples_after, commits_after = database_counters(database)
 
         paced = []
         for _ in range(paced_seconds * PACED_RATE):
@@ -323,27 +332,67 @@ def bench_dts(
     }
 
 
-def bench_bare_celery(runs: int, paced_seconds: int) -> dict[str, float]:
+def bench_celery(runs: int, paced_seconds: int, *, recording: bool) -> dict[str, float]:
+    """A Celery peer's figures: with django-celery-results (`recording`: throughput up to the last
+    SUCCESS row written, and its PostgreSQL writes) or bare (up to the last task started)."""
     from bench.bare_celery import app, probe
 
-    probe.delete("bench:started")
-    worker = start_worker("bench.bare_celery", LOGS / "execution-celery-worker.log")
-    try:
-        for _ in range(WARM_UP_RUNS):
-            app.send_task("bench.noop", args=[time.time()], priority=PRIORITY)
-        wait_until(lambda: probe.llen("bench:started") >= WARM_UP_RUNS, "bare Celery warm-up")
-        probe.delete("bench:started")
-        busy_before = cpu_busy_seconds()
-        started = time.time()
+    def send(count: int) -> None:
         with app.producer_or_acquire() as producer:
-            for _ in range(runs):
+            for _ in range(count):
                 app.send_task(
                     "bench.noop", args=[time.time()], priority=PRIORITY, producer=producer
                 )
-        wait_until(lambda: probe.llen("bench:started") >= runs, "bare Celery throughput runs")
+
+    def results(query: str) -> Any:
+        connection = psycopg2.connect(database_url(RESULTS_PEER_DATABASE))
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(query)
+                return cursor.fetchone()[0] if cursor.description else None  # type: ignore[index]
+        finally:
+            connection.close()
+
+    def succeeded() -> int:
+        return int(
+            results(
+                "SELECT count(*) FROM django_celery_results_taskresult WHERE status = 'SUCCESS'"
+            )
+        )
+
+    probe.delete("bench:started")
+    if recording:
+        results("TRUNCATE django_celery_results_taskresult")
+        worker = start_worker(
+            "bench.celery_results", LOGS / "execution-results-worker.log", env=RESULTS_PEER_ENV
+        )
+    else:
+        worker = start_worker("bench.bare_celery", LOGS / "execution-celery-worker.log")
+    try:
+        send(WARM_UP_RUNS)
+        wait_until(lambda: probe.llen("bench:started") >= WARM_UP_RUNS, "warm-up runs")
+        if recording:
+            wait_until(lambda: succeeded() >= WARM_UP_RUNS, "warm-up results")
+            time.sleep(STATISTICS_SETTLE_SECONDS)
+            tuples_before, commits_before = database_counters(RESULTS_PEER_DATABASE)
+        probe.delete("bench:started")
+        busy_before = cpu_busy_seconds()
+        started = time.time()
+        send(runs)
+        if recording:
+            wait_until(lambda: succeeded() >= WARM_UP_RUNS + runs, "throughput results")
+        wait_until(lambda: probe.llen("bench:started") >= runs, "throughput runs")
         busy = cpu_busy_seconds() - busy_before
-        last_start = max(float(line.split()[1]) for line in probe.lrange("bench:started", 0, -1))
-        elapsed = last_start - started
+        if recording:
+            last = results(
+                "SELECT max(date_done) FROM django_celery_results_taskresult"
+            ).timestamp()
+            time.sleep(STATISTICS_SETTLE_SECONDS)
+            tuples_after, commits_after = database_counters(RESULTS_PEER_DATABASE)
+        else:
+            last = max(float(line.split()[1]) for line in probe.lrange("bench:started", 0, -1))
+        elapsed = last - started
 
         probe.delete("bench:started")
         for _ in range(paced_seconds * PACED_RATE):
@@ -356,51 +405,96 @@ def bench_bare_celery(runs: int, paced_seconds: int) -> dict[str, float]:
         ]
     finally:
         stop(worker)
-    return run_figures(runs=runs, elapsed=elapsed, busy=busy, latencies=latencies)
+    figures = run_figures(runs=runs, elapsed=elapsed, busy=busy, latencies=latencies)
+    if recording:
+        figures |= {
+            "postgres_tuples_written_per_run": (tuples_after - tuples_before) / runs,
+            "postgres_commits_per_run": (commits_after - commits_before) / runs,
+        }
+    return figures
+
+
+PEERS = {
+    "dts": "dts",
+    "celery_results": "Celery + django-celery-results",
+    "bare_celery": "bare Celery",
+}
+
+
+def goals(rounds: list[dict[str, Any]]) -> list[tuple[str, list[float], float, bool]]:
+    """Each goal of the benchmark: its name, the rounds' ratios, their median, whether met."""
+
+    def ratios(figure: str, peer: str) -> list[float]:
+        return [one["dts"][figure] / one[peer][figure] for one in rounds]
+
+    measured = [
+        (
+            "runs/s, dts ÷ Celery + django-celery-results, at least 1.5x",
+            ratios("runs_per_second", "celery_results"),
+            lambda ratio: ratio >= 1.5,
+        ),
+        (
+            "runs/s, dts ÷ bare Celery, at least 0.5x",
+            ratios("runs_per_second", "bare_celery"),
+            lambda ratio: ratio >= 0.5,
+        ),
+        (
+            "machine CPU per run, dts ÷ bare Celery, at most 2.0x",
+            ratios("cpu_ms_per_run", "bare_celery"),
+            lambda ratio: ratio <= 2.0,
+        ),
+    ]
+    return [
+        (name, values, statistics.median(values), met(statistics.median(values)))
+        for name, values, met in measured
+    ]
 
 
 def report(results: dict[str, Any]) -> str:
     rounds = results["rounds"]
-    ratios = [
-        one["dts"]["runs_per_second"] / one["bare_celery"]["runs_per_second"] for one in rounds
-    ]
-    ratio = statistics.median(ratios)
     lines = [
-        "# Execution benchmark: dts against bare Celery",
+        "# Execution benchmark: dts against Celery + django-celery-results and bare Celery",
         "",
         f"- Date: {results['date']}; command `python -m bench.execution --runs {results['runs']} "
         f"--paced-seconds {results['paced_seconds']} --rounds {len(rounds)}`",
         f"- Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}; "
         f"load average before {results['load_before']}, after {results['load_after']}",
-        "- Both: one worker, 2 prefork processes, Redis and PostgreSQL on loopback, dts's Celery "
-        "settings (JSON, acks_late, prefetch 1, priority queues, default time limits); no-op task",
-        "- Each round runs bare Celery, then dts; the ratio is the median of the rounds' ratios.",
+        "- Every peer: one worker, 2 prefork processes, Redis and PostgreSQL on loopback, dts's "
+        "Celery settings (JSON, acks_late, prefetch 1, priority queues, default time limits); "
+        "no-op task",
+        "- Celery + django-celery-results: the `django-db` result backend on PostgreSQL (a "
+        "database of its own), `task_track_started` and `result_extended`: a row when the task "
+        "starts, updated when it ends",
+        "- Each round runs the three peers in a rotated order; each ratio is the median of the "
+        "rounds' ratios.",
         "- dts as deployed: events on (each run's queued, started and succeeded events written to "
-        "the outbox; no relay running), logging at WARNING like the Celery worker's.",
+        "the outbox; no relay running), logging at WARNING like the Celery workers'.",
         "",
         "| round | peer | runs/s (burst of N) | machine CPU / run (ms) | enqueue → start p50 (ms) "
         "| p99 (ms) | PG tuples written / run | PG commits / run |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for number, one in enumerate(rounds, start=1):
-        dts, celery = one["dts"], one["bare_celery"]
-        lines += [
-            f"| {number} | dts | {dts['runs_per_second']:.0f} | {dts['cpu_ms_per_run']:.2f} | "
-            f"{dts['latency_p50_ms']:.1f} | {dts['latency_p99_ms']:.1f} | "
-            f"{dts['postgres_tuples_written_per_run']:.1f} | "
-            f"{dts['postgres_commits_per_run']:.1f} |",
-            f"| {number} | bare Celery | {celery['runs_per_second']:.0f} | "
-            f"{celery['cpu_ms_per_run']:.2f} | {celery['latency_p50_ms']:.1f} | "
-            f"{celery['latency_p99_ms']:.1f} | 0 | 0 |",
-        ]
+        for peer, name in PEERS.items():
+            figures = one[peer]
+            lines.append(
+                f"| {number} | {name} | {figures['runs_per_second']:.0f} | "
+                f"{figures['cpu_ms_per_run']:.2f} | {figures['latency_p50_ms']:.1f} | "
+                f"{figures['latency_p99_ms']:.1f} | "
+                f"{figures.get('postgres_tuples_written_per_run', 0):.1f} | "
+                f"{figures.get('postgres_commits_per_run', 0):.1f} |"
+            )
+    lines += ["", "| goal | median of rounds | rounds | met |", "|---|---|---|---|"]
+    for name, values, median, met in goals(rounds):
+        lines.append(
+            f"| {name} | **{median:.2f}x** | {', '.join(f'{one:.2f}' for one in values)} | "
+            f"{'yes' if met else 'no'} |"
+        )
     lines += [
         "",
-        f"Ratio dts / bare Celery: **{ratio:.2f}x** (rounds: "
-        f"{', '.join(f'{one:.2f}' for one in ratios)}; target at least 0.5x: "
-        f"{'met' if ratio >= 0.5 else 'missed'}).",
-        "",
-        "dts's figure is triggered → SUCCEEDED recorded in PostgreSQL; bare Celery's is published →"
-        " started (it records nothing), so the comparison favours Celery.",
+        "dts's and the recording peer's figures end at the last run's end recorded in PostgreSQL; "
+        "bare Celery's at the last task started (it records nothing), so that comparison favours "
+        "Celery.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -415,6 +509,7 @@ def main() -> None:
         parser.error("--runs, --paced-seconds and --rounds must be at least 1")
     RESULTS.mkdir(parents=True, exist_ok=True)
     database_recreate(DATABASE)
+    database_recreate(RESULTS_PEER_DATABASE, env=RESULTS_PEER_ENV)
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "runs": options.runs,
@@ -422,12 +517,18 @@ def main() -> None:
         "load_before": [round(load, 2) for load in os.getloadavg()],
         "rounds": [],
     }
+    order = list(PEERS)
     for number in range(1, options.rounds + 1):
-        redis.Redis.from_url(BROKER).flushdb()
-        celery = bench_bare_celery(options.runs, options.paced_seconds)
-        redis.Redis.from_url(BROKER).flushdb()
-        dts = bench_dts(options.runs, options.paced_seconds, number)
-        results["rounds"].append({"bare_celery": celery, "dts": dts})
+        one: dict[str, dict[str, float]] = {}
+        for peer in order:
+            redis.Redis.from_url(BROKER).flushdb()
+            if peer == "dts":
+                one[peer] = bench_dts(options.runs, options.paced_seconds, number)
+            else:
+                recording = peer == "celery_results"
+                one[peer] = bench_celery(options.runs, options.paced_seconds, recording=recording)
+        results["rounds"].append(one)
+        order = order[1:] + order[:1]
     results["load_after"] = [round(load, 2) for load in os.getloadavg()]
     (RESULTS / "execution.json").write_text(json.dumps(results, indent=2) + "\n")
     text = report(results)

@@ -115,6 +115,8 @@ def test_failing_counts_the_latest_finished_runs_and_leaves_cancelled_and_waitin
     RunFactory(job=job, state=RunState.CANCELLED)
     RunFactory(job=job, state=RunState.QUEUED)
     Run.objects.filter(job=job).update(created_at=now - HOUR)  # the waiting ones stay newest
+    # Created in the order they finished: a tie would leave which comes first to the database.
+    Run.objects.filter(job=job, state=RunState.FAILED).update(created_at=now - HOUR * 3 / 4)
     Run.objects.filter(job=job, state=RunState.LOST).update(created_at=now - HOUR / 2)
 
     assert health_of(job) == ["ok"]  # the success is among the latest 3 finished
