@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# Parallel lanes of `make test` (pytest-xdist), each with its own test database and Redis databases.
+TEST_LANES ?= 3
 
 .DEFAULT_GOAL := help
 .PHONY: help dev test deploy-check build release run tools helm-install k8s-deploy monitor bench services services-stop lint format typecheck requirements clean
@@ -22,7 +24,8 @@ dev: $(INSTALLED)  ## Run the whole platform in one process at http://127.0.0.1:
 	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py run_standalone
 
 test: $(INSTALLED) services lint typecheck  ## Start the real services, lint, then run every test (but the deployment checks)
-	$(BIN)/pytest --ignore=tests/deploy --durations=25
+	$(BIN)/pytest --ignore=tests/deploy -m "not serial" --numprocesses $(TEST_LANES) --dist worksteal --durations=25
+	$(BIN)/pytest --ignore=tests/deploy -m serial --durations=5
 
 deploy-check: $(INSTALLED) services  ## The deployment checks: images, compose, chart, with their built tools
 	$(BIN)/pytest tests/deploy

@@ -14,7 +14,7 @@ from elasticsearch import Elasticsearch
 
 from apps.runs.models import Run
 from tests.elastic import es_for_test
-from tests.processes import REPO, free_port, stop_process, wait_for_log_line
+from tests.processes import REPO, free_port, redis_url, stop_process, wait_for_log_line
 
 
 def database_url() -> str:
@@ -86,7 +86,7 @@ def celery_worker_process(
 
 
 # The API server's own broker database, which no worker reads: the runs it triggers stay queued.
-API_SERVER_BROKER_URL = settings.CELERY_BROKER_URL.rsplit("/", 1)[0] + "/6"
+API_SERVER_BROKER_URL = redis_url(6)
 
 
 def web_start(

@@ -15,8 +15,15 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.conf import settings
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def redis_url(number: int) -> str:
+    """The URL of Redis database `number` (0 to 15) of this test process's lane
+    (config/settings/test.py)."""
+    return f"{settings.TEST_REDIS_SERVER}/{settings.TEST_REDIS_LANE_BASE + number}"
 
 
 def free_port() -> int:

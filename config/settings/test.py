@@ -1,5 +1,7 @@
 """pytest: the real PostgreSQL and Redis that `make services` starts."""
 
+import os
+
 from .base import *  # noqa: F403
 from .base import cache_settings, channel_layer_settings, env
 
@@ -10,9 +12,22 @@ WHITENOISE_AUTOREFRESH = True
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:56379/1")
-CACHES = cache_settings(env("DTS_CACHE_URL", default="redis://127.0.0.1:56379/4"))
-DTS_LIVE_REDIS_URL = env("DTS_LIVE_REDIS_URL", default="redis://127.0.0.1:56379/8")
+# pytest-xdist runs the tests in lanes, its workers gw0, gw1, ..., and the processes they start
+# inherit the lane: lane n has Redis databases 16n to 16n + 15 (tests.processes.redis_url).
+# PostgreSQL's test database is per lane already (pytest-django), as are each test's Kafka topics
+# and Elasticsearch indices.
+TEST_REDIS_SERVER = "redis://127.0.0.1:56379"
+TEST_REDIS_LANE_BASE = 16 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+
+CELERY_BROKER_URL = env(
+    "CELERY_BROKER_URL", default=f"{TEST_REDIS_SERVER}/{TEST_REDIS_LANE_BASE + 1}"
+)
+CACHES = cache_settings(
+    env("DTS_CACHE_URL", default=f"{TEST_REDIS_SERVER}/{TEST_REDIS_LANE_BASE + 4}")
+)
+DTS_LIVE_REDIS_URL = env(
+    "DTS_LIVE_REDIS_URL", default=f"{TEST_REDIS_SERVER}/{TEST_REDIS_LANE_BASE + 8}"
+)
 CHANNEL_LAYERS = channel_layer_settings(DTS_LIVE_REDIS_URL)
 
 # "faults" is the queue of the fault tests' own workers, which they kill and restart.

@@ -38,7 +38,14 @@ from django.db import connection
 
 from tests.platform.promql import metric_names, recorded_metrics, rule_groups
 from tests.platform.test_dashboards import dashboard_queries, promql
-from tests.processes import REPO, StandaloneApi, free_port, stop_process, wait_for_log_line
+from tests.processes import (
+    REPO,
+    StandaloneApi,
+    free_port,
+    redis_url,
+    stop_process,
+    wait_for_log_line,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -167,13 +174,13 @@ def database() -> Iterator[str]:
 
 
 @pytest.fixture
-def redis_databases() -> Iterator[str]:
-    """The Redis databases 13 and 14, emptied before and after; the server's URL."""
-    base = settings.CELERY_BROKER_URL.rsplit("/", 1)[0]
-    clients = [redis.Redis.from_url(f"{base}/{number}") for number in REDIS_DATABASES]
+def redis_databases() -> Iterator[list[str]]:
+    """The URLs of this lane's Redis databases 13 and 14, emptied before and after."""
+    urls = [redis_url(number) for number in REDIS_DATABASES]
+    clients = [redis.Redis.from_url(url) for url in urls]
     for client in clients:
         client.flushdb()
-    yield base
+    yield urls
     for client in clients:
         client.flushdb()
 
@@ -212,9 +219,9 @@ def stack(prometheus, database, redis_databases, tmp_path) -> Iterator[dict[str,
     env |= {
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": database,
-        "CELERY_BROKER_URL": f"{redis_databases}/{REDIS_DATABASES[0]}",
-        "DTS_CACHE_URL": f"{redis_databases}/{REDIS_DATABASES[1]}",
-        "DTS_LIVE_REDIS_URL": f"{redis_databases}/{REDIS_DATABASES[1]}",
+        "CELERY_BROKER_URL": redis_databases[0],
+        "DTS_CACHE_URL": redis_databases[1],
+        "DTS_LIVE_REDIS_URL": redis_databases[1],
         "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA_BOOTSTRAP_SERVERS,
         "DTS_EVENTS_TOPIC": f"dts-stack-{STACK}",
         "DTS_EVENTS_TOPIC_PARTITIONS": "1",

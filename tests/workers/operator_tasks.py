@@ -12,6 +12,7 @@ from django.conf import settings
 
 from apps.tasktypes.context import current_run_id
 from apps.tasktypes.registry import task_type
+from tests.processes import redis_url
 
 LEDGER_SCHEMA = {
     "type": "object",
@@ -22,7 +23,7 @@ LEDGER_SCHEMA = {
 
 def ledger() -> redis.Redis:
     """A Redis database apart from the broker's, counting executions per key (`ledger_key`)."""
-    return redis.Redis.from_url(settings.CELERY_BROKER_URL.rsplit("/", 1)[0] + "/5")
+    return redis.Redis.from_url(redis_url(5))
 
 
 def ledger_key(key: str) -> str:

@@ -80,6 +80,7 @@ def redis_data() -> Path:
     return instance_of("redis").folder / "data"
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("keep_data", [True, False], ids=["with-data", "without-data"])
 def test_redis_restarted_under_load_loses_nothing(cluster, keep_data):
     cluster.scheduler()
@@ -107,6 +108,7 @@ def test_redis_restarted_under_load_loses_nothing(cluster, keep_data):
         assert max(executions_per_run("steady")) == 1
 
 
+@pytest.mark.serial
 def test_postgresql_restarted_under_load_leaves_no_run_stuck(cluster):
     cluster.scheduler()
     cluster.worker("pg-a", concurrency=2)

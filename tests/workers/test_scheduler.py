@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import pytest
 import redis
-from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
@@ -20,11 +19,12 @@ from apps.schedules.services import schedule_create, schedule_pause, schedule_up
 from dispatch.messages import SEND_CHUNK
 from tests.conftest import REPO, database_url, stop_process, wait_for_log_line
 from tests.factories import JobFactory, RunFactory
+from tests.processes import redis_url
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
 # Its own Redis database, so no worker of the other tests consumes what the schedulers publish.
-BROKER_URL = settings.CELERY_BROKER_URL.rsplit("/", 1)[0] + "/2"
+BROKER_URL = redis_url(2)
 
 
 @pytest.fixture

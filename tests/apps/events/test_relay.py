@@ -183,6 +183,7 @@ def test_events_tail_refuses_an_unknown_type():
         call_command("events_tail", "--type", "dts.run.nope")
 
 
+@pytest.mark.serial
 def test_events_written_while_kafka_is_stopped_are_all_published_when_it_returns(
     relays, celery_worker_process, tmp_path
 ):

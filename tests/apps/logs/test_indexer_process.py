@@ -105,6 +105,7 @@ def test_an_indexer_killed_mid_batch_and_restarted_loses_and_doubles_nothing(es,
     assert count() == written
 
 
+@pytest.mark.serial
 def test_elasticsearch_stopped_for_a_minute_while_20000_lines_are_written(es, start):
     start("relay_events")
     indexer = start("index_logs")
