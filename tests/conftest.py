@@ -141,11 +141,14 @@ def api_server(django_db_setup, tmp_path_factory):
 
 @pytest.fixture
 def sent_tasks(monkeypatch):
-    """The Celery messages runs_publish sends (their keyword arguments), sent nowhere."""
+    """The execute-run messages runs_publish sends (each one's task id and keyword arguments),
+    sent nowhere."""
     sent: list[dict] = []
-    monkeypatch.setattr(
-        "dispatch.messages.app.send_task", lambda *args, **kwargs: sent.append(kwargs)
-    )
+
+    def publish(producer, body, **options) -> None:
+        sent.append({"task_id": options["headers"]["id"], "kwargs": body[1]})
+
+    monkeypatch.setattr("kombu.Producer.publish", publish)
     return sent
 
 
