@@ -23,7 +23,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from queue import Empty, SimpleQueue
 from typing import Any
 
@@ -61,7 +60,11 @@ def group_name(stream: str) -> str:
 
 def live_broadcast(events: Iterable[OutboxEvent]) -> None:
     """Send committed `events` to their streams (a subscriber of apps.events.subscribers)."""
-    messages = [(event_streams(event), envelope(event)) for event in events]
+    events = list(events)
+    teams = jobs_team_ids({event.job_id for event in events})
+    messages = [
+        (event_streams(event, teams.get(event.job_id)), envelope(event)) for event in events
+    ]
     if messages:
         live_sender().put(messages)
 
@@ -73,9 +76,9 @@ def live_broadcast_log(run_id: str, lines: Sequence[dict[str, Any]]) -> None:
     live_sender().put([([f"run.{run_id}"], message)])
 
 
-def event_streams(event: OutboxEvent) -> list[str]:
+def event_streams(event: OutboxEvent, team_id: int | None) -> list[str]:
+    """The streams of `event`, of a job of team `team_id` (None: the job is gone)."""
     streams = [f"job.{event.job_id}"]
-    team_id = job_team_id(event.job_id)
     if team_id is not None:
         streams.append(f"team.{team_id}")
     if "run_id" in event.data:
@@ -83,10 +86,22 @@ def event_streams(event: OutboxEvent) -> list[str]:
     return streams
 
 
-@lru_cache(maxsize=10_000)
-def job_team_id(job_id: int) -> int | None:
-    """A job's team: it never changes (apps.jobs.admin keeps it), so it is remembered."""
-    return Job.objects.filter(id=job_id).values_list("team_id", flat=True).first()
+def jobs_team_ids(job_ids: set[int]) -> dict[int, int | None]:
+    """Each job's team (None for a job that is gone). A job's team never changes
+    (apps.jobs.admin keeps it), so it is remembered: the jobs not seen yet are read in one
+    query, however many events a batch holds (a scheduler's tick: thousands)."""
+    unknown = job_ids - _job_teams.keys()
+    if unknown:
+        if len(_job_teams) + len(unknown) > JOB_TEAMS_KEPT:
+            _job_teams.clear()
+        found = dict(Job.objects.filter(id__in=unknown).values_list("id", "team_id"))
+        _job_teams.update({job_id: found.get(job_id) for job_id in unknown})
+    return {job_id: _job_teams[job_id] for job_id in job_ids}
+
+
+# The teams of the jobs this process has sent events of, up to JOB_TEAMS_KEPT.
+_job_teams: dict[int, int | None] = {}
+JOB_TEAMS_KEPT = 100_000
 
 
 class LiveSender:

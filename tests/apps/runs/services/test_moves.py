@@ -66,7 +66,7 @@ def test_a_run_no_limit_applies_to_starts_in_one_statement(django_assert_num_que
     job = JobFactory()
     first, run = RunFactory(job=job), RunFactory(job=job)
     # The session's first start also prepares the statement (apps.core.db.execute_prepared), and a
-    # process's first run of a job reads the job's team (apps.live.broadcast.job_team_id).
+    # process's first run of a job reads the job's team (apps.live.broadcast.jobs_team_ids).
     assert run_start(run_id=first.id, attempt=1, worker="worker-a", limited=False) is not None
 
     with django_assert_num_queries(1):
