@@ -162,6 +162,25 @@ def database_counters(name: str) -> tuple[int, int]:
     return int(tuples), int(commits)
 
 
+# The tables a run writes to, whose growth per run bench_dts measures.
+RUN_TABLES = ("runs_run", "runs_runattempt", "events_outboxevent")
+
+
+def table_bytes(name: str) -> dict[str, tuple[int, int]]:
+    """Each of RUN_TABLES' bytes in database `name`: its heap (with TOAST) and its indexes."""
+    connection = psycopg2.connect(database_url(name))
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT relname, pg_table_size(oid), pg_indexes_size(oid) FROM pg_class "
+                "WHERE relkind = 'r' AND relname = ANY(%s)",
+                [list(RUN_TABLES)],
+            )
+            return {table: (heap, indexes) for table, heap, indexes in cursor.fetchall()}
+    finally:
+        connection.close()
+
+
 def clean_slate() -> None:
     """Every measurement starts from empty, vacuumed run and event tables: what earlier rounds
     left (rows, dead tuples, an autovacuum under way) would otherwise weigh on the later ones."""
@@ -247,7 +266,7 @@ def bench_dts(
     events: bool = True,
     metrics: bool = True,
     task: tuple[str, dict[str, Any]] = ("dts.noop", {}),
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """dts's figures; `events` off writes no outbox events (DTS_EVENTS_ENABLED), in the worker and
     in this process, which publishes; `metrics` off records none in the worker
     (DTS_METRICS_ENABLED); `task` is the runs' task type and arguments. Without paced seconds there
@@ -302,6 +321,7 @@ def bench_dts(
         wait_until(lambda: warmed.count() == WARM_UP_RUNS, "dts warm-up runs")
         time.sleep(STATISTICS_SETTLE_SECONDS)
         tuples_before, commits_before = database_counters(database)
+        bytes_before = table_bytes(database)
         busy_before = cpu_busy_seconds()
         started = time.time()
         burst(job, runs)
@@ -312,6 +332,7 @@ def bench_dts(
         elapsed = max(finished).timestamp() - started
         time.sleep(STATISTICS_SETTLE_SECONDS)
         tuples_after, commits_after = database_counters(database)
+        bytes_after = table_bytes(database)
 
         paced = []
         for _ in range(paced_seconds * PACED_RATE):
@@ -329,6 +350,15 @@ def bench_dts(
     return run_figures(runs=runs, elapsed=elapsed, busy=busy, latencies=latencies) | {
         "postgres_tuples_written_per_run": (tuples_after - tuples_before) / runs,
         "postgres_commits_per_run": (commits_after - commits_before) / runs,
+        # What the burst's runs added to each table (dead row versions included: autovacuum
+        # makes their room reusable, so this is the growth before it comes round).
+        "postgres_bytes_per_run": {
+            table: [
+                (after - before) / runs
+                for after, before in zip(sizes, bytes_before[table], strict=True)
+            ]
+            for table, sizes in bytes_after.items()
+        },
     }
 
 
@@ -484,6 +514,22 @@ def report(results: dict[str, Any]) -> str:
                 f"{figures.get('postgres_tuples_written_per_run', 0):.1f} | "
                 f"{figures.get('postgres_commits_per_run', 0):.1f} |"
             )
+    growth = {
+        table: [
+            statistics.median(one["dts"]["postgres_bytes_per_run"][table][part] for one in rounds)
+            for part in (0, 1)
+        ]
+        for table in RUN_TABLES
+    }
+    lines += [
+        "",
+        "PostgreSQL growth per dts run during the burst (median of rounds; heap with TOAST + "
+        "indexes, dead row versions included): "
+        + "; ".join(
+            f"{table} {heap:.0f} B + {indexes:.0f} B" for table, (heap, indexes) in growth.items()
+        )
+        + ".",
+    ]
     lines += ["", "| goal | median of rounds | rounds | met |", "|---|---|---|---|"]
     for name, values, median, met in goals(rounds):
         lines.append(
