@@ -51,6 +51,7 @@ SATURATION_CLIENTS = 8
 TARGET_RATIO = 0.7
 PAGE = 50
 TARGET_P99_MS = 50
+DEFAULT_RUNS = 1_000_000
 
 SERVER_ENV = web_server_env(settings_module="bench.settings_api", database=DATABASE) | {
     "CELERY_BROKER_URL": "redis://127.0.0.1:56379/12",
@@ -114,6 +115,16 @@ def fill(runs: int) -> tuple[int, str]:
         cursor.execute("VACUUM ANALYZE")
     _, secret = token_create(user=user, name="bench")
     return jobs[JOBS // 2].id, secret
+
+
+def runs_table_bytes() -> tuple[int, int]:
+    """The runs table's bytes: its heap (with TOAST) and its indexes."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_table_size('runs_run'), pg_indexes_size('runs_run')")
+        heap, indexes = cursor.fetchone()
+    return int(heap), int(indexes)
 
 
 def server_start(port: int) -> subprocess.Popen[bytes]:
@@ -203,6 +214,8 @@ def measure(
 
 
 def report(results: dict[str, Any]) -> str:
+    runs = results["runs"]
+    heap, indexes = results["runs_table_bytes"]["heap"], results["runs_table_bytes"]["indexes"]
     lines = [
         "# API benchmark: the REST API against a plain Django view",
         "",
@@ -215,6 +228,10 @@ def report(results: dict[str, Any]) -> str:
         f"- Saturation: {SATURATION_CLIENTS} clients sending as fast as answered, "
         f"{results['rounds']} rounds of {results['seconds']} s alternating the peers; latency: "
         "a constant rate of half the peer's median saturation throughput",
+        f"- The runs table: {heap / 2**20:,.0f} MiB of rows and {indexes / 2**20:,.0f} MiB of "
+        f"indexes, {heap / runs * 1e6 / 2**20:,.0f} + {indexes / runs * 1e6 / 2**20:,.0f} MiB per "
+        "million runs (finished runs as the generator writes them: no log lines, attempts or "
+        "events)",
         "",
         "| endpoint | peer | saturation per round (req/s) | median | at 50%: req/s | p50 (ms) "
         "| p99 (ms) | errors |",
@@ -249,7 +266,7 @@ def report(results: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=DEFAULT_RUNS)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     options = parser.parse_args()
@@ -261,6 +278,7 @@ def main() -> None:
     vegeta_build()
     database_recreate(DATABASE)
     job_id, token = fill(options.runs)
+    heap, indexes = runs_table_bytes()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     bearer = {"Authorization": f"Bearer {token}"}
@@ -289,11 +307,14 @@ def main() -> None:
         "runs": options.runs,
         "seconds": options.seconds,
         "rounds": options.rounds,
+        "runs_table_bytes": {"heap": heap, "indexes": indexes},
         "endpoints": endpoints,
     }
-    (RESULTS / "api.json").write_text(json.dumps(results, indent=2) + "\n")
+    # The default size's results are api.*; another's are api-<runs>.*, kept beside them.
+    stem = "api" if options.runs == DEFAULT_RUNS else f"api-{options.runs}"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
     text = report(results)
-    (RESULTS / "api.md").write_text(text)
+    (RESULTS / f"{stem}.md").write_text(text)
     print(text)
 
 
