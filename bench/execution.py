@@ -143,22 +143,30 @@ def cpu_busy_seconds() -> float:
     return float(times.user + times.nice + times.system + times.irq + times.softirq)
 
 
-def database_counters(name: str) -> tuple[int, int]:
-    """The tuples written and the commits of database `name` so far."""
+def database_rows(name: str, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    """The rows of `query` (none for a statement that returns none) on database `name`, in a
+    session of its own that commits as it goes."""
     connection = psycopg2.connect(database_url(name))
+    connection.autocommit = True
     try:
         with connection.cursor() as cursor:
-            cursor.execute(
-                "select tup_inserted + tup_updated + tup_deleted, xact_commit "
-                "from pg_stat_database where datname = %s",
-                [name],
-            )
-            row = cursor.fetchone()
+            cursor.execute(query, params)
+            return cursor.fetchall() if cursor.description else []
     finally:
         connection.close()
-    if row is None:
+
+
+def database_counters(name: str) -> tuple[int, int]:
+    """The tuples written and the commits of database `name` so far."""
+    rows = database_rows(
+        name,
+        "select tup_inserted + tup_updated + tup_deleted, xact_commit "
+        "from pg_stat_database where datname = %s",
+        [name],
+    )
+    if not rows:
         raise RuntimeError(f"PostgreSQL has no statistics for the database {name}")
-    tuples, commits = row
+    [(tuples, commits)] = rows
     return int(tuples), int(commits)
 
 
@@ -168,17 +176,13 @@ RUN_TABLES = ("runs_run", "runs_runattempt", "events_outboxevent")
 
 def table_bytes(name: str) -> dict[str, tuple[int, int]]:
     """Each of RUN_TABLES' bytes in database `name`: its heap (with TOAST) and its indexes."""
-    connection = psycopg2.connect(database_url(name))
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT relname, pg_table_size(oid), pg_indexes_size(oid) FROM pg_class "
-                "WHERE relkind = 'r' AND relname = ANY(%s)",
-                [list(RUN_TABLES)],
-            )
-            return {table: (heap, indexes) for table, heap, indexes in cursor.fetchall()}
-    finally:
-        connection.close()
+    rows = database_rows(
+        name,
+        "SELECT relname, pg_table_size(oid), pg_indexes_size(oid) FROM pg_class "
+        "WHERE relkind = 'r' AND relname = ANY(%s)",
+        [list(RUN_TABLES)],
+    )
+    return {table: (heap, indexes) for table, heap, indexes in rows}
 
 
 def clean_slate() -> None:
@@ -375,14 +379,8 @@ def bench_celery(runs: int, paced_seconds: int, *, recording: bool) -> dict[str,
                 )
 
     def results(query: str) -> Any:
-        connection = psycopg2.connect(database_url(RESULTS_PEER_DATABASE))
-        connection.autocommit = True
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(query)
-                return cursor.fetchone()[0] if cursor.description else None  # type: ignore[index]
-        finally:
-            connection.close()
+        rows = database_rows(RESULTS_PEER_DATABASE, query)
+        return rows[0][0] if rows else None
 
     def succeeded() -> int:
         return int(
