@@ -140,8 +140,11 @@ def publishing_to(broker_url: str) -> Iterator[None]:
     """Celery messages this test process publishes go to `broker_url` inside the block."""
     with app.connection_for_write(broker_url) as broker:
         producer = app.amqp.Producer(broker)
+        # A producer given to it is used as it is, as Celery's own does (dispatch.messages).
         with mock.patch.object(
-            app, "producer_or_acquire", return_value=contextlib.nullcontext(producer)
+            app,
+            "producer_or_acquire",
+            side_effect=lambda given=None: contextlib.nullcontext(given or producer),
         ):
             yield
 
