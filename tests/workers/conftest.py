@@ -78,6 +78,15 @@ def wait_for_state(run_id, state, timeout=30) -> Run:
     return run
 
 
+def wait_for_executions(key: str, count: int, timeout: float = 30) -> None:
+    """Wait until the ledger counts `count` executions of `key`. A run is recorded running just
+    before its task's body starts: a process killed in between had executed nothing yet."""
+    deadline = time.monotonic() + timeout
+    while executions(key) < count:
+        assert time.monotonic() < deadline, f"{key}: {executions(key)} executions after {timeout} s"
+        time.sleep(0.05)
+
+
 def pool_process(worker: subprocess.Popen) -> psutil.Process:
     (child,) = psutil.Process(worker.pid).children()
     return child

@@ -16,7 +16,14 @@ from apps.runs.services.build import run_trigger
 from apps.runs.services.moves import run_cancel
 from apps.runs.states import RunState
 from tests.conftest import wait_for_run
-from tests.workers.conftest import FAST, executions, job, pool_process, wait_for_state
+from tests.workers.conftest import (
+    FAST,
+    executions,
+    job,
+    pool_process,
+    wait_for_executions,
+    wait_for_state,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
@@ -52,6 +59,7 @@ def test_a_killed_pool_process_ends_a_non_idempotent_run_lost_without_running_it
     once = job("once", "tests.ledger.record", {"key": "once", "seconds": 10}, max_attempts=1)
     run = run_trigger(job=once)
     wait_for_state(run.id, RunState.RUNNING)
+    wait_for_executions("once", 1)
 
     pool_process(worker).send_signal(signal.SIGKILL)
 
@@ -68,6 +76,7 @@ def test_a_killed_pool_process_reruns_an_idempotent_job_at_once(cluster):
     again = job("again", "tests.ledger.record", {"key": "again", "seconds": 3}, idempotent=True)
     run = run_trigger(job=again)
     wait_for_state(run.id, RunState.RUNNING)
+    wait_for_executions("again", 1)
 
     pool_process(worker).send_signal(signal.SIGKILL)
 
