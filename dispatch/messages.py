@@ -51,14 +51,14 @@ def execute_run_send(messages: Iterable[ExecuteRun]) -> None:
             for message in messages[start : start + SEND_CHUNK]:
                 key = message.options()
                 template = templates.get(key)
+                # The first message of a template declares its queue, as Celery's would.
+                declared = template is not None
                 if template is None:
                     template = templates[key] = MessageTemplate.built(message, producer)
-                    # Its first message declares the queue, as Celery's would; the rest need not.
-                    body, publish_options = template.filled(message)
-                    producer.publish(body, **publish_options)
-                    continue
                 body, publish_options = template.filled(message)
-                producer.publish(body, **publish_options | {"declare": None})
+                if declared:
+                    publish_options["declare"] = None
+                producer.publish(body, **publish_options)
 
 
 class _PublishCapture:
@@ -79,7 +79,8 @@ class MessageTemplate:
     """An execute-run message as Celery builds it (`send_task`: its protocol 2 headers, body and
     delivery options), for any run published with the same options: `filled` puts in a run's id
     and attempt, which are all that differ (the task id, root id, correlation id, arguments and
-    their repr). About 30 times cheaper per message than `send_task`."""
+    their repr). Publishing 10,000 this way takes a sixth of the CPU that 10,000 `send_task`s
+    take."""
 
     body: tuple[Any, ...]
     options: dict[str, Any]
