@@ -19,15 +19,14 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 TEST_REDIS_SERVER = "redis://127.0.0.1:56379"
 TEST_REDIS_LANE_BASE = 16 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
 
-CELERY_BROKER_URL = env(
-    "CELERY_BROKER_URL", default=f"{TEST_REDIS_SERVER}/{TEST_REDIS_LANE_BASE + 1}"
-)
-CACHES = cache_settings(
-    env("DTS_CACHE_URL", default=f"{TEST_REDIS_SERVER}/{TEST_REDIS_LANE_BASE + 4}")
-)
-DTS_LIVE_REDIS_URL = env(
-    "DTS_LIVE_REDIS_URL", default=f"{TEST_REDIS_SERVER}/{TEST_REDIS_LANE_BASE + 8}"
-)
+
+def _lane_redis_url(number: int) -> str:
+    return f"{TEST_REDIS_SERVER}/{TEST_REDIS_LANE_BASE + number}"
+
+
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=_lane_redis_url(1))
+CACHES = cache_settings(env("DTS_CACHE_URL", default=_lane_redis_url(4)))
+DTS_LIVE_REDIS_URL = env("DTS_LIVE_REDIS_URL", default=_lane_redis_url(8))
 CHANNEL_LAYERS = channel_layer_settings(DTS_LIVE_REDIS_URL)
 
 # "faults" is the queue of the fault tests' own workers, which they kill and restart.

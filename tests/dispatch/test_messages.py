@@ -52,10 +52,8 @@ def test_a_published_message_is_decoded_by_celery_into_its_run_attempt_and_limit
     execute_run_send(messages)
 
     with app.connection_for_read() as connection:
-        received = [Queue(queue, routing_key=queue)(connection.default_channel).get(no_ack=True)]
-        received.append(
-            Queue(queue, routing_key=queue)(connection.default_channel).get(no_ack=True)
-        )
+        bound = Queue(queue, routing_key=queue)(connection.default_channel)
+        received = [bound.get(no_ack=True) for _ in messages]
     # The higher priority comes first; each is what a worker makes of it.
     requests = [Request(one, app=app, task=execute_run_task) for one in received]
     assert [(r.id, r.task_name, r.args, r.kwargs) for r in requests] == [
