@@ -4,12 +4,14 @@
     .venv/bin/python -m bench.scheduler --quick         # a smoke run (about 3 minutes)
     .venv/bin/python -m bench.scheduler --sizes 1000,10000 --scenarios all_due,idle
     .venv/bin/python -m bench.scheduler --profile 10000 # cProfile of dts's beat on a 10k burst
+    .venv/bin/python -m bench.scheduler --in-process 10000 --rounds 5  # CPU per fire, no beat
 
 Needs the loopback services of `make services` (PostgreSQL 127.0.0.1:55432, Redis 127.0.0.1:56379)
 and requirements/bench.txt. Uses only its own databases and Redis databases 8 and 9: dts_bench and
 dts_bench_dcb are dropped at the end; their migrated templates (*_template) are kept for the next
 run and migrated again when the migrations change.
-Results: bench/results/scheduler.{json,md} (--quick: scheduler-quick.*).
+Results: bench/results/scheduler.{json,md} (--quick: scheduler-quick.*; --in-process N:
+scheduler-in-process-N.json).
 
 It benchmarks the committed HEAD: it exports it (with this bench/ folder) to a temporary directory
 and runs from there, so edits in progress in the working tree are not measured (--working-tree
@@ -61,6 +63,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", type=int, metavar="N", help="profile dts on an N burst instead"
     )
+    parser.add_argument(
+        "--in-process",
+        type=int,
+        metavar="N",
+        help="fire N due schedules in this process instead: CPU per fire (bench.scheduler.inprocess)",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of --in-process (5)")
     parser.add_argument("--output", type=Path, help="results path without suffix")
     parser.add_argument("--workdir", type=Path, help="keep the beats' logs here (default: removed)")
     parser.add_argument(

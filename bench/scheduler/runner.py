@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import connections
 
-from bench.scheduler import infra, report
+from bench.scheduler import infra, inprocess, report
 from bench.scheduler.mode import Mode
 from bench.scheduler.peers import PEERS, DtsPeer, Peer
 from bench.scheduler.trial import BurstSpec, Estimator, IdleSpec, Lane, run_burst, run_idle
@@ -104,6 +104,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                 log(f"migrated the template database of {peer.title}")
         if args.profile:
             return _profile(args.profile, mode, workdir)
+        if args.in_process:
+            output = args.output or RESULTS / f"scheduler-in-process-{args.in_process}"
+            return inprocess.run(args.in_process, args.rounds, output.with_suffix(".json"))
         _trials(mode, peers, workdir, started, results, skipped)
     except KeyboardInterrupt:
         interrupted = True
