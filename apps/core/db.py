@@ -1,11 +1,16 @@
 import hashlib
 import itertools
+import json
 import re
+import uuid
 import weakref
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from functools import cache
 from typing import Any, TypeVar
 
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import InterfaceError, OperationalError, close_old_connections, connection, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
@@ -59,3 +64,73 @@ def _session_prepared(database: BaseDatabaseWrapper) -> set[str]:
 
 
 _PREPARED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def models_insert(objects: Sequence[models.Model], *, ignore_conflicts: bool = False) -> list[Any]:
+    """Insert `objects`, all of one model, in one statement, and return the primary keys of the
+    rows inserted. With `ignore_conflicts` a row that breaks a unique constraint is left out (and
+    its key is not returned); without, an auto primary key is set on its object, as bulk_create
+    sets it.
+
+    On PostgreSQL the rows travel as one JSON document that `json_populate_recordset` reads: a
+    quarter of the CPU of bulk_create, which prepares each value of each field in Python (for the
+    scheduler's thousands of runs and events a second). Elsewhere (SQLite in make dev) it is
+    bulk_create. Values are written as they are, without the fields' `pre_save`, except that
+    `auto_now` and `auto_now_add` fields are set to the time of the call."""
+    if not objects:
+        return []
+    model = type(objects[0])
+    meta = model._meta
+    if connection.vendor != "postgresql":
+        created = model._default_manager.bulk_create(objects, ignore_conflicts=ignore_conflicts)
+        if ignore_conflicts:  # bulk_create cannot tell which it inserted
+            keys = [obj.pk for obj in objects]
+            return list(model._default_manager.filter(pk__in=keys).values_list("pk", flat=True))
+        return [obj.pk for obj in created]
+    columns = _insert_columns(model)
+    now = datetime.now(tz=UTC) if any(stamp for *_, stamp in columns) else None
+    rows = []
+    for obj in objects:
+        row = {}
+        for attname, column, write, stamp in columns:
+            if stamp:
+                setattr(obj, attname, now)
+            value = getattr(obj, attname)
+            row[column] = value if value is None or write is None else write(value)
+        rows.append(row)
+    table = connection.ops.quote_name(meta.db_table)
+    names = ", ".join(connection.ops.quote_name(column) for _, column, *_ in columns)
+    sql = (
+        f"INSERT INTO {table} ({names}) SELECT {names} "  # noqa: S608
+        f"FROM json_populate_recordset(NULL::{table}, %s) "
+        f"{'ON CONFLICT DO NOTHING ' if ignore_conflicts else ''}"
+        f"RETURNING {connection.ops.quote_name(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [json.dumps(rows, cls=DjangoJSONEncoder, separators=(",", ":"))])
+        keys = [key for (key,) in cursor.fetchall()]
+    if not ignore_conflicts and meta.pk.attname not in {attname for attname, *_ in columns}:
+        for obj, key in zip(objects, keys, strict=True):
+            setattr(obj, meta.pk.attname, key)
+    return keys
+
+
+# (attname, column, how its value is written in JSON (None: as it is), whether set to now)
+_Column = tuple[str, str, Callable[[Any], Any] | None, bool]
+
+
+@cache
+def _insert_columns(model: type[models.Model]) -> list[_Column]:
+    """The columns an insert writes: every concrete field but an automatic primary key."""
+    columns = []
+    for field in model._meta.concrete_fields:
+        if isinstance(field, models.AutoField):
+            continue
+        write: Callable[[Any], Any] | None = None
+        if isinstance(field, models.DateTimeField):
+            write = datetime.isoformat
+        elif isinstance(field, models.UUIDField):
+            write = uuid.UUID.__str__
+        stamp = bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
+        columns.append((field.attname, field.column, write, stamp))
+    return columns

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from apps.core.db import models_insert
 from apps.events.models import EventType, OutboxEvent
 from apps.events.subscribers import events_announce
 
@@ -76,7 +77,7 @@ def events_record(events: Iterable[OutboxEvent], *, announce: bool = True) -> No
     Kafka; unless `announce` is off (subscribers hear of what they are about otherwise)."""
     events = list(events)
     if events_enabled():
-        OutboxEvent.objects.bulk_create(events)
+        models_insert(events)
     if announce:
         events_announce(events)
 

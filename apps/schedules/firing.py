@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Min
 
+from apps.core.db import models_insert
 from apps.core.exceptions import ApplicationError
 from apps.events.models import EventType
 from apps.events.outbox import event_new, events_record
@@ -123,12 +124,9 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
                 schedule.last_fired_for = times[-1]
             schedule.next_scheduled_for = plan.next_fire.scheduled_for
             schedule.next_fire_at = plan.next_fire.fire_at
-        Run.objects.bulk_create(to_insert, ignore_conflicts=True)
+        # A due time already fired (a unique schedule and time) is not inserted again.
+        inserted_ids = set(models_insert(to_insert, ignore_conflicts=True))
         _next_fires_save(schedules)
-        # With ignore_conflicts the objects cannot tell which rows were inserted; ask the database.
-        inserted_ids = set(
-            Run.objects.filter(id__in=[run.id for run in to_insert]).values_list("id", flat=True)
-        )
         report.fired = [run for run in to_insert if run.id in inserted_ids]
         events_record(
             event_new(

@@ -8,6 +8,7 @@ import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -31,6 +32,11 @@ class TaskType:
     schema: dict[str, Any]
     description: str = ""
     rate_limit_per_minute: int | None = None
+
+    @cached_property
+    def validator(self) -> Draft202012Validator:
+        """Its arguments' validator, built once: a scheduler validates thousands a second."""
+        return Draft202012Validator(self.schema)
 
 
 _task_types: dict[str, TaskType] = {}
@@ -91,9 +97,7 @@ def task_type_list() -> list[TaskType]:
 
 def task_args_validate(*, task_type_name: str, args: Any) -> None:
     """Raise ValidationFailed on the field `args` with the first problem and where it is."""
-    registered = task_type_get(task_type_name)
-    validator = Draft202012Validator(registered.schema)
-    errors = list(validator.iter_errors(args))
+    errors = list(task_type_get(task_type_name).validator.iter_errors(args))
     if errors:
         first = best_match(errors)
         raise ValidationFailed(

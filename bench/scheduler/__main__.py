@@ -67,7 +67,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--in-process",
         type=int,
         metavar="N",
-        help="fire N due schedules in this process instead: CPU per fire (bench.scheduler.inprocess)",
+        help="fire N due schedules in this process instead: CPU per fire, no beat",
     )
     parser.add_argument("--rounds", type=int, default=5, help="rounds of --in-process (5)")
     parser.add_argument("--output", type=Path, help="results path without suffix")

@@ -10,7 +10,6 @@ Messages go to the peer's own Redis database, which is emptied before each round
 import json
 import statistics
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +52,8 @@ def run(size: int, rounds: int, results: Path) -> int:
 
 def _round(peer: DtsPeer, size: int) -> dict[str, Any]:
     peer.reset()
-    # Due a moment ago, well inside the misfire grace: every schedule fires once.
-    now = timezone.now()
-    first_due = now.replace(second=0, microsecond=0)
-    if (now - first_due).total_seconds() > settings.DTS_SCHEDULER_MISFIRE_GRACE_SECONDS / 2:
-        first_due += timedelta(seconds=30)
-    peer.create(Shape("every_minute", size, first_due - timedelta(minutes=1)))
+    # Due at the last whole minute, inside the misfire grace (a minute): each fires once.
+    peer.create(Shape("every_minute", size, timezone.now().replace(second=0, microsecond=0)))
     peer.analyze()
     batch = settings.DTS_SCHEDULER_BATCH_SIZE
     servers = infra.server_cpu_seconds()

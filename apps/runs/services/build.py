@@ -34,7 +34,7 @@ def run_build(
     job's), queue and priority copied from the job, so later edits of the job do not rewrite it.
     A `refusal` (why the job cannot run: its arguments no longer validate) makes it a failed run
     instead, recorded rather than dropped so that the operator sees why. Callers save it: one at a
-    time (run_trigger) or many in one statement (the scheduler's bulk_create)."""
+    time (run_trigger) or many in one statement (the scheduler's models_insert)."""
     return Run(
         job=job,
         schedule=schedule,
