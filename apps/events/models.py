@@ -1,7 +1,7 @@
-import uuid
-
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+
+from apps.core import ids
 
 
 class EventType(models.TextChoices):
@@ -32,7 +32,7 @@ class OutboxEvent(models.Model):
 
     sequence = models.BigAutoField(primary_key=True)
     # The CloudEvents id, by which consumers drop the duplicates a relay may send.
-    event_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    event_id = models.UUIDField(default=ids.uuid4, editable=False)
     type = models.CharField(max_length=40, choices=EventType.choices)
     subject = models.CharField(max_length=100)
     # The Kafka key, so that each job's events stay in order; not a foreign key, as a job's

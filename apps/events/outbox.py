@@ -8,7 +8,6 @@ written, but the events are still announced to their subscribers (apps.events.su
 relay (apps.events.relay) publishes what is written, in apps.events.envelope's CloudEvents form.
 """
 
-import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +16,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from apps.core import ids
 from apps.core.db import models_insert
 from apps.events.models import EventType, OutboxEvent
 from apps.events.subscribers import events_announce
@@ -49,7 +49,7 @@ def event_new(
     time: datetime | None = None,
 ) -> OutboxEvent:
     return OutboxEvent(
-        event_id=uuid.uuid4(),
+        event_id=ids.uuid4(),
         type=type,
         subject=subject,
         job_id=job_id,

@@ -3,6 +3,7 @@ import uuid
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
+from apps.core import ids
 from apps.jobs.models import Job, QueueField
 from apps.runs.states import TERMINAL_STATES, RunState
 
@@ -20,7 +21,7 @@ class RunTrigger(models.TextChoices):
 class Run(models.Model):
     """One execution of a job. Its id is also the Celery task id of the message that carries it."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=ids.uuid4, editable=False)
     # Foreign keys leave indexing to the composite indexes that start with them: every index is
     # written on each state change of a run.
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs", db_index=False)

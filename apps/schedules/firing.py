@@ -8,6 +8,7 @@ between commit and publish leaves runs queued that the broker never received: th
 (`runs_republish_missing`) publishes them.
 """
 
+import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -89,6 +90,7 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
         to_insert: list[Run] = []
         due_at: dict[RunId, datetime] = {}
         refusals: dict[int, str | None] = {}
+        verdicts: dict[tuple[str, str], str | None] = {}
         for schedule in schedules:
             plan = plans[schedule.id]
             times = list(plan.fire_times)
@@ -104,7 +106,7 @@ def schedules_fire_due(*, now: datetime, batch_size: int) -> FireReport:
                 elif job.overlap_policy == OverlapPolicy.CANCEL_PREVIOUS:
                     runs_cancel(runs=active.pop(job.id))
             if times and job.id not in refusals:
-                refusals[job.id] = _refusal(job)
+                refusals[job.id] = _refusal(job, verdicts)
             # A refused fire is recorded as a failed run rather than dropped: the operator sees why.
             for time in times:
                 run = run_build(
@@ -213,11 +215,19 @@ def _active_runs_by_job(jobs: set[Job]) -> dict[int, list[Run]]:
     return active
 
 
-def _refusal(job: Job) -> str | None:
-    """Why the job cannot run now (its arguments no longer validate), or None."""
-    try:
-        task_args_validate(task_type_name=job.task_type, args=job.args)
-    except ApplicationError as error:
-        logger.warning("Job %s cannot fire: %s", job.id, error)
-        return f"Not run: {error}"
-    return None
+def _refusal(job: Job, verdicts: dict[tuple[str, str], str | None]) -> str | None:
+    """Why the job cannot run now (its arguments no longer validate), or None. `verdicts` keeps
+    the problem found for each task type and arguments: many jobs share them (`{}`, say), and a
+    tick validates each once."""
+    key = (job.task_type, json.dumps(job.args, sort_keys=True))
+    if key not in verdicts:
+        try:
+            task_args_validate(task_type_name=job.task_type, args=job.args)
+            verdicts[key] = None
+        except ApplicationError as error:
+            verdicts[key] = str(error)
+    problem = verdicts[key]
+    if problem is None:
+        return None
+    logger.warning("Job %s cannot fire: %s", job.id, problem)
+    return f"Not run: {problem}"
