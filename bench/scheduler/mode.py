@@ -6,7 +6,7 @@ runner plans its trials from it.
 import argparse
 from dataclasses import dataclass
 
-SCENARIOS = ("all_due", "edits", "duplicates", "idle", "spread")
+SCENARIOS = ("all_due", "replicas", "edits", "duplicates", "idle", "spread")
 FULL_SIZES = (1_000, 10_000, 100_000)
 QUICK_SIZES = (1_000, 10_000)
 QUICK_SCENARIOS = ("idle", "all_due", "duplicates")

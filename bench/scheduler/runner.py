@@ -26,6 +26,9 @@ EDITS_SIZE = 10_000
 EDIT_TARGETS = 300
 DUPLICATES_SIZE = 1_000
 REPLICAS = {"dts": 3, "celery-beat": 2}
+# The 10k burst again with this many dts replicas: how its lateness scales (django-celery-beat's
+# replicas fire everything twice, so it has no such trial).
+SCALING_REPLICAS = 3
 SIDE_BY_SIDE = "side by side in the same minutes (--quick is a smoke test, not a comparison)"
 
 Result = dict[str, Any]
@@ -39,6 +42,19 @@ def plan(mode: Mode) -> list[tuple[Runner, BurstSpec | IdleSpec]]:
         "all_due": [
             (run_burst, BurstSpec("all_due", "every_minute", size, cap_s=cap))
             for size in mode.sizes
+        ],
+        "replicas": [
+            (
+                run_burst,
+                BurstSpec(
+                    "replicas",
+                    "every_minute",
+                    min(EDITS_SIZE, largest),
+                    cap_s=cap,
+                    replicas={"dts": SCALING_REPLICAS},
+                    peers=("dts",),
+                ),
+            )
         ],
         "edits": [
             (
@@ -155,7 +171,10 @@ def _trials(
     estimator = Estimator()
     groups = [peers] if mode.quick else [[peer] for peer in peers]
     for runner, spec in plan(mode):
-        for group in groups:
+        for every in groups:
+            group = [peer for peer in every if spec.peers is None or peer.slug in spec.peers]
+            if not group:
+                continue
             name = f"{spec.scenario} N={spec.size:,} {' + '.join(peer.title for peer in group)}"
             if time.time() - started + _worst_case_s(spec, len(group)) > mode.budget_min * 60:
                 skipped.append(f"{name}: over the time budget")

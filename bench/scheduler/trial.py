@@ -48,6 +48,7 @@ class BurstSpec:
     cap_s: float = 180.0  # stop observing this long after the first due time at the latest
     settle_s: float = 1.0  # keep collecting this long after the last expected fire (duplicates)
     replicas: dict[str, int] = field(default_factory=dict)  # by peer slug; default 1
+    peers: tuple[str, ...] | None = None  # the peers (slugs) it is for; None: all
     edits: int = 0  # idle schedules edited one a second, from 5 s before the first due time
     edits_for_s: float = 30.0  # ...for at least this long (and until the burst is published)
 
@@ -58,6 +59,7 @@ class IdleSpec:
     size: int
     window_s: float = 60.0
     ready_cap_s: float = 240.0
+    peers: tuple[str, ...] | None = None
 
 
 @dataclass
