@@ -1,16 +1,20 @@
-"""Celery signal hooks: each ends a run's attempt through the run services, nothing more. In a
-pool process the write is made by its background thread (workers.background)."""
+"""Celery signal hooks: each ends a run's attempt through the run services, nothing more.
+
+They run in the process that executed the task, before it hands its result to the worker's main
+process, which acknowledges the message only then: an attempt's end is written before its message
+is acknowledged. A pool process killed after its task ended leaves its run recorded as it ended
+(docs/runs.md)."""
 
 from typing import Any, TypeGuard
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
-from celery.signals import task_failure, task_revoked, task_success
+from celery.signals import task_failure, task_revoked, task_success, worker_process_shutdown
 
+from apps.live.broadcast import live_sender_drain
 from apps.runs.services.moves import run_attempt_end, run_cancel_confirm
 from apps.runs.states import RunState
 from dispatch.messages import EXECUTE_RUN_TASK, run_and_attempt
-from workers.background import in_background
 
 
 def _is_run_task(sender: Task | None) -> TypeGuard[Task]:
@@ -21,13 +25,7 @@ def _is_run_task(sender: Task | None) -> TypeGuard[Task]:
 def record_success(sender: Task | None = None, result: Any = None, **kwargs: Any) -> None:
     if _is_run_task(sender):
         run_id, attempt = run_and_attempt(sender.request.args)
-        in_background(
-            run_attempt_end,
-            run_id=run_id,
-            attempt=attempt,
-            outcome=RunState.SUCCEEDED,
-            result=result,
-        )
+        run_attempt_end(run_id=run_id, attempt=attempt, outcome=RunState.SUCCEEDED, result=result)
 
 
 @task_failure.connect
@@ -47,8 +45,7 @@ def record_failure(
     if detail and detail != repr(exception):  # Celery's time-limit errors repeat their own repr
         error = f"{error}: {detail}"
     timed_out = isinstance(exception, SoftTimeLimitExceeded | TimeLimitExceeded)
-    in_background(
-        run_attempt_end,
+    run_attempt_end(
         run_id=run_id,
         attempt=attempt,
         outcome=RunState.TIMED_OUT if timed_out else RunState.FAILED,
@@ -62,3 +59,10 @@ def record_cancelled(sender: Task | None = None, request: Any = None, **kwargs: 
     if _is_run_task(sender) and request is not None and request.args:
         run_id, attempt = run_and_attempt(request.args)
         run_cancel_confirm(run_id=run_id, attempt=attempt)
+
+
+@worker_process_shutdown.connect
+def live_messages_push(**kwargs: Any) -> None:
+    """A prefork pool process ends with `os._exit`, without atexit: push its last live messages
+    (of the endings it just wrote) first."""
+    live_sender_drain()

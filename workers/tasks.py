@@ -18,7 +18,6 @@ from apps.tasktypes.context import cancel_check, run_context
 from apps.tasktypes.registry import task_type_get
 from dispatch.celery import app
 from dispatch.messages import EXECUTE_RUN_TASK, run_and_attempt
-from workers.background import background_wait
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +58,6 @@ def execute_run(self: Task, run_id: str, attempt: int = 1, limited: bool = True)
         parsed_run_id = uuid.UUID(run_id)
     except ValueError:
         raise Ignore() from None
-    # The previous task's ending is written first: this one may not start before it is recorded.
-    background_wait()
     run = run_start(
         run_id=parsed_run_id,
         attempt=attempt,

@@ -113,7 +113,7 @@ class LiveSender:
         self.settled = threading.Condition()
         threading.Thread(target=self._run, name="dts-live-sender", daemon=True).start()
         # A process that exits normally pushes what it has first (a pool process, which exits
-        # without running atexit, calls live_sender_drain: workers.background).
+        # without running atexit, calls live_sender_drain: workers.signals).
         atexit.register(self.wait_idle, EXIT_WAIT_SECONDS)
 
     def put(self, messages: list[Pending]) -> None:

@@ -5,9 +5,11 @@ import logging
 import os
 import signal
 import time
+from typing import Any
 
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import task_postrun
 from django.conf import settings
 
 from apps.tasktypes.context import current_run_id
@@ -84,6 +86,24 @@ def suicide(key: str, seconds: float = 0) -> None:
     """A poison pill: kill its own process, every time."""
     ledger().incr(ledger_key(key))
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+# What `dies_after_success` returns: the hook below kills the process that returned it.
+DIE_AFTER_SUCCESS = "die after success"
+
+
+@task_type("tests.ledger.dies_after_success", schema=LEDGER_SCHEMA)
+def dies_after_success(key: str, seconds: float = 0) -> str:
+    """Succeed; then its process is killed once Celery's success hooks have run, before it hands
+    the result to the worker's main process (which would acknowledge the message)."""
+    ledger().incr(ledger_key(key))
+    return DIE_AFTER_SUCCESS
+
+
+@task_postrun.connect
+def _die_after_success(retval: Any = None, **kwargs: Any) -> None:
+    if retval == DIE_AFTER_SUCCESS:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @task_type("tests.ledger.stubborn", schema=LEDGER_SCHEMA)

@@ -89,6 +89,27 @@ def test_a_killed_pool_process_reruns_an_idempotent_job_at_once(cluster):
     assert executions("again") == 2
 
 
+def test_a_pool_process_killed_after_its_run_succeeded_leaves_the_run_succeeded(cluster):
+    # Killed after Celery's success hooks ran and before its main process got the result (and
+    # acknowledged the message): the success is already written, and stays; nothing runs again.
+    worker = cluster.worker("kill-after-success")
+    cluster.scheduler()
+    once = job("dies", "tests.ledger.dies_after_success", {"key": "dies"}, max_attempts=1)
+    pid = pool_process(worker).pid
+
+    run = wait_for_run(run_trigger(job=once).id, timeout=30)
+
+    assert run.state == RunState.SUCCEEDED
+    deadline = time.monotonic() + 30
+    while [child.pid for child in psutil.Process(worker.pid).children()] in ([], [pid]):
+        assert time.monotonic() < deadline, "the killed pool process was not replaced"
+        time.sleep(0.1)
+    time.sleep(2)  # the message has come back and been refused
+    run.refresh_from_db()
+    assert (run.state, run.attempt, executions("dies")) == (RunState.SUCCEEDED, 1, 1)
+    assert list(run.attempts.values_list("outcome", flat=True)) == [RunState.SUCCEEDED]
+
+
 def test_a_poison_pill_ends_after_its_attempts_while_other_runs_keep_flowing(cluster):
     cluster.worker("poison", concurrency=2)
     cluster.scheduler()
