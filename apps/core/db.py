@@ -1,3 +1,4 @@
+import functools
 import hashlib
 import itertools
 import json
@@ -27,14 +28,24 @@ def _reconnect(_: Any) -> None:
 
 def survives_database_restart(function: Function) -> Function:
     """Retry `function` (an atomic write, safe to repeat) while the database is unreachable, with
-    backoff, for up to OUTAGE_SECONDS."""
-    wrapped = retry(
+    backoff, for up to OUTAGE_SECONDS. The first call is made directly: tenacity's set-up costs
+    more than the worker's hot-path statement it would wrap, and is needed only once one failed."""
+    retrying = retry(
         retry=retry_if_exception_type((OperationalError, InterfaceError)),
         wait=wait_exponential(multiplier=0.2, max=5),
         stop=stop_after_delay(OUTAGE_SECONDS),
         before_sleep=_reconnect,
         reraise=True,
     )(function)
+
+    @functools.wraps(function)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except (OperationalError, InterfaceError):
+            _reconnect(None)
+            return retrying(*args, **kwargs)
+
     return wrapped  # type: ignore[return-value]
 
 
