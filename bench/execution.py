@@ -21,7 +21,9 @@ start time in Redis for the latency figure.
 - CPU per run: the whole machine's busy CPU time (every core, every process: the worker, Redis,
   PostgreSQL, this harness) over the throughput burst, per run. Every peer keeps the two cores
   about 80% busy, so the ratio of runs/s follows the ratio of CPU per run; it varies with
-  contention too (a slow burst spends more CPU per run).
+  contention too (a slow burst spends more CPU per run); and the same split by process (the
+  worker's main process, its pool processes, PostgreSQL, Redis, this harness, the rest), from each
+  process's own CPU time.
 
 Writes bench/results/execution.json and execution.md. Bounded: every wait has a deadline.
 """
@@ -141,6 +143,45 @@ def cpu_busy_seconds() -> float:
     """The CPU time the machine has spent busy, on every core, since it booted."""
     times = psutil.cpu_times()
     return float(times.user + times.nice + times.system + times.irq + times.softirq)
+
+
+CPU_GROUPS = ("worker main", "worker pool", "postgres", "redis", "harness", "other")
+
+
+def cpu_by_process(worker: subprocess.Popen[bytes]) -> dict[int, tuple[str, float]]:
+    """Each live process's CPU seconds so far, with its group (CPU_GROUPS)."""
+    pool = {child.pid for child in psutil.Process(worker.pid).children()}
+    used = {}
+    for process in psutil.process_iter(["name"]):
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        used[process.pid] = (_group(process, worker.pid, pool), times.user + times.system)
+    return used
+
+
+def _group(process: psutil.Process, worker: int, pool: set[int]) -> str:
+    name = process.info["name"] or ""
+    if process.pid == worker:
+        return "worker main"
+    if process.pid in pool:
+        return "worker pool"
+    for server in ("postgres", "redis"):
+        if name.startswith(server):
+            return server
+    return "harness" if process.pid == os.getpid() else "other"
+
+
+def cpu_split(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], runs: int
+) -> dict[str, float]:
+    """CPU ms per run by group between two `cpu_by_process` readings (processes that ended in
+    between are missed: none should)."""
+    totals = dict.fromkeys(CPU_GROUPS, 0.0)
+    for pid, (group, seconds) in after.items():
+        totals[group] += seconds - before.get(pid, (group, 0.0))[1]
+    return {group: seconds * 1000 / runs for group, seconds in totals.items()}
 
 
 def database_rows(name: str, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -326,12 +367,14 @@ def bench_dts(
         time.sleep(STATISTICS_SETTLE_SECONDS)
         tuples_before, commits_before = database_counters(database)
         bytes_before = table_bytes(database)
+        processes_before = cpu_by_process(worker)
         busy_before = cpu_busy_seconds()
         started = time.time()
         burst(job, runs)
         done = Run.objects.filter(job=job, state=RunState.SUCCEEDED)
         wait_until(lambda: done.count() == runs, "dts throughput runs")
         busy = cpu_busy_seconds() - busy_before
+        by_process = cpu_split(processes_before, cpu_by_process(worker), runs)
         finished = [run.finished_at for run in done if run.finished_at is not None]
         elapsed = max(finished).timestamp() - started
         time.sleep(STATISTICS_SETTLE_SECONDS)
@@ -352,6 +395,7 @@ def bench_dts(
     finally:
         stop(worker)
     return run_figures(runs=runs, elapsed=elapsed, busy=busy, latencies=latencies) | {
+        "cpu_ms_per_run_by_process": by_process,
         "postgres_tuples_written_per_run": (tuples_after - tuples_before) / runs,
         "postgres_commits_per_run": (commits_after - commits_before) / runs,
         # What the burst's runs added to each table (dead row versions included: autovacuum
@@ -366,7 +410,7 @@ def bench_dts(
     }
 
 
-def bench_celery(runs: int, paced_seconds: int, *, recording: bool) -> dict[str, float]:
+def bench_celery(runs: int, paced_seconds: int, *, recording: bool) -> dict[str, Any]:
     """A Celery peer's figures: with django-celery-results (`recording`: throughput up to the last
     SUCCESS row written, and its PostgreSQL writes) or bare (up to the last task started)."""
     from bench.bare_celery import app, probe
@@ -405,6 +449,7 @@ def bench_celery(runs: int, paced_seconds: int, *, recording: bool) -> dict[str,
             time.sleep(STATISTICS_SETTLE_SECONDS)
             tuples_before, commits_before = database_counters(RESULTS_PEER_DATABASE)
         probe.delete("bench:started")
+        processes_before = cpu_by_process(worker)
         busy_before = cpu_busy_seconds()
         started = time.time()
         send(runs)
@@ -412,6 +457,7 @@ def bench_celery(runs: int, paced_seconds: int, *, recording: bool) -> dict[str,
             wait_until(lambda: succeeded() >= WARM_UP_RUNS + runs, "throughput results")
         wait_until(lambda: probe.llen("bench:started") >= runs, "throughput runs")
         busy = cpu_busy_seconds() - busy_before
+        by_process = cpu_split(processes_before, cpu_by_process(worker), runs)
         if recording:
             last = results(
                 "SELECT max(date_done) FROM django_celery_results_taskresult"
@@ -433,7 +479,10 @@ def bench_celery(runs: int, paced_seconds: int, *, recording: bool) -> dict[str,
         ]
     finally:
         stop(worker)
-    figures = run_figures(runs=runs, elapsed=elapsed, busy=busy, latencies=latencies)
+    figures: dict[str, Any] = run_figures(
+        runs=runs, elapsed=elapsed, busy=busy, latencies=latencies
+    )
+    figures["cpu_ms_per_run_by_process"] = by_process
     if recording:
         figures |= {
             "postgres_tuples_written_per_run": (tuples_after - tuples_before) / runs,
@@ -528,6 +577,21 @@ def report(results: dict[str, Any]) -> str:
         )
         + ".",
     ]
+    lines += [
+        "",
+        "CPU per run by process during the burst (ms, median of rounds; user + system time of "
+        "each process, so the machine's figure above, which counts every core's busy time, is "
+        "somewhat larger). The harness triggers the runs and polls for their ends.",
+        "",
+        f"| peer | {' | '.join(CPU_GROUPS)} |",
+        f"|---|{'---|' * len(CPU_GROUPS)}",
+    ]
+    for peer, name in PEERS.items():
+        medians = [
+            statistics.median(one[peer]["cpu_ms_per_run_by_process"][group] for one in rounds)
+            for group in CPU_GROUPS
+        ]
+        lines.append(f"| {name} | {' | '.join(f'{value:.2f}' for value in medians)} |")
     lines += ["", "| goal | median of rounds | rounds | met |", "|---|---|---|---|"]
     for name, values, median, met in goals(rounds):
         lines.append(
