@@ -6,14 +6,14 @@ import re
 import uuid
 import weakref
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from functools import cache
+from datetime import datetime
 from typing import Any, TypeVar
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import InterfaceError, OperationalError, close_old_connections, connection, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
+from django.utils import timezone
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 Function = TypeVar("Function", bound=Callable[..., Any])
@@ -99,7 +99,7 @@ def models_insert(objects: Sequence[models.Model], *, ignore_conflicts: bool = F
             return list(model._default_manager.filter(pk__in=keys).values_list("pk", flat=True))
         return [obj.pk for obj in created]
     columns = _insert_columns(model)
-    now = datetime.now(tz=UTC) if any(stamp for *_, stamp in columns) else None
+    now = timezone.now() if any(stamp for *_, stamp in columns) else None
     rows = []
     for obj in objects:
         row = {}
@@ -130,7 +130,7 @@ def models_insert(objects: Sequence[models.Model], *, ignore_conflicts: bool = F
 _Column = tuple[str, str, Callable[[Any], Any] | None, bool]
 
 
-@cache
+@functools.cache
 def _insert_columns(model: type[models.Model]) -> list[_Column]:
     """The columns an insert writes: every concrete field but an automatic primary key."""
     columns = []
