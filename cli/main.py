@@ -13,6 +13,7 @@ import typer
 import yaml
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
+from cli import completion
 from cli.client import ApiError, Client, ExitCode
 from cli.config import NotLoggedIn, Settings, settings_load, settings_save
 from cli.output import Output, console, errors, show
@@ -37,12 +38,16 @@ app.add_typer(workers, name="workers")
 OutputOption = Annotated[
     Output, typer.Option("--output", "-o", help="table, json or yaml.", case_sensitive=False)
 ]
-JobArgument = Annotated[str, typer.Argument(help="The job's id or exact name.")]
+JobArgument = Annotated[
+    str, typer.Argument(help="The job's id or exact name.", autocompletion=completion.job_names)
+]
 TeamOption = Annotated[
     str | None,
     typer.Option(help="The job's team, when several of your teams have a job of that name."),
 ]
-RunArgument = Annotated[str, typer.Argument(help="The run's id.")]
+RunArgument = Annotated[
+    str, typer.Argument(help="The run's id.", autocompletion=completion.run_ids)
+]
 FileOption = Annotated[
     Path, typer.Option("--file", "-f", help="A YAML (or JSON) file defining the job.")
 ]
@@ -271,7 +276,9 @@ def jobs_rm(
     errors.print(f"Deleted job {job}.")
 
 
-ScheduleArgument = Annotated[int, typer.Argument(help="The schedule's id.")]
+ScheduleArgument = Annotated[
+    int, typer.Argument(help="The schedule's id.", autocompletion=completion.schedule_ids)
+]
 SCHEDULE_COLUMNS = ["id", "description", "enabled", "paused", "next_fire_at"]
 # The schedule options, by the API field each sets.
 SCHEDULE_OPTIONS = {

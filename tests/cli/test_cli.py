@@ -298,6 +298,42 @@ def test_schedules_bad_input_exits_with_the_apis_reason_or_as_bad_options(dts, t
     assert listed == []  # nothing half-made
 
 
+def completions(words: str) -> str:
+    """What zsh's completion would offer for the command line `words` (the last one being typed)."""
+    result = CliRunner().invoke(
+        app,
+        [],
+        prog_name="dts",
+        env={"_DTS_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": words},
+    )
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_tab_completes_job_names_schedule_ids_and_run_ids(dts, team):
+    nightly = JobFactory(team=team, name="nightly", task_type="dts.noop", args={})
+    JobFactory(team=team, name="hourly", task_type="dts.noop", args={})
+    JobFactory(team=TeamFactory(name="others"), name="nightly-other", task_type="dts.noop")
+    schedule = schedule_create(job=nightly, kind="cron", cron_expression="0 3 * * *")
+    run = run_trigger(job=nightly)
+
+    jobs = completions("dts jobs show nig")
+    schedules = completions("dts schedules explain nightly ")
+    runs = completions(f"dts runs show {str(run.id)[:4]}")
+
+    assert '"nightly":"team ops"' in jobs
+    assert "hourly" not in jobs
+    assert "nightly-other" not in jobs  # not one of your teams' jobs
+    assert f'"{schedule.id}":"At 03' in schedules  # zsh's escapes then stand for "03:00, UTC"
+    assert f'"{run.id}":"dts.noop queued"' in runs
+
+
+def test_tab_completes_nothing_and_quietly_when_the_server_is_away(dts, monkeypatch):
+    monkeypatch.setenv("DTS_URL", "http://127.0.0.1:9")
+
+    assert completions("dts jobs show ni") == ""
+
+
 def test_the_console_script_is_installed():
     result = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "dts"), "--help"],
