@@ -30,10 +30,12 @@ jobs = typer.Typer(help="Jobs: what to run.", no_args_is_help=True)
 schedules = typer.Typer(help="Schedules of a job.", no_args_is_help=True)
 runs = typer.Typer(help="Runs: executions of jobs.", no_args_is_help=True)
 workers = typer.Typer(help="Workers.", no_args_is_help=True)
+teams = typer.Typer(help="Teams, their members and roles.", no_args_is_help=True)
 app.add_typer(jobs, name="jobs")
 app.add_typer(schedules, name="schedules")
 app.add_typer(runs, name="runs")
 app.add_typer(workers, name="workers")
+app.add_typer(teams, name="teams")
 
 OutputOption = Annotated[
     Output, typer.Option("--output", "-o", help="table, json or yaml.", case_sensitive=False)
@@ -626,6 +628,112 @@ def followed(api: Client, path: str) -> Iterator[dict[str, Any] | None]:
         yield from api.follow(path)
     except ApiError as error:
         fail(str(error), error.exit_code)
+
+
+TeamArgument = Annotated[str, typer.Argument(help="The team's id or name.")]
+UserArgument = Annotated[str, typer.Argument(help="The member's user name.")]
+ROLES = ["viewer", "operator", "admin"]
+RoleArgument = Annotated[str, typer.Argument(help=f"One of {', '.join(ROLES)}.")]
+
+
+def team_path(api: Client, team: str) -> str:
+    """The API path of the team `team` names (its id, or the name of one of your teams)."""
+    if team.isdigit():
+        return f"/api/v1/teams/{team}/"
+    found = [item for item in call(api.get, "/api/v1/teams/") if item["name"] == team]
+    if not found:
+        fail(f"No team named {team!r} among your teams.", ExitCode.NOT_FOUND)
+    return f"/api/v1/teams/{found[0]['id']}/"
+
+
+@teams.command("ls")
+def teams_ls(output: OutputOption = Output.TABLE) -> None:
+    """List your teams (every team, for a superuser), with your role in each."""
+    show(call(client().get, "/api/v1/teams/"), output, ["id", "name", "role"])
+
+
+@teams.command("show")
+def teams_show(team: TeamArgument, output: OutputOption = Output.TABLE) -> None:
+    """Show a team and its settings."""
+    api = client()
+    show(call(api.get, team_path(api, team)), output)
+
+
+@teams.command("set")
+def teams_set(
+    team: TeamArgument,
+    max_active_schedules: Annotated[
+        int | None, typer.Option(help="Its cap on enabled, unpaused schedules.")
+    ] = None,
+    default_cap: Annotated[
+        bool, typer.Option("--default-cap", help="Back to the platform's default cap.")
+    ] = False,
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Change a team's settings (superusers only)."""
+    changes: dict[str, Any] = {}
+    if name is not None:
+        changes["name"] = name
+    if max_active_schedules is not None and default_cap:
+        fail("Give --max-active-schedules or --default-cap, not both.", ExitCode.USAGE)
+    if max_active_schedules is not None or default_cap:
+        changes["max_active_schedules"] = max_active_schedules
+    if not changes:
+        fail(
+            "Nothing to change: give --name, --max-active-schedules or --default-cap.",
+            ExitCode.USAGE,
+        )
+    api = client()
+    show(call(api.patch, team_path(api, team), changes), output)
+
+
+@teams.command("members")
+def teams_members(team: TeamArgument, output: OutputOption = Output.TABLE) -> None:
+    """List a team's members and their roles."""
+    api = client()
+    show(call(api.get, team_path(api, team) + "members/"), output, ["username", "role"])
+
+
+@teams.command("add-member")
+def teams_add_member(
+    team: TeamArgument,
+    username: UserArgument,
+    role: Annotated[str, typer.Option(help=f"One of {', '.join(ROLES)}.")] = "viewer",
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Make a user a member of a team (its admins, or a superuser)."""
+    api = client()
+    body = {"username": username, "role": role}
+    show(call(api.post, team_path(api, team) + "members/", body), output)
+
+
+@teams.command("set-role")
+def teams_set_role(
+    team: TeamArgument,
+    username: UserArgument,
+    role: RoleArgument,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Change a member's role (its admins, or a superuser); a team keeps at least one admin."""
+    api = client()
+    path = f"{team_path(api, team)}members/{username}/"
+    show(call(api.patch, path, {"role": role}), output)
+
+
+@teams.command("remove-member")
+def teams_remove_member(
+    team: TeamArgument,
+    username: UserArgument,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Remove a member from a team (its admins, or a superuser); its last admin stays."""
+    api = client()
+    path = f"{team_path(api, team)}members/{username}/"
+    if not yes:
+        typer.confirm(f"Remove {username} from team {team}?", abort=True)
+    call(api.delete, path)
+    errors.print(f"Removed {username} from team {team}.")
 
 
 @workers.command("ls")

@@ -334,6 +334,34 @@ def test_tab_completes_nothing_and_quietly_when_the_server_is_away(dts, monkeypa
     assert completions("dts jobs show ni") == ""
 
 
+def test_teams_ls_show_members_and_an_admin_manages_the_members(dts, team):
+    UserFactory(username="ben")
+
+    listed = as_json(dts("teams", "ls", "-o", "json"))
+    shown = as_json(dts("teams", "show", "ops", "-o", "json"))
+    added = as_json(dts("teams", "add-member", "ops", "ben", "-o", "json"))
+    promoted = as_json(dts("teams", "set-role", "ops", "ben", "operator", "-o", "json"))
+    members = as_json(dts("teams", "members", str(team.id), "-o", "json"))
+    dts("teams", "remove-member", "ops", "ben", "--yes")
+    last_admin = dts("teams", "set-role", "ops", "ana", "viewer", expect=ExitCode.INVALID)
+    unknown = dts("teams", "add-member", "ops", "nobody", expect=ExitCode.INVALID)
+    not_staff = dts("teams", "set", "ops", "--max-active-schedules", "5", expect=ExitCode.AUTH)
+    elsewhere = dts("teams", "members", "red", expect=ExitCode.NOT_FOUND)
+
+    assert [(item["name"], item["role"]) for item in listed] == [("ops", "admin")]
+    assert shown["max_active_schedules"] is None
+    assert (added["role"], promoted["role"]) == ("viewer", "operator")
+    assert members == [
+        {"username": "ana", "role": "admin"},
+        {"username": "ben", "role": "operator"},
+    ]
+    assert team.memberships.filter(user__username="ben").count() == 0
+    assert "last admin" in last_admin.output
+    assert "username" in unknown.output
+    assert "superuser" in not_staff.output
+    assert "red" in elsewhere.output
+
+
 def test_the_console_script_is_installed():
     result = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "dts"), "--help"],
