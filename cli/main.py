@@ -13,9 +13,10 @@ import typer
 import yaml
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
+from cli import completion
 from cli.client import ApiError, Client, ExitCode
 from cli.config import NotLoggedIn, Settings, settings_load, settings_save
-from cli.output import Output, errors, show
+from cli.output import Output, console, errors, show
 
 TERMINAL_STATES = {"succeeded", "failed", "timed_out", "cancelled", "lost"}
 FOLLOW_POLL_SECONDS = 1.0
@@ -29,20 +30,26 @@ jobs = typer.Typer(help="Jobs: what to run.", no_args_is_help=True)
 schedules = typer.Typer(help="Schedules of a job.", no_args_is_help=True)
 runs = typer.Typer(help="Runs: executions of jobs.", no_args_is_help=True)
 workers = typer.Typer(help="Workers.", no_args_is_help=True)
+teams = typer.Typer(help="Teams, their members and roles.", no_args_is_help=True)
 app.add_typer(jobs, name="jobs")
 app.add_typer(schedules, name="schedules")
 app.add_typer(runs, name="runs")
 app.add_typer(workers, name="workers")
+app.add_typer(teams, name="teams")
 
 OutputOption = Annotated[
     Output, typer.Option("--output", "-o", help="table, json or yaml.", case_sensitive=False)
 ]
-JobArgument = Annotated[str, typer.Argument(help="The job's id or exact name.")]
+JobArgument = Annotated[
+    str, typer.Argument(help="The job's id or exact name.", autocompletion=completion.job_names)
+]
 TeamOption = Annotated[
     str | None,
     typer.Option(help="The job's team, when several of your teams have a job of that name."),
 ]
-RunArgument = Annotated[str, typer.Argument(help="The run's id.")]
+RunArgument = Annotated[
+    str, typer.Argument(help="The run's id.", autocompletion=completion.run_ids)
+]
 FileOption = Annotated[
     Path, typer.Option("--file", "-f", help="A YAML (or JSON) file defining the job.")
 ]
@@ -99,13 +106,13 @@ def job_of_name(api: Client, name: str, team: str | None) -> dict[str, Any] | No
     return dict(found[0]) if found else None
 
 
-def definition_read(path: Path) -> dict[str, Any]:
+def definition_read(path: Path, what: str = "a job") -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:
         fail(f"{path}: {error}", ExitCode.INVALID)
     if not isinstance(data, dict):
-        fail(f"{path}: a job definition is a mapping of fields.", ExitCode.INVALID)
+        fail(f"{path}: the definition of {what} is a mapping of fields.", ExitCode.INVALID)
     return data
 
 
@@ -271,29 +278,241 @@ def jobs_rm(
     errors.print(f"Deleted job {job}.")
 
 
+ScheduleArgument = Annotated[
+    int, typer.Argument(help="The schedule's id.", autocompletion=completion.schedule_ids)
+]
+SCHEDULE_COLUMNS = ["id", "description", "enabled", "paused", "next_fire_at"]
+# The schedule options, by the API field each sets.
+SCHEDULE_OPTIONS = {
+    "cron": "cron_expression",
+    "interval": "interval_seconds",
+    "once_at": "once_at",
+    "timezone": "timezone",
+    "start_at": "start_at",
+    "end_at": "end_at",
+    "jitter": "jitter_seconds",
+    "misfire": "misfire_policy",
+    "enabled": "enabled",
+}
+# The fields that say what a schedule fires, each of its kind.
+KINDS = {"cron_expression": "cron", "interval_seconds": "interval", "once_at": "once"}
+ScheduleFileOption = Annotated[
+    Path | None,
+    typer.Option("--file", "-f", help="A YAML (or JSON) file of the schedule's fields."),
+]
+CronOption = Annotated[
+    str | None, typer.Option("--cron", help="A cron expression (5 fields or an @alias).")
+]
+IntervalOption = Annotated[
+    int | None, typer.Option("--interval", help="Fire every this many seconds.")
+]
+OnceAtOption = Annotated[
+    str | None, typer.Option("--once-at", help="Fire once, at this ISO 8601 time.")
+]
+TimezoneOption = Annotated[
+    str | None, typer.Option(help="The cron's IANA time zone, e.g. Europe/Paris.")
+]
+StartOption = Annotated[str | None, typer.Option(help="Fire from this ISO 8601 time.")]
+EndOption = Annotated[str | None, typer.Option(help="Fire until this ISO 8601 time.")]
+JitterOption = Annotated[
+    int | None, typer.Option("--jitter", help="Fire up to this many seconds late, at random.")
+]
+MisfireOption = Annotated[
+    str | None,
+    typer.Option(
+        "--misfire", help="What a scheduler outage's missed fires do: skip, run_once or catch_up."
+    ),
+]
+EnabledOption = Annotated[bool | None, typer.Option("--enabled/--disabled")]
+
+
+def schedule_fields(file: Path | None, **options: Any) -> dict[str, Any]:
+    """The schedule's fields from the file (if any) and the options given (which win); the kind
+    follows from the one of --cron, --interval or --once-at given."""
+    fields = definition_read(file, "a schedule") if file is not None else {}
+    given = {SCHEDULE_OPTIONS[name]: value for name, value in options.items() if value is not None}
+    kinds = [KINDS[key] for key in KINDS if key in given]
+    if len(kinds) > 1:
+        fail("Give one of --cron, --interval and --once-at.", ExitCode.USAGE)
+    if kinds:
+        # The other kinds' fields are cleared, so that a schedule can change its kind.
+        fields |= {key: "" if key == "cron_expression" else None for key in KINDS}
+        fields["kind"] = kinds[0]
+    return fields | given
+
+
+def schedule_path(api: Client, job: str, team: str | None, schedule: int | None = None) -> str:
+    path = f"/api/v1/jobs/{job_id(api, job, team)}/schedules/"
+    return path if schedule is None else f"{path}{schedule}/"
+
+
 @schedules.command("ls")
 def schedules_ls(
     job: JobArgument, team: TeamOption = None, output: OutputOption = Output.TABLE
 ) -> None:
     """List a job's schedules."""
     api = client()
-    columns = ["id", "kind", "cron_expression", "interval_seconds", "timezone", "next_fire_at"]
-    show(call(api.get, f"/api/v1/jobs/{job_id(api, job, team)}/schedules/"), output, columns)
+    show(call(api.get, schedule_path(api, job, team)), output, SCHEDULE_COLUMNS)
 
 
 @schedules.command("preview")
 def schedules_preview(
     job: JobArgument,
-    schedule: Annotated[int, typer.Argument(help="The schedule's id.")],
+    schedule: ScheduleArgument,
     count: Annotated[int, typer.Option(min=1, max=1000)] = 10,
     team: TeamOption = None,
     output: OutputOption = Output.TABLE,
 ) -> None:
     """The next fire times of a schedule."""
     api = client()
-    path = f"/api/v1/jobs/{job_id(api, job, team)}/schedules/{schedule}/preview/"
+    path = schedule_path(api, job, team, schedule) + "preview/"
     fires = call(api.get, path, count=count)["fire_times"]
     show([{"fire_time": fire} for fire in fires], output)
+
+
+@schedules.command("show")
+def schedules_show(
+    job: JobArgument,
+    schedule: ScheduleArgument,
+    team: TeamOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Show a schedule."""
+    api = client()
+    show(call(api.get, schedule_path(api, job, team, schedule)), output)
+
+
+@schedules.command("create")
+def schedules_create(
+    job: JobArgument,
+    file: ScheduleFileOption = None,
+    cron: CronOption = None,
+    interval: IntervalOption = None,
+    once_at: OnceAtOption = None,
+    timezone: TimezoneOption = None,
+    start_at: StartOption = None,
+    end_at: EndOption = None,
+    jitter: JitterOption = None,
+    misfire: MisfireOption = None,
+    enabled: EnabledOption = None,
+    team: TeamOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Add a schedule to a job: --cron, --interval or --once-at, and the options, or a file."""
+    fields = schedule_fields(
+        file,
+        cron=cron,
+        interval=interval,
+        once_at=once_at,
+        timezone=timezone,
+        start_at=start_at,
+        end_at=end_at,
+        jitter=jitter,
+        misfire=misfire,
+        enabled=enabled,
+    )
+    if not fields:
+        fail("Say what the schedule fires: --cron, --interval, --once-at or -f.", ExitCode.USAGE)
+    api = client()
+    show(call(api.post, schedule_path(api, job, team), fields), output)
+
+
+@schedules.command("update")
+def schedules_update(
+    job: JobArgument,
+    schedule: ScheduleArgument,
+    file: ScheduleFileOption = None,
+    cron: CronOption = None,
+    interval: IntervalOption = None,
+    once_at: OnceAtOption = None,
+    timezone: TimezoneOption = None,
+    start_at: StartOption = None,
+    end_at: EndOption = None,
+    jitter: JitterOption = None,
+    misfire: MisfireOption = None,
+    enabled: EnabledOption = None,
+    team: TeamOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Change a schedule's fields: those the options or the file give; the rest stay."""
+    fields = schedule_fields(
+        file,
+        cron=cron,
+        interval=interval,
+        once_at=once_at,
+        timezone=timezone,
+        start_at=start_at,
+        end_at=end_at,
+        jitter=jitter,
+        misfire=misfire,
+        enabled=enabled,
+    )
+    if not fields:
+        fail("Nothing to change: give an option or -f.", ExitCode.USAGE)
+    api = client()
+    show(call(api.patch, schedule_path(api, job, team, schedule), fields), output)
+
+
+@schedules.command("pause")
+def schedules_pause(
+    job: JobArgument,
+    schedule: ScheduleArgument,
+    note: Annotated[str, typer.Option(help="Why, for whoever looks at it next.")] = "",
+    team: TeamOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Pause a schedule: it stops firing, and the fires it misses are recorded as skipped."""
+    api = client()
+    path = schedule_path(api, job, team, schedule) + "pause/"
+    show(call(api.post, path, {"note": note}), output)
+
+
+@schedules.command("resume")
+def schedules_resume(
+    job: JobArgument,
+    schedule: ScheduleArgument,
+    team: TeamOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Resume a paused schedule from now."""
+    api = client()
+    show(call(api.post, schedule_path(api, job, team, schedule) + "resume/"), output)
+
+
+@schedules.command("rm")
+def schedules_rm(
+    job: JobArgument,
+    schedule: ScheduleArgument,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    team: TeamOption = None,
+) -> None:
+    """Delete a schedule (its runs stay)."""
+    api = client()
+    path = schedule_path(api, job, team, schedule)
+    if not yes:
+        typer.confirm(f"Delete schedule {schedule} of job {job}?", abort=True)
+    call(api.delete, path)
+    errors.print(f"Deleted schedule {schedule} of job {job}.")
+
+
+@schedules.command("explain")
+def schedules_explain(
+    job: JobArgument,
+    schedule: ScheduleArgument,
+    team: TeamOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Why a schedule fired or did not: its latest fires, and the fires it skipped with why."""
+    api = client()
+    explanation = call(api.get, schedule_path(api, job, team, schedule) + "explain/")
+    if output != Output.TABLE:
+        show(explanation, output)
+        return
+    console.print("[bold]Latest fires[/bold]")
+    show(explanation["last_fires"], output, ["id", "scheduled_for", "state", "created_at"])
+    console.print("[bold]Skipped fires[/bold]")
+    columns = ["reason", "first_scheduled_for", "last_scheduled_for", "count"]
+    show(explanation["skipped"], output, columns)
 
 
 @runs.command("ls")
@@ -409,6 +628,112 @@ def followed(api: Client, path: str) -> Iterator[dict[str, Any] | None]:
         yield from api.follow(path)
     except ApiError as error:
         fail(str(error), error.exit_code)
+
+
+TeamArgument = Annotated[str, typer.Argument(help="The team's id or name.")]
+UserArgument = Annotated[str, typer.Argument(help="The member's user name.")]
+ROLES = ["viewer", "operator", "admin"]
+RoleArgument = Annotated[str, typer.Argument(help=f"One of {', '.join(ROLES)}.")]
+
+
+def team_path(api: Client, team: str) -> str:
+    """The API path of the team `team` names (its id, or the name of one of your teams)."""
+    if team.isdigit():
+        return f"/api/v1/teams/{team}/"
+    found = [item for item in call(api.get, "/api/v1/teams/") if item["name"] == team]
+    if not found:
+        fail(f"No team named {team!r} among your teams.", ExitCode.NOT_FOUND)
+    return f"/api/v1/teams/{found[0]['id']}/"
+
+
+@teams.command("ls")
+def teams_ls(output: OutputOption = Output.TABLE) -> None:
+    """List your teams (every team, for a superuser), with your role in each."""
+    show(call(client().get, "/api/v1/teams/"), output, ["id", "name", "role"])
+
+
+@teams.command("show")
+def teams_show(team: TeamArgument, output: OutputOption = Output.TABLE) -> None:
+    """Show a team and its settings."""
+    api = client()
+    show(call(api.get, team_path(api, team)), output)
+
+
+@teams.command("set")
+def teams_set(
+    team: TeamArgument,
+    max_active_schedules: Annotated[
+        int | None, typer.Option(help="Its cap on enabled, unpaused schedules.")
+    ] = None,
+    default_cap: Annotated[
+        bool, typer.Option("--default-cap", help="Back to the platform's default cap.")
+    ] = False,
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Change a team's settings (superusers only)."""
+    changes: dict[str, Any] = {}
+    if name is not None:
+        changes["name"] = name
+    if max_active_schedules is not None and default_cap:
+        fail("Give --max-active-schedules or --default-cap, not both.", ExitCode.USAGE)
+    if max_active_schedules is not None or default_cap:
+        changes["max_active_schedules"] = max_active_schedules
+    if not changes:
+        fail(
+            "Nothing to change: give --name, --max-active-schedules or --default-cap.",
+            ExitCode.USAGE,
+        )
+    api = client()
+    show(call(api.patch, team_path(api, team), changes), output)
+
+
+@teams.command("members")
+def teams_members(team: TeamArgument, output: OutputOption = Output.TABLE) -> None:
+    """List a team's members and their roles."""
+    api = client()
+    show(call(api.get, team_path(api, team) + "members/"), output, ["username", "role"])
+
+
+@teams.command("add-member")
+def teams_add_member(
+    team: TeamArgument,
+    username: UserArgument,
+    role: Annotated[str, typer.Option(help=f"One of {', '.join(ROLES)}.")] = "viewer",
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Make a user a member of a team (its admins, or a superuser)."""
+    api = client()
+    body = {"username": username, "role": role}
+    show(call(api.post, team_path(api, team) + "members/", body), output)
+
+
+@teams.command("set-role")
+def teams_set_role(
+    team: TeamArgument,
+    username: UserArgument,
+    role: RoleArgument,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Change a member's role (its admins, or a superuser); a team keeps at least one admin."""
+    api = client()
+    path = f"{team_path(api, team)}members/{username}/"
+    show(call(api.patch, path, {"role": role}), output)
+
+
+@teams.command("remove-member")
+def teams_remove_member(
+    team: TeamArgument,
+    username: UserArgument,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Remove a member from a team (its admins, or a superuser); its last admin stays."""
+    api = client()
+    path = f"{team_path(api, team)}members/{username}/"
+    if not yes:
+        typer.confirm(f"Remove {username} from team {team}?", abort=True)
+    call(api.delete, path)
+    errors.print(f"Removed {username} from team {team}.")
 
 
 @workers.command("ls")

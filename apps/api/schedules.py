@@ -33,11 +33,18 @@ DAY = 24 * 3600
 
 
 class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
+    description = serializers.CharField(
+        source="describe",
+        read_only=True,
+        help_text='When it fires, in words: "At 09:00, Monday through Friday, Europe/Paris".',
+    )
+
     class Meta:
         model = Schedule
         fields = [
             "id",
             "job",
+            "description",
             *sorted(SCHEDULE_FIELDS),  # what a schedule is defined by, as its service takes it
             "paused",
             "pause_note",

@@ -30,6 +30,7 @@ from apps.api.schedules import (
     ScheduleResumeView,
 )
 from apps.api.task_types import TaskTypeListView
+from apps.api.teams import MemberDetailView, MemberListView, TeamDetailView, TeamListView
 from apps.api.tokens import TokenDetailView, TokenListView
 from apps.api.workers import QueueListView, WorkerListView
 
@@ -60,6 +61,14 @@ v1 = [
     path("workers/", WorkerListView.as_view(), name="workers"),
     path("queues/", QueueListView.as_view(), name="queues"),
     path("audit/", AuditListView.as_view(), name="audit"),
+    path("teams/", TeamListView.as_view(), name="teams"),
+    path("teams/<int:team_id>/", TeamDetailView.as_view(), name="team"),
+    path("teams/<int:team_id>/members/", MemberListView.as_view(), name="team-members"),
+    path(
+        "teams/<int:team_id>/members/<str:username>/",
+        MemberDetailView.as_view(),
+        name="team-member",
+    ),
     path("tokens/", TokenListView.as_view(), name="tokens"),
     path("tokens/<int:token_id>/", TokenDetailView.as_view(), name="token"),
 ]

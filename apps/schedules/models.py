@@ -1,11 +1,11 @@
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from apps.jobs.models import Job
-from apps.schedules.timing import Recurrence
+from apps.schedules.timing import Recurrence, cron_describe, interval_describe
 
 
 class ScheduleKind(models.TextChoices):
@@ -73,11 +73,15 @@ class Schedule(models.Model):
         return f"{self.job} — {self.describe()}"
 
     def describe(self) -> str:
+        """When it fires, as a person says it: "At 09:00, Monday through Friday, Europe/Paris",
+        "Every 10 minutes", "Once, at 2030-01-01 00:00 UTC"."""
         if self.kind == ScheduleKind.CRON:
-            return f"cron {self.cron_expression} ({self.timezone})"
+            return f"{cron_describe(self.cron_expression)}, {self.timezone}"
         if self.kind == ScheduleKind.INTERVAL:
-            return f"every {self.interval_seconds} s"
-        return f"once at {self.once_at}"
+            return interval_describe(self.interval_seconds or 0)
+        if self.once_at is None:
+            return "Once"
+        return f"Once, at {self.once_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
     def recurrence(self) -> Recurrence:
         return schedule_recurrence(**{field: getattr(self, field) for field in RECURRENCE_FIELDS})

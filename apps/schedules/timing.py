@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from cron_descriptor import ExpressionDescriptor, Options  # type: ignore[import-untyped]
 from cronsim import CronSim
 
 # A cron expression must fire within this many local-time steps of any instant; an expression that
@@ -42,6 +43,31 @@ def cron_expand(expression: str) -> str:
     """The five-field form of an expression, with @aliases replaced."""
     stripped = " ".join(expression.split())
     return CRON_ALIASES.get(stripped.lower(), stripped)
+
+
+def cron_describe(expression: str) -> str:
+    """The expression in words, in 24-hour time ("At 09:00, Monday through Friday"); the
+    expression itself if cron-descriptor cannot read it (the rules, not it, decide what is
+    valid: apps.schedules.validation)."""
+    options = Options()
+    options.use_24hour_time_format = True
+    options.verbose = False
+    try:
+        return str(ExpressionDescriptor(cron_expand(expression), options).get_description())
+    except Exception:  # its own FormatError and others; words are a courtesy, never an error
+        return expression
+
+
+INTERVAL_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def interval_describe(seconds: int) -> str:
+    """ "Every 10 minutes", "Every day", "Every 90 seconds": in the largest unit that divides it."""
+    for unit, length in INTERVAL_UNITS:
+        if seconds % length == 0:
+            count = seconds // length
+            return f"Every {unit}" if count == 1 else f"Every {count} {unit}s"
+    return f"Every {seconds} seconds"
 
 
 @dataclass(frozen=True)

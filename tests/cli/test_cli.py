@@ -226,11 +226,140 @@ def test_schedules_ls_and_preview_and_workers_ls(dts, team):
         dts("schedules", "preview", "cron job", str(schedule.id), "--count", "2", "-o", "json")
     )
     listed = as_json(dts("schedules", "ls", "cron job", "-o", "json"))
+    table = dts("schedules", "ls", "cron job").stdout
     workers = as_json(dts("workers", "ls", "-o", "json"))
 
     assert [fire["fire_time"][11:16] for fire in fires] == ["03:00", "03:00"]
     assert [item["id"] for item in listed] == [schedule.id]
+    assert "At 03:00, UTC" in table
     assert isinstance(workers, list)
+
+
+def test_schedules_create_update_pause_resume_explain_rm(dts, team, tmp_path):
+    JobFactory(team=team, name="report", task_type="dts.noop", args={})
+
+    created = as_json(
+        dts("schedules", "create", "report", "--cron", "0 9 * * 1-5", "--timezone",
+            "Europe/Paris", "--jitter", "30", "-o", "json")
+    )  # fmt: skip
+    schedule = str(created["id"])
+    shown = yaml.safe_load(dts("schedules", "show", "report", schedule, "-o", "yaml").stdout)
+    # From cron to interval: the kind follows the option, and the cron is cleared.
+    updated = as_json(
+        dts("schedules", "update", "report", schedule, "--interval", "600", "-o", "json")
+    )
+    paused = as_json(
+        dts("schedules", "pause", "report", schedule, "--note", "maintenance", "-o", "json")
+    )
+    resumed = as_json(dts("schedules", "resume", "report", schedule, "-o", "json"))
+    explained = as_json(dts("schedules", "explain", "report", schedule, "-o", "json"))
+    table = dts("schedules", "explain", "report", schedule).stdout
+    definition = tmp_path / "schedule.yaml"
+    definition.write_text(yaml.safe_dump({"kind": "once", "once_at": "2030-01-01T00:00:00Z"}))
+    from_file = as_json(dts("schedules", "create", "report", "-f", str(definition), "-o", "json"))
+    dts("schedules", "rm", "report", schedule, "--yes")
+    listed = as_json(dts("schedules", "ls", "report", "-o", "json"))
+
+    assert (shown["kind"], shown["cron_expression"], shown["timezone"]) == (
+        "cron", "0 9 * * 1-5", "Europe/Paris",
+    )  # fmt: skip
+    assert shown["jitter_seconds"] == 30
+    assert (updated["kind"], updated["cron_expression"], updated["interval_seconds"]) == (
+        "interval", "", 600,
+    )  # fmt: skip
+    assert (paused["paused"], paused["pause_note"]) == (True, "maintenance")
+    assert resumed["paused"] is False
+    assert explained == {"last_fires": [], "skipped": []}
+    assert "Latest fires" in table
+    assert "Skipped fires" in table
+    assert from_file["once_at"].startswith("2030-01-01T00:00:00")
+    assert [item["id"] for item in listed] == [from_file["id"]]
+    dts("schedules", "show", "report", schedule, expect=ExitCode.NOT_FOUND)
+
+
+def test_schedules_bad_input_exits_with_the_apis_reason_or_as_bad_options(dts, team, tmp_path):
+    JobFactory(team=team, name="report", task_type="dts.noop", args={})
+
+    bad_cron = dts("schedules", "create", "report", "--cron", "61 * * * *", expect=6)
+    both = dts("schedules", "create", "report", "--cron", "@daily", "--interval", "60", expect=2)
+    nothing = dts("schedules", "create", "report", expect=2)
+    zone = dts("schedules", "create", "report", "--cron", "@daily", "--timezone", "Mars/Base",
+               expect=6)  # fmt: skip
+    listed = as_json(dts("schedules", "ls", "report", "-o", "json"))
+    not_a_mapping = tmp_path / "schedule.yaml"
+    not_a_mapping.write_text("- cron\n")
+    file = dts("schedules", "create", "report", "-f", str(not_a_mapping), expect=6)
+
+    assert "cron_expression" in bad_cron.output
+    assert "one of --cron, --interval and --once-at" in both.output
+    assert "--cron, --interval, --once-at or -f" in nothing.output
+    assert "timezone" in zone.output
+    assert "the definition of a schedule is a mapping" in file.output
+    assert listed == []  # nothing half-made
+
+
+def completions(words: str) -> str:
+    """What zsh's completion would offer for the command line `words` (the last one being typed)."""
+    result = CliRunner().invoke(
+        app,
+        [],
+        prog_name="dts",
+        env={"_DTS_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": words},
+    )
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_tab_completes_job_names_schedule_ids_and_run_ids(dts, team):
+    nightly = JobFactory(team=team, name="nightly", task_type="dts.noop", args={})
+    JobFactory(team=team, name="hourly", task_type="dts.noop", args={})
+    JobFactory(team=TeamFactory(name="others"), name="nightly-other", task_type="dts.noop")
+    schedule = schedule_create(job=nightly, kind="cron", cron_expression="0 3 * * *")
+    run = run_trigger(job=nightly)
+
+    jobs = completions("dts jobs show nig")
+    schedules = completions("dts schedules explain nightly ")
+    runs = completions(f"dts runs show {str(run.id)[:4]}")
+
+    assert '"nightly":"team ops"' in jobs
+    assert "hourly" not in jobs
+    assert "nightly-other" not in jobs  # not one of your teams' jobs
+    assert f'"{schedule.id}":"At 03' in schedules  # zsh's escapes then stand for "03:00, UTC"
+    assert f'"{run.id}":"dts.noop queued"' in runs
+
+
+def test_tab_completes_nothing_and_quietly_when_the_server_is_away(dts, monkeypatch):
+    monkeypatch.setenv("DTS_URL", "http://127.0.0.1:9")
+
+    assert completions("dts jobs show ni") == ""
+
+
+def test_teams_ls_show_members_and_an_admin_manages_the_members(dts, team):
+    UserFactory(username="ben")
+
+    listed = as_json(dts("teams", "ls", "-o", "json"))
+    shown = as_json(dts("teams", "show", "ops", "-o", "json"))
+    added = as_json(dts("teams", "add-member", "ops", "ben", "-o", "json"))
+    promoted = as_json(dts("teams", "set-role", "ops", "ben", "operator", "-o", "json"))
+    members = as_json(dts("teams", "members", str(team.id), "-o", "json"))
+    dts("teams", "remove-member", "ops", "ben", "--yes")
+    last_admin = dts("teams", "set-role", "ops", "ana", "viewer", expect=ExitCode.INVALID)
+    unknown = dts("teams", "add-member", "ops", "nobody", expect=ExitCode.INVALID)
+    not_staff = dts("teams", "set", "ops", "--max-active-schedules", "5", expect=ExitCode.AUTH)
+    elsewhere = dts("teams", "members", "red", expect=ExitCode.NOT_FOUND)
+
+    assert [(item["name"], item["role"]) for item in listed] == [("ops", "admin")]
+    assert shown["max_active_schedules"] is None
+    assert (added["role"], promoted["role"]) == ("viewer", "operator")
+    assert members == [
+        {"username": "ana", "role": "admin"},
+        {"username": "ben", "role": "operator"},
+    ]
+    assert team.memberships.filter(user__username="ben").count() == 0
+    assert "last admin" in last_admin.output
+    assert "username" in unknown.output
+    assert "superuser" in not_staff.output
+    assert "red" in elsewhere.output
 
 
 def test_the_console_script_is_installed():

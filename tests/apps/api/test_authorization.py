@@ -106,6 +106,44 @@ ENDPOINTS = {
         None,
         expect(200, "viewer"),
     ),
+    "team": ("get", lambda w: f"/api/v1/teams/{w.red.id}/", None, expect(200, "viewer")),
+    "team update": (
+        "patch",
+        lambda w: f"/api/v1/teams/{w.red.id}/",
+        {"max_active_schedules": 5},
+        # Its settings are the platform's to change, not its admins'.
+        {**expect(200, "admin"), "admin": 403},
+    ),
+    "team create": (
+        "post",
+        lambda w: "/api/v1/teams/",
+        {"name": "green"},
+        {**expect(201, "admin"), "admin": 403, "other_team": 403},
+    ),
+    "team members": (
+        "get",
+        lambda w: f"/api/v1/teams/{w.red.id}/members/",
+        None,
+        expect(200, "viewer"),
+    ),
+    "team member add": (
+        "post",
+        lambda w: f"/api/v1/teams/{w.red.id}/members/",
+        {"username": "other_team", "role": "viewer"},
+        expect(201, "admin"),
+    ),
+    "team member role": (
+        "patch",
+        lambda w: f"/api/v1/teams/{w.red.id}/members/viewer/",
+        {"role": "operator"},
+        expect(200, "admin"),
+    ),
+    "team member remove": (
+        "delete",
+        lambda w: f"/api/v1/teams/{w.red.id}/members/viewer/",
+        None,
+        expect(204, "admin"),
+    ),
     "job create": (
         "post",
         lambda w: "/api/v1/jobs/",
@@ -128,6 +166,7 @@ ENDPOINTS = {
             ("jobs overview", "/api/v1/jobs/overview/"),
             ("audit", "/api/v1/audit/"),
             ("tokens", "/api/v1/tokens/"),
+            ("teams", "/api/v1/teams/"),
             ("task types", "/api/v1/task-types/"),
             ("workers", "/api/v1/workers/"),
             ("queues", "/api/v1/queues/"),

@@ -54,6 +54,7 @@ def test_a_schedule_is_created_previewed_and_explained(world, client_as):
     preview = admin.get(url(world, f"{created['id']}/preview/?count=3")).json()
     explained = admin.get(url(world, f"{created['id']}/explain/")).json()
 
+    assert created["description"] == "At 02:30, Europe/Paris"
     assert len(preview["fire_times"]) == 3
     assert explained["skipped"][0]["reason"] == "paused"
     assert explained["last_fires"] == []
