@@ -5,6 +5,7 @@ trail, which apps.accounts may not import.
 Who may call them is the API's to enforce (apps.api.teams): a team's admins manage its members,
 superusers (who run the platform) everything, teams and their settings included."""
 
+import re
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -18,6 +19,8 @@ from apps.core.exceptions import InvalidTransition, NotFound, ValidationFailed
 from apps.core.validation import model_validate
 
 TEAM_SETTINGS = ("name", "max_active_schedules")
+# What Django lets a user name be (UnicodeUsernameValidator, AbstractUser's length).
+USERNAME = re.compile(r"[\w.@+-]{1,150}")
 
 
 @transaction.atomic
@@ -108,11 +111,14 @@ def member_remove(*, membership: Membership, actor: Actor) -> None:
 
 
 def membership_get(*, team: Team, username: str) -> Membership:
-    membership = (
-        Membership.objects.select_related("user", "team")
-        .filter(team=team, user__username=username)
-        .first()
-    )
+    """The membership in `team` of the user named `username` (from a URL: anything at all)."""
+    membership = None
+    if USERNAME.fullmatch(username):  # else no user has it, and PostgreSQL refuses a NUL
+        membership = (
+            Membership.objects.select_related("user", "team")
+            .filter(team=team, user__username=username)
+            .first()
+        )
     if membership is None:
         raise NotFound(f"{username!r} is not a member of {team.name}.", field="username")
     return membership

@@ -148,4 +148,6 @@ def path_values(world: Any, token_id: int) -> dict[str, str]:
         "schedule_id": str(world.schedule.id),
         "run_id": str(world.failed_run.id),
         "token_id": str(token_id),
+        "team_id": str(world.red.id),
+        "username": "viewer",
     }

@@ -43,6 +43,8 @@ VALID_BODIES = {
     "jobs_create": {"team": "red", "name": "fuzzed", "task_type": "dts.noop", "args": {}},
     "schedules_create": {"kind": "interval", "interval_seconds": 3600},
     "tokens_create": {"username": "admin", "password": "wrong", "name": "fuzz"},
+    "teams_create": {"name": "fuzzed"},
+    "teams_members_create": {"username": "other_team", "role": "viewer"},
     "schedules_pause": {"note": "fuzz"},
     "jobs_trigger": {},
 }
@@ -61,11 +63,24 @@ def unthrottled(monkeypatch):
     monkeypatch.setattr(CountingThrottle, "allow_request", lambda self, request, view: True)
 
 
+# Operations only a superuser may call (a team's admin gets 403): fuzzed as the superuser.
+PLATFORM_OPERATIONS = {"teams_create", "teams_update"}
+
+
 def clients(world) -> dict[str, Client]:
-    """The red team's admin (the member) and an anonymous client."""
-    member = APIClient(raise_request_exception=False)
+    """The red team's admin (the member), a superuser and an anonymous client."""
+    member, superuser = (APIClient(raise_request_exception=False) for _ in range(2))
     member.force_login(world.users["admin"])
-    return {"member": member, "anonymous": APIClient(raise_request_exception=False)}
+    superuser.force_login(world.users["superuser"])
+    return {
+        "member": member,
+        "superuser": superuser,
+        "anonymous": APIClient(raise_request_exception=False),
+    }
+
+
+def actor_of(operation: dict[str, Any]) -> str:
+    return "superuser" if operation["operationId"] in PLATFORM_OPERATIONS else "member"
 
 
 class Sender:
@@ -109,16 +124,17 @@ def test_no_api_operation_answers_a_server_error_to_hostile_parameters(world, va
     sender = Sender(clients(world))
 
     for method, path, operation in in_fuzzing_order():
+        actor = actor_of(operation)
         for parameter in operation.get("parameters", []):
             for text in values_for(parameter["schema"], parameter["name"], parameter["in"]):
                 if parameter["in"] == "path":
                     url = filled(path, {**valid, parameter["name"]: text})
                 else:
                     url = f"{filled(path, valid)}?{parameter['name']}={text}"
-                sender.send("member", method, url)
+                sender.send(actor, method, url)
         if method != "delete":  # with a valid id it would delete, whatever the query
             for unknown in ("?unknown=1", "?limit=1&limit=2", "?" + "a=1&" * 2000, "?%00=%00"):
-                sender.send("member", method, filled(path, valid) + unknown)
+                sender.send(actor, method, filled(path, valid) + unknown)
         anonymous_url = filled(path, valid)
         sender.send("anonymous", method, anonymous_url + "?cursor=%00&job=" + str(10**30))
         sender.send("anonymous", method, anonymous_url, b"{")
@@ -136,12 +152,13 @@ def test_no_api_operation_answers_a_server_error_to_hostile_bodies(world, valid,
         if method not in ("post", "patch", "put"):
             continue
         url = filled(path, valid)
+        actor = actor_of(operation)
         base = VALID_BODIES.get(operation["operationId"], {})
         for name in operation["body_properties"]:
             for value in JSON_VALUES:
-                sender.send("member", method, url, json.dumps({**base, name: value}).encode())
+                sender.send(actor, method, url, json.dumps({**base, name: value}).encode())
         for raw in RAW_BODIES:
-            sender.send("member", method, url, raw)
+            sender.send(actor, method, url, raw)
         sender.send("anonymous", method, url, json.dumps(base).encode())
 
     assert sender.failures == [], "\n".join(sender.failures)

@@ -69,6 +69,8 @@ def test_hostile_query_parameters_are_no_server_error_on_sqlite(dev):
         "schedule_id": str(schedules[0]["id"]) if schedules else "1",
         "run_id": runs[0],
         "token_id": "1",
+        "team_id": "1",
+        "username": "admin",
     }
     failures = []
 
