@@ -26,12 +26,16 @@ def team_create(*, name: str, max_active_schedules: int | None = None) -> Team:
     return team
 
 
-def membership_set(*, team: Team, user: User, role: Role | str) -> Membership:
-    """Give `user` the `role` in `team`, replacing the role they had there."""
+def role_check(role: Role | str) -> None:
     if role not in Role.values:
         raise ValidationFailed(
             f"Unknown role {role!r}; one of {', '.join(Role.values)}.", field="role"
         )
+
+
+def membership_set(*, team: Team, user: User, role: Role | str) -> Membership:
+    """Give `user` the `role` in `team`, replacing the role they had there."""
+    role_check(role)
     membership, _ = Membership.objects.update_or_create(
         team=team, user=user, defaults={"role": role}
     )

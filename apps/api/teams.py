@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.models import Membership, Role, Team
-from apps.accounts.selectors import user_role, user_teams
+from apps.accounts.selectors import user_roles, user_teams
 from apps.api.errors import ERROR_RESPONSES
 from apps.api.fields import TextField
 from apps.api.permissions import role_require
@@ -37,8 +37,14 @@ class TeamSerializer(serializers.ModelSerializer[Team]):
         read_only_fields = fields
 
     def get_role(self, team: Team) -> str | None:
-        role = user_role(user=self.context["request"].user, team_id=team.id)
+        role = self.context["roles"][team.id]
         return role.value if role else None
+
+
+def teams_data(request: Request, teams: list[Team]) -> list[dict[str, Any]]:
+    """The teams as the API shows them, with the user's role in each (one query for all)."""
+    roles = user_roles(user=request.user, team_ids=[team.id for team in teams])
+    return TeamSerializer(teams, many=True, context={"roles": roles}).data  # type: ignore[return-value]
 
 
 class TeamWriteSerializer(serializers.Serializer[Any]):
@@ -85,8 +91,7 @@ class TeamListView(APIView):
         operation_id="teams_list", responses={200: TeamSerializer(many=True), **ERROR_RESPONSES}
     )
     def get(self, request: Request) -> Response:
-        teams = user_teams(user=request.user).order_by("name")
-        return Response(TeamSerializer(teams, many=True, context={"request": request}).data)
+        return Response(teams_data(request, list(user_teams(user=request.user).order_by("name"))))
 
     @extend_schema(
         operation_id="teams_create",
@@ -98,10 +103,7 @@ class TeamListView(APIView):
         body = TeamWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         team = team_add(actor=request.user, **body.validated_data)
-        return Response(
-            TeamSerializer(team, context={"request": request}).data,
-            status=status.HTTP_201_CREATED,
-        )
+        return Response(teams_data(request, [team])[0], status=status.HTTP_201_CREATED)
 
 
 class TeamDetailView(APIView):
@@ -109,8 +111,7 @@ class TeamDetailView(APIView):
         operation_id="teams_retrieve", responses={200: TeamSerializer, **ERROR_RESPONSES}
     )
     def get(self, request: Request, team_id: int) -> Response:
-        team = visible_team(request, team_id)
-        return Response(TeamSerializer(team, context={"request": request}).data)
+        return Response(teams_data(request, [visible_team(request, team_id)])[0])
 
     @extend_schema(
         operation_id="teams_update",
@@ -123,7 +124,7 @@ class TeamDetailView(APIView):
         body = TeamWriteSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         team = team_update(team=team, data=dict(body.validated_data), actor=request.user)
-        return Response(TeamSerializer(team, context={"request": request}).data)
+        return Response(teams_data(request, [team])[0])
 
 
 class MemberListView(APIView):

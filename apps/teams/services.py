@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from apps.accounts.models import Membership, Role, Team
-from apps.accounts.services import membership_set
+from apps.accounts.services import membership_set, role_check
 from apps.audit.models import AuditAction
 from apps.audit.services import Actor, audit_record, field_changes
 from apps.core.exceptions import InvalidTransition, NotFound, ValidationFailed
@@ -76,10 +76,7 @@ def member_add(*, team: Team, username: str, role: str, actor: Actor) -> Members
 
 @transaction.atomic
 def member_role_set(*, membership: Membership, role: str, actor: Actor) -> Membership:
-    if role not in Role.values:
-        raise ValidationFailed(
-            f"Unknown role {role!r}; one of {', '.join(Role.values)}.", field="role"
-        )
+    role_check(role)
     old = membership.role
     if old == Role.ADMIN and role != Role.ADMIN:
         _other_admin_require(membership, "demoted")
