@@ -38,6 +38,11 @@ STOP_TIMEOUT_S = 5.0
 _started: list[subprocess.Popen[bytes]] = []
 
 
+def queue_lists(queue: str) -> list[str]:
+    """The Redis lists a kombu queue's messages wait in: the queue's, and one per priority."""
+    return [queue, *(f"{queue}{KOMBU_PRIORITY_SEPARATOR}{n}" for n in KOMBU_PRIORITIES)]
+
+
 def redis_url(db: int) -> str:
     return f"{REDIS_URL}/{db}"
 
@@ -68,7 +73,7 @@ class QueueCollector:
     """
 
     def __init__(self, url: str, queue: str = QUEUE) -> None:
-        self.lists = [queue, *(f"{queue}{KOMBU_PRIORITY_SEPARATOR}{n}" for n in KOMBU_PRIORITIES)]
+        self.lists = queue_lists(queue)
         self.arrivals: list[tuple[float, bytes]] = []
         self._client = redis.Redis.from_url(url)
         self._stop = threading.Event()

@@ -92,7 +92,4 @@ def _round(peer: DtsPeer, size: int) -> dict[str, Any]:
 
 def _messages(db: int) -> int:
     client = redis.Redis.from_url(infra.redis_url(db))
-    names = [infra.QUEUE] + [
-        f"{infra.QUEUE}{infra.KOMBU_PRIORITY_SEPARATOR}{n}" for n in infra.KOMBU_PRIORITIES
-    ]
-    return sum(int(client.llen(name)) for name in names)
+    return sum(int(client.llen(name)) for name in infra.queue_lists(infra.QUEUE))
