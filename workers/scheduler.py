@@ -210,12 +210,13 @@ class BacklogGauges:
 
     def measure(self) -> None:
         try:
-            now = timezone.now()
-            due_schedules_record(schedules_due_count(now=now))
+            due_schedules_record(schedules_due_count(now=timezone.now()))
             queues = queue_names()
             oldest = runs_oldest_queued_at(queues=queues)
+            depths = broker_queue_depths(queues)
+            now = timezone.now()  # after both reads: a run queued meanwhile is no younger than 0
             broker_queues_record(
-                depths=broker_queue_depths(queues),
+                depths=depths,
                 oldest_ages={
                     queue: max(0.0, (now - queued_at).total_seconds())
                     for queue, queued_at in oldest.items()
