@@ -12,6 +12,7 @@ from apps.api.jobs import (
     JobTriggerView,
 )
 from apps.api.logs import LogSearchView
+from apps.api.manifests import ApplyView, ManifestSchemaView
 from apps.api.runs import (
     RunCancelView,
     RunCountsView,
@@ -38,6 +39,7 @@ SCHEDULE = "jobs/<int:job_id>/schedules/<int:schedule_id>/"
 
 v1 = [
     path("task-types/", TaskTypeListView.as_view(), name="task-types"),
+    path("apply/", ApplyView.as_view(), name="apply"),
     path("jobs/", JobListView.as_view(), name="jobs"),
     path("jobs/overview/", JobOverviewView.as_view(), name="jobs-overview"),
     path("jobs/<int:job_id>/", JobDetailView.as_view(), name="job"),
@@ -76,6 +78,7 @@ v1 = [
 urlpatterns = [
     path("v1/", include((v1, "api"), namespace="v1")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/manifest/", ManifestSchemaView.as_view(), name="manifest-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Last: an unknown address ending in "/" (one without is first redirected to it).
     re_path(r"^[\s\S]*/$", api_not_found),

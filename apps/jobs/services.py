@@ -120,7 +120,7 @@ def job_create(
     _job_validate(job)
     _job_save(job)
     job.tags.set(tag_objects)
-    definition = _definition(job)
+    definition = job_definition(job)
     events_record([_job_event(EventType.JOB_CREATED, job, definition=definition)])
     audit_record(
         actor=actor,
@@ -136,7 +136,7 @@ def job_create(
 def job_update(*, job: Job, data: dict[str, Any], actor: Actor = None) -> Job:
     """Change the job's fields named in `data`; `enabled` off and on is a pause and a resume."""
     editable_fields_check(data, EDITABLE_FIELDS)
-    before = _definition(Job.objects.select_for_update().get(id=job.id))
+    before = job_definition(Job.objects.select_for_update().get(id=job.id))
     fields = {field: value for field, value in data.items() if field != "tags"}
     for field, value in fields.items():
         setattr(job, field, value)
@@ -145,7 +145,7 @@ def job_update(*, job: Job, data: dict[str, Any], actor: Actor = None) -> Job:
     _job_save(job, update_fields=[*fields, "updated_at"])
     if tag_objects is not None:
         job.tags.set(tag_objects)
-    changes = field_changes(before, _definition(job), fields=data)
+    changes = field_changes(before, job_definition(job), fields=data)
     if not changes:
         return job
     if "enabled" in changes:
@@ -188,7 +188,8 @@ def _tags(names: Iterable[str]) -> list[Tag]:
     return tags
 
 
-def _definition(job: Job) -> dict[str, Any]:
+def job_definition(job: Job) -> dict[str, Any]:
+    """What the job is defined by: its editable fields, by name."""
     definition = {field: getattr(job, field) for field in sorted(EDITABLE_FIELDS - {"tags"})}
     definition["tags"] = sorted(job.tags.values_list("name", flat=True)) if job.pk else []
     return definition

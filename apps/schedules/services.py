@@ -95,7 +95,10 @@ def schedule_create(
         action=AuditAction.CREATE,
         target=schedule,
         team_id=job.team_id,
-        changes={field: {"old": None, "new": value} for field, value in _fields(schedule).items()},
+        changes={
+            field: {"old": None, "new": value}
+            for field, value in schedule_definition(schedule).items()
+        },
     )
     scheduler_wake()
     return schedule
@@ -117,7 +120,7 @@ def schedule_update(*, schedule: Schedule, data: dict[str, Any], actor: Actor = 
     after = max(now, schedule.last_fired_for) if schedule.last_fired_for else now
     schedule_next_fire_set(schedule, after=after)
     schedule.save(update_fields=[*data, "next_scheduled_for", "next_fire_at", "updated_at"])
-    changes = field_changes(_fields(stored), _fields(schedule), fields=data)
+    changes = field_changes(schedule_definition(stored), schedule_definition(schedule), fields=data)
     if changes:
         audit_record(
             actor=actor,
@@ -210,7 +213,8 @@ def _team_cap_check(team_id: int, *, adding: int) -> None:
         )
 
 
-def _fields(schedule: Schedule) -> dict[str, Any]:
+def schedule_definition(schedule: Schedule) -> dict[str, Any]:
+    """What the schedule is defined by: its editable fields, by name."""
     return {field: getattr(schedule, field) for field in sorted(EDITABLE_FIELDS)}
 
 

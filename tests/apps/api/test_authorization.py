@@ -151,6 +151,13 @@ ENDPOINTS = {
         # Another team's admin names a team that is not theirs: refused as bad input.
         {**expect(201, "admin"), "other_team": 400},
     ),
+    "apply": (
+        "post",
+        lambda w: "/api/v1/apply/",
+        {"documents": [{"team": "red", "name": "new", "task_type": "dts.noop"}]},
+        # Another team's admin names a team that is not theirs: refused as bad input.
+        {**expect(200, "admin"), "other_team": 400},
+    ),
     **{
         f"{name} list": (
             "get",

@@ -1,0 +1,214 @@
+"""Jobs as code: a set of declared jobs, each with its schedules, applied as one change.
+
+A job is matched by (team, name). A field its declaration leaves out takes its default, except a
+job's `enabled`, which pausing and resuming change: left out, it stays as it is. A job whose
+declaration lists schedules has exactly these (an empty list: none); one that does not list them
+keeps its own. Declared schedules are matched to the job's by their whole definition, then by
+their timing, then in order; what is left over is created, or deleted.
+
+Nothing is written unless everything is valid: every refusal is collected with the path of the
+field at fault (`documents[2].schedules[0].cron_expression`), and one refusal rolls back all.
+A dry run makes the same changes, so it gives the same answer, and rolls them back.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from django.db import transaction
+from django.db.models import Field, Model
+
+from apps.accounts.models import Team
+from apps.audit.services import Actor
+from apps.core.exceptions import ApplicationError, ValidationFailed
+from apps.jobs.models import Job
+from apps.jobs.services import EDITABLE_FIELDS as JOB_FIELDS
+from apps.jobs.services import job_create, job_definition, job_delete, job_update
+from apps.schedules.models import RECURRENCE_FIELDS, Schedule
+from apps.schedules.services import EDITABLE_FIELDS as SCHEDULE_FIELDS
+from apps.schedules.services import (
+    schedule_create,
+    schedule_definition,
+    schedule_delete,
+    schedule_update,
+)
+
+CREATED, CONFIGURED, UNCHANGED, DELETED = "created", "configured", "unchanged", "deleted"
+
+
+@dataclass(frozen=True)
+class JobDeclaration:
+    where: str  # where it was declared, the start of its refusals' paths: "documents[2]"
+    team: Team
+    name: str
+    fields: dict[str, Any]  # the job's fields it declares, name included
+    schedules: list[dict[str, Any]] | None  # None: the job's schedules are not declared
+
+
+@dataclass
+class Change:
+    """What the apply did (or, in a dry run, would do) to one job or schedule."""
+
+    kind: str  # "job" or "schedule"
+    action: str  # CREATED, CONFIGURED, UNCHANGED or DELETED
+    team: str
+    job: str
+    id: int | None  # None for what a dry run would create
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+@dataclass
+class _Apply:
+    actor: Actor
+    dry_run: bool
+    changes: list[Change] = field(default_factory=list)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    @contextmanager
+    def collecting(self, where: str) -> Iterator[None]:
+        """Undo the block's writes and note its refusal, under `where`, if it is refused."""
+        try:
+            with transaction.atomic():
+                yield
+        except ApplicationError as refusal:
+            for name, messages in _problems(refusal).items():
+                path = f"{where}.{name}" if name else where
+                self.errors.setdefault(path, []).extend(messages)
+
+    def note(
+        self, kind: str, action: str, job: Job, target: Model, before: Any, after: Any
+    ) -> None:
+        created_in_dry_run = self.dry_run and action == CREATED
+        self.changes.append(
+            Change(
+                kind=kind,
+                action=action,
+                team=job.team.name,
+                job=job.name,
+                id=None if created_in_dry_run else target.pk,
+                before=before,
+                after=after,
+            )
+        )
+
+
+@transaction.atomic
+def declarations_apply(
+    *, declarations: list[JobDeclaration], prune: bool, dry_run: bool, actor: Actor = None
+) -> list[Change]:
+    """Make the declared jobs so, and with `prune` delete the jobs of the declared teams that are
+    not declared; in a dry run, say what would change and change nothing."""
+    run = _Apply(actor=actor, dry_run=dry_run)
+    declared: dict[tuple[int, str], str] = {}
+    for declaration in declarations:
+        where = declaration.where
+        key = (declaration.team.id, declaration.name)
+        if key in declared:
+            run.errors[f"{where}.name"] = [f"{declared[key]} declares this job too."]
+            continue
+        declared[key] = where
+        with run.collecting(where):
+            job = _job_apply(run, declaration)
+            if declaration.schedules is not None:
+                _schedules_apply(run, job, declaration.schedules, where=where)
+    if prune:
+        for team in {declaration.team for declaration in declarations}:
+            names = [name for team_id, name in declared if team_id == team.id]
+            for job in team.jobs.exclude(name__in=names).order_by("name"):
+                run.note("job", DELETED, job, job, job_definition(job), None)
+                job_delete(job=job, actor=actor)
+    if run.errors:
+        path, messages = next(iter(run.errors.items()))
+        raise ValidationFailed(messages[0], field=path, extra={"errors": run.errors})
+    if dry_run:
+        transaction.set_rollback(True)
+    return run.changes
+
+
+def _job_apply(run: _Apply, declaration: JobDeclaration) -> Job:
+    job = Job.objects.filter(team=declaration.team, name=declaration.name).first()
+    if job is None:
+        job = job_create(team=declaration.team, actor=run.actor, **declaration.fields)
+        run.note("job", CREATED, job, job, None, job_definition(job))
+        return job
+    before = job_definition(job)
+    wanted = {
+        name: declaration.fields.get(name, _default(Job, name))
+        for name in JOB_FIELDS
+        if name in declaration.fields or name != "enabled"
+    }
+    changes = {name: value for name, value in wanted.items() if before[name] != value}
+    if changes:
+        job_update(job=job, data=changes, actor=run.actor)
+    run.note("job", CONFIGURED if changes else UNCHANGED, job, job, before, job_definition(job))
+    if changes:
+        job.refresh_from_db()  # a schedule's checks read the job's fields
+    return job
+
+
+def _schedules_apply(run: _Apply, job: Job, declared: list[dict[str, Any]], *, where: str) -> None:
+    wanted = [
+        {name: fields.get(name, _default(Schedule, name)) for name in SCHEDULE_FIELDS}
+        for fields in declared
+    ]
+    existing = list(job.schedules.order_by("id"))
+    pairs, unmatched = _schedules_matched(existing, wanted)
+    for gone in unmatched:  # first: the places they free count for the team's cap
+        run.note("schedule", DELETED, job, gone, schedule_definition(gone), None)
+        schedule_delete(schedule=gone, actor=run.actor)
+    for index, schedule in pairs:
+        with run.collecting(f"{where}.schedules[{index}]"):
+            if schedule is None:
+                data = dict(wanted[index])
+                data["timezone_name"] = data.pop("timezone")
+                created = schedule_create(job=job, actor=run.actor, **data)
+                run.note("schedule", CREATED, job, created, None, schedule_definition(created))
+                continue
+            before = schedule_definition(schedule)
+            changes = {
+                name: value for name, value in wanted[index].items() if before[name] != value
+            }
+            if changes:
+                schedule_update(schedule=schedule, data=changes, actor=run.actor)
+            action = CONFIGURED if changes else UNCHANGED
+            run.note("schedule", action, job, schedule, before, schedule_definition(schedule))
+
+
+def _schedules_matched(
+    existing: list[Schedule], wanted: list[dict[str, Any]]
+) -> tuple[list[tuple[int, Schedule | None]], list[Schedule]]:
+    """Each wanted schedule (by index) with the existing one it becomes, or None (a new one);
+    and the existing ones none becomes. Matched by whole definition, then by timing, then in
+    order: changing one schedule's cron expression changes that schedule, keeping its history."""
+    definitions = {schedule.id: schedule_definition(schedule) for schedule in existing}
+    free = list(existing)
+    matched: dict[int, Schedule | None] = {}
+    for same in (
+        lambda a, b: a == b,
+        lambda a, b: all(a[name] == b[name] for name in RECURRENCE_FIELDS),
+        lambda a, b: True,
+    ):
+        for index, fields in enumerate(wanted):
+            if index in matched:
+                continue
+            schedule = next((s for s in free if same(definitions[s.id], fields)), None)
+            if schedule is not None:
+                free.remove(schedule)
+                matched[index] = schedule
+    return [(index, matched.get(index)) for index in range(len(wanted))], free
+
+
+def _default(model: type[Model], name: str) -> Any:
+    if name == "tags":
+        return []
+    return cast(Field, model._meta.get_field(name)).get_default()
+
+
+def _problems(refusal: ApplicationError) -> dict[str | None, list[str]]:
+    """A refusal's messages by field (None: the object as a whole)."""
+    found = refusal.extra.get("errors")
+    if isinstance(found, dict):
+        return {None if name == "__all__" else name: [str(found[name])] for name in found}
+    return {refusal.field: [refusal.message]}
