@@ -39,9 +39,12 @@ class ExitCode:
 
 
 class ApiError(Exception):
-    def __init__(self, message: str, exit_code: int) -> None:
+    def __init__(
+        self, message: str, exit_code: int, errors: dict[str, list[str]] | None = None
+    ) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.errors = errors or {}  # every field at fault, when the server named several
 
 
 def _received(
@@ -86,7 +89,11 @@ class Client:
         except httpx.HTTPError as error:
             raise ApiError(f"Cannot reach {self.url}: {error}", ExitCode.NETWORK) from error
         if response.status_code >= 400:
-            raise ApiError(_error_message(response), exit_code_for(response.status_code))
+            raise ApiError(
+                _error_message(response),
+                exit_code_for(response.status_code),
+                _field_errors(response),
+            )
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
@@ -167,6 +174,14 @@ def _retried_status(status: int) -> bool:
     """Whether a handshake answered with `status` is worth trying again: the server is failing,
     restarting or busy, not refusing."""
     return status >= 500 or status in (408, 429)
+
+
+def _field_errors(response: httpx.Response) -> dict[str, list[str]]:
+    try:
+        errors = response.json()["error"]["errors"]
+    except (ValueError, KeyError, TypeError):
+        return {}
+    return errors if isinstance(errors, dict) else {}
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -5,15 +5,17 @@ Every command exits 0 when it did what was asked; see ExitCode (cli/client.py) f
 
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 import yaml
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from cli import completion
+from cli import completion, manifests
 from cli.client import ApiError, Client, ExitCode
 from cli.config import NotLoggedIn, Settings, settings_load, settings_save
 from cli.output import Output, console, errors, show
@@ -67,7 +69,7 @@ def client() -> Client:
 
 
 def fail(message: str, code: int) -> NoReturn:
-    errors.print(f"[red]Error:[/red] {message}")
+    errors.print(f"[red]Error:[/red] {message}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -137,6 +139,56 @@ def login(
     token = call(api.post, "/api/v1/tokens/", body)
     path = settings_save(Settings(url=url.rstrip("/"), token=token["token"]))
     errors.print(f"Logged in as {username}; token {token['prefix']}… saved in {path}.")
+
+
+@app.command("apply")
+def apply(
+    files: Annotated[
+        list[Path],
+        typer.Option(
+            "--file",
+            "-f",
+            help="A YAML file of declared jobs, or a folder of them; may be repeated.",
+        ),
+    ],
+    prune: Annotated[
+        bool, typer.Option(help="Delete the jobs of the files' teams that no file declares.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="Print the changes as a diff, and change nothing.")
+    ] = False,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Make the jobs the files declare, with their schedules, so: all of it, or nothing
+    (docs/cli.md, "Jobs as code")."""
+    try:
+        documents, sources = manifests.documents_read(files)
+    except manifests.Unreadable as error:
+        fail(str(error), ExitCode.INVALID)
+    if not documents:
+        fail(f"No documents in {', '.join(map(str, files))}.", ExitCode.INVALID)
+    body = {"documents": documents, "prune": prune, "dry_run": dry_run}
+    try:
+        result = client().post("/api/v1/apply/", manifests.json_ready(body))
+    except ApiError as error:
+        for line in manifests.refusals_located(error.errors, sources) or [str(error)]:
+            errors.print(f"[red]Error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(error.exit_code) from error
+    if output != Output.TABLE:
+        show(result, output)
+        return
+    changes = result["changes"]
+    for change in changes:
+        if dry_run and change["action"] != "unchanged":
+            console.print(manifests.change_diff(change), markup=False, highlight=False, end="")
+        else:
+            console.print(f"{manifests.change_name(change)} {change['action']}", markup=False)
+    counts = Counter(change["action"] for change in changes)
+    if not result["changed"]:
+        errors.print(f"No changes: {len(changes)} objects as declared.")
+    else:
+        summary = ", ".join(f"{count} {action}" for action, count in sorted(counts.items()))
+        errors.print(f"{summary}{' (dry run: nothing was changed)' if dry_run else ''}.")
 
 
 @jobs.command("ls")

@@ -1,6 +1,6 @@
-"""Jobs as code: /api/v1/apply/ takes a whole set of declared jobs with their schedules and
-applies it in one transaction (docs/jobs-as-code.md); /api/schema/manifest/ is the JSON Schema of
-one declared job, the document a file of `dts apply` holds."""
+"""Jobs as code (docs/cli.md): /api/v1/apply/ takes a whole set of declared jobs with their
+schedules and applies it in one transaction; /api/schema/manifest/ is the JSON Schema of one
+declared job, the document a file of `dts apply` holds."""
 
 import functools
 from typing import Any

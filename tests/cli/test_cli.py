@@ -11,7 +11,6 @@ import time
 
 import pytest
 import yaml
-from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 from typer.testing import CliRunner
@@ -26,43 +25,11 @@ from apps.runs.states import RunState
 from apps.schedules.services import schedule_create
 from cli.client import ExitCode
 from cli.main import app
+from tests.cli.conftest import as_json
 from tests.conftest import REPO
 from tests.factories import JobFactory, MembershipFactory, RunFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _throttle_counts_cleared():
-    """Logins are throttled per client address, counted in Redis across tests."""
-    cache.clear()
-
-
-@pytest.fixture
-def team():
-    return TeamFactory(name="ops")
-
-
-@pytest.fixture
-def dts(api_server, tmp_path, monkeypatch, team):
-    """Run `dts` as an admin of team "ops", logged in to the live server."""
-    user = MembershipFactory(team=team, user=UserFactory(username="ana"), role=Role.ADMIN).user
-    _, secret = token_create(user=user, name="cli")
-    monkeypatch.setenv("DTS_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("DTS_URL", api_server)
-    monkeypatch.setenv("DTS_TOKEN", secret)
-    runner = CliRunner()
-
-    def run(*args: str, expect: int = 0, input: str | None = None):
-        result = runner.invoke(app, list(args), input=input)
-        assert result.exit_code == expect, result.output
-        return result
-
-    return run
-
-
-def as_json(result):
-    return json.loads(result.stdout)
 
 
 def test_login_stores_the_token_readable_only_by_its_owner(api_server, tmp_path, monkeypatch):

@@ -15,7 +15,6 @@ from types import SimpleNamespace
 import pytest
 import redis
 from django.conf import settings
-from django.core.cache import cache
 from typer.testing import CliRunner
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
@@ -31,11 +30,6 @@ from tests.factories import JobFactory, MembershipFactory, TeamFactory, UserFact
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SYNC = {"type": "sync", "stream": "team.1", "epoch": "ab", "seq": 0}
-
-
-@pytest.fixture(autouse=True)
-def _throttle_counts_cleared():
-    cache.clear()
 
 
 @pytest.fixture
