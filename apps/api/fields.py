@@ -15,6 +15,16 @@ class TextField(serializers.CharField):
         return str(super().to_internal_value(data))
 
 
+class BooleanValue(serializers.BooleanField):
+    """A JSON true or false, and only that: DRF's BooleanField also takes 1, "yes" and "on", which
+    the schema says it does not (a query parameter, all text, takes those)."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class JSONObjectField(serializers.JSONField):
     """A JSON object, and only that (a task's arguments): JSONField takes any JSON value."""
 

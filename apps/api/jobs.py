@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role, Team
 from apps.accounts.selectors import user_teams
 from apps.api.errors import ERROR_RESPONSES
-from apps.api.fields import JSONObjectField, QueryText, TextField
+from apps.api.fields import BooleanValue, JSONObjectField, QueryText, TextField
 from apps.api.pagination import LimitPage, LimitPageQuery, limit_page_of
 from apps.api.permissions import role_require
 from apps.api.runs import RunSerializer
@@ -96,7 +96,7 @@ class JobDefinitionSerializer(serializers.Serializer[Any]):
     args = JSONObjectField(required=False, help_text="A JSON object for the task type.")
     queue = serializers.ChoiceField(choices=queue_choices(), required=False)
     priority = serializers.IntegerField(min_value=0, max_value=9, required=False)
-    enabled = serializers.BooleanField(required=False)
+    enabled = BooleanValue(required=False)
     soft_timeout_seconds = serializers.IntegerField(
         min_value=1, max_value=7 * 24 * 3600, required=False, allow_null=True
     )
@@ -117,8 +117,8 @@ class JobDefinitionSerializer(serializers.Serializer[Any]):
     retry_backoff_max_seconds = serializers.IntegerField(
         min_value=1, max_value=7 * 24 * 3600, required=False
     )
-    retry_jitter = serializers.BooleanField(required=False)
-    idempotent = serializers.BooleanField(required=False)
+    retry_jitter = BooleanValue(required=False)
+    idempotent = BooleanValue(required=False)
 
 
 class JobCreateSerializer(JobDefinitionSerializer):

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role
 from apps.accounts.selectors import user_teams
 from apps.api.errors import ERROR_RESPONSES
-from apps.api.fields import TextField
+from apps.api.fields import BooleanValue, TextField
 from apps.api.jobs import JobDefinitionSerializer
 from apps.api.permissions import role_require
 from apps.api.schedules import ScheduleDefinitionSerializer
@@ -76,7 +76,7 @@ class JobDocumentSerializer(StrictSerializer, JobDefinitionSerializer):
         choices=["job"], required=False, help_text="What the document declares (default: job)."
     )
     team = TextField(max_length=100, help_text="The name of the owning team.")
-    enabled = serializers.BooleanField(
+    enabled = BooleanValue(
         required=False, help_text="Left out: as it is (pausing and resuming change it)."
     )
     schedules = ScheduleDocumentSerializer(  # type: ignore[call-arg]
@@ -92,12 +92,10 @@ class ApplyBodySerializer(StrictSerializer):
     document are found, those of its shape and those its values meet in the services."""
 
     documents = serializers.ListField(child=serializers.JSONField(), max_length=MAX_DOCUMENTS)
-    prune = serializers.BooleanField(
+    prune = BooleanValue(
         default=False, help_text="Delete the jobs of the documents' teams that none declares."
     )
-    dry_run = serializers.BooleanField(
-        default=False, help_text="Say what would change, and change nothing."
-    )
+    dry_run = BooleanValue(default=False, help_text="Say what would change, and change nothing.")
 
 
 class ApplySerializer(ApplyBodySerializer):

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.models import Role
 from apps.api.errors import ERROR_RESPONSES
-from apps.api.fields import TextField
+from apps.api.fields import BooleanValue, TextField
 from apps.api.jobs import visible_job
 from apps.api.pagination import QuerySerializer
 from apps.api.permissions import role_require
@@ -78,7 +78,7 @@ class ScheduleDefinitionSerializer(serializers.Serializer[Any]):
         min_value=0, max_value=7 * DAY, required=False
     )
     catch_up_max_fires = serializers.IntegerField(min_value=1, max_value=1000, required=False)
-    enabled = serializers.BooleanField(required=False)
+    enabled = BooleanValue(required=False)
 
 
 class PauseSerializer(serializers.Serializer[Any]):

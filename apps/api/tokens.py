@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import ApiToken
 from apps.accounts.services import MAX_TOKEN_DAYS, token_create, token_revoke
 from apps.api.errors import ERROR_RESPONSES
-from apps.api.fields import TextField
+from apps.api.fields import BooleanValue, TextField
 from apps.api.throttling import LoginThrottle, login_failed_lockout_check, login_lockout_check
 
 
@@ -35,7 +35,7 @@ class TokenCreateSerializer(serializers.Serializer[Any]):
     name = TextField(max_length=100)
     days = serializers.IntegerField(min_value=1, max_value=MAX_TOKEN_DAYS, default=90)
     # Declared fields leave the class (DRF's metaclass), so this shadows no Field attribute.
-    read_only = serializers.BooleanField(default=False)  # type: ignore[assignment]
+    read_only = BooleanValue(default=False)  # type: ignore[assignment]
 
 
 class TokenCreatedSerializer(TokenSerializer):
