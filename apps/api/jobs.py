@@ -30,6 +30,7 @@ from apps.runs.models import RunTrigger
 from apps.runs.selectors import MAX_LATEST_RUNS, runs_latest_per_job
 from apps.runs.services.build import run_trigger
 from apps.runs.states import RunState
+from apps.schedules.selectors import schedules_of_jobs
 from dispatch.queues import queue_choices
 
 
@@ -150,13 +151,22 @@ class LatestRunSerializer(serializers.Serializer[Any]):
     created_at = serializers.DateTimeField()
 
 
+class ScheduleBriefSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    description = serializers.CharField(help_text="When it fires, in words.")
+    active = serializers.BooleanField(help_text="Enabled and not paused.")
+
+
 class JobOverviewSerializer(JobSerializer):
     latest_runs = LatestRunSerializer(
         many=True, read_only=True, help_text="Its latest runs by creation, newest first."
     )
+    schedules = ScheduleBriefSerializer(
+        many=True, read_only=True, help_text="Its schedules, oldest first."
+    )
 
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "latest_runs"]
+        fields = [*JobSerializer.Meta.fields, "latest_runs", "schedules"]
         read_only_fields = fields
 
 
@@ -253,7 +263,7 @@ class JobOverviewView(APIView):
             **ERROR_RESPONSES,
         },
         description="A page of jobs as the job list has them (same filters, same order), each "
-        "with its latest runs: the live jobs page.",
+        "with its latest runs and its schedules in words: the live jobs page.",
     )
     def get(self, request: Request) -> Response:
         query = JobOverviewQuery(data=request.query_params)
@@ -263,9 +273,19 @@ class JobOverviewView(APIView):
         page = LimitPage()
         jobs = jobs_list(user=request.user, **filters)
         rows = jobs_represented(page.paginate_queryset(job_rows(jobs), request, self) or [])
-        latest = runs_latest_per_job(job_ids=[row["id"] for row in rows], count=count)
+        ids = [row["id"] for row in rows]
+        latest = runs_latest_per_job(job_ids=ids, count=count)
+        schedules = schedules_of_jobs(job_ids=ids)
         for row in rows:
             row["latest_runs"] = latest.get(row["id"], [])
+            row["schedules"] = [
+                {
+                    "id": schedule.id,
+                    "description": schedule.describe(),
+                    "active": schedule.enabled and not schedule.paused,
+                }
+                for schedule in schedules.get(row["id"], [])
+            ]
         return page.get_paginated_response(rows)
 
 

@@ -21,7 +21,14 @@ from apps.runs.models import RunLogLine
 from apps.runs.services.build import run_trigger
 from apps.runs.states import RunState
 from tests.conftest import REPO, stop_process, web_start, web_url
-from tests.factories import JobFactory, MembershipFactory, RunFactory, TeamFactory, UserFactory
+from tests.factories import (
+    JobFactory,
+    MembershipFactory,
+    RunFactory,
+    ScheduleFactory,
+    TeamFactory,
+    UserFactory,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts" / "e2e"
@@ -218,6 +225,10 @@ def test_the_chart_of_runs_per_minute_counts_a_run_as_it_ends(page, web, world):
 def test_the_jobs_grid_shows_a_new_run_as_a_cell_that_links_to_it(page, web, world):
     job, token = world
     history(job.team)
+    weekly = JobFactory(team=job.team, name="weekly", task_type="dts.noop", args={})
+    cron = {"kind": "cron", "cron_expression": "30 2 * * 1", "interval_seconds": None}
+    ScheduleFactory(job=weekly, timezone="Europe/Paris", **cron)
+    ScheduleFactory(job=weekly, interval_seconds=600, paused=True)
     page.goto(f"{web.url}/live/")
     expect(page.locator('#per-minute-totals [data-outcome="failed"]')).to_have_text("failed 3")
     expect(page.locator("#count-failed")).to_have_text("3")
@@ -228,6 +239,9 @@ def test_the_jobs_grid_shows_a_new_run_as_a_cell_that_links_to_it(page, web, wor
     expect(page.locator("#connection")).to_have_text("Live")
     nightly = page.locator("#jobs-body tr", has_text="nightly")
     expect(nightly.locator(".health")).to_have_text("failing")
+    expect(page.locator("#jobs-body tr", has_text="weekly").locator(".schedules li")).to_have_text(
+        ["At 02:30, only on Monday, Europe/Paris", "Every 10 minutes (paused)"]
+    )
     expect(nightly.locator(".cell")).to_have_count(18)
     chatty = page.locator(f'#jobs-body tr[data-job="{job.id}"]')
     expect(chatty.locator(".health")).to_have_text("ok")

@@ -245,9 +245,12 @@ def test_the_overview_lists_jobs_with_their_health_and_latest_runs(world, client
 
     assert overview["count"] == listed["count"] == 1
     job = overview["results"][0]
-    assert {key: value for key, value in job.items() if key != "latest_runs"} == (
-        listed["results"][0]
-    )
+    assert {
+        key: value for key, value in job.items() if key not in ("latest_runs", "schedules")
+    } == listed["results"][0]
+    assert job["schedules"] == [
+        {"id": world.schedule.id, "description": "Every minute", "active": True}
+    ]
     assert job["health"] == "ok"
     assert [(run["id"], run["state"]) for run in job["latest_runs"]] == [
         (str(runs[2].id), "succeeded"),

@@ -1,6 +1,7 @@
-// The jobs page: each job's health, next fire, last success and its latest runs as coloured cells
-// (newest first), each a link to its run. Loaded from /api/v1/jobs/overview/; a run event adds or
-// recolours a cell at once, and the rows reload when health may have changed (docs/live.md).
+// The jobs page: each job's health, schedules in words, next fire, last success and its latest
+// runs as coloured cells (newest first), each a link to its run. Loaded from
+// /api/v1/jobs/overview/; a run event adds or recolours a cell at once, and the rows reload when
+// health may have changed (docs/live.md).
 "use strict";
 
 (() => {
@@ -37,6 +38,14 @@
     });
   }
 
+  function schedules(job) {
+    if (!job.schedules.length) return LIVE.element("span", { class: "muted" }, "–");
+    return LIVE.element("ul", { class: "schedules" }, ...job.schedules.map((schedule) => LIVE.element(
+      "li", schedule.active ? {} : { class: "muted" },
+      schedule.active ? schedule.description : `${schedule.description} (paused)`,
+    )));
+  }
+
   function row(job) {
     const cells = LIVE.element("div", { class: "cells" }, ...job.latest_runs.map(cell));
     rows.set(String(job.id), cells);
@@ -45,6 +54,7 @@
       LIVE.element("td", {}, LIVE.element("a", { href: `${page.job_runs}${job.id}` }, job.name)),
       LIVE.element("td", {}, job.team),
       LIVE.element("td", {}, LIVE.element("span", { class: `health health-${job.health}` }, job.health)),
+      LIVE.element("td", {}, schedules(job)),
       LIVE.element("td", {}, when(job.next_fire_at)),
       LIVE.element("td", {}, when(job.last_success_at)),
       LIVE.element("td", {}, cells),
