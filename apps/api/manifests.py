@@ -19,11 +19,10 @@ from apps.api.errors import ERROR_RESPONSES
 from apps.api.fields import BooleanValue, TextField
 from apps.api.jobs import JobDefinitionSerializer
 from apps.api.permissions import role_require
-from apps.api.schedules import ScheduleDefinitionSerializer
+from apps.api.schedules import ScheduleDefinitionSerializer, kind_inferred
 from apps.core.exceptions import ValidationFailed
 from apps.manifests.services import UNCHANGED, JobDeclaration, declarations_apply
 from apps.schedules.models import ScheduleKind
-from apps.schedules.validation import FIELDS_OF_KIND
 
 MAX_DOCUMENTS = 1000
 MAX_SCHEDULES_PER_JOB = 100
@@ -57,16 +56,7 @@ class ScheduleDocumentSerializer(StrictSerializer, ScheduleDefinitionSerializer)
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if "kind" not in attrs:
-            given = [
-                kind for kind, name in FIELDS_OF_KIND.items() if attrs.get(name) not in (None, "")
-            ]
-            if len(given) != 1:
-                raise serializers.ValidationError(
-                    {"kind": ["Say it, or give one of cron_expression, interval_seconds, once_at."]}
-                )
-            attrs["kind"] = given[0]
-        return attrs
+        return kind_inferred(attrs)
 
 
 class JobDocumentSerializer(StrictSerializer, JobDefinitionSerializer):

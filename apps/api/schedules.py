@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.models import Role
 from apps.api.errors import ERROR_RESPONSES
-from apps.api.fields import BooleanValue, TextField
+from apps.api.fields import BooleanValue, QueryText, TextField
 from apps.api.jobs import visible_job
 from apps.api.pagination import QuerySerializer
 from apps.api.permissions import role_require
@@ -26,8 +26,10 @@ from apps.schedules.services import (
     schedule_pause,
     schedule_preview,
     schedule_resume,
+    schedule_timing_preview,
     schedule_update,
 )
+from apps.schedules.validation import FIELDS_OF_KIND
 
 DAY = 24 * 3600
 
@@ -79,6 +81,41 @@ class ScheduleDefinitionSerializer(serializers.Serializer[Any]):
     )
     catch_up_max_fires = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     enabled = BooleanValue(required=False)
+
+
+def kind_inferred(attrs: dict[str, Any]) -> dict[str, Any]:
+    """A schedule's fields, with its kind, when left out, the one whose field is given."""
+    if "kind" not in attrs:
+        given = [kind for kind, name in FIELDS_OF_KIND.items() if attrs.get(name) not in (None, "")]
+        if len(given) != 1:
+            raise serializers.ValidationError(
+                {"kind": ["Say it, or give one of cron_expression, interval_seconds, once_at."]}
+            )
+        attrs["kind"] = given[0]
+    return attrs
+
+
+class TimingQuerySerializer(QuerySerializer):
+    kind = serializers.ChoiceField(
+        choices=ScheduleKind.choices,
+        required=False,
+        help_text="Left out: the kind whose field is given.",
+    )
+    cron_expression = QueryText(max_length=200, required=False)
+    timezone = QueryText(max_length=64, required=False, help_text="IANA name (default UTC).")
+    interval_seconds = serializers.IntegerField(min_value=1, max_value=366 * DAY, required=False)
+    once_at = serializers.DateTimeField(required=False)
+    start_at = serializers.DateTimeField(required=False)
+    end_at = serializers.DateTimeField(required=False)
+    count = serializers.IntegerField(min_value=1, max_value=100, default=10)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return kind_inferred(attrs)
+
+
+class TimingPreviewSerializer(serializers.Serializer[Any]):
+    description = serializers.CharField(help_text="When it would fire, in words.")
+    fire_times = serializers.ListField(child=serializers.DateTimeField())
 
 
 class PauseSerializer(serializers.Serializer[Any]):
@@ -219,6 +256,26 @@ class SchedulePreviewView(APIView):
         query.is_valid(raise_exception=True)
         fires = schedule_preview(schedule, count=query.validated_data["count"])
         return Response(PreviewSerializer({"fire_times": fires}).data)
+
+
+class TimingPreviewView(APIView):
+    @extend_schema(
+        operation_id="schedules_timing_preview",
+        parameters=[TimingQuerySerializer],
+        responses={200: TimingPreviewSerializer, **ERROR_RESPONSES},
+        description="What a schedule of this timing would be, before it is created: its "
+        "description and next fire times (nominal, before jitter), or the refusal creating it "
+        "would meet, naming the field. The admin's schedule form shows it as it is typed.",
+    )
+    def get(self, request: Request) -> Response:
+        query = TimingQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        timing = dict(query.validated_data)
+        count = timing.pop("count")
+        description, fires = schedule_timing_preview(timing=timing, count=count)
+        return Response(
+            TimingPreviewSerializer({"description": description, "fire_times": fires}).data
+        )
 
 
 class ScheduleExplainView(APIView):

@@ -29,6 +29,7 @@ from apps.api.schedules import (
     SchedulePauseView,
     SchedulePreviewView,
     ScheduleResumeView,
+    TimingPreviewView,
 )
 from apps.api.task_types import TaskTypeListView
 from apps.api.teams import MemberDetailView, MemberListView, TeamDetailView, TeamListView
@@ -47,6 +48,7 @@ v1 = [
     path("jobs/<int:job_id>/pause/", JobPauseView.as_view(), name="job-pause"),
     path("jobs/<int:job_id>/resume/", JobResumeView.as_view(), name="job-resume"),
     path("jobs/<int:job_id>/schedules/", ScheduleListView.as_view(), name="schedules"),
+    path("schedules/preview/", TimingPreviewView.as_view(), name="schedule-timing-preview"),
     path(SCHEDULE, ScheduleDetailView.as_view(), name="schedule"),
     path(f"{SCHEDULE}pause/", SchedulePauseView.as_view(), name="schedule-pause"),
     path(f"{SCHEDULE}resume/", ScheduleResumeView.as_view(), name="schedule-resume"),

@@ -68,30 +68,34 @@ class ScheduleAdmin(admin.ModelAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["job", "enabled"]}),
-        ("When", {"fields": WHEN_FIELDS}),
+        ("When", {"fields": [*WHEN_FIELDS, "preview"]}),
         ("Missed fires", {"fields": MISSED_FIRE_FIELDS}),
         ("Pause", {"fields": ["paused", "pause_note", "paused_by", "paused_at"]}),
         (
             "Next fires",
-            {"fields": ["next_scheduled_for", "next_fire_at", "last_fired_for", "preview"]},
+            {"fields": ["next_scheduled_for", "next_fire_at", "last_fired_for"]},
         ),
         ("Explain", {"fields": ["explain"]}),
     ]
+
+    class Media:
+        # Redraws `preview` as the timing is typed, before saving.
+        js = ["schedules/timing_preview.js"]
 
     @admin.display(description="Schedule")
     def describe(self, schedule: Schedule) -> str:
         return schedule.describe()
 
-    @admin.display(description=f"The next {PREVIEW_COUNT} fire times")
+    @admin.display(description=f"When, and the next {PREVIEW_COUNT} fire times")
     def preview(self, schedule: Schedule) -> str:
         if schedule.pk is None:
-            return "Shown once saved."
+            return "Shown as the timing is typed."
         try:
             fires = schedule_preview(schedule, count=PREVIEW_COUNT)
         except ApplicationError as error:  # a cron expression stored before the current rules
             return f"None: {error}"
         zone = schedule.recurrence().zone()
-        return (
+        listed = (
             format_html(
                 "<ol>{}</ol>",
                 format_html_join(
@@ -101,8 +105,9 @@ class ScheduleAdmin(admin.ModelAdmin):
                 ),
             )
             if fires
-            else "None: the schedule has nothing left to fire."
+            else "None: it has nothing left to fire."
         )
+        return format_html("<p>{}</p>{}", schedule.describe(), listed)
 
     @admin.display(description="Last fires and skipped fires")
     def explain(self, schedule: Schedule) -> str:

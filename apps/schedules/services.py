@@ -277,6 +277,18 @@ def schedule_preview(
     return [fire for _, fire in zip(range(count), fires, strict=False)]
 
 
+def schedule_timing_preview(
+    *, timing: dict[str, Any], count: int = 10, now: datetime | None = None
+) -> tuple[str, list[datetime]]:
+    """What a schedule of this timing (RECURRENCE_FIELDS; the others take their defaults) would
+    be, before it is saved: its description and next `count` fire times. Refused as saving it
+    would be."""
+    now = now or timezone.now()
+    schedule = Schedule(**timing)
+    schedule_validate(schedule, now=now)
+    return schedule.describe(), schedule_preview(schedule, count=count, after=now)
+
+
 def stored_cron_refusal(schedule: Schedule) -> str | None:
     """Why a stored schedule's cron expression cannot be read, or None. One saved before the
     current rules may have an expression they refuse (croniter took R, H, ?, 15W, 23-1): its fire

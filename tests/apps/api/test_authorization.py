@@ -175,6 +175,7 @@ ENDPOINTS = {
             ("tokens", "/api/v1/tokens/"),
             ("teams", "/api/v1/teams/"),
             ("task types", "/api/v1/task-types/"),
+            ("schedule timing preview", "/api/v1/schedules/preview/?interval_seconds=60"),
             ("workers", "/api/v1/workers/"),
             ("queues", "/api/v1/queues/"),
             ("log search", "/api/v1/logs/"),

@@ -1,3 +1,6 @@
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from apps.accounts.models import Team
@@ -108,3 +111,36 @@ def test_a_schedule_of_another_job_is_not_found_under_this_one(world, client_as)
     response = client_as("superuser").get(url(world, f"{blue_schedule.id}/"))
 
     assert response.status_code == 404
+
+
+def test_a_timing_is_described_with_its_next_fires_before_any_schedule_is_created(world, client_as):
+    query = "cron_expression=0 9 * * 1-5&timezone=Europe/Paris&count=3"
+
+    preview = client_as("viewer").get(f"/api/v1/schedules/preview/?{query}").json()
+
+    assert preview["description"] == "At 09:00, Monday through Friday, Europe/Paris"
+    fires = [datetime.fromisoformat(fire) for fire in preview["fire_times"]]
+    assert len(fires) == 3
+    paris = [fire.astimezone(ZoneInfo("Europe/Paris")) for fire in fires]
+    assert {(fire.hour, fire.minute) for fire in paris} == {(9, 0)}
+    assert all(fire.isoweekday() <= 5 for fire in paris)
+    assert Schedule.objects.count() == 1  # world's own; nothing created
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("cron_expression=61 * * * *", "cron_expression"),
+        ("cron_expression=0 9 * * *&timezone=Mars/Olympus", "timezone"),
+        ("once_at=2001-01-01T00:00:00Z", "once_at"),
+        ("interval_seconds=60&cron_expression=* * * * *", "kind"),
+        ("kind=interval", "interval_seconds"),
+        ("interval_seconds=60&cron=x", "cron"),
+        ("interval_seconds=60&count=101", "count"),
+    ],
+)
+def test_a_timing_that_would_be_refused_is_refused_naming_the_field(world, client_as, query, field):
+    response = client_as("viewer").get(f"/api/v1/schedules/preview/?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == field
