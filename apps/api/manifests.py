@@ -24,6 +24,9 @@ from apps.core.exceptions import ValidationFailed
 from apps.manifests.services import UNCHANGED, JobDeclaration, declarations_apply
 from apps.schedules.models import ScheduleKind
 
+# What a document declares, and what a change is of (the schema's enums, by these names).
+DOCUMENT_KINDS = ["job"]
+CHANGE_KINDS = ["job", "schedule"]
 MAX_DOCUMENTS = 1000
 MAX_SCHEDULES_PER_JOB = 100
 DOCUMENT_COMPONENT = "JobDocumentRequest"
@@ -63,7 +66,9 @@ class JobDocumentSerializer(StrictSerializer, JobDefinitionSerializer):
     """A declared job, matched by its team and name, with its schedules."""
 
     kind = serializers.ChoiceField(
-        choices=["job"], required=False, help_text="What the document declares (default: job)."
+        choices=DOCUMENT_KINDS,
+        required=False,
+        help_text="What the document declares (default: job).",
     )
     team = TextField(max_length=100, help_text="The name of the owning team.")
     enabled = BooleanValue(
@@ -97,7 +102,7 @@ class ApplySerializer(ApplyBodySerializer):
 
 
 class ChangeSerializer(serializers.Serializer[Any]):
-    kind = serializers.ChoiceField(choices=["job", "schedule"])
+    kind = serializers.ChoiceField(choices=CHANGE_KINDS)
     action = serializers.ChoiceField(choices=["created", "configured", "unchanged", "deleted"])
     team = serializers.CharField()
     job = serializers.CharField(help_text="The job's name (a schedule's job, for a schedule).")

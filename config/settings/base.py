@@ -266,8 +266,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # A run's state and an attempt's outcome are the same set of states.
-    "ENUM_NAME_OVERRIDES": {"RunStateEnum": "apps.runs.states.RunState.choices"},
+    # A run's state and an attempt's outcome are the same set of states; fields named `kind` differ.
+    "ENUM_NAME_OVERRIDES": {
+        "RunStateEnum": "apps.runs.states.RunState.choices",
+        "ScheduleKindEnum": "apps.schedules.models.ScheduleKind.choices",
+        "DocumentKindEnum": "apps.api.manifests.DOCUMENT_KINDS",
+        "ChangeKindEnum": "apps.api.manifests.CHANGE_KINDS",
+    },
 }
 
 
