@@ -52,6 +52,7 @@ from apps.runs.services.moves import runs_next_retry_at, runs_retry_due
 from apps.schedules.firing import schedules_due_count, schedules_fire_due, schedules_next_due_at
 from apps.schedules.metrics import due_schedules_record, tick_record
 from apps.schedules.services import skipped_fires_purge
+from apps.workflows.services import workflow_runs_recover
 from dispatch.broker import broker_queue_depths
 from dispatch.queues import queue_names
 
@@ -121,6 +122,7 @@ class DatabaseScheduler(beat.Scheduler):
     def sweep(self) -> None:
         now = timezone.now()
         runs_reap_lost(now=now, timeout=timedelta(seconds=settings.DTS_WORKER_HEARTBEAT_TIMEOUT))
+        workflow_runs_recover()
         if time.monotonic() >= self.next_broker_check:
             older_than = timedelta(seconds=settings.DTS_QUEUED_CHECK_AFTER_SECONDS)
             runs_republish_missing(

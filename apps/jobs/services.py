@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from apps.accounts.models import Team
 from apps.audit.models import AuditAction
 from apps.audit.services import Actor, audit_record, field_changes
-from apps.core.exceptions import ValidationFailed
+from apps.core.exceptions import InvalidTransition, ValidationFailed
 from apps.core.validation import editable_fields_check, model_validate
 from apps.events.models import EventType, OutboxEvent
 from apps.events.outbox import event_new, events_record
@@ -162,7 +162,13 @@ def job_update(*, job: Job, data: dict[str, Any], actor: Actor = None) -> Job:
 
 @transaction.atomic
 def job_delete(*, job: Job, actor: Actor = None) -> None:
-    """Delete the job with its schedules and runs."""
+    """Delete the job with its schedules and runs; refused while a workflow's step runs it."""
+    workflows = sorted(set(job.workflow_steps.values_list("workflow__name", flat=True)))
+    if workflows:
+        raise InvalidTransition(
+            f"Steps of the workflows {', '.join(workflows)} run this job: change them first.",
+            field="workflows",
+        )
     events_record([_job_event(EventType.JOB_DELETED, job)])
     audit_record(actor=actor, action=AuditAction.DELETE, target=job, team_id=job.team_id)
     job.delete()

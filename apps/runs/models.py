@@ -55,6 +55,15 @@ class Run(models.Model):
     # The last heartbeat of its worker that listed this run as executing; the reaper declares a
     # run whose worker stopped listing it lost.
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # Set for the run of a workflow's step: its end moves the workflow on (apps.workflows).
+    workflow_run = models.ForeignKey(
+        "workflows.WorkflowRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
     result = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     error = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
@@ -79,6 +88,12 @@ class Run(models.Model):
                 fields=["finished_at"],
                 condition=models.Q(finished_at__isnull=False),
                 name="run_finished_idx",
+            ),
+            # A workflow run's runs, when it is deleted: only runs of a workflow are in it.
+            models.Index(
+                fields=["workflow_run"],
+                condition=models.Q(workflow_run__isnull=False),
+                name="run_workflow_idx",
             ),
             # The scheduler's look-up of runs waiting to be published again.
             models.Index(

@@ -46,6 +46,7 @@ LOCAL_APPS = [
     "apps.jobs",
     "apps.runs",
     "apps.schedules",
+    "apps.workflows",
     "apps.events",
     "apps.logs",
     "apps.live",

@@ -43,8 +43,9 @@ def run_succeed_write(
     *, run_id: RunId, attempt: int, result: Any, now: datetime, event: OutboxEvent
 ) -> tuple[Any, ...] | None:
     """Move attempt `attempt` of the run to SUCCEEDED with its `result`, record the attempt and
-    insert its `event`; return the run's (job_id, queue, task_type, started_at), or None when the
-    guard did not match (started_at as the database returns it: see datetime_from_row)."""
+    insert its `event`; return the run's (job_id, queue, task_type, started_at, workflow_run_id),
+    or None when the guard did not match (started_at as the database returns it: see
+    datetime_from_row)."""
     states = sorted(sources_of(RunState.SUCCEEDED))
     record_attempt = (
         f"INSERT INTO {_table(RunAttempt)} "  # noqa: S608
@@ -66,7 +67,7 @@ def run_succeed_write(
             *states,
         ],
         inserts=[(record_attempt, []), *_event_inserts(event)],
-        returning="job_id, queue, task_type, started_at",
+        returning="job_id, queue, task_type, started_at, workflow_run_id",
     )
 
 

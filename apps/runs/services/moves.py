@@ -40,6 +40,7 @@ from apps.runs.metrics import (
 from apps.runs.models import Run, RunAttempt, RunId, RunTrigger
 from apps.runs.services.hotpath import datetime_from_row, run_start_write, run_succeed_write
 from apps.runs.services.publish import run_queued_event, runs_publish_on_commit
+from apps.runs.signals import run_of_workflow_ended
 from apps.runs.states import EXECUTING_STATES, RunState, sources_of
 from apps.runs.throttle import Limit, rate_limit_wait
 from apps.tasktypes.registry import task_type_get
@@ -323,6 +324,8 @@ def _attempt_end(
                     )
                 ]
             )
+    if delay is None and run.workflow_run_id is not None:
+        _workflow_tell(run.workflow_run_id, run.id)
     # Counted once committed: a rolled-back ending (retried by survives_database_restart) is not.
     run_ended_record(
         queue=run.queue,
@@ -344,9 +347,11 @@ def _run_succeed(*, run_id: RunId, attempt: int, result: Any, now: datetime) -> 
     if ended is None:
         logger.info("Run %s attempt %s already ended; success ignored", run_id, attempt)
         return None
-    job_id, queue, task_type, started_at = ended
+    job_id, queue, task_type, started_at, workflow_run_id = ended
     event.job_id = job_id
     events_announce([event])
+    if workflow_run_id is not None:
+        _workflow_tell(workflow_run_id, run_id)
     run_ended_record(
         queue=queue,
         task_type=task_type,
@@ -368,6 +373,20 @@ def run_attempt_lost(
     if ended is not None and ended.outcome == RunState.LOST:
         run_lost_record(queue=ended.queue, detected_by=detected_by)
     return ended is not None
+
+
+def _workflow_tell(workflow_run_id: RunId, run_id: RunId) -> None:
+    """Tell the run's workflow that it ended, once that is committed (at once outside a
+    transaction). A receiver's failure is logged (send_robust), and the scheduler's sweep moves
+    the workflow on later."""
+    transaction.on_commit(
+        partial(
+            run_of_workflow_ended.send_robust,
+            sender=Run,
+            workflow_run_id=workflow_run_id,
+            run_id=run_id,
+        )
+    )
 
 
 def run_cancel_confirm(*, run_id: RunId, attempt: int) -> bool:
@@ -434,9 +453,9 @@ def runs_cancel(*, runs: list[Run]) -> None:
             Run.objects.select_for_update()
             .filter(id__in=[run.id for run in runs], state__in=stoppable | not_started)
             .order_by("id")
-            .values_list("id", "job_id", "attempt", "state")
+            .values_list("id", "job_id", "attempt", "state", "workflow_run_id")
         )
-        running = [run_id for run_id, _, _, state in found if state in stoppable]
+        running = [run_id for run_id, _, _, state, _ in found if state in stoppable]
         runs_move(Run.objects.filter(id__in=running), to=RunState.CANCELLING)
         runs_move(
             Run.objects.filter(id__in=[run_id for run_id, *_ in found if run_id not in running]),
@@ -453,8 +472,11 @@ def runs_cancel(*, runs: list[Run]) -> None:
                 time=now,
                 **({} if state in stoppable else {"error": error}),
             )
-            for run_id, job_id, attempt, state in found
+            for run_id, job_id, attempt, state, _ in found
         )
+        for run_id, _, _, state, workflow_run_id in found:
+            if state not in stoppable and workflow_run_id is not None:
+                _workflow_tell(workflow_run_id, run_id)
 
     transaction.on_commit(
         partial(run_cancel_send, [str(run_id) for run_id in running]), robust=True

@@ -1,0 +1,484 @@
+"""Workflows: defining them, and moving their runs on.
+
+A workflow run records, in PostgreSQL, one row per step. It moves on in one transaction that holds
+its row's lock (`_advance`): the steps whose runs ended are noted, then every pending step whose
+dependencies have all ended either gets its run (its condition met) or is skipped, until nothing
+changes. Two dependencies ending at the same instant on two workers take the lock in turn, and the
+second sees what the first did: a step is started once. A run's end tells its workflow once that
+is committed (apps.runs.signals); if that is lost (a process killed between the two), the
+scheduler's sweep finds the step whose run ended (workflow_runs_recover).
+"""
+
+import json
+from datetime import datetime
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import Team
+from apps.audit.models import AuditAction
+from apps.audit.services import Actor, audit_record, field_changes
+from apps.core.exceptions import ApplicationError, InvalidTransition, ValidationFailed
+from apps.core.validation import editable_fields_check, model_validate
+from apps.events.outbox import events_record
+from apps.jobs.models import Job
+from apps.runs.models import Run, RunTrigger
+from apps.runs.services.build import run_build
+from apps.runs.services.moves import runs_cancel
+from apps.runs.services.publish import run_queued_event, runs_publish_on_commit
+from apps.runs.states import TERMINAL_STATES, RunState
+from apps.tasktypes.registry import task_args_validate
+from apps.workflows.models import (
+    STEP_NAME,
+    StepCondition,
+    StepState,
+    Workflow,
+    WorkflowRun,
+    WorkflowRunState,
+    WorkflowStep,
+    WorkflowStepRun,
+)
+
+MAX_STEPS = 200
+# The most a step reads of its dependencies' results (pass_results), as JSON.
+MAX_INPUTS_BYTES = 64 * 1024
+EDITABLE_FIELDS = frozenset({"name", "description", "steps"})
+STEP_FIELDS = ("name", "job", "args", "depends_on", "condition", "pass_results")
+ENDED_STEPS = frozenset(
+    {StepState.SUCCEEDED, StepState.FAILED, StepState.CANCELLED, StepState.SKIPPED}
+)
+STEP_OF_RUN = {
+    RunState.SUCCEEDED: StepState.SUCCEEDED,
+    RunState.FAILED: StepState.FAILED,
+    RunState.TIMED_OUT: StepState.FAILED,
+    RunState.LOST: StepState.FAILED,
+    RunState.CANCELLED: StepState.CANCELLED,
+}
+NAME_TAKEN = "Your team has a workflow of this name already."
+
+
+# Defining
+
+
+def workflow_steps_validate(*, team: Team, steps: list[dict[str, Any]]) -> None:
+    """Refuse steps that do not make a workflow of `team`, naming the step's field at fault
+    (`steps[2].depends_on`): a bad or repeated name, another team's job, arguments its task type
+    refuses, a dependency on no step or on itself, a condition with nothing to wait for, a cycle,
+    more than MAX_STEPS steps."""
+    if not steps:
+        raise ValidationFailed("A workflow has at least one step.", field="steps")
+    if len(steps) > MAX_STEPS:
+        raise ValidationFailed(f"A workflow has at most {MAX_STEPS} steps.", field="steps")
+    names: dict[str, int] = {}
+    for index, step in enumerate(steps):
+        where = f"steps[{index}]"
+        name = step["name"]
+        try:
+            STEP_NAME(name)
+        except Exception as error:  # django's ValidationError: its message is the rule
+            raise ValidationFailed(str(STEP_NAME.message), field=f"{where}.name") from error
+        if name in names:
+            raise ValidationFailed(
+                f"steps[{names[name]}] has this name already.", field=f"{where}.name"
+            )
+        names[name] = index
+        job: Job = step["job"]
+        if job.team_id != team.id:
+            raise ValidationFailed(f"is not a job of team {team.name}.", field=f"{where}.job")
+        if step.get("args") is not None:
+            try:
+                task_args_validate(task_type_name=job.task_type, args=step["args"])
+            except ApplicationError as error:
+                raise ValidationFailed(error.message, field=f"{where}.args") from error
+    for index, step in enumerate(steps):
+        where = f"steps[{index}]"
+        depends_on = step.get("depends_on") or []
+        for upstream in depends_on:
+            if upstream not in names:
+                raise ValidationFailed(
+                    f"No step is named {upstream!r}.", field=f"{where}.depends_on"
+                )
+            if upstream == step["name"]:
+                raise ValidationFailed(
+                    "A step cannot depend on itself.", field=f"{where}.depends_on"
+                )
+        if len(set(depends_on)) != len(depends_on):
+            raise ValidationFailed("names a step twice.", field=f"{where}.depends_on")
+        condition = step.get("condition", StepCondition.ON_SUCCESS)
+        if condition != StepCondition.ON_SUCCESS and not depends_on:
+            raise ValidationFailed(
+                f"{condition} needs a step to depend on.", field=f"{where}.condition"
+            )
+    cycle = _cycle({step["name"]: list(step.get("depends_on") or []) for step in steps})
+    if cycle:
+        raise ValidationFailed(
+            f"The steps depend on each other in a cycle: {' → '.join(cycle)}.", field="steps"
+        )
+
+
+def _cycle(depends_on: dict[str, list[str]]) -> list[str]:
+    """A cycle of the graph, as the names along it (the first repeated last), or []."""
+    done: set[str] = set()
+    path: list[str] = []
+
+    def visit(name: str) -> list[str]:
+        if name in path:
+            return [*path[path.index(name) :], name]
+        if name in done:
+            return []
+        path.append(name)
+        for upstream in depends_on[name]:
+            found = visit(upstream)
+            if found:
+                return found
+        path.pop()
+        done.add(name)
+        return []
+
+    for name in depends_on:
+        found = visit(name)
+        if found:
+            return found
+    return []
+
+
+def _name_check(workflow: Workflow) -> None:
+    others = Workflow.objects.filter(team_id=workflow.team_id, name=workflow.name)
+    if others.exclude(pk=workflow.pk).exists():
+        raise ValidationFailed(NAME_TAKEN, field="name")
+
+
+def _steps_save(workflow: Workflow, steps: list[dict[str, Any]]) -> None:
+    workflow.steps.all().delete()
+    WorkflowStep.objects.bulk_create(
+        WorkflowStep(
+            workflow=workflow,
+            name=step["name"],
+            job=step["job"],
+            args=step.get("args"),
+            depends_on=list(step.get("depends_on") or []),
+            condition=step.get("condition", StepCondition.ON_SUCCESS),
+            pass_results=step.get("pass_results", False),
+        )
+        for step in steps
+    )
+
+
+def workflow_definition(workflow: Workflow) -> dict[str, Any]:
+    """What the workflow is defined by, its steps' jobs by name."""
+    return {
+        "name": workflow.name,
+        "description": workflow.description,
+        "steps": [
+            {
+                "name": step.name,
+                "job": step.job.name,
+                "args": step.args,
+                "depends_on": step.depends_on,
+                "condition": step.condition,
+                "pass_results": step.pass_results,
+            }
+            for step in workflow.steps.select_related("job").order_by("id")
+        ]
+        if workflow.pk
+        else [],
+    }
+
+
+@transaction.atomic
+def workflow_create(
+    *,
+    team: Team,
+    name: str,
+    steps: list[dict[str, Any]],
+    description: str = "",
+    actor: Actor = None,
+) -> Workflow:
+    workflow = Workflow(team=team, name=name, description=description)
+    _name_check(workflow)
+    model_validate(workflow)
+    workflow_steps_validate(team=team, steps=steps)
+    workflow.save()
+    _steps_save(workflow, steps)
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        target=workflow,
+        team_id=team.id,
+        changes={
+            field: {"old": None, "new": value}
+            for field, value in workflow_definition(workflow).items()
+        },
+    )
+    return workflow
+
+
+@transaction.atomic
+def workflow_update(*, workflow: Workflow, data: dict[str, Any], actor: Actor = None) -> Workflow:
+    """Change its name, description or steps (all of them: `steps` replaces the graph). Runs
+    under way keep the graph they started with."""
+    editable_fields_check(data, EDITABLE_FIELDS)
+    Workflow.objects.select_for_update().get(id=workflow.id)
+    before = workflow_definition(workflow)
+    for field in ("name", "description"):
+        if field in data:
+            setattr(workflow, field, data[field])
+    _name_check(workflow)
+    model_validate(workflow)
+    if "steps" in data:
+        workflow_steps_validate(team=workflow.team, steps=data["steps"])
+    workflow.save()
+    if "steps" in data:
+        _steps_save(workflow, data["steps"])
+    changes = field_changes(before, workflow_definition(workflow), fields=data)
+    if changes:
+        audit_record(
+            actor=actor,
+            action=AuditAction.UPDATE,
+            target=workflow,
+            team_id=workflow.team_id,
+            changes=changes,
+        )
+    return workflow
+
+
+@transaction.atomic
+def workflow_delete(*, workflow: Workflow, actor: Actor = None) -> None:
+    """Delete the workflow with its runs' records (the runs of its steps stay, as their jobs')."""
+    audit_record(actor=actor, action=AuditAction.DELETE, target=workflow, team_id=workflow.team_id)
+    workflow.delete()
+
+
+# Running
+
+
+def workflow_trigger(
+    *, workflow: Workflow, trigger: RunTrigger = RunTrigger.MANUAL, actor: Actor = None
+) -> WorkflowRun:
+    """Start a run of the workflow: its steps that depend on none are queued at once."""
+    steps = list(workflow.steps.order_by("id"))
+    graph = [
+        {
+            "name": step.name,
+            "job_id": step.job_id,
+            "args": step.args,
+            "depends_on": step.depends_on,
+            "condition": step.condition,
+            "pass_results": step.pass_results,
+        }
+        for step in steps
+    ]
+    with transaction.atomic():
+        workflow_run = WorkflowRun.objects.create(workflow=workflow, trigger=trigger, graph=graph)
+        WorkflowStepRun.objects.bulk_create(
+            WorkflowStepRun(workflow_run=workflow_run, name=step.name) for step in steps
+        )
+        audit_record(
+            actor=actor,
+            action=AuditAction.TRIGGER,
+            target=workflow_run,
+            team_id=workflow.team_id,
+        )
+        _advance(workflow_run)
+    return workflow_run
+
+
+def workflow_run_advance(*, workflow_run_id: Any) -> None:
+    """Move the workflow run on: note its steps' ended runs, start or skip the steps that are
+    ready, and end it once every step has ended."""
+    with transaction.atomic():
+        workflow_run = WorkflowRun.objects.select_for_update().filter(id=workflow_run_id).first()
+        if workflow_run is not None:
+            _advance(workflow_run)
+
+
+def _advance(workflow_run: WorkflowRun, trigger: RunTrigger | None = None) -> None:
+    """Under the workflow run's lock (or in the transaction that created it)."""
+    now = timezone.now()
+    steps = {step.name: step for step in workflow_run.steps.select_related("run")}
+    changed: set[str] = set()
+    for name, step in steps.items():
+        if step.state == StepState.RUNNING and (
+            step.run is None or step.run.state in TERMINAL_STATES
+        ):
+            step.state = STEP_OF_RUN[RunState(step.run.state)] if step.run else StepState.FAILED
+            changed.add(name)
+    new_runs: list[Run] = []
+    if workflow_run.state == WorkflowRunState.RUNNING:
+        graph = {node["name"]: node for node in workflow_run.graph}
+        jobs = Job.objects.in_bulk({node["job_id"] for node in graph.values()})
+        moved = True
+        while moved:
+            moved = False
+            for name, node in graph.items():
+                step = steps[name]
+                upstream = [steps[other] for other in node["depends_on"]]
+                if step.state != StepState.PENDING or any(
+                    other.state not in ENDED_STEPS for other in upstream
+                ):
+                    continue
+                if _condition_met(node["condition"], upstream):
+                    run = _step_run(workflow_run, step, node, upstream, jobs, trigger, now)
+                    step.run = run
+                    queued = run is not None and run.state == RunState.QUEUED
+                    step.state = StepState.RUNNING if queued else StepState.FAILED
+                    if run is not None and queued:
+                        new_runs.append(run)
+                else:
+                    step.state = StepState.SKIPPED
+                changed.add(name)
+                moved = True
+        if all(step.state in ENDED_STEPS for step in steps.values()):
+            workflow_run.state = _outcome(graph, steps)
+            workflow_run.finished_at = now
+    WorkflowStepRun.objects.bulk_update(
+        [steps[name] for name in changed], ["state", "run", "inputs"]
+    )
+    workflow_run.save(update_fields=["state", "finished_at", "updated_at"])
+    events_record(run_queued_event(run, time=now) for run in new_runs)
+    runs_publish_on_commit(new_runs)
+
+
+def _condition_met(condition: str, upstream: list[WorkflowStepRun]) -> bool:
+    if condition == StepCondition.ALWAYS:
+        return True
+    if condition == StepCondition.ON_FAILURE:
+        return any(other.state == StepState.FAILED for other in upstream)
+    return all(other.state == StepState.SUCCEEDED for other in upstream)
+
+
+def _step_run(
+    workflow_run: WorkflowRun,
+    step: WorkflowStepRun,
+    node: dict[str, Any],
+    upstream: list[WorkflowStepRun],
+    jobs: dict[int, Job],
+    trigger: RunTrigger | None,
+    now: datetime,
+) -> Run | None:
+    """The step's new run, saved: queued, or failed with the reason it cannot run (its arguments
+    refused by the task type now, its dependencies' results too large); None when its job is
+    gone (a job is kept while a step names it: only one dropped from the graph since can go)."""
+    job = jobs.get(node["job_id"])
+    if job is None:
+        return None
+    refusal = None
+    args = node["args"]
+    try:
+        task_args_validate(task_type_name=job.task_type, args=job.args if args is None else args)
+    except ApplicationError as error:
+        refusal = f"Its arguments are refused: {error}"
+    if node["pass_results"]:
+        step.inputs = {
+            other.name: other.run.result if other.run is not None else None for other in upstream
+        }
+        size = len(json.dumps(step.inputs, cls=DjangoJSONEncoder))
+        if size > MAX_INPUTS_BYTES and refusal is None:
+            refusal = (
+                f"The results of the steps it depends on are {size} bytes as JSON, more than "
+                f"{MAX_INPUTS_BYTES}."
+            )
+    run = run_build(
+        job=job,
+        trigger=trigger or RunTrigger(workflow_run.trigger),
+        now=now,
+        args=args,
+        refusal=refusal,
+    )
+    run.workflow_run = workflow_run
+    run.save(force_insert=True)
+    return run
+
+
+def _outcome(graph: dict[str, dict[str, Any]], steps: dict[str, WorkflowStepRun]) -> str:
+    """How a workflow run whose steps have all ended ends: failed when a step failed and no step
+    handling it ran (one that depends on it with the condition on_failure or always); cancelled
+    when a step was cancelled so; succeeded otherwise."""
+    handled = {
+        upstream
+        for name, node in graph.items()
+        if node["condition"] != StepCondition.ON_SUCCESS and steps[name].state != StepState.SKIPPED
+        for upstream in node["depends_on"]
+    }
+    unhandled = {step.state for name, step in steps.items() if name not in handled}
+    if StepState.FAILED in unhandled:
+        return WorkflowRunState.FAILED
+    if StepState.CANCELLED in unhandled:
+        return WorkflowRunState.CANCELLED
+    return WorkflowRunState.SUCCEEDED
+
+
+@transaction.atomic
+def workflow_run_cancel(*, workflow_run: WorkflowRun, actor: Actor = None) -> WorkflowRun:
+    """Cancel every unfinished step: the pending ones at once, the running ones' runs as any run
+    is cancelled (apps.runs.services.moves.runs_cancel); the workflow run ends cancelled."""
+    locked = WorkflowRun.objects.select_for_update().get(id=workflow_run.id)
+    if locked.state != WorkflowRunState.RUNNING:
+        raise InvalidTransition(f"The workflow run is already {locked.state}.", field="state")
+    steps = list(locked.steps.select_related("run"))
+    pending = [step for step in steps if step.state == StepState.PENDING]
+    for step in pending:
+        step.state = StepState.CANCELLED
+    WorkflowStepRun.objects.bulk_update(pending, ["state"])
+    runs_cancel(runs=[step.run for step in steps if step.state == StepState.RUNNING and step.run])
+    locked.state = WorkflowRunState.CANCELLED
+    locked.finished_at = timezone.now()
+    locked.save(update_fields=["state", "finished_at", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.CANCEL,
+        target=locked,
+        team_id=locked.workflow.team_id,
+        changes={"state": {"old": WorkflowRunState.RUNNING, "new": WorkflowRunState.CANCELLED}},
+    )
+    return locked
+
+
+@transaction.atomic
+def workflow_run_retry(*, workflow_run: WorkflowRun, actor: Actor = None) -> WorkflowRun:
+    """Run again, in the same workflow run, only its failed, cancelled and skipped steps (and
+    what depends on them, as they end): the succeeded ones keep their results."""
+    locked = WorkflowRun.objects.select_for_update().get(id=workflow_run.id)
+    if locked.state not in (WorkflowRunState.FAILED, WorkflowRunState.CANCELLED):
+        raise InvalidTransition(
+            f"Only a failed or cancelled workflow run is retried; this one is {locked.state}.",
+            field="state",
+        )
+    again = list(
+        locked.steps.filter(state__in=[StepState.FAILED, StepState.CANCELLED, StepState.SKIPPED])
+    )
+    for step in again:
+        step.state, step.run, step.inputs = StepState.PENDING, None, None
+    WorkflowStepRun.objects.bulk_update(again, ["state", "run", "inputs"])
+    state = locked.state
+    locked.state, locked.finished_at = WorkflowRunState.RUNNING, None
+    audit_record(
+        actor=actor,
+        action=AuditAction.RETRY,
+        target=locked,
+        team_id=locked.workflow.team_id,
+        changes={
+            "state": {"old": state, "new": WorkflowRunState.RUNNING},
+            "steps": {"old": None, "new": sorted(step.name for step in again)},
+        },
+    )
+    _advance(locked, trigger=RunTrigger.RETRY)
+    return locked
+
+
+def workflow_runs_recover(*, limit: int = 100) -> int:
+    """Move on the workflow runs a step of which still waits for a run that has ended: their
+    run's end was not told (its process died between the two), or telling it failed. The
+    scheduler's sweep runs it; return how many."""
+    stuck = list(
+        WorkflowRun.objects.filter(
+            steps__state=StepState.RUNNING, steps__run__state__in=TERMINAL_STATES
+        )
+        .values_list("id", flat=True)
+        .distinct()[:limit]
+    )
+    for workflow_run_id in stuck:
+        workflow_run_advance(workflow_run_id=workflow_run_id)
+    return len(stuck)

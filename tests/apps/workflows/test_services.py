@@ -1,0 +1,277 @@
+"""Workflows through apps.workflows.services: their graphs refused or accepted, and their runs moved
+on by their steps' runs ending, as the run services end them."""
+
+import threading
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from apps.core.exceptions import InvalidTransition, ValidationFailed
+from apps.jobs.services import job_delete
+from apps.runs.models import Run, RunTrigger
+from apps.runs.services.moves import run_attempt_end
+from apps.runs.states import RunState
+from apps.tasktypes.context import run_context
+from apps.workflows.context import upstream_results
+from apps.workflows.models import StepState, WorkflowRun, WorkflowRunState
+from apps.workflows.services import (
+    MAX_STEPS,
+    workflow_create,
+    workflow_run_cancel,
+    workflow_run_retry,
+    workflow_runs_recover,
+    workflow_trigger,
+)
+from tests.factories import JobFactory, TeamFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def team():
+    return TeamFactory(name="ops")
+
+
+@pytest.fixture
+def job(team):
+    return JobFactory(team=team, name="load", task_type="dts.echo", args={"greeting": "hi"})
+
+
+def step(name, job, *depends_on, **fields):
+    return {"name": name, "job": job, "depends_on": list(depends_on), **fields}
+
+
+def sleeper(team):
+    return JobFactory(team=team, name="nap", task_type="dts.sleep", args={})
+
+
+def states(workflow_run):
+    return {step.name: step.state for step in workflow_run.steps.all()}
+
+
+def run_of(workflow_run, name):
+    return workflow_run.steps.get(name=name).run
+
+
+@pytest.fixture
+def end(django_capture_on_commit_callbacks):
+    """End a step's run as a worker would, telling its workflow once committed."""
+
+    def end(workflow_run, name, outcome=RunState.SUCCEEDED, result=None):
+        run = run_of(workflow_run, name)
+        Run.objects.filter(id=run.id).update(state=RunState.RUNNING, started_at=timezone.now())
+        with django_capture_on_commit_callbacks(execute=True):
+            assert run_attempt_end(run_id=run.id, attempt=1, outcome=outcome, result=result)
+        workflow_run.refresh_from_db()
+
+    return end
+
+
+@pytest.mark.parametrize(
+    ("steps", "field", "message"),
+    [
+        ([], "steps", "at least one step"),
+        (lambda j: [step("a", j, "b"), step("b", j, "a")], "steps", "cycle: a → b → a"),
+        (lambda j: [step("a", j, "c"), step("b", j, "a"), step("c", j, "b")], "steps", "cycle"),
+        (lambda j: [step("a", j, "nope")], "steps[0].depends_on", "No step is named 'nope'"),
+        (lambda j: [step("a", j, "a")], "steps[0].depends_on", "itself"),
+        (lambda j: [step("a", j), step("b", j, "a", "a")], "steps[1].depends_on", "twice"),
+        (lambda j: [step("a", j), step("a", j)], "steps[1].name", "steps[0] has this name"),
+        (lambda j: [step("Bad Name", j)], "steps[0].name", "lower-case"),
+        (lambda j: [step("a", j, condition="on_failure")], "steps[0].condition", "needs a step"),
+        (lambda j: [step("a", sleeper(j.team), args={"seconds": -1})], "steps[0].args", "-1"),
+        (
+            lambda j: [step("a", JobFactory(team=TeamFactory(name="red"), name="theirs"))],
+            "steps[0].job",
+            "not a job of team ops",
+        ),
+        (
+            lambda j: [step(f"s{n}", j) for n in range(MAX_STEPS + 1)],
+            "steps",
+            f"at most {MAX_STEPS}",
+        ),
+    ],
+)
+def test_a_graph_that_is_no_workflow_is_refused_naming_the_field(team, job, steps, field, message):
+    with pytest.raises(ValidationFailed) as refused:
+        workflow_create(team=team, name="etl", steps=steps(job) if callable(steps) else steps)
+
+    assert refused.value.field == field
+    assert message in refused.value.message
+    assert not team.workflows.exists()
+
+
+def test_a_chain_runs_each_step_once_its_dependency_succeeded(team, job, end):
+    workflow = workflow_create(
+        team=team, name="etl", steps=[step("load", job), step("transform", job, "load")]
+    )
+
+    run = workflow_trigger(workflow=workflow)
+
+    assert states(run) == {"load": "running", "transform": "pending"}
+    first = run_of(run, "load")
+    assert (first.workflow_run_id, first.state, first.trigger) == (run.id, "queued", "manual")
+    end(run, "load")
+    assert states(run) == {"load": "succeeded", "transform": "running"}
+    end(run, "transform")
+    assert run.state == WorkflowRunState.SUCCEEDED
+    assert run.finished_at is not None
+
+
+def test_fan_in_waits_for_every_branch(team, job, end):
+    steps = [step("a", job), step("b", job, "a"), step("c", job, "a"), step("d", job, "b", "c")]
+    run = workflow_trigger(workflow=workflow_create(team=team, name="fan", steps=steps))
+
+    end(run, "a")
+    end(run, "b")
+    assert states(run)["d"] == "pending"
+    end(run, "c")
+
+    assert states(run)["d"] == "running"
+    assert Run.objects.filter(workflow_run=run).count() == 4
+
+
+def test_a_failure_skips_what_needed_success_runs_its_handler_and_fails_the_run_if_unhandled(
+    team, job, end
+):
+    steps = [
+        step("load", job),
+        step("report", job, "load"),
+        step("alert", job, "load", condition="on_failure"),
+        step("cleanup", job, "report", condition="always"),
+    ]
+    workflow = workflow_create(team=team, name="etl", steps=steps)
+    handled = workflow_trigger(workflow=workflow)
+    workflow.steps.filter(name="alert").delete()
+    unhandled_workflow = workflow_create(
+        team=team, name="bare", steps=[step("load", job), step("report", job, "load")]
+    )
+    unhandled = workflow_trigger(workflow=unhandled_workflow)
+
+    end(handled, "load", RunState.FAILED)
+    end(handled, "alert")
+    end(handled, "cleanup")
+    end(unhandled, "load", RunState.FAILED)
+
+    assert states(handled) == {
+        "load": "failed",
+        "report": "skipped",
+        "alert": "succeeded",
+        "cleanup": "succeeded",
+    }
+    assert handled.state == WorkflowRunState.SUCCEEDED  # the failure was handled by "alert"
+    assert states(unhandled) == {"load": "failed", "report": "skipped"}
+    assert unhandled.state == WorkflowRunState.FAILED
+
+
+def test_a_step_reads_its_dependencies_results_and_too_large_ones_fail_it(team, job, end):
+    steps = [step("load", job), step("sum", job, "load", pass_results=True)]
+    workflow = workflow_create(team=team, name="etl", steps=steps)
+    run = workflow_trigger(workflow=workflow)
+    big = workflow_trigger(workflow=workflow)
+
+    end(run, "load", result={"rows": 42})
+    end(big, "load", result="x" * 70_000)
+
+    with run_context(str(run_of(run, "sum").id), job_id=job.id):
+        assert upstream_results() == {"load": {"rows": 42}}
+    refused = run_of(big, "sum")
+    assert (refused.state, states(big)["sum"]) == (RunState.FAILED, StepState.FAILED)
+    assert "more than 65536" in refused.error
+    assert big.state == WorkflowRunState.FAILED
+
+
+def test_cancel_cancels_every_unfinished_step_and_ends_the_run_cancelled(team, job):
+    steps = [step("a", job), step("b", job, "a")]
+    run = workflow_trigger(workflow=workflow_create(team=team, name="etl", steps=steps))
+
+    workflow_run_cancel(workflow_run=run)
+
+    run.refresh_from_db()
+    assert run.state == WorkflowRunState.CANCELLED
+    assert states(run)["b"] == "cancelled"
+    assert run_of(run, "a").state == RunState.CANCELLED
+    with pytest.raises(InvalidTransition):
+        workflow_run_cancel(workflow_run=run)
+
+
+def test_retry_from_failed_runs_only_the_failed_and_skipped_steps(team, job, end):
+    steps = [step("a", job), step("b", job, "a"), step("c", job, "b")]
+    run = workflow_trigger(workflow=workflow_create(team=team, name="etl", steps=steps))
+    end(run, "a")
+    first_a = run_of(run, "a")
+    end(run, "b", RunState.FAILED)
+    assert run.state == WorkflowRunState.FAILED
+
+    workflow_run_retry(workflow_run=run)
+
+    run.refresh_from_db()
+    assert states(run) == {"a": "succeeded", "b": "running", "c": "pending"}
+    assert run_of(run, "a") == first_a
+    assert run_of(run, "b").trigger == RunTrigger.RETRY
+    end(run, "b")
+    end(run, "c")
+    assert run.state == WorkflowRunState.SUCCEEDED
+    with pytest.raises(InvalidTransition):
+        workflow_run_retry(workflow_run=run)
+
+
+def test_a_run_whose_end_was_never_told_is_found_by_the_sweep(
+    team, job, django_capture_on_commit_callbacks
+):
+    steps = [step("a", job), step("b", job, "a")]
+    run = workflow_trigger(workflow=workflow_create(team=team, name="etl", steps=steps))
+    # Its worker recorded the end, then died before telling the workflow.
+    Run.objects.filter(id=run_of(run, "a").id).update(state=RunState.SUCCEEDED)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        recovered = workflow_runs_recover()
+
+    assert recovered == 1
+    assert states(run) == {"a": "succeeded", "b": "running"}
+    assert workflow_runs_recover() == 0
+
+
+def test_a_job_a_workflow_runs_cannot_be_deleted(team, job):
+    workflow_create(team=team, name="etl", steps=[step("a", job)])
+
+    with pytest.raises(InvalidTransition) as refused:
+        job_delete(job=job)
+
+    assert "etl" in refused.value.message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_dependencies_ending_at_once_on_two_workers_start_their_step_once():
+    team = TeamFactory(name="ops")
+    job = JobFactory(team=team, name="noop", task_type="dts.noop", args={})
+    steps = [step("b", job), step("c", job), step("d", job, "b", "c")]
+    workflow = workflow_create(team=team, name="fan-in", steps=steps)
+    runs = [workflow_trigger(workflow=workflow) for _ in range(10)]
+    for run in runs:
+        Run.objects.filter(workflow_run=run).update(
+            state=RunState.RUNNING, started_at=timezone.now()
+        )
+
+    for run in runs:
+        barrier = threading.Barrier(2)
+
+        def worker(name, run=run, barrier=barrier):
+            try:
+                ended = run_of(run, name)
+                barrier.wait()
+                run_attempt_end(run_id=ended.id, attempt=1, outcome=RunState.SUCCEEDED)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=worker, args=(name,)) for name in ("b", "c")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    for run in runs:
+        assert states(run) == {"b": "succeeded", "c": "succeeded", "d": "running"}
+        assert Run.objects.filter(workflow_run=run).count() == 3
+    assert WorkflowRun.objects.filter(state=WorkflowRunState.RUNNING).count() == 10
