@@ -35,6 +35,15 @@ from apps.api.task_types import TaskTypeListView
 from apps.api.teams import MemberDetailView, MemberListView, TeamDetailView, TeamListView
 from apps.api.tokens import TokenDetailView, TokenListView
 from apps.api.workers import QueueListView, WorkerListView
+from apps.api.workflows import (
+    WorkflowDetailView,
+    WorkflowListView,
+    WorkflowRunCancelView,
+    WorkflowRunDetailView,
+    WorkflowRunListView,
+    WorkflowRunRetryView,
+    WorkflowTriggerView,
+)
 
 SCHEDULE = "jobs/<int:job_id>/schedules/<int:schedule_id>/"
 
@@ -54,6 +63,25 @@ v1 = [
     path(f"{SCHEDULE}resume/", ScheduleResumeView.as_view(), name="schedule-resume"),
     path(f"{SCHEDULE}preview/", SchedulePreviewView.as_view(), name="schedule-preview"),
     path(f"{SCHEDULE}explain/", ScheduleExplainView.as_view(), name="schedule-explain"),
+    path("workflows/", WorkflowListView.as_view(), name="workflows"),
+    path("workflows/<int:workflow_id>/", WorkflowDetailView.as_view(), name="workflow"),
+    path(
+        "workflows/<int:workflow_id>/trigger/",
+        WorkflowTriggerView.as_view(),
+        name="workflow-trigger",
+    ),
+    path("workflow-runs/", WorkflowRunListView.as_view(), name="workflow-runs"),
+    path("workflow-runs/<uuid:run_id>/", WorkflowRunDetailView.as_view(), name="workflow-run"),
+    path(
+        "workflow-runs/<uuid:run_id>/cancel/",
+        WorkflowRunCancelView.as_view(),
+        name="workflow-run-cancel",
+    ),
+    path(
+        "workflow-runs/<uuid:run_id>/retry/",
+        WorkflowRunRetryView.as_view(),
+        name="workflow-run-retry",
+    ),
     path("runs/", RunListView.as_view(), name="runs"),
     path("runs/counts/", RunCountsView.as_view(), name="run-counts"),
     path("runs/per-minute/", RunsPerMinuteView.as_view(), name="runs-per-minute"),

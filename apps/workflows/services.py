@@ -297,14 +297,8 @@ def workflow_run_advance(*, workflow_run_id: Any) -> None:
 def _advance(workflow_run: WorkflowRun, trigger: RunTrigger | None = None) -> None:
     """Under the workflow run's lock (or in the transaction that created it)."""
     now = timezone.now()
-    steps = {step.name: step for step in workflow_run.steps.select_related("run")}
+    steps = _ended_runs_noted(workflow_run)
     changed: set[str] = set()
-    for name, step in steps.items():
-        if step.state == StepState.RUNNING and (
-            step.run is None or step.run.state in TERMINAL_STATES
-        ):
-            step.state = STEP_OF_RUN[RunState(step.run.state)] if step.run else StepState.FAILED
-            changed.add(name)
     new_runs: list[Run] = []
     if workflow_run.state == WorkflowRunState.RUNNING:
         graph = {node["name"]: node for node in workflow_run.graph}
@@ -339,6 +333,20 @@ def _advance(workflow_run: WorkflowRun, trigger: RunTrigger | None = None) -> No
     workflow_run.save(update_fields=["state", "finished_at", "updated_at"])
     events_record(run_queued_event(run, time=now) for run in new_runs)
     runs_publish_on_commit(new_runs)
+
+
+def _ended_runs_noted(workflow_run: WorkflowRun) -> dict[str, WorkflowStepRun]:
+    """The workflow run's steps by name, each running one whose run has ended saved as ended."""
+    steps = {step.name: step for step in workflow_run.steps.select_related("run")}
+    ended = []
+    for step in steps.values():
+        run = step.run
+        if step.state == StepState.RUNNING and (run is None or run.state in TERMINAL_STATES):
+            # A run gone (the runs' retention) tells nothing of its outcome: failed.
+            step.state = STEP_OF_RUN[RunState(run.state)] if run else StepState.FAILED
+            ended.append(step)
+    WorkflowStepRun.objects.bulk_update(ended, ["state"])
+    return steps
 
 
 def _condition_met(condition: str, upstream: list[WorkflowStepRun]) -> bool:
@@ -423,6 +431,7 @@ def workflow_run_cancel(*, workflow_run: WorkflowRun, actor: Actor = None) -> Wo
         step.state = StepState.CANCELLED
     WorkflowStepRun.objects.bulk_update(pending, ["state"])
     runs_cancel(runs=[step.run for step in steps if step.state == StepState.RUNNING and step.run])
+    _ended_runs_noted(locked)  # those cancelled before they started
     locked.state = WorkflowRunState.CANCELLED
     locked.finished_at = timezone.now()
     locked.save(update_fields=["state", "finished_at", "updated_at"])
@@ -446,9 +455,12 @@ def workflow_run_retry(*, workflow_run: WorkflowRun, actor: Actor = None) -> Wor
             f"Only a failed or cancelled workflow run is retried; this one is {locked.state}.",
             field="state",
         )
-    again = list(
-        locked.steps.filter(state__in=[StepState.FAILED, StepState.CANCELLED, StepState.SKIPPED])
-    )
+    steps = _ended_runs_noted(locked)
+    again = [
+        step
+        for step in steps.values()
+        if step.state in (StepState.FAILED, StepState.CANCELLED, StepState.SKIPPED)
+    ]
     for step in again:
         step.state, step.run, step.inputs = StepState.PENDING, None, None
     WorkflowStepRun.objects.bulk_update(again, ["state", "run", "inputs"])

@@ -5,6 +5,8 @@ import pytest
 from django.utils import timezone
 
 from apps.runs.states import RunState
+from apps.workflows.models import StepState, WorkflowRun, WorkflowRunState
+from apps.workflows.services import workflow_create, workflow_trigger
 from tests.apps.api.conftest import ACTORS
 
 pytestmark = pytest.mark.django_db
@@ -16,6 +18,24 @@ def expect(success: int, needed: str) -> dict[str, int]:
     order = ["viewer", "operator", "admin"]
     codes = {role: success if order.index(role) >= order.index(needed) else 403 for role in order}
     return {"anonymous": 401, **codes, "other_team": 404, "superuser": success}
+
+
+def workflow_of(world):
+    """Team red's workflow, made the first time a row asks for it."""
+    if not hasattr(world, "workflow"):
+        world.workflow = workflow_create(
+            team=world.red, name="etl", steps=[{"name": "a", "job": world.job}]
+        )
+    return world.workflow
+
+
+def workflow_run_of(world, state=WorkflowRunState.RUNNING):
+    """A run of it, in `state` (its one step too, when it ended)."""
+    run = workflow_trigger(workflow=workflow_of(world))
+    if state != WorkflowRunState.RUNNING:
+        WorkflowRun.objects.filter(id=run.id).update(state=state)
+        run.steps.update(state=StepState.FAILED)
+    return run
 
 
 def schedule_url(world, tail: str = "") -> str:
@@ -151,6 +171,54 @@ ENDPOINTS = {
         # Another team's admin names a team that is not theirs: refused as bad input.
         {**expect(201, "admin"), "other_team": 400},
     ),
+    "workflow": (
+        "get",
+        lambda w: f"/api/v1/workflows/{workflow_of(w).id}/",
+        None,
+        expect(200, "viewer"),
+    ),
+    "workflow update": (
+        "patch",
+        lambda w: f"/api/v1/workflows/{workflow_of(w).id}/",
+        {"description": "changed"},
+        expect(200, "admin"),
+    ),
+    "workflow delete": (
+        "delete",
+        lambda w: f"/api/v1/workflows/{workflow_of(w).id}/",
+        None,
+        expect(204, "admin"),
+    ),
+    "workflow trigger": (
+        "post",
+        lambda w: f"/api/v1/workflows/{workflow_of(w).id}/trigger/",
+        None,
+        expect(201, "operator"),
+    ),
+    "workflow create": (
+        "post",
+        lambda w: "/api/v1/workflows/",
+        {"team": "red", "name": "new", "steps": [{"name": "a", "job": "red job"}]},
+        {**expect(201, "admin"), "other_team": 400},
+    ),
+    "workflow run": (
+        "get",
+        lambda w: f"/api/v1/workflow-runs/{workflow_run_of(w).id}/",
+        None,
+        expect(200, "viewer"),
+    ),
+    "workflow run cancel": (
+        "post",
+        lambda w: f"/api/v1/workflow-runs/{workflow_run_of(w).id}/cancel/",
+        None,
+        expect(200, "operator"),
+    ),
+    "workflow run retry": (
+        "post",
+        lambda w: f"/api/v1/workflow-runs/{workflow_run_of(w, WorkflowRunState.FAILED).id}/retry/",
+        None,
+        expect(200, "operator"),
+    ),
     "apply": (
         "post",
         lambda w: "/api/v1/apply/",
@@ -175,6 +243,8 @@ ENDPOINTS = {
             ("tokens", "/api/v1/tokens/"),
             ("teams", "/api/v1/teams/"),
             ("task types", "/api/v1/task-types/"),
+            ("workflows", "/api/v1/workflows/"),
+            ("workflow runs", "/api/v1/workflow-runs/"),
             ("schedule timing preview", "/api/v1/schedules/preview/?interval_seconds=60"),
             ("workers", "/api/v1/workers/"),
             ("queues", "/api/v1/queues/"),
