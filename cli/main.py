@@ -14,6 +14,7 @@ import typer
 import yaml
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.tree import Tree
 
 from cli import completion, manifests
 from cli.client import ApiError, Client, ExitCode
@@ -33,11 +34,13 @@ schedules = typer.Typer(help="Schedules of a job.", no_args_is_help=True)
 runs = typer.Typer(help="Runs: executions of jobs.", no_args_is_help=True)
 workers = typer.Typer(help="Workers.", no_args_is_help=True)
 teams = typer.Typer(help="Teams, their members and roles.", no_args_is_help=True)
+workflows = typer.Typer(help="Workflows: jobs that depend on jobs.", no_args_is_help=True)
 app.add_typer(jobs, name="jobs")
 app.add_typer(schedules, name="schedules")
 app.add_typer(runs, name="runs")
 app.add_typer(workers, name="workers")
 app.add_typer(teams, name="teams")
+app.add_typer(workflows, name="workflows")
 
 OutputOption = Annotated[
     Output, typer.Option("--output", "-o", help="table, json or yaml.", case_sensitive=False)
@@ -98,11 +101,17 @@ def job_named(api: Client, name: str, team: str | None) -> dict[str, Any]:
 
 
 def job_of_name(api: Client, name: str, team: str | None) -> dict[str, Any] | None:
-    found = call(api.pages, "/api/v1/jobs/", name=name, team=team)
+    return named(api, "/api/v1/jobs/", name, team, what="job")
+
+
+def named(api: Client, path: str, name: str, team: str | None, *, what: str) -> Any:
+    """The object of the list at `path` with this name (in `team`, if given), or None; a name
+    that several of your teams use is refused (INVALID) until --team says which."""
+    found = call(api.pages, path, name=name, team=team)
     if len(found) > 1:
         teams = ", ".join(sorted(str(item["team"]) for item in found))
         fail(
-            f"Several of your teams have a job named {name!r} ({teams}): say which with --team.",
+            f"Several of your teams have a {what} named {name!r} ({teams}): say which with --team.",
             ExitCode.INVALID,
         )
     return dict(found[0]) if found else None
@@ -159,14 +168,28 @@ def apply(
     ] = False,
     output: OutputOption = Output.TABLE,
 ) -> None:
-    """Make the jobs the files declare, with their schedules, so: all of it, or nothing
-    (docs/cli.md, "Jobs as code")."""
+    """Make the jobs and workflows the files declare, with the jobs' schedules, so: all of it,
+    or nothing (docs/cli.md, "Jobs as code")."""
+    documents_apply(files, prune=prune, dry_run=dry_run, output=output)
+
+
+def documents_apply(
+    files: list[Path],
+    *,
+    prune: bool,
+    dry_run: bool,
+    output: Output,
+    kind: str | None = None,
+) -> None:
+    """Apply the documents of the files (a document without `kind` is a `kind`, if given)."""
     try:
         documents, sources = manifests.documents_read(files)
     except manifests.Unreadable as error:
         fail(str(error), ExitCode.INVALID)
     if not documents:
         fail(f"No documents in {', '.join(map(str, files))}.", ExitCode.INVALID)
+    if kind is not None:
+        documents = [{"kind": kind, **document} for document in documents]
     body = {"documents": documents, "prune": prune, "dry_run": dry_run}
     try:
         result = client().post("/api/v1/apply/", manifests.json_ready(body))
@@ -792,3 +815,150 @@ def teams_remove_member(
 def workers_ls(output: OutputOption = Output.TABLE) -> None:
     """List workers with their queues and last heartbeat."""
     show(call(client().get, "/api/v1/workers/"), output, WORKER_COLUMNS)
+
+
+WORKFLOW_COLUMNS = ["id", "name", "team", "description"]
+WORKFLOW_RUN_COLUMNS = ["id", "workflow_name", "team", "state", "trigger", "created_at"]
+WORKFLOW_TERMINAL_STATES = {"succeeded", "failed", "cancelled"}
+STEP_STYLES = {
+    "succeeded": "green",
+    "failed": "red",
+    "cancelled": "bright_black",
+    "skipped": "bright_black",
+    "running": "yellow",
+    "pending": "blue",
+}
+WorkflowArgument = Annotated[str, typer.Argument(help="The workflow's id or exact name.")]
+WorkflowRunArgument = Annotated[str, typer.Argument(help="The workflow run's id.")]
+WorkflowTeamOption = Annotated[
+    str | None,
+    typer.Option(help="The workflow's team, when several of your teams have one of that name."),
+]
+
+
+def workflow_id(api: Client, workflow: str, team: str | None) -> int:
+    if workflow.isdigit():
+        return int(workflow)
+    found = named(api, "/api/v1/workflows/", workflow, team, what="workflow")
+    if found is None:
+        where = f" in team {team!r}" if team else " in your teams"
+        fail(f"No workflow named {workflow!r}{where}.", ExitCode.NOT_FOUND)
+    return int(found["id"])
+
+
+def workflow_tree(run: dict[str, Any]) -> Tree:
+    """A workflow run as a tree: each step under the first step it depends on."""
+    tree = Tree(
+        f"[bold]{escape(run['workflow_name'])}[/bold] run {run['id']} "
+        f"[{STEP_STYLES.get(run['state'], 'white')}]{run['state']}[/]"
+    )
+    nodes: dict[str, Tree] = {}
+    for step in run["steps"]:
+        label = (
+            f"{escape(step['name'])} [{STEP_STYLES.get(step['state'], 'white')}]{step['state']}[/]"
+        )
+        if step["condition"] != "on_success":
+            label += f" ({step['condition']})"
+        if len(step["depends_on"]) > 1:
+            label += f" after {', '.join(map(escape, step['depends_on']))}"
+        if step["run"]:
+            label += f" [bright_black]run {step['run']}[/]"
+        parent = nodes.get(step["depends_on"][0]) if step["depends_on"] else None
+        nodes[step["name"]] = (parent or tree).add(label)
+    return tree
+
+
+def styled(state: str) -> str:
+    return f"[{STEP_STYLES.get(state, 'white')}]{state}[/]"
+
+
+def workflow_run_show(run: dict[str, Any], output: Output) -> None:
+    if output == Output.TABLE:
+        console.print(workflow_tree(run))
+    else:
+        show(run, output)
+
+
+@workflows.command("ls")
+def workflows_ls(team: str | None = None, output: OutputOption = Output.TABLE) -> None:
+    """List workflows."""
+    show(call(client().pages, "/api/v1/workflows/", team=team), output, WORKFLOW_COLUMNS)
+
+
+@workflows.command("show")
+def workflows_show(
+    workflow: WorkflowArgument, team: WorkflowTeamOption = None, output: OutputOption = Output.YAML
+) -> None:
+    """Show a workflow with its steps."""
+    api = client()
+    show(call(api.get, f"/api/v1/workflows/{workflow_id(api, workflow, team)}/"), output)
+
+
+@workflows.command("apply")
+def workflows_apply(
+    files: Annotated[
+        list[Path],
+        typer.Option("--file", "-f", help="A YAML file of workflows, or a folder of them."),
+    ],
+    dry_run: Annotated[bool, typer.Option(help="Print the changes as a diff.")] = False,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Create the workflows the files declare, or change those of their names to match: `dts
+    apply` with `kind: workflow` as each document's default."""
+    documents_apply(files, prune=False, dry_run=dry_run, output=output, kind="workflow")
+
+
+@workflows.command("run")
+def workflows_run(
+    workflow: WorkflowArgument,
+    wait: Annotated[bool, typer.Option(help="Wait until the workflow run ends.")] = False,
+    timeout: Annotated[float, typer.Option(help="Longest wait, in seconds.")] = 3600,
+    team: WorkflowTeamOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Run a workflow now; with --wait, exit 0 only if the workflow run succeeded."""
+    api = client()
+    run = call(api.post, f"/api/v1/workflows/{workflow_id(api, workflow, team)}/trigger/")
+    deadline = time.monotonic() + timeout
+    while wait and run["state"] not in WORKFLOW_TERMINAL_STATES:
+        if time.monotonic() > deadline:
+            workflow_run_show(run, output)
+            fail(f"Workflow run {run['id']} still {run['state']} after {timeout:g} s.", 1)
+        time.sleep(FOLLOW_POLL_SECONDS)
+        run = call(api.get, f"/api/v1/workflow-runs/{run['id']}/")
+    workflow_run_show(run, output)
+    if wait and run["state"] != "succeeded":
+        raise typer.Exit(ExitCode.FAILED)
+
+
+@workflows.command("runs")
+def workflows_runs(
+    workflow: Annotated[str | None, typer.Argument(help="Only this workflow's runs.")] = None,
+    state: Annotated[str | None, typer.Option(help="running, succeeded, failed, cancelled")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    team: WorkflowTeamOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """List workflow runs, newest first."""
+    api = client()
+    which = workflow_id(api, workflow, team) if workflow else None
+    found = call(api.pages, "/api/v1/workflow-runs/", most=limit, workflow=which, state=state)
+    show(found, output, WORKFLOW_RUN_COLUMNS)
+
+
+@workflows.command("tree")
+def workflows_tree(run: WorkflowRunArgument, output: OutputOption = Output.TABLE) -> None:
+    """Show a workflow run as a tree of its steps, each with its state and run."""
+    workflow_run_show(call(client().get, f"/api/v1/workflow-runs/{run}/"), output)
+
+
+@workflows.command("cancel")
+def workflows_cancel(run: WorkflowRunArgument, output: OutputOption = Output.TABLE) -> None:
+    """Cancel every unfinished step of a workflow run."""
+    workflow_run_show(call(client().post, f"/api/v1/workflow-runs/{run}/cancel/"), output)
+
+
+@workflows.command("retry")
+def workflows_retry(run: WorkflowRunArgument, output: OutputOption = Output.TABLE) -> None:
+    """Run again the failed, cancelled and skipped steps of a failed or cancelled workflow run."""
+    workflow_run_show(call(client().post, f"/api/v1/workflow-runs/{run}/retry/"), output)

@@ -120,7 +120,7 @@ def _iso(value: Any) -> str:
 
 
 def change_name(change: dict[str, Any]) -> str:
-    name = f"{change['kind']} {change['team']}/{change['job']}"
+    name = f"{change['kind']} {change['team']}/{change['name']}"
     return f"{name} #{change['id']}" if change["kind"] == "schedule" and change["id"] else name
 
 

@@ -6,30 +6,39 @@ import functools
 from typing import Any
 
 from drf_spectacular.generators import SchemaGenerator
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.models import Role
+from apps.accounts.models import Role, Team
 from apps.accounts.selectors import user_teams
 from apps.api.errors import ERROR_RESPONSES
 from apps.api.fields import BooleanValue, TextField
 from apps.api.jobs import JobDefinitionSerializer
 from apps.api.permissions import role_require
 from apps.api.schedules import ScheduleDefinitionSerializer, kind_inferred
+from apps.api.workflows import StepSerializer, WorkflowCreateSerializer
 from apps.core.exceptions import ValidationFailed
-from apps.manifests.services import UNCHANGED, JobDeclaration, declarations_apply
+from apps.manifests.services import (
+    UNCHANGED,
+    JobDeclaration,
+    WorkflowDeclaration,
+    declarations_apply,
+)
 from apps.schedules.models import ScheduleKind
+from apps.workflows.services import MAX_STEPS
 
 # What a document declares, and what a change is of (the schema's enums, by these names).
-DOCUMENT_KINDS = ["job"]
-CHANGE_KINDS = ["job", "schedule"]
+JOB_DOCUMENT_KINDS = ["job"]
+WORKFLOW_DOCUMENT_KINDS = ["workflow"]
+CHANGE_KINDS = ["job", "schedule", "workflow"]
 MAX_DOCUMENTS = 1000
 MAX_SCHEDULES_PER_JOB = 100
-DOCUMENT_COMPONENT = "JobDocumentRequest"
+# The components of the OpenAPI document that the manifest's JSON Schema is made of.
+DOCUMENT_COMPONENTS = ["JobDocumentRequest", "WorkflowDocumentRequest"]
 
 
 class StrictSerializer(serializers.Serializer[Any]):
@@ -66,7 +75,7 @@ class JobDocumentSerializer(StrictSerializer, JobDefinitionSerializer):
     """A declared job, matched by its team and name, with its schedules."""
 
     kind = serializers.ChoiceField(
-        choices=DOCUMENT_KINDS,
+        choices=JOB_DOCUMENT_KINDS,
         required=False,
         help_text="What the document declares (default: job).",
     )
@@ -80,6 +89,24 @@ class JobDocumentSerializer(StrictSerializer, JobDefinitionSerializer):
         max_length=MAX_SCHEDULES_PER_JOB,
         help_text="All the job's schedules ([]: none). Left out: the job keeps its own.",
     )
+
+
+class StepDocumentSerializer(StrictSerializer, StepSerializer):
+    pass
+
+
+class WorkflowDocumentSerializer(StrictSerializer, WorkflowCreateSerializer):
+    """A declared workflow, matched by its team and name: all its steps, each naming a job of
+    the team (one the same set declares included)."""
+
+    kind = serializers.ChoiceField(choices=WORKFLOW_DOCUMENT_KINDS)
+    steps = StepDocumentSerializer(many=True, max_length=MAX_STEPS)  # type: ignore[call-arg]
+
+
+DOCUMENT_SERIALIZERS: dict[str, type[serializers.Serializer[Any]]] = {
+    "job": JobDocumentSerializer,
+    "workflow": WorkflowDocumentSerializer,
+}
 
 
 class ApplyBodySerializer(StrictSerializer):
@@ -96,8 +123,13 @@ class ApplyBodySerializer(StrictSerializer):
 class ApplySerializer(ApplyBodySerializer):
     """The body, as the OpenAPI document shows it."""
 
-    documents = JobDocumentSerializer(  # type: ignore[assignment,call-arg]
-        many=True, max_length=MAX_DOCUMENTS
+    documents = serializers.ListField(
+        child=PolymorphicProxySerializer(
+            component_name="Document",
+            serializers=[JobDocumentSerializer, WorkflowDocumentSerializer],
+            resource_type_field_name=None,
+        ),
+        max_length=MAX_DOCUMENTS,
     )
 
 
@@ -105,7 +137,9 @@ class ChangeSerializer(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=CHANGE_KINDS)
     action = serializers.ChoiceField(choices=["created", "configured", "unchanged", "deleted"])
     team = serializers.CharField()
-    job = serializers.CharField(help_text="The job's name (a schedule's job, for a schedule).")
+    name = serializers.CharField(
+        help_text="The job's or workflow's name (for a schedule, its job's)."
+    )
     id = serializers.IntegerField(
         allow_null=True, help_text="Null for what a dry run would create."
     )
@@ -150,6 +184,29 @@ def refusal(errors: dict[str, list[str]]) -> ValidationFailed:
     return ValidationFailed(messages[0], field=path or None, extra={"errors": errors})
 
 
+def declaration_of(
+    document: dict[str, Any], *, where: str, team: Team
+) -> JobDeclaration | WorkflowDeclaration:
+    if document.get("kind") == "workflow":
+        return WorkflowDeclaration(
+            where=where,
+            team=team,
+            name=document["name"],
+            description=document.get("description", ""),
+            steps=document["steps"],
+        )
+    fields = {
+        name: value for name, value in document.items() if name not in ("kind", "team", "schedules")
+    }
+    return JobDeclaration(
+        where=where,
+        team=team,
+        name=document["name"],
+        fields=fields,
+        schedules=document.get("schedules"),
+    )
+
+
 class ApplyView(APIView):
     @extend_schema(
         operation_id="apply",
@@ -167,7 +224,8 @@ class ApplyView(APIView):
         options = body.validated_data
         documents, errors = {}, {}
         for index, given in enumerate(options["documents"]):
-            document = JobDocumentSerializer(data=given)
+            kind = given.get("kind", "job") if isinstance(given, dict) else "job"
+            document = DOCUMENT_SERIALIZERS.get(kind, JobDocumentSerializer)(data=given)
             if document.is_valid():
                 documents[index] = document.validated_data
             else:
@@ -180,17 +238,7 @@ class ApplyView(APIView):
         for team in teams.values():
             role_require(request, team_id=team.id, role=Role.ADMIN)
         declarations = [
-            JobDeclaration(
-                where=f"documents[{index}]",
-                team=teams[document["team"]],
-                name=document["name"],
-                fields={
-                    name: value
-                    for name, value in document.items()
-                    if name not in ("kind", "team", "schedules")
-                },
-                schedules=document.get("schedules"),
-            )
+            declaration_of(document, where=f"documents[{index}]", team=teams[document["team"]])
             for index, document in documents.items()
             if document["team"] in teams
         ]
@@ -215,7 +263,7 @@ class ApplyView(APIView):
 
 class ManifestSchemaView(APIView):
     """The JSON Schema (2020-12) of one document of a `dts apply` file, for editors and CI
-    checks; made from the OpenAPI document's own component, so the two cannot differ."""
+    checks; made from the OpenAPI document's own components, so the two cannot differ."""
 
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
@@ -228,19 +276,18 @@ class ManifestSchemaView(APIView):
 @functools.cache
 def manifest_schema() -> dict[str, Any]:
     components = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]
-    wanted, found = [DOCUMENT_COMPONENT], {}
+    wanted, found = list(DOCUMENT_COMPONENTS), {}
     while wanted:
         name = wanted.pop()
         if name not in found:
             found[name] = _json_schema(components[name], refs=wanted)
             if found[name].get("type") == "object":
                 found[name]["additionalProperties"] = False
-    root = found.pop(DOCUMENT_COMPONENT)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "/api/schema/manifest/",
-        "title": "A job declared for dts apply",
-        **root,
+        "title": "A job or a workflow declared for dts apply",
+        "oneOf": [{"$ref": f"#/$defs/{name}"} for name in DOCUMENT_COMPONENTS],
         "$defs": found,
     }
 

@@ -10,13 +10,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.models import Role, Team
+from apps.accounts.models import Role
 from apps.accounts.selectors import user_teams
 from apps.api.errors import ERROR_RESPONSES
 from apps.api.fields import BooleanValue, JSONObjectField, QueryText, TextField
 from apps.api.pagination import LimitPage, LimitPageQuery, limit_page_of
 from apps.api.permissions import role_require
-from apps.core.exceptions import ValidationFailed
 from apps.runs.models import RunTrigger
 from apps.workflows.models import (
     StepCondition,
@@ -32,6 +31,7 @@ from apps.workflows.services import (
     workflow_delete,
     workflow_run_cancel,
     workflow_run_retry,
+    workflow_steps_resolved,
     workflow_trigger,
     workflow_update,
 )
@@ -117,22 +117,12 @@ class WorkflowRunSerializer(serializers.Serializer[Any]):
 
 class WorkflowFilterSerializer(LimitPageQuery):
     team = QueryText(required=False, max_length=100, help_text="A team's name.")
+    name = QueryText(required=False, max_length=200, help_text="The exact name.")
 
 
 class WorkflowRunFilterSerializer(LimitPageQuery):
     workflow = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     state = serializers.ChoiceField(choices=WorkflowRunState.choices, required=False)
-
-
-def _steps_resolved(team: Team, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The steps with their jobs, named in the body, as the team's Job objects."""
-    jobs = {job.name: job for job in team.jobs.filter(name__in={step["job"] for step in steps})}
-    for index, step in enumerate(steps):
-        if step["job"] not in jobs:
-            raise ValidationFailed(
-                f"No job of team {team.name} is named {step['job']!r}.", field=f"steps[{index}].job"
-            )
-    return [{**step, "job": jobs[step["job"]]} for step in steps]
 
 
 def visible_workflow(request: Request, workflow_id: int, *, role: Role | None = None) -> Workflow:
@@ -162,8 +152,10 @@ class WorkflowListView(APIView):
         filters = WorkflowFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         workflows = workflows_visible(user=request.user).order_by("name", "id")
-        if "team" in filters.validated_data:
-            workflows = workflows.filter(team__name=filters.validated_data["team"])
+        for field in ("team", "name"):
+            if field in filters.validated_data:
+                lookup = "team__name" if field == "team" else "name"
+                workflows = workflows.filter(**{lookup: filters.validated_data[field]})
         page = LimitPage()
         found = page.paginate_queryset(workflows, request, self) or []
         return page.get_paginated_response(WorkflowSerializer(found, many=True).data)
@@ -181,7 +173,7 @@ class WorkflowListView(APIView):
         if team is None:
             raise serializers.ValidationError({"team": ["No team of yours has this name."]})
         role_require(request, team_id=team.id, role=Role.ADMIN)
-        data["steps"] = _steps_resolved(team, data["steps"])
+        data["steps"] = workflow_steps_resolved(team, data["steps"])
         workflow = workflow_create(team=team, actor=request.user, **data)
         return Response(WorkflowSerializer(workflow).data, status=status.HTTP_201_CREATED)
 
@@ -206,7 +198,7 @@ class WorkflowDetailView(APIView):
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
         if "steps" in data:
-            data["steps"] = _steps_resolved(workflow.team, data["steps"])
+            data["steps"] = workflow_steps_resolved(workflow.team, data["steps"])
         workflow = workflow_update(workflow=workflow, data=data, actor=request.user)
         return Response(WorkflowSerializer(workflow).data)
 

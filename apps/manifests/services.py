@@ -1,10 +1,13 @@
-"""Jobs as code: a set of declared jobs, each with its schedules, applied as one change.
+"""Jobs as code: a set of declared jobs, each with its schedules, and workflows, applied as one
+change.
 
 A job is matched by (team, name). A field its declaration leaves out takes its default, except a
 job's `enabled`, which pausing and resuming change: left out, it stays as it is. A job whose
 declaration lists schedules has exactly these (an empty list: none); one that does not list them
 keeps its own. Declared schedules are matched to the job's by their whole definition, then by
-their timing, then in order; what is left over is created, or deleted.
+their timing, then in order; what is left over is created, or deleted. A workflow is matched by
+(team, name) too, and its steps are the declared ones; its steps may name jobs the same set
+declares (jobs are applied first).
 
 Nothing is written unless everything is valid: every refusal is collected with the path of the
 field at fault (`documents[2].schedules[0].cron_expression`), and one refusal rolls back all.
@@ -33,6 +36,15 @@ from apps.schedules.services import (
     schedule_delete,
     schedule_update,
 )
+from apps.workflows.models import Workflow
+from apps.workflows.services import (
+    workflow_create,
+    workflow_definition,
+    workflow_delete,
+    workflow_steps_defined,
+    workflow_steps_resolved,
+    workflow_update,
+)
 
 CREATED, CONFIGURED, UNCHANGED, DELETED = "created", "configured", "unchanged", "deleted"
 
@@ -46,14 +58,23 @@ class JobDeclaration:
     schedules: list[dict[str, Any]] | None  # None: the job's schedules are not declared
 
 
+@dataclass(frozen=True)
+class WorkflowDeclaration:
+    where: str
+    team: Team
+    name: str
+    description: str
+    steps: list[dict[str, Any]]  # as the API takes them: each names its job
+
+
 @dataclass
 class Change:
-    """What the apply did (or, in a dry run, would do) to one job or schedule."""
+    """What the apply did (or, in a dry run, would do) to one job, schedule or workflow."""
 
-    kind: str  # "job" or "schedule"
+    kind: str  # "job", "schedule" or "workflow"
     action: str  # CREATED, CONFIGURED, UNCHANGED or DELETED
     team: str
-    job: str
+    name: str  # the job's or workflow's (a schedule's job's)
     id: int | None  # None for what a dry run would create
     before: dict[str, Any] | None
     after: dict[str, Any] | None
@@ -78,15 +99,16 @@ class _Apply:
                 self.errors.setdefault(path, []).extend(messages)
 
     def note(
-        self, kind: str, action: str, job: Job, target: Model, before: Any, after: Any
+        self, kind: str, action: str, owner: Job | Workflow, target: Model, before: Any, after: Any
     ) -> None:
+        """A change to `target`, the job or workflow `owner` or a schedule of the job."""
         created_in_dry_run = self.dry_run and action == CREATED
         self.changes.append(
             Change(
                 kind=kind,
                 action=action,
-                team=job.team.name,
-                job=job.name,
+                team=owner.team.name,
+                name=owner.name,
                 id=None if created_in_dry_run else target.pk,
                 before=before,
                 after=after,
@@ -96,35 +118,83 @@ class _Apply:
 
 @transaction.atomic
 def declarations_apply(
-    *, declarations: list[JobDeclaration], prune: bool, dry_run: bool, actor: Actor = None
+    *,
+    declarations: list[JobDeclaration | WorkflowDeclaration],
+    prune: bool,
+    dry_run: bool,
+    actor: Actor = None,
 ) -> list[Change]:
-    """Make the declared jobs so, and with `prune` delete the jobs of the declared teams that are
-    not declared; in a dry run, say what would change and change nothing."""
+    """Make the declared jobs and workflows so, and with `prune` delete the jobs and workflows
+    of the declared teams that are not declared; in a dry run, say what would change and change
+    nothing."""
     run = _Apply(actor=actor, dry_run=dry_run)
-    declared: dict[tuple[int, str], str] = {}
-    for declaration in declarations:
+    declared: dict[tuple[type, int, str], str] = {}
+    jobs_first = sorted(declarations, key=lambda d: isinstance(d, WorkflowDeclaration))
+    for declaration in jobs_first:
         where = declaration.where
-        key = (declaration.team.id, declaration.name)
+        key = (type(declaration), declaration.team.id, declaration.name)
         if key in declared:
-            run.errors[f"{where}.name"] = [f"{declared[key]} declares this job too."]
+            what = "workflow" if isinstance(declaration, WorkflowDeclaration) else "job"
+            run.errors[f"{where}.name"] = [f"{declared[key]} declares this {what} too."]
             continue
         declared[key] = where
         with run.collecting(where):
+            if isinstance(declaration, WorkflowDeclaration):
+                _workflow_apply(run, declaration)
+                continue
             job = _job_apply(run, declaration)
             if declaration.schedules is not None:
                 _schedules_apply(run, job, declaration.schedules, where=where)
     if prune:
         for team in {declaration.team for declaration in declarations}:
-            names = [name for team_id, name in declared if team_id == team.id]
-            for job in team.jobs.exclude(name__in=names).order_by("name"):
-                run.note("job", DELETED, job, job, job_definition(job), None)
-                job_delete(job=job, actor=actor)
+            _prune(run, team, declared)
     if run.errors:
         path, messages = next(iter(run.errors.items()))
         raise ValidationFailed(messages[0], field=path, extra={"errors": run.errors})
     if dry_run:
         transaction.set_rollback(True)
     return run.changes
+
+
+def _prune(run: _Apply, team: Team, declared: dict[tuple[type, int, str], str]) -> None:
+    """Delete the team's workflows, then jobs (a workflow's steps hold theirs), none declares."""
+    kept = {(kind, name) for kind, team_id, name in declared if team_id == team.id}
+    for workflow in team.workflows.order_by("name"):
+        if (WorkflowDeclaration, workflow.name) not in kept:
+            run.note("workflow", DELETED, workflow, workflow, workflow_definition(workflow), None)
+            workflow_delete(workflow=workflow, actor=run.actor)
+    for job in team.jobs.order_by("name"):
+        if (JobDeclaration, job.name) not in kept:
+            run.note("job", DELETED, job, job, job_definition(job), None)
+            job_delete(job=job, actor=run.actor)
+
+
+def _workflow_apply(run: _Apply, declaration: WorkflowDeclaration) -> None:
+    team, name = declaration.team, declaration.name
+    steps = workflow_steps_resolved(team, declaration.steps)
+    workflow = Workflow.objects.filter(team=team, name=name).first()
+    if workflow is None:
+        workflow = workflow_create(
+            team=team,
+            name=name,
+            description=declaration.description,
+            steps=steps,
+            actor=run.actor,
+        )
+        run.note("workflow", CREATED, workflow, workflow, None, workflow_definition(workflow))
+        return
+    before = workflow_definition(workflow)
+    wanted = {
+        "name": name,
+        "description": declaration.description,
+        "steps": workflow_steps_defined(steps),
+    }
+    if wanted != before:
+        data = {"description": declaration.description, "steps": steps}
+        workflow_update(workflow=workflow, data=data, actor=run.actor)
+    after = workflow_definition(workflow)
+    action = CONFIGURED if wanted != before else UNCHANGED
+    run.note("workflow", action, workflow, workflow, before, after)
 
 
 def _job_apply(run: _Apply, declaration: JobDeclaration) -> Job:

@@ -118,6 +118,36 @@ def workflow_steps_validate(*, team: Team, steps: list[dict[str, Any]]) -> None:
         )
 
 
+def workflow_steps_resolved(team: Team, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Steps that name their jobs (by name, in `team`) with the jobs themselves; an unknown name
+    is refused naming the step's `job`."""
+    names = {step["job"] for step in steps}
+    jobs = {job.name: job for job in team.jobs.filter(name__in=names)}
+    for index, step in enumerate(steps):
+        if step["job"] not in jobs:
+            raise ValidationFailed(
+                f"No job of team {team.name} is named {step['job']!r}.",
+                field=f"steps[{index}].job",
+            )
+    return [{**step, "job": jobs[step["job"]]} for step in steps]
+
+
+def workflow_steps_defined(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Steps as workflow_definition gives them (their jobs by name), with the defaults of what
+    they leave out."""
+    return [
+        {
+            "name": step["name"],
+            "job": step["job"] if isinstance(step["job"], str) else step["job"].name,
+            "args": step.get("args"),
+            "depends_on": list(step.get("depends_on") or []),
+            "condition": step.get("condition", StepCondition.ON_SUCCESS),
+            "pass_results": step.get("pass_results", False),
+        }
+        for step in steps
+    ]
+
+
 def _cycle(depends_on: dict[str, list[str]]) -> list[str]:
     """A cycle of the graph, as the names along it (the first repeated last), or []."""
     done: set[str] = set()
@@ -168,22 +198,13 @@ def _steps_save(workflow: Workflow, steps: list[dict[str, Any]]) -> None:
 
 def workflow_definition(workflow: Workflow) -> dict[str, Any]:
     """What the workflow is defined by, its steps' jobs by name."""
+    steps = workflow.steps.select_related("job").order_by("id") if workflow.pk else []
     return {
         "name": workflow.name,
         "description": workflow.description,
-        "steps": [
-            {
-                "name": step.name,
-                "job": step.job.name,
-                "args": step.args,
-                "depends_on": step.depends_on,
-                "condition": step.condition,
-                "pass_results": step.pass_results,
-            }
-            for step in workflow.steps.select_related("job").order_by("id")
-        ]
-        if workflow.pk
-        else [],
+        "steps": workflow_steps_defined(
+            [{field: getattr(step, field) for field in STEP_FIELDS} for step in steps]
+        ),
     }
 
 

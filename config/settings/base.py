@@ -271,7 +271,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RunStateEnum": "apps.runs.states.RunState.choices",
         "ScheduleKindEnum": "apps.schedules.models.ScheduleKind.choices",
-        "DocumentKindEnum": "apps.api.manifests.DOCUMENT_KINDS",
+        "JobDocumentKindEnum": "apps.api.manifests.JOB_DOCUMENT_KINDS",
+        "WorkflowDocumentKindEnum": "apps.api.manifests.WORKFLOW_DOCUMENT_KINDS",
         "ChangeKindEnum": "apps.api.manifests.CHANGE_KINDS",
     },
 }

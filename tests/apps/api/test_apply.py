@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 from apps.audit.models import AuditEntry
 from apps.jobs.models import Job
 from apps.schedules.models import Schedule
+from apps.workflows.models import Workflow
 from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +32,7 @@ def apply(client, *documents, expect=200, **options):
 
 
 def actions(result):
-    return [(c["kind"], c["job"], c["action"]) for c in result["changes"]]
+    return [(c["kind"], c["name"], c["action"]) for c in result["changes"]]
 
 
 def test_a_declared_job_is_created_with_its_schedules_then_left_unchanged(world, client_as):
@@ -221,9 +222,9 @@ def test_the_manifest_schema_is_a_json_schema_the_documents_meet(world, client_a
     assert list(validator.iter_errors({**NIGHTLY, "cron": "* * * * *"}))
     assert list(validator.iter_errors({**NIGHTLY, "schedules": [{"jitter_seconds": "x"}]}))
     assert list(validator.iter_errors({"team": "red", "name": "x"}))  # task_type is required
-    assert openapi["components"]["schemas"]["JobDocumentRequest"]["properties"].keys() == (
-        schema["properties"].keys()
-    )
+    for name in ("JobDocumentRequest", "WorkflowDocumentRequest"):
+        declared = openapi["components"]["schemas"][name]["properties"]
+        assert declared.keys() == schema["$defs"][name]["properties"].keys()
 
 
 def test_a_job_of_the_same_name_in_another_team_is_another_job(world, client_as):
@@ -233,3 +234,67 @@ def test_a_job_of_the_same_name_in_another_team_is_another_job(world, client_as)
 
     assert actions(result)[0] == ("job", "nightly", "created")
     assert Job.objects.filter(name="nightly").count() == 2
+
+
+PIPELINE = {
+    "kind": "workflow",
+    "team": "red",
+    "name": "pipeline",
+    "steps": [
+        {"name": "load", "job": "nightly"},
+        {"name": "report", "job": "nightly", "depends_on": ["load"]},
+    ],
+}
+
+
+def test_a_workflow_is_applied_with_the_jobs_it_runs_then_changed_then_pruned(world, client_as):
+    admin = client_as("admin")
+
+    created = apply(admin, PIPELINE, NIGHTLY)  # its job is declared after it: jobs come first
+    again = apply(admin, NIGHTLY, PIPELINE)
+    changed_steps = [
+        *PIPELINE["steps"],
+        {"name": "alert", "job": "nightly", "depends_on": ["load"], "condition": "on_failure"},
+    ]
+    changed = apply(admin, NIGHTLY, {**PIPELINE, "steps": changed_steps})
+    pruned = apply(admin, {**NIGHTLY, "name": "other"}, prune=True)
+
+    assert ("workflow", "pipeline", "created") in actions(created)
+    assert not again["changed"]
+    workflow_change = next(c for c in changed["changes"] if c["kind"] == "workflow")
+    assert workflow_change["action"] == "configured"
+    assert [step["name"] for step in workflow_change["after"]["steps"]] == [
+        "load",
+        "report",
+        "alert",
+    ]
+    assert actions(pruned)[-3:] == [
+        ("workflow", "pipeline", "deleted"),
+        ("job", "nightly", "deleted"),
+        ("job", "red job", "deleted"),
+    ]
+    assert not Workflow.objects.exists()
+
+
+def test_a_bad_workflow_document_is_refused_naming_its_field(world, client_as):
+    unknown_job = {**PIPELINE, "steps": [{"name": "load", "job": "nope"}]}
+    cycle = {
+        **PIPELINE,
+        "name": "loop",
+        "steps": [
+            {"name": "a", "job": "red job", "depends_on": ["b"]},
+            {"name": "b", "job": "red job", "depends_on": ["a"]},
+        ],
+    }
+    no_kind = {key: value for key, value in PIPELINE.items() if key != "kind"}
+
+    error = apply(client_as("admin"), unknown_job, cycle, no_kind, expect=400)["error"]
+
+    assert list(error["errors"]) == [
+        "documents[0].steps[0].job",
+        "documents[1].steps",
+        "documents[2].steps",
+        "documents[2].task_type",
+    ]
+    assert "a → b → a" in error["errors"]["documents[1].steps"][0]
+    assert not Workflow.objects.exists()
