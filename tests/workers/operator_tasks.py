@@ -14,6 +14,7 @@ from django.conf import settings
 
 from apps.tasktypes.context import current_run_id
 from apps.tasktypes.registry import task_type
+from apps.workflows.context import upstream_results
 from tests.processes import redis_url
 
 LEDGER_SCHEMA = {
@@ -51,6 +52,12 @@ def ledger_clear() -> None:
 )
 def add(a: int, b: int) -> int:
     return a + b
+
+
+@task_type("tests.workflow.total", schema={"type": "object"})
+def total() -> int:
+    """The sum of the `count`s its workflow step's dependencies returned (tests.ledger.record's)."""
+    return sum(int(result) for result in upstream_results().values())
 
 
 @task_type("tests.ledger.record", schema=LEDGER_SCHEMA)
