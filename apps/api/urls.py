@@ -71,14 +71,18 @@ v1 = [
         name="workflow-trigger",
     ),
     path("workflow-runs/", WorkflowRunListView.as_view(), name="workflow-runs"),
-    path("workflow-runs/<uuid:run_id>/", WorkflowRunDetailView.as_view(), name="workflow-run"),
     path(
-        "workflow-runs/<uuid:run_id>/cancel/",
+        "workflow-runs/<uuid:workflow_run_id>/",
+        WorkflowRunDetailView.as_view(),
+        name="workflow-run",
+    ),
+    path(
+        "workflow-runs/<uuid:workflow_run_id>/cancel/",
         WorkflowRunCancelView.as_view(),
         name="workflow-run-cancel",
     ),
     path(
-        "workflow-runs/<uuid:run_id>/retry/",
+        "workflow-runs/<uuid:workflow_run_id>/retry/",
         WorkflowRunRetryView.as_view(),
         name="workflow-run-retry",
     ),

@@ -252,8 +252,9 @@ class WorkflowRunDetailView(APIView):
         operation_id="workflow_runs_retrieve",
         responses={200: WorkflowRunSerializer, **ERROR_RESPONSES},
     )
-    def get(self, request: Request, run_id: str) -> Response:
-        return Response(WorkflowRunSerializer(visible_workflow_run(request, run_id)).data)
+    def get(self, request: Request, workflow_run_id: str) -> Response:
+        workflow_run = visible_workflow_run(request, workflow_run_id)
+        return Response(WorkflowRunSerializer(workflow_run).data)
 
 
 class WorkflowRunCancelView(APIView):
@@ -263,8 +264,8 @@ class WorkflowRunCancelView(APIView):
         responses={200: WorkflowRunSerializer, **ERROR_RESPONSES},
         description="Cancel every unfinished step; 409 when the workflow run has ended.",
     )
-    def post(self, request: Request, run_id: str) -> Response:
-        workflow_run = visible_workflow_run(request, run_id, role=Role.OPERATOR)
+    def post(self, request: Request, workflow_run_id: str) -> Response:
+        workflow_run = visible_workflow_run(request, workflow_run_id, role=Role.OPERATOR)
         workflow_run = workflow_run_cancel(workflow_run=workflow_run, actor=request.user)
         return Response(WorkflowRunSerializer(workflow_run).data)
 
@@ -277,7 +278,7 @@ class WorkflowRunRetryView(APIView):
         description="Run again its failed, cancelled and skipped steps, in the same workflow "
         "run; 409 unless it failed or was cancelled.",
     )
-    def post(self, request: Request, run_id: str) -> Response:
-        workflow_run = visible_workflow_run(request, run_id, role=Role.OPERATOR)
+    def post(self, request: Request, workflow_run_id: str) -> Response:
+        workflow_run = visible_workflow_run(request, workflow_run_id, role=Role.OPERATOR)
         workflow_run = workflow_run_retry(workflow_run=workflow_run, actor=request.user)
         return Response(WorkflowRunSerializer(workflow_run).data)

@@ -9,6 +9,8 @@ from urllib.parse import quote
 
 from drf_spectacular.generators import SchemaGenerator
 
+from apps.workflows.services import workflow_create, workflow_trigger
+
 DEEP = json.loads("[" * 200 + "]" * 200)
 INTEGERS = [
     "-1",
@@ -142,8 +144,14 @@ def page_urls(route: str, valid: dict[str, str]) -> list[str]:
 
 def path_values(world: Any, token_id: int) -> dict[str, str]:
     """The path parameters of the schema's operations, naming the objects of tests/apps/api/
-    conftest.py's world (its red team's) and a token of its admin."""
+    conftest.py's world (its red team's), a workflow made here and a run of it, and a token of
+    its admin."""
+    workflow = workflow_create(
+        team=world.red, name="fuzzed", steps=[{"name": "a", "job": world.job}]
+    )
     return {
+        "workflow_id": str(workflow.id),
+        "workflow_run_id": str(workflow_trigger(workflow=workflow).id),
         "job_id": str(world.job.id),
         "schedule_id": str(world.schedule.id),
         "run_id": str(world.failed_run.id),

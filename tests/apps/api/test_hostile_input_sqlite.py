@@ -71,6 +71,8 @@ def test_hostile_query_parameters_are_no_server_error_on_sqlite(dev):
         "token_id": "1",
         "team_id": "1",
         "username": "admin",
+        "workflow_id": "1",
+        "workflow_run_id": runs[0],  # no workflow run's: not found, as it should be
     }
     failures = []
 
