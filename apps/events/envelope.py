@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from apps.events.models import OutboxEvent
+from apps.events.models import WORKFLOW_EVENT_PREFIX, OutboxEvent
 
 SOURCE = "/dts"
 SPEC_VERSION = "1.0"
@@ -15,8 +15,9 @@ SCHEMA_VERSION = 1
 
 
 def envelope(event: OutboxEvent) -> dict[str, Any]:
-    """The event as a CloudEvents 1.0 structured-mode JSON object. Its `data` always holds the
-    job's id, which is also the Kafka key."""
+    """The event as a CloudEvents 1.0 structured-mode JSON object. Its `data` holds the job's id,
+    which is also the Kafka key; a workflow run's event, its workflow's."""
+    key = "workflow_id" if event.type.startswith(WORKFLOW_EVENT_PREFIX) else "job_id"
     return {
         "specversion": SPEC_VERSION,
         "id": str(event.event_id),
@@ -26,7 +27,7 @@ def envelope(event: OutboxEvent) -> dict[str, Any]:
         "time": event.time.isoformat().replace("+00:00", "Z"),
         "datacontenttype": "application/json",
         "schemaversion": SCHEMA_VERSION,
-        "data": {**event.data, "job_id": event.job_id},
+        "data": {**event.data, key: event.job_id},
     }
 
 

@@ -24,6 +24,15 @@ class EventType(models.TextChoices):
     JOB_RESUMED = "dts.job.resumed", "Job resumed"
     SCHEDULE_FIRED = "dts.schedule.fired", "Schedule fired"
     SCHEDULE_SKIPPED = "dts.schedule.skipped", "Schedule fired nothing"
+    WORKFLOW_RUN_STARTED = "dts.workflow_run.started", "Workflow run started"
+    WORKFLOW_RUN_STEPS_CHANGED = "dts.workflow_run.steps_changed", "Workflow run's steps changed"
+    WORKFLOW_RUN_SUCCEEDED = "dts.workflow_run.succeeded", "Workflow run succeeded"
+    WORKFLOW_RUN_FAILED = "dts.workflow_run.failed", "Workflow run failed"
+    WORKFLOW_RUN_CANCELLED = "dts.workflow_run.cancelled", "Workflow run cancelled"
+    WORKFLOW_RUN_RETRIED = "dts.workflow_run.retried", "Workflow run retried"
+
+
+WORKFLOW_EVENT_PREFIX = "dts.workflow_run."
 
 
 class OutboxEvent(models.Model):
@@ -35,8 +44,8 @@ class OutboxEvent(models.Model):
     event_id = models.UUIDField(default=ids.uuid4, editable=False)
     type = models.CharField(max_length=40, choices=EventType.choices)
     subject = models.CharField(max_length=100)
-    # The Kafka key, so that each job's events stay in order; not a foreign key, as a job's
-    # events outlive it.
+    # The Kafka key, so that each job's events stay in order: the job's id, or a workflow run's
+    # event's workflow's (WORKFLOW_EVENT_PREFIX). Not a foreign key, as a job's events outlive it.
     job_id = models.BigIntegerField()
     time = models.DateTimeField()
     data = models.JSONField(encoder=DjangoJSONEncoder)

@@ -10,6 +10,7 @@ scheduler's sweep finds the step whose run ended (workflow_runs_recover).
 """
 
 import json
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,8 @@ from apps.audit.models import AuditAction
 from apps.audit.services import Actor, audit_record, field_changes
 from apps.core.exceptions import ApplicationError, InvalidTransition, ValidationFailed
 from apps.core.validation import editable_fields_check, model_validate
-from apps.events.outbox import events_record
+from apps.events.models import EventType, OutboxEvent
+from apps.events.outbox import event_new, events_record
 from apps.jobs.models import Job
 from apps.runs.models import Run, RunTrigger
 from apps.runs.services.build import run_build
@@ -296,6 +298,15 @@ def workflow_trigger(
         WorkflowStepRun.objects.bulk_create(
             WorkflowStepRun(workflow_run=workflow_run, name=step.name) for step in steps
         )
+        pending = {step.name: StepState.PENDING for step in steps}
+        kind = EventType.WORKFLOW_RUN_STARTED
+        events_record(
+            [
+                _event(
+                    workflow_run, pending, kind=kind, time=workflow_run.created_at, trigger=trigger
+                )
+            ]
+        )
         audit_record(
             actor=actor,
             action=AuditAction.TRIGGER,
@@ -318,8 +329,7 @@ def workflow_run_advance(*, workflow_run_id: Any) -> None:
 def _advance(workflow_run: WorkflowRun, trigger: RunTrigger | None = None) -> None:
     """Under the workflow run's lock (or in the transaction that created it)."""
     now = timezone.now()
-    steps = _ended_runs_noted(workflow_run)
-    changed: set[str] = set()
+    steps, changed = _ended_runs_noted(workflow_run)
     new_runs: list[Run] = []
     if workflow_run.state == WorkflowRunState.RUNNING:
         graph = {node["name"]: node for node in workflow_run.graph}
@@ -352,12 +362,56 @@ def _advance(workflow_run: WorkflowRun, trigger: RunTrigger | None = None) -> No
         [steps[name] for name in changed], ["state", "run", "inputs"]
     )
     workflow_run.save(update_fields=["state", "finished_at", "updated_at"])
-    events_record(run_queued_event(run, time=now) for run in new_runs)
+    events = [run_queued_event(run, time=now) for run in new_runs]
+    if workflow_run.finished_at == now:
+        events.append(_event(workflow_run, _states(steps.values()), time=now))
+    elif changed:
+        kind = EventType.WORKFLOW_RUN_STEPS_CHANGED
+        changed_steps = _states(steps[name] for name in changed)
+        events.append(_event(workflow_run, changed_steps, kind=kind, time=now))
+    events_record(events)
     runs_publish_on_commit(new_runs)
 
 
-def _ended_runs_noted(workflow_run: WorkflowRun) -> dict[str, WorkflowStepRun]:
-    """The workflow run's steps by name, each running one whose run has ended saved as ended."""
+def _states(steps: Iterable[WorkflowStepRun]) -> dict[str, str]:
+    return {step.name: step.state for step in steps}
+
+
+FINAL_EVENTS = {
+    WorkflowRunState.SUCCEEDED: EventType.WORKFLOW_RUN_SUCCEEDED,
+    WorkflowRunState.FAILED: EventType.WORKFLOW_RUN_FAILED,
+    WorkflowRunState.CANCELLED: EventType.WORKFLOW_RUN_CANCELLED,
+}
+
+
+def _event(
+    workflow_run: WorkflowRun,
+    steps: Mapping[str, str],
+    *,
+    time: datetime,
+    kind: EventType | None = None,
+    **details: Any,
+) -> OutboxEvent:
+    """The event of a change of the workflow run (by default, its end, as its state says): its
+    state and `steps` (name: state), keyed by its workflow (apps.events.envelope)."""
+    return event_new(
+        type=kind or FINAL_EVENTS[WorkflowRunState(workflow_run.state)],
+        subject=f"workflow_runs/{workflow_run.id}",
+        job_id=workflow_run.workflow_id,
+        time=time,
+        data={
+            "workflow_run_id": str(workflow_run.id),
+            "name": workflow_run.workflow.name,
+            "state": workflow_run.state,
+            "steps": steps,
+            **details,
+        },
+    )
+
+
+def _ended_runs_noted(workflow_run: WorkflowRun) -> tuple[dict[str, WorkflowStepRun], set[str]]:
+    """The workflow run's steps by name, each running one whose run has ended saved as ended;
+    and the names of those."""
     steps = {step.name: step for step in workflow_run.steps.select_related("run")}
     ended = []
     for step in steps.values():
@@ -367,7 +421,7 @@ def _ended_runs_noted(workflow_run: WorkflowRun) -> dict[str, WorkflowStepRun]:
             step.state = STEP_OF_RUN[RunState(run.state)] if run else StepState.FAILED
             ended.append(step)
     WorkflowStepRun.objects.bulk_update(ended, ["state"])
-    return steps
+    return steps, {step.name for step in ended}
 
 
 def _condition_met(condition: str, upstream: list[WorkflowStepRun]) -> bool:
@@ -452,10 +506,11 @@ def workflow_run_cancel(*, workflow_run: WorkflowRun, actor: Actor = None) -> Wo
         step.state = StepState.CANCELLED
     WorkflowStepRun.objects.bulk_update(pending, ["state"])
     runs_cancel(runs=[step.run for step in steps if step.state == StepState.RUNNING and step.run])
-    _ended_runs_noted(locked)  # those cancelled before they started
+    noted, _ = _ended_runs_noted(locked)  # with those cancelled before they started
     locked.state = WorkflowRunState.CANCELLED
     locked.finished_at = timezone.now()
     locked.save(update_fields=["state", "finished_at", "updated_at"])
+    events_record([_event(locked, _states(noted.values()), time=locked.finished_at)])
     audit_record(
         actor=actor,
         action=AuditAction.CANCEL,
@@ -476,7 +531,7 @@ def workflow_run_retry(*, workflow_run: WorkflowRun, actor: Actor = None) -> Wor
             f"Only a failed or cancelled workflow run is retried; this one is {locked.state}.",
             field="state",
         )
-    steps = _ended_runs_noted(locked)
+    steps, _ = _ended_runs_noted(locked)
     again = [
         step
         for step in steps.values()
@@ -497,6 +552,8 @@ def workflow_run_retry(*, workflow_run: WorkflowRun, actor: Actor = None) -> Wor
             "steps": {"old": None, "new": sorted(step.name for step in again)},
         },
     )
+    kind = EventType.WORKFLOW_RUN_RETRIED
+    events_record([_event(locked, _states(again), kind=kind, time=timezone.now())])
     _advance(locked, trigger=RunTrigger.RETRY)
     return locked
 

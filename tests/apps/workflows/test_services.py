@@ -8,6 +8,9 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.core.exceptions import InvalidTransition, ValidationFailed
+from apps.events.envelope import envelope
+from apps.events.models import OutboxEvent
+from apps.events.validation import event_problems
 from apps.jobs.services import job_delete
 from apps.runs.models import Run, RunTrigger
 from apps.runs.services.moves import run_attempt_end
@@ -275,3 +278,32 @@ def test_two_dependencies_ending_at_once_on_two_workers_start_their_step_once():
         assert states(run) == {"b": "succeeded", "c": "succeeded", "d": "running"}
         assert Run.objects.filter(workflow_run=run).count() == 3
     assert WorkflowRun.objects.filter(state=WorkflowRunState.RUNNING).count() == 10
+
+
+def test_each_change_of_a_workflow_run_is_an_event_keyed_by_its_workflow(team, job, end):
+    steps = [step("a", job), step("b", job, "a")]
+    workflow = workflow_create(team=team, name="etl", steps=steps)
+    run = workflow_trigger(workflow=workflow)
+    end(run, "a", RunState.FAILED)
+    workflow_run_retry(workflow_run=run)
+    workflow_run_cancel(workflow_run=run)
+
+    events = [
+        envelope(event)
+        for event in OutboxEvent.objects.filter(type__startswith="dts.workflow_run.").order_by(
+            "sequence"
+        )
+    ]
+
+    assert [(event["type"].rsplit(".", 1)[1], event["data"]["steps"]) for event in events] == [
+        ("started", {"a": "pending", "b": "pending"}),
+        ("steps_changed", {"a": "running"}),
+        ("failed", {"a": "failed", "b": "skipped"}),
+        ("retried", {"a": "pending", "b": "pending"}),
+        ("steps_changed", {"a": "running"}),
+        ("cancelled", {"a": "cancelled", "b": "cancelled"}),
+    ]
+    assert all(event_problems(event) == [] for event in events)
+    assert {event["data"]["workflow_id"] for event in events} == {workflow.id}
+    assert {event["subject"] for event in events} == {f"workflow_runs/{run.id}"}
+    assert events[0]["data"]["trigger"] == "manual"
