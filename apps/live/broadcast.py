@@ -30,7 +30,7 @@ from channels.layers import get_channel_layer
 from prometheus_client import Counter
 
 from apps.events.envelope import envelope
-from apps.events.models import OutboxEvent
+from apps.events.models import WORKFLOW_EVENT_PREFIX, OutboxEvent
 from apps.jobs.models import Job
 from apps.live.streams import Pending, backlog
 
@@ -64,7 +64,8 @@ def group_name(stream: str) -> str:
 def live_broadcast(events: Iterable[OutboxEvent]) -> None:
     """Send committed `events` to their streams (a subscriber of apps.events.subscribers)."""
     events = list(events)
-    teams = jobs_team_ids({event.job_id for event in events})
+    of_jobs = [event for event in events if not event.type.startswith(WORKFLOW_EVENT_PREFIX)]
+    teams = jobs_team_ids({event.job_id for event in of_jobs})
     messages = [
         (event_streams(event, teams.get(event.job_id)), envelope(event)) for event in events
     ]
@@ -80,7 +81,10 @@ def live_broadcast_log(run_id: str, lines: Sequence[dict[str, Any]]) -> None:
 
 
 def event_streams(event: OutboxEvent, team_id: int | None) -> list[str]:
-    """The streams of `event`, of a job of team `team_id` (None: the job is gone)."""
+    """The streams of `event`, of a job of team `team_id` (None: the job is gone); a workflow
+    run's event goes to the workflow run's stream only."""
+    if event.type.startswith(WORKFLOW_EVENT_PREFIX):
+        return [f"workflow_run.{event.data['workflow_run_id']}"]
     streams = [f"job.{event.job_id}"]
     if team_id is not None:
         streams.append(f"team.{team_id}")

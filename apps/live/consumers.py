@@ -49,6 +49,7 @@ from apps.live.access import (
 from apps.live.broadcast import group_name, live_relay_ensure
 from apps.live.streams import Position, backlog
 from apps.runs.selectors import runs_visible
+from apps.workflows.selectors import workflow_runs_visible
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +199,9 @@ class StreamsConsumer(AsyncJsonWebsocketConsumer):
         if "run_id" in route:
             found = runs_visible(user=user).filter(id=route["run_id"]).exists()
             return [f"run.{route['run_id']}"] if found else []
+        if "workflow_run_id" in route:
+            visible = workflow_runs_visible(user=user).filter(id=route["workflow_run_id"])
+            return [f"workflow_run.{route['workflow_run_id']}"] if visible.exists() else []
         return [f"team.{team_id}" for team_id in user_teams(user=user).values_list("id", flat=True)]
 
 

@@ -38,6 +38,7 @@ websocket_urlpatterns: list[Any] = [
     path("ws/runs/", consumer),
     path("ws/jobs/<int:job_id>/", consumer),
     path("ws/runs/<uuid:run_id>/", consumer),
+    path("ws/workflow-runs/<uuid:workflow_run_id>/", consumer),
     re_path(r"", no_route),
 ]
 

@@ -15,8 +15,10 @@ from apps.accounts.models import Role
 from apps.accounts.selectors import role_allows, user_role
 from apps.jobs.health import JobHealth
 from apps.jobs.selectors import jobs_visible
+from apps.live.graph import NODE_HEIGHT, NODE_WIDTH, graph_layout
 from apps.runs.selectors import runs_visible
 from apps.runs.states import RunState
+from apps.workflows.selectors import workflow_runs_visible
 
 
 @login_required
@@ -65,6 +67,28 @@ def run_page(request: HttpRequest, run_id: str) -> HttpResponse:
         "page": {"run": str(run.id)},
     }
     return render(request, "live/run.html", context)
+
+
+@login_required
+def workflow_run_page(request: HttpRequest, workflow_run_id: str) -> HttpResponse:
+    workflow_run = get_object_or_404(
+        workflow_runs_visible(user=request.user).select_related("workflow"), id=workflow_run_id
+    )
+    steps = {
+        name: (state, str(run_id) if run_id else None)
+        for name, state, run_id in workflow_run.steps.values_list("name", "state", "run_id")
+    }
+    context = {
+        "workflow_run": workflow_run,
+        "layout": graph_layout(workflow_run.graph, steps),
+        "width": NODE_WIDTH,
+        "height": NODE_HEIGHT,
+        "page": {
+            "workflow_run": str(workflow_run.id),
+            "run_page": reverse("live:dashboard") + "runs/",
+        },
+    }
+    return render(request, "live/workflow_run.html", context)
 
 
 def login_locked_out(

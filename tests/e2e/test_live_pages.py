@@ -19,6 +19,7 @@ from apps.logs.source import LineRange
 from apps.runs.models import RunLogLine
 from apps.runs.services.build import run_trigger
 from apps.runs.states import RunState
+from apps.workflows.services import workflow_create, workflow_trigger
 from tests.e2e.conftest import ARTIFACTS, TIMEOUT_MS, Web
 from tests.factories import (
     JobFactory,
@@ -257,3 +258,35 @@ def test_the_log_search_finds_the_teams_lines_highlighted_and_links_to_the_run(
     results.locator("a").click()
 
     page.wait_for_url(re.compile(f"/live/runs/{runs[job].id}/$"))
+
+
+def test_a_workflow_runs_graph_colours_each_step_as_it_moves_on(page, web, world):
+    job, _ = world
+    slow = JobFactory(team=job.team, name="slow", task_type="dts.sleep", args={"seconds": 4})
+    quick = JobFactory(team=job.team, name="quick", task_type="dts.noop", args={})
+    steps = [
+        {"name": "extract", "job": slow},
+        {"name": "left", "job": quick, "depends_on": ["extract"]},
+        {"name": "right", "job": quick, "depends_on": ["extract"]},
+        {"name": "load", "job": quick, "depends_on": ["left", "right"]},
+        {"name": "alert", "job": quick, "depends_on": ["load"], "condition": "on_failure"},
+    ]
+    run = workflow_trigger(workflow=workflow_create(team=job.team, name="etl", steps=steps))
+
+    page.goto(f"{web.url}/live/workflow-runs/{run.id}/")
+
+    expect(page.locator("#connection")).to_have_text("Live")
+    extract = page.locator('[data-step="extract"]')
+    expect(extract).to_have_attribute("data-state", "running")
+    expect(page.locator('[data-step="load"]')).to_have_attribute("data-state", "pending")
+    page.screenshot(path=ARTIFACTS / "workflow-run-running.png", full_page=True)
+    page.evaluate("window.notReloaded = true")
+    expect(page.locator('[data-step="load"]')).to_have_attribute("data-state", "succeeded")
+    expect(page.locator('[data-step="alert"]')).to_have_attribute("data-state", "skipped")
+    expect(page.locator("#workflow-run-state")).to_have_text("succeeded")
+    assert page.evaluate("window.notReloaded") is True
+    page.screenshot(path=ARTIFACTS / "workflow-run-succeeded.png", full_page=True)
+
+    extract.locator("a").click()
+
+    page.wait_for_url(re.compile(f"/live/runs/{run.steps.get(name='extract').run_id}/$"))

@@ -17,6 +17,7 @@ from apps.live.broadcast import live_sender
 from apps.live.streams import backlog
 from apps.runs.logs import run_log_capture
 from apps.runs.services.moves import run_cancel
+from apps.workflows.services import workflow_create, workflow_run_cancel, workflow_trigger
 from config.asgi import application
 from tests.factories import JobFactory, MembershipFactory, RunFactory, TeamFactory, UserFactory
 
@@ -221,3 +222,29 @@ async def test_open_sockets_are_counted_and_refused_ones_are_not(world):
     await first.disconnect()
     await second.disconnect()
     assert open_sockets() == before
+
+
+async def test_a_workflow_run_page_streams_its_changes_and_another_teams_is_refused(world):
+    def workflow_run(team, job):
+        steps = [{"name": "a", "job": job}]
+        return workflow_trigger(workflow=workflow_create(team=team, name="etl", steps=steps))
+
+    ours = await sync_to_async(workflow_run)(world.team, world.job)
+    theirs = await sync_to_async(workflow_run)(world.other_job.team, world.other_job)
+    communicator = await connected(f"/ws/workflow-runs/{ours.id}/", bearer(world.token))
+    await communicator.receive_json_from(timeout=5)
+
+    await sync_to_async(workflow_run_cancel)(workflow_run=ours)
+    assert await sync_to_async(live_sender().wait_idle)(10)
+    # Its start and first step, pending when the socket opened, come first.
+    events = [(await communicator.receive_json_from(timeout=5))["event"] for _ in range(3)]
+
+    assert [event["type"].rsplit(".", 1)[1] for event in events] == [
+        "started",
+        "steps_changed",
+        "cancelled",
+    ]
+    assert {event["data"]["workflow_run_id"] for event in events} == {str(ours.id)}
+    assert events[2]["data"]["steps"] == {"a": "cancelled"}
+    await communicator.disconnect()
+    assert await refused(f"/ws/workflow-runs/{theirs.id}/", bearer(world.token)) == 4404
