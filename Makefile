@@ -74,6 +74,7 @@ bench: $(INSTALLED) services  ## Run the benchmarks against their peers; results
 	$(BIN)/python -m bench.live
 	$(BIN)/python -m bench.metrics
 	$(BIN)/python -m bench.logs
+	$(BIN)/python -m bench.workflows
 
 services:  ## Install (if missing) and start PostgreSQL, Redis, Kafka, Elasticsearch, Prometheus
 	platform/local/services.sh start

@@ -321,7 +321,8 @@ def workflow_run_advance(*, workflow_run_id: Any) -> None:
     """Move the workflow run on: note its steps' ended runs, start or skip the steps that are
     ready, and end it once every step has ended."""
     with transaction.atomic():
-        workflow_run = WorkflowRun.objects.select_for_update().filter(id=workflow_run_id).first()
+        locked = WorkflowRun.objects.select_for_update(of=("self",)).select_related("workflow")
+        workflow_run = locked.filter(id=workflow_run_id).first()
         if workflow_run is not None:
             _advance(workflow_run)
 
@@ -329,11 +330,11 @@ def workflow_run_advance(*, workflow_run_id: Any) -> None:
 def _advance(workflow_run: WorkflowRun, trigger: RunTrigger | None = None) -> None:
     """Under the workflow run's lock (or in the transaction that created it)."""
     now = timezone.now()
-    steps, changed = _ended_runs_noted(workflow_run)
+    steps, changed = _ended_runs_noted(workflow_run, save=False)
     new_runs: list[Run] = []
     if workflow_run.state == WorkflowRunState.RUNNING:
         graph = {node["name"]: node for node in workflow_run.graph}
-        jobs = Job.objects.in_bulk({node["job_id"] for node in graph.values()})
+        jobs = _Jobs(node["job_id"] for node in graph.values())
         moved = True
         while moved:
             moved = False
@@ -361,7 +362,8 @@ def _advance(workflow_run: WorkflowRun, trigger: RunTrigger | None = None) -> No
     WorkflowStepRun.objects.bulk_update(
         [steps[name] for name in changed], ["state", "run", "inputs"]
     )
-    workflow_run.save(update_fields=["state", "finished_at", "updated_at"])
+    if workflow_run.finished_at == now:
+        workflow_run.save(update_fields=["state", "finished_at", "updated_at"])
     events = [run_queued_event(run, time=now) for run in new_runs]
     if workflow_run.finished_at == now:
         events.append(_event(workflow_run, _states(steps.values()), time=now))
@@ -409,10 +411,14 @@ def _event(
     )
 
 
-def _ended_runs_noted(workflow_run: WorkflowRun) -> tuple[dict[str, WorkflowStepRun], set[str]]:
-    """The workflow run's steps by name, each running one whose run has ended saved as ended;
-    and the names of those."""
-    steps = {step.name: step for step in workflow_run.steps.select_related("run")}
+def _ended_runs_noted(
+    workflow_run: WorkflowRun, *, save: bool = True
+) -> tuple[dict[str, WorkflowStepRun], set[str]]:
+    """The workflow run's steps by name, each running one whose run has ended noted as ended (and
+    saved, with `save`); and the names of those. Of their runs, only the state is read (a
+    result, when a step reads it, is read then)."""
+    found = workflow_run.steps.select_related("run").only(*STEP_RUN_COLUMNS)
+    steps = {step.name: step for step in found}
     ended = []
     for step in steps.values():
         run = step.run
@@ -420,8 +426,25 @@ def _ended_runs_noted(workflow_run: WorkflowRun) -> tuple[dict[str, WorkflowStep
             # A run gone (the runs' retention) tells nothing of its outcome: failed.
             step.state = STEP_OF_RUN[RunState(run.state)] if run else StepState.FAILED
             ended.append(step)
-    WorkflowStepRun.objects.bulk_update(ended, ["state"])
+    if save:
+        WorkflowStepRun.objects.bulk_update(ended, ["state"])
     return steps, {step.name for step in ended}
+
+
+STEP_RUN_COLUMNS = ("workflow_run_id", "name", "state", "inputs", "run__id", "run__state")
+
+
+class _Jobs:
+    """The jobs of a graph's steps by id, read once one is asked for: most moves start none."""
+
+    def __init__(self, ids: Iterable[int]) -> None:
+        self.ids = set(ids)
+        self.found: dict[int, Job] | None = None
+
+    def get(self, job_id: int) -> Job | None:
+        if self.found is None:
+            self.found = Job.objects.in_bulk(self.ids)
+        return self.found.get(job_id)
 
 
 def _condition_met(condition: str, upstream: list[WorkflowStepRun]) -> bool:
@@ -437,7 +460,7 @@ def _step_run(
     step: WorkflowStepRun,
     node: dict[str, Any],
     upstream: list[WorkflowStepRun],
-    jobs: dict[int, Job],
+    jobs: "_Jobs",
     trigger: RunTrigger | None,
     now: datetime,
 ) -> Run | None:
@@ -552,6 +575,7 @@ def workflow_run_retry(*, workflow_run: WorkflowRun, actor: Actor = None) -> Wor
             "steps": {"old": None, "new": sorted(step.name for step in again)},
         },
     )
+    locked.save(update_fields=["state", "finished_at", "updated_at"])
     kind = EventType.WORKFLOW_RUN_RETRIED
     events_record([_event(locked, _states(again), kind=kind, time=timezone.now())])
     _advance(locked, trigger=RunTrigger.RETRY)
