@@ -6,7 +6,8 @@ django-celery-results on PostgreSQL (the peer), in the same run on this machine.
 
 Shapes: the workflow is 99 steps that depend on none and one that depends on all 99; the chord
 is the same (a header of 99 tasks, a callback). Every peer: one worker process with 2 prefork
-processes, the same Redis and PostgreSQL on loopback, dts's Celery settings. Each measurement is
+processes, the same Redis and PostgreSQL on loopback, dts's Celery settings; dts also runs its
+scheduler, whose advancer moves the workflow on (docs/workflows.md). Each measurement is
 timed from the trigger (dts: the workflow run recorded and its first 99 runs published; alone:
 100 runs inserted queued with their events, then published; the chord: `apply_async`) to the last
 step's end as recorded (dts: the last run's `finished_at`; the chord: the callback's time noted in
@@ -40,6 +41,7 @@ from bench.execution import (
     child_environ,
     cpu_busy_seconds,
     percentile,
+    start,
     start_worker,
     stop,
     wait_until,
@@ -94,10 +96,15 @@ def measure_dts(repeats: int) -> dict[str, list[float]]:
     def workflow_once() -> tuple[float, float]:
         busy, started = cpu_busy_seconds(), time.time()
         run = workflow_trigger(workflow=workflow)
+        figures["workflow_trigger"].append(time.time() - started)
         ended = WorkflowRun.objects.filter(id=run.id).exclude(state=WorkflowRunState.RUNNING)
         wait_until(ended.exists, "the workflow run")
         if ended.get().state != WorkflowRunState.SUCCEEDED:
             raise RuntimeError(f"The workflow run {run.id} did not succeed.")
+        join = Run.objects.get(workflow_step__workflow_run=run, workflow_step__name="join")
+        branches = Run.objects.filter(workflow_run=run).exclude(id=join.id)
+        queued = join.queued_at.timestamp() if join.queued_at else float("nan")
+        figures["join_wait"].append(queued - last_end(branches))
         return last_end(Run.objects.filter(workflow_run=run)) - started, cpu_busy_seconds() - busy
 
     def alone_once() -> tuple[float, float]:
@@ -118,11 +125,24 @@ def measure_dts(repeats: int) -> dict[str, list[float]]:
     worker = start_worker(
         "workers", LOGS / "workflows-dts-worker.log", env={"DTS_LOG_LEVEL": "WARNING"}
     )
+    scheduler = start(
+        [
+            *(sys.executable, "-m", "celery", "-A", "workers", "beat", "--loglevel", "WARNING"),
+            *("--scheduler", "workers.scheduler:DatabaseScheduler"),
+            *("--pidfile", str(LOGS / "workflows-dts-scheduler.pid")),
+        ],
+        env=child_environ() | {"DTS_LOG_LEVEL": "WARNING"},
+        log_name="workflows-dts-scheduler.log",
+    )
     figures: dict[str, list[float]] = {
         "workflow": [],
         "alone": [],
         "workflow_cpu": [],
         "alone_cpu": [],
+        # Parts of the workflow's time: its trigger (recording the workflow run and its first
+        # runs, and publishing them), and from the last branch's end to the join queued.
+        "workflow_trigger": [],
+        "join_wait": [],
     }
     try:
         for _ in range(WARM_UP):
@@ -135,6 +155,7 @@ def measure_dts(repeats: int) -> dict[str, list[float]]:
                 figures[name].append(seconds)
                 figures[f"{name}_cpu"].append(busy)
     finally:
+        stop(scheduler)
         stop(worker)
     return figures
 
@@ -213,7 +234,11 @@ def report(results: dict[str, Any]) -> str:
         cpu = statistics.median(results["cpu_seconds"][name]) * 1000 / STEPS
         lines.append(f"| {label} | {times['median']:.3f} | {times['p90']:.3f} | {cpu:.2f} |")
     faster = medians["chord"] / medians["workflow"]
+    trigger, join = (summary(results["workflow_parts_seconds"][part]) for part in PARTS)
     lines += [
+        "",
+        f"Of the workflow's time: its trigger {trigger['median'] * 1000:.0f} ms (median), and "
+        f"from the last branch's end to the join queued {join['median'] * 1000:.0f} ms.",
         "",
         f"- the graph's overhead over the runs alone: **{overhead:+.0%}** "
         f"(goal at most +{OVERHEAD_GOAL:.0%}: {'met' if overhead <= OVERHEAD_GOAL else 'NOT met'})",
@@ -226,6 +251,7 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+PARTS = ("workflow_trigger", "join_wait")
 PEERS = {
     "workflow": "dts workflow (99 steps, then 1 depending on all)",
     "alone": "the same 100 dts runs alone",
@@ -249,12 +275,16 @@ def main() -> None:
     database_recreate(RESULTS_PEER_DATABASE, env=RESULTS_PEER_ENV)
     seconds: dict[str, list[float]] = {name: [] for name in PEERS}
     cpu: dict[str, list[float]] = {name: [] for name in PEERS}
+    parts: dict[str, list[float]] = {}
     load_before = [round(load, 2) for load in os.getloadavg()]
     for number in range(options.rounds):
         measures = [lambda: measure_dts(options.repeats), lambda: measure_chord(options.repeats)]
         for measure in measures if number % 2 == 0 else reversed(measures):
             redis.Redis.from_url(BROKER).flushdb()
             for name, values in measure().items():
+                if name in PARTS:
+                    parts.setdefault(name, []).extend(values)
+                    continue
                 target = cpu if name.endswith("_cpu") else seconds
                 target[name.removesuffix("_cpu")].extend(values)
     results = {
@@ -266,6 +296,7 @@ def main() -> None:
         "load_after": [round(load, 2) for load in os.getloadavg()],
         "seconds": seconds,
         "cpu_seconds": cpu,
+        "workflow_parts_seconds": parts,
     }
     (RESULTS / "workflows.json").write_text(json.dumps(results, indent=2) + "\n")
     text = report(results)

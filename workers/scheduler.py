@@ -36,7 +36,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from apps.core.liveness import Liveness
 from apps.core.metrics import metrics_serve
-from apps.core.notify import scheduler_wake_listener
+from apps.core.notify import scheduler_wake_listener, workflows_wake_listener
 from apps.core.outages import database_outage, database_unreachable, redis_outage
 from apps.events.outbox import events_purge_published
 from apps.jobs.metrics import JOB_HEALTH_EVERY_SECONDS, JobHealthExposition
@@ -52,7 +52,7 @@ from apps.runs.services.moves import runs_next_retry_at, runs_retry_due
 from apps.schedules.firing import schedules_due_count, schedules_fire_due, schedules_next_due_at
 from apps.schedules.metrics import due_schedules_record, tick_record
 from apps.schedules.services import skipped_fires_purge
-from apps.workflows.services import workflow_runs_recover
+from apps.workflows.services import workflow_runs_advance
 from dispatch.broker import broker_queue_depths
 from dispatch.queues import queue_names
 
@@ -63,6 +63,10 @@ RETENTION_EVERY_SECONDS = 3600.0
 RETRY_AFTER_ERROR_SECONDS = 1.0
 # The backlog and the broker's queues are measured this often (each is a query or two).
 GAUGES_EVERY_SECONDS = 5.0
+# Workflow runs are moved on when a step's run ends, and this often besides.
+ADVANCE_EVERY_SECONDS = 5.0
+ADVANCE_LINGER_SECONDS = 0.025
+ADVANCE_BATCH = 100
 BROKER_ERRORS = (BrokerError, redis.ConnectionError, redis.TimeoutError)
 
 
@@ -81,7 +85,9 @@ class DatabaseScheduler(beat.Scheduler):
         self.max_interval = min(self.max_interval, settings.DTS_SCHEDULER_MAX_SLEEP_SECONDS)
 
     def setup_schedule(self) -> None:
-        """Schedules live in the database; Celery's own beat_schedule is not used."""
+        """Schedules live in the database; Celery's own beat_schedule is not used. Workflow runs
+        are moved on beside the ticks, from a thread of their own."""
+        WorkflowAdvancer().start()
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         """Fire what is due, then wait for the next due time or a change; beat loops at once."""
@@ -122,7 +128,6 @@ class DatabaseScheduler(beat.Scheduler):
     def sweep(self) -> None:
         now = timezone.now()
         runs_reap_lost(now=now, timeout=timedelta(seconds=settings.DTS_WORKER_HEARTBEAT_TIMEOUT))
-        workflow_runs_recover()
         if time.monotonic() >= self.next_broker_check:
             older_than = timedelta(seconds=settings.DTS_QUEUED_CHECK_AFTER_SECONDS)
             runs_republish_missing(
@@ -178,6 +183,42 @@ def start_metrics(sender: beat.Service, **kwargs: Any) -> None:
         and settings.DTS_METRICS_ENABLED
     ):
         BacklogGauges(job_health=job_health).start()
+
+
+class WorkflowAdvancer:
+    """Moves workflow runs on (apps.workflows.services.workflow_runs_advance) from a thread of its
+    own: when a run of a step ends (a NOTIFY: apps.core.notify.workflows_wake), and every
+    ADVANCE_EVERY_SECONDS besides, for a wake-up lost with its process or sent while PostgreSQL
+    was away. Every scheduler replica runs one; a workflow run's lock takes them in turn."""
+
+    def __init__(self) -> None:
+        self.listener = workflows_wake_listener()
+        self.stop = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self.run, name="dts-workflow-advancer", daemon=True).start()
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                self.advance()
+                if self.listener.wait(ADVANCE_EVERY_SECONDS):
+                    # Let a burst of ends gather (the fan-in of a wide workflow): one move of
+                    # each workflow run for all of them, not one per end.
+                    time.sleep(ADVANCE_LINGER_SECONDS)
+        finally:
+            self.listener.close()
+            connection.close()  # this thread's own
+
+    def advance(self) -> None:
+        try:
+            while workflow_runs_advance(limit=ADVANCE_BATCH) == ADVANCE_BATCH:
+                pass
+        except Exception as problem:
+            if not database_unreachable(problem):
+                logger.exception("Workflow runs not moved on")
+            close_old_connections()
+            time.sleep(RETRY_AFTER_ERROR_SECONDS)
 
 
 class BacklogGauges:

@@ -7,7 +7,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import InterfaceError, OperationalError, close_old_connections, connection, models
@@ -124,6 +124,45 @@ def models_insert(objects: Sequence[models.Model], *, ignore_conflicts: bool = F
         for obj, key in zip(objects, keys, strict=True):
             setattr(obj, meta.pk.attname, key)
     return keys
+
+
+def models_update(objects: Sequence[models.Model], fields: Sequence[str]) -> None:
+    """Write `fields` of `objects`, all of one model and saved already, in one statement: on
+    PostgreSQL an UPDATE from the rows as one JSON document (json_populate_recordset), where
+    bulk_update builds a CASE of every row for every field; elsewhere bulk_update. Values are
+    written as they are (no `pre_save`)."""
+    if not objects:
+        return
+    model = type(objects[0])
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_update(objects, fields)
+        return
+    pk = model._meta.pk
+    wanted = {cast(models.Field, model._meta.get_field(name)).attname for name in fields}
+    wanted.add(pk.attname)
+    columns = [column for column in _insert_columns(model) if column[0] in wanted]
+    if pk.attname not in {attname for attname, *_ in columns}:  # an automatic primary key
+        columns.append((pk.attname, pk.column, None, False))
+    rows = [
+        {
+            column: value if value is None or write is None else write(value)
+            for attname, column, write, _ in columns
+            for value in [getattr(obj, attname)]
+        }
+        for obj in objects
+    ]
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    assignments = ", ".join(
+        f"{quote(column)} = v.{quote(column)}" for _, column, *_ in columns if column != pk.column
+    )
+    sql = (
+        f"UPDATE {table} SET {assignments} "  # noqa: S608
+        f"FROM json_populate_recordset(NULL::{table}, %s) v "
+        f"WHERE {table}.{quote(pk.column)} = v.{quote(pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [json.dumps(rows, cls=DjangoJSONEncoder, separators=(",", ":"))])
 
 
 # (attname, column, how its value is written in JSON (None: as it is), whether set to now)

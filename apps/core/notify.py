@@ -80,3 +80,22 @@ def scheduler_wake() -> None:
 def scheduler_wake_listener() -> Listener:
     """What a scheduler waits on between ticks: a wake-up or its timeout."""
     return Listener(SCHEDULER_CHANNEL, fallback=_scheduler_in_process)
+
+
+# The workflows' wake-up: a run of a workflow's step ended, so its workflow run may move on
+# (apps.workflows.services.workflow_runs_advance, which every scheduler replica runs from a thread
+# of its own: workers.scheduler.WorkflowAdvancer). In `make dev` an in-process event is set.
+WORKFLOWS_CHANNEL = "dts_workflows_wake"
+_workflows_in_process = threading.Event()
+
+
+def workflows_wake() -> None:
+    """Wake every workflow advancer when the current transaction commits (at once, outside one)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"NOTIFY {WORKFLOWS_CHANNEL}")
+    transaction.on_commit(_workflows_in_process.set)
+
+
+def workflows_wake_listener() -> Listener:
+    return Listener(WORKFLOWS_CHANNEL, fallback=_workflows_in_process)

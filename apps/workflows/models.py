@@ -135,7 +135,7 @@ class WorkflowStepRun(models.Model):
             )
         ]
         indexes = [
-            # The scheduler's sweep (workflow_runs_recover): the steps whose run is under way.
+            # The scheduler's sweep (workflow_runs_advance): the steps whose run is under way.
             models.Index(
                 fields=["state"],
                 condition=models.Q(state="running"),

@@ -3,10 +3,11 @@
 A workflow run records, in PostgreSQL, one row per step. It moves on in one transaction that holds
 its row's lock (`_advance`): the steps whose runs ended are noted, then every pending step whose
 dependencies have all ended either gets its run (its condition met) or is skipped, until nothing
-changes. Two dependencies ending at the same instant on two workers take the lock in turn, and the
-second sees what the first did: a step is started once. A run's end tells its workflow once that
-is committed (apps.runs.signals); if that is lost (a process killed between the two), the
-scheduler's sweep finds the step whose run ended (workflow_runs_recover).
+changes. Who moves it on is every scheduler replica's WorkflowAdvancer thread
+(workers.scheduler), woken by a NOTIFY when a step's run ends (apps.core.notify.workflows_wake)
+and every few seconds besides: the workers' hot path only says that something ended, and a burst
+of ends is taken in a few moves rather than one each. Two advancers, or two moves, take the lock
+in turn, and the second sees what the first did: a step is started once.
 """
 
 import json
@@ -21,6 +22,7 @@ from django.utils import timezone
 from apps.accounts.models import Team
 from apps.audit.models import AuditAction
 from apps.audit.services import Actor, audit_record, field_changes
+from apps.core.db import models_insert, models_update
 from apps.core.exceptions import ApplicationError, InvalidTransition, ValidationFailed
 from apps.core.validation import editable_fields_check, model_validate
 from apps.events.models import EventType, OutboxEvent
@@ -331,7 +333,7 @@ def _advance(workflow_run: WorkflowRun, trigger: RunTrigger | None = None) -> No
     """Under the workflow run's lock (or in the transaction that created it)."""
     now = timezone.now()
     steps, changed = _ended_runs_noted(workflow_run, save=False)
-    new_runs: list[Run] = []
+    made: list[Run] = []
     if workflow_run.state == WorkflowRunState.RUNNING:
         graph = {node["name"]: node for node in workflow_run.graph}
         jobs = _Jobs(node["job_id"] for node in graph.values())
@@ -350,8 +352,8 @@ def _advance(workflow_run: WorkflowRun, trigger: RunTrigger | None = None) -> No
                     step.run = run
                     queued = run is not None and run.state == RunState.QUEUED
                     step.state = StepState.RUNNING if queued else StepState.FAILED
-                    if run is not None and queued:
-                        new_runs.append(run)
+                    if run is not None:
+                        made.append(run)
                 else:
                     step.state = StepState.SKIPPED
                 changed.add(name)
@@ -359,9 +361,9 @@ def _advance(workflow_run: WorkflowRun, trigger: RunTrigger | None = None) -> No
         if all(step.state in ENDED_STEPS for step in steps.values()):
             workflow_run.state = _outcome(graph, steps)
             workflow_run.finished_at = now
-    WorkflowStepRun.objects.bulk_update(
-        [steps[name] for name in changed], ["state", "run", "inputs"]
-    )
+    models_insert(made)  # before the steps that name them
+    new_runs = [run for run in made if run.state == RunState.QUEUED]
+    models_update([steps[name] for name in changed], ["state", "run", "inputs"])
     if workflow_run.finished_at == now:
         workflow_run.save(update_fields=["state", "finished_at", "updated_at"])
     events = [run_queued_event(run, time=now) for run in new_runs]
@@ -435,16 +437,30 @@ STEP_RUN_COLUMNS = ("workflow_run_id", "name", "state", "inputs", "run__id", "ru
 
 
 class _Jobs:
-    """The jobs of a graph's steps by id, read once one is asked for: most moves start none."""
+    """The jobs of a graph's steps by id, read once one is asked for (most moves start none),
+    and the verdicts on their arguments."""
 
     def __init__(self, ids: Iterable[int]) -> None:
         self.ids = set(ids)
         self.found: dict[int, Job] | None = None
+        self.refusals: dict[tuple[str, str], str | None] = {}
 
     def get(self, job_id: int) -> Job | None:
         if self.found is None:
             self.found = Job.objects.in_bulk(self.ids)
         return self.found.get(job_id)
+
+    def refusal(self, job: Job, args: Any) -> str | None:
+        """Why the task type refuses these arguments now, or None; each pair checked once (a
+        fan-out starts many steps of one job)."""
+        key = (job.task_type, json.dumps(args, sort_keys=True, cls=DjangoJSONEncoder))
+        if key not in self.refusals:
+            try:
+                task_args_validate(task_type_name=job.task_type, args=args)
+                self.refusals[key] = None
+            except ApplicationError as error:
+                self.refusals[key] = f"Its arguments are refused: {error}"
+        return self.refusals[key]
 
 
 def _condition_met(condition: str, upstream: list[WorkflowStepRun]) -> bool:
@@ -464,18 +480,15 @@ def _step_run(
     trigger: RunTrigger | None,
     now: datetime,
 ) -> Run | None:
-    """The step's new run, saved: queued, or failed with the reason it cannot run (its arguments
-    refused by the task type now, its dependencies' results too large); None when its job is
-    gone (a job is kept while a step names it: only one dropped from the graph since can go)."""
+    """The step's new run, not saved yet: queued, or failed with the reason it cannot run (its
+    arguments refused by the task type now, its dependencies' results too large); None when its
+    job is gone (a job is kept while a step names it: only one dropped from the graph since can
+    go)."""
     job = jobs.get(node["job_id"])
     if job is None:
         return None
-    refusal = None
     args = node["args"]
-    try:
-        task_args_validate(task_type_name=job.task_type, args=job.args if args is None else args)
-    except ApplicationError as error:
-        refusal = f"Its arguments are refused: {error}"
+    refusal = jobs.refusal(job, job.args if args is None else args)
     if node["pass_results"]:
         step.inputs = {
             other.name: other.run.result if other.run is not None else None for other in upstream
@@ -494,7 +507,6 @@ def _step_run(
         refusal=refusal,
     )
     run.workflow_run = workflow_run
-    run.save(force_insert=True)
     return run
 
 
@@ -582,17 +594,17 @@ def workflow_run_retry(*, workflow_run: WorkflowRun, actor: Actor = None) -> Wor
     return locked
 
 
-def workflow_runs_recover(*, limit: int = 100) -> int:
-    """Move on the workflow runs a step of which still waits for a run that has ended: their
-    run's end was not told (its process died between the two), or telling it failed. The
-    scheduler's sweep runs it; return how many."""
-    stuck = list(
+def workflow_runs_advance(*, limit: int = 100) -> int:
+    """Move on (up to `limit` of) the workflow runs a step of which still waits for a run that
+    has ended; return how many. The WorkflowAdvancer calls it when woken, and every few seconds:
+    a wake-up lost with its process, or sent while PostgreSQL was away, is caught up."""
+    due = list(
         WorkflowRun.objects.filter(
             steps__state=StepState.RUNNING, steps__run__state__in=TERMINAL_STATES
         )
         .values_list("id", flat=True)
         .distinct()[:limit]
     )
-    for workflow_run_id in stuck:
+    for workflow_run_id in due:
         workflow_run_advance(workflow_run_id=workflow_run_id)
-    return len(stuck)
+    return len(due)

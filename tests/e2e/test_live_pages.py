@@ -20,6 +20,7 @@ from apps.runs.models import RunLogLine
 from apps.runs.services.build import run_trigger
 from apps.runs.states import RunState
 from apps.workflows.services import workflow_create, workflow_trigger
+from tests.conftest import start_celery, stop_process
 from tests.e2e.conftest import ARTIFACTS, TIMEOUT_MS, Web
 from tests.factories import (
     JobFactory,
@@ -260,7 +261,20 @@ def test_the_log_search_finds_the_teams_lines_highlighted_and_links_to_the_run(
     page.wait_for_url(re.compile(f"/live/runs/{runs[job].id}/$"))
 
 
-def test_a_workflow_runs_graph_colours_each_step_as_it_moves_on(page, web, world):
+@pytest.fixture
+def scheduler(tmp_path):
+    """A scheduler on the test database, whose advancer moves workflow runs on."""
+    process = start_celery(
+        "beat",
+        *("--scheduler", "workers.scheduler:DatabaseScheduler"),
+        *("--pidfile", str(tmp_path / "beat.pid")),
+        log=tmp_path / "beat.log",
+    )
+    yield process
+    stop_process(process)
+
+
+def test_a_workflow_runs_graph_colours_each_step_as_it_moves_on(page, web, world, scheduler):
     job, _ = world
     slow = JobFactory(team=job.team, name="slow", task_type="dts.sleep", args={"seconds": 4})
     quick = JobFactory(team=job.team, name="quick", task_type="dts.noop", args={})

@@ -1,6 +1,7 @@
-"""Workflows on real workers (the fault tests' cluster): a fan-out and fan-in runs each step once
-and its last step reads the others' results; a worker killed in the middle of a workflow is
-reaped like any, its step retried on another, and the workflow goes on to its end."""
+"""Workflows on real workers and a scheduler, whose advancer moves them on (the fault tests'
+cluster): a fan-out and fan-in runs each step once and its last step reads the others' results;
+a worker killed in the middle of a workflow is reaped like any, its step retried on another, and
+the workflow goes on to its end."""
 
 import time
 
@@ -41,6 +42,7 @@ def recorder(team, key, seconds=0, **policy):
 def test_a_fan_out_and_fan_in_runs_every_step_once_and_passes_results(cluster):
     cluster.worker("left", concurrency=2)
     cluster.worker("right", concurrency=2)
+    cluster.scheduler()  # its advancer moves the workflow on
     team = TeamFactory(name="data")
     total = job_create(team=team, name="total", task_type="tests.workflow.total", queue="faults")
     branches = [f"branch-{n}" for n in range(6)]

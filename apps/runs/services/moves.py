@@ -25,7 +25,7 @@ from apps.audit.models import AuditAction
 from apps.audit.services import Actor, audit_record
 from apps.core.db import survives_database_restart
 from apps.core.exceptions import InvalidTransition
-from apps.core.notify import scheduler_wake
+from apps.core.notify import scheduler_wake, workflows_wake
 from apps.events.models import OutboxEvent
 from apps.events.outbox import events_record, run_event
 from apps.events.subscribers import events_announce
@@ -40,7 +40,6 @@ from apps.runs.metrics import (
 from apps.runs.models import Run, RunAttempt, RunId, RunTrigger
 from apps.runs.services.hotpath import datetime_from_row, run_start_write, run_succeed_write
 from apps.runs.services.publish import run_queued_event, runs_publish_on_commit
-from apps.runs.signals import run_of_workflow_ended
 from apps.runs.states import EXECUTING_STATES, RunState, sources_of
 from apps.runs.throttle import Limit, rate_limit_wait
 from apps.tasktypes.registry import task_type_get
@@ -325,7 +324,7 @@ def _attempt_end(
                 ]
             )
     if delay is None and run.workflow_run_id is not None:
-        _workflow_tell(run.workflow_run_id, run.id)
+        workflows_wake()
     # Counted once committed: a rolled-back ending (retried by survives_database_restart) is not.
     run_ended_record(
         queue=run.queue,
@@ -351,7 +350,7 @@ def _run_succeed(*, run_id: RunId, attempt: int, result: Any, now: datetime) -> 
     event.job_id = job_id
     events_announce([event])
     if workflow_run_id is not None:
-        _workflow_tell(workflow_run_id, run_id)
+        workflows_wake()
     run_ended_record(
         queue=queue,
         task_type=task_type,
@@ -373,20 +372,6 @@ def run_attempt_lost(
     if ended is not None and ended.outcome == RunState.LOST:
         run_lost_record(queue=ended.queue, detected_by=detected_by)
     return ended is not None
-
-
-def _workflow_tell(workflow_run_id: RunId, run_id: RunId) -> None:
-    """Tell the run's workflow that it ended, once that is committed (at once outside a
-    transaction). A receiver's failure is logged (send_robust), and the scheduler's sweep moves
-    the workflow on later."""
-    transaction.on_commit(
-        partial(
-            run_of_workflow_ended.send_robust,
-            sender=Run,
-            workflow_run_id=workflow_run_id,
-            run_id=run_id,
-        )
-    )
 
 
 def run_cancel_confirm(*, run_id: RunId, attempt: int) -> bool:
@@ -474,9 +459,8 @@ def runs_cancel(*, runs: list[Run]) -> None:
             )
             for run_id, job_id, attempt, state, _ in found
         )
-        for run_id, _, _, state, workflow_run_id in found:
-            if state not in stoppable and workflow_run_id is not None:
-                _workflow_tell(workflow_run_id, run_id)
+        if any(state not in stoppable and workflow_run for *_, state, workflow_run in found):
+            workflows_wake()
 
     transaction.on_commit(
         partial(run_cancel_send, [str(run_id) for run_id in running]), robust=True

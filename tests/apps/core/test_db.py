@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 
-from apps.core.db import execute_prepared, models_insert
+from apps.core.db import execute_prepared, models_insert, models_update
 from apps.events.models import EventType, OutboxEvent
 from apps.events.outbox import event_new
 from apps.runs.models import Run, RunTrigger
@@ -94,3 +94,27 @@ def test_models_insert_sets_automatic_keys_and_skips_conflicts_when_asked():
     # The same schedule and due time again: left out, and not among the keys returned.
     assert models_insert([again, other], ignore_conflicts=True) == [other.id]
     assert set(Run.objects.values_list("id", flat=True)) == {first.id, other.id}
+
+
+def test_models_update_writes_the_fields_named_and_no_other(django_assert_num_queries):
+    job = JobFactory(task_type="dts.noop", args={})
+    runs = [
+        Run.objects.create(job=job, trigger=RunTrigger.API, task_type="dts.noop", args={"n": n})
+        for n in range(3)
+    ]
+    finished = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    for n, run in enumerate(runs):
+        run.state, run.result, run.finished_at = RunState.SUCCEEDED, {"n": n}, finished
+        run.args = {"changed": True}  # not among the fields written
+
+    with django_assert_num_queries(1):
+        models_update(runs, ["state", "result", "finished_at"])
+
+    for n, run in enumerate(runs):
+        stored = Run.objects.get(id=run.id)
+        assert (stored.state, stored.result, stored.finished_at) == (
+            "succeeded",
+            {"n": n},
+            finished,
+        )
+        assert stored.args == {"n": n}
