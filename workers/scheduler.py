@@ -201,8 +201,11 @@ class WorkflowAdvancer:
     def run(self) -> None:
         try:
             while not self.stop.is_set():
-                self.advance()
-                if self.listener.wait(ADVANCE_EVERY_SECONDS):
+                if not self.advance():
+                    # Not on the listener: it would need the database that may be away.
+                    self.listener.close()
+                    self.stop.wait(ADVANCE_EVERY_SECONDS)
+                elif self.listener.wait(ADVANCE_EVERY_SECONDS):
                     # Let a burst of ends gather (the fan-in of a wide workflow): one move of
                     # each workflow run for all of them, not one per end.
                     time.sleep(ADVANCE_LINGER_SECONDS)
@@ -210,7 +213,8 @@ class WorkflowAdvancer:
             self.listener.close()
             connection.close()  # this thread's own
 
-    def advance(self) -> None:
+    def advance(self) -> bool:
+        """Move on what is due; False when that failed (PostgreSQL away, or a bug: logged)."""
         try:
             while workflow_runs_advance(limit=ADVANCE_BATCH) == ADVANCE_BATCH:
                 pass
@@ -218,7 +222,8 @@ class WorkflowAdvancer:
             if not database_unreachable(problem):
                 logger.exception("Workflow runs not moved on")
             close_old_connections()
-            time.sleep(RETRY_AFTER_ERROR_SECONDS)
+            return False
+        return True
 
 
 class BacklogGauges:

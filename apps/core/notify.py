@@ -41,8 +41,9 @@ class Listener:
             listening.poll()
             listening.notifies.clear()
             return True
-        except (psycopg2.Error, OSError):
-            logger.warning("Notifications on %s unavailable; polling", self.channel, exc_info=True)
+        except (psycopg2.Error, OSError) as problem:
+            # An outage, which the process's own outage tracking says: no traceback here.
+            logger.warning("Notifications on %s unavailable (%s); polling", self.channel, problem)
             self.close()
             threading.Event().wait(timeout)
             return False

@@ -15,6 +15,7 @@ from django.db import connections
 
 from apps.accounts.services import token_create
 from apps.live.routing import websocket_urlpatterns
+from apps.workflows.services import workflow_create, workflow_trigger
 from tests.apps.api.hostile_values import page_urls
 
 WS_JUNK_PATHS = [
@@ -49,7 +50,13 @@ WS_FRAMES = ["null", "{", '{"type": "subscribe"}', "\x00" * 10, "x" * 100_000]
 
 def websocket_paths(world) -> list[str]:
     """Every route of apps.live.routing with valid and hostile parameters, and junk paths."""
-    valid = {"job_id": str(world.job.id), "run_id": str(world.failed_run.id)}
+    steps = [{"name": "a", "job": world.job}]
+    workflow_run = workflow_trigger(workflow=workflow_create(team=world.red, name="w", steps=steps))
+    valid = {
+        "job_id": str(world.job.id),
+        "run_id": str(world.failed_run.id),
+        "workflow_run_id": str(workflow_run.id),
+    }
     found = list(WS_JUNK_PATHS)
     for pattern in websocket_urlpatterns:
         route = str(pattern.pattern)
@@ -95,9 +102,11 @@ def test_no_websocket_path_fails_with_hostile_input(world):
         "forged session": [(b"cookie", b"sessionid=%00" + b"x" * 5000)],
     }
 
+    paths = websocket_paths(world)
+
     async def fuzz() -> list[str]:
         failures = []
-        for path in websocket_paths(world):
+        for path in paths:
             queries = WS_QUERIES if path.startswith("/ws/") and len(path) < 100 else [""]
             for query in queries:
                 url = f"{path}?{query}" if query else path

@@ -225,12 +225,15 @@ async def test_open_sockets_are_counted_and_refused_ones_are_not(world):
 
 
 async def test_a_workflow_run_page_streams_its_changes_and_another_teams_is_refused(world):
-    def workflow_run(team, job):
+    def workflow_run(job):
+        # On a queue the tests' worker does not read: its step stays queued until cancelled.
+        job.queue = "faults"
+        job.save(update_fields=["queue"])
         steps = [{"name": "a", "job": job}]
-        return workflow_trigger(workflow=workflow_create(team=team, name="etl", steps=steps))
+        return workflow_trigger(workflow=workflow_create(team=job.team, name="etl", steps=steps))
 
-    ours = await sync_to_async(workflow_run)(world.team, world.job)
-    theirs = await sync_to_async(workflow_run)(world.other_job.team, world.other_job)
+    ours = await sync_to_async(workflow_run)(world.job)
+    theirs = await sync_to_async(workflow_run)(world.other_job)
     communicator = await connected(f"/ws/workflow-runs/{ours.id}/", bearer(world.token))
     await communicator.receive_json_from(timeout=5)
 
