@@ -224,8 +224,10 @@ class ApplyView(APIView):
         options = body.validated_data
         documents, errors = {}, {}
         for index, given in enumerate(options["documents"]):
-            kind = given.get("kind", "job") if isinstance(given, dict) else "job"
-            document = DOCUMENT_SERIALIZERS.get(kind, JobDocumentSerializer)(data=given)
+            kind = given.get("kind") if isinstance(given, dict) else None
+            # Any other kind (or none) is read as a job's, whose `kind` field refuses it.
+            serializer = DOCUMENT_SERIALIZERS.get(kind if isinstance(kind, str) else "job")
+            document = (serializer or JobDocumentSerializer)(data=given)
             if document.is_valid():
                 documents[index] = document.validated_data
             else:

@@ -298,3 +298,12 @@ def test_a_bad_workflow_document_is_refused_naming_its_field(world, client_as):
     ]
     assert "a → b → a" in error["errors"]["documents[1].steps"][0]
     assert not Workflow.objects.exists()
+
+
+@pytest.mark.parametrize("kind", [{}, [], 3, "cronjob", None])
+def test_a_document_of_no_known_kind_is_refused_naming_its_kind(world, client_as, kind):
+    document = {"team": "red", "name": "x", "task_type": "dts.noop", "kind": kind}
+
+    error = apply(client_as("admin"), document, expect=400)["error"]
+
+    assert "documents[0].kind" in error["errors"]
