@@ -70,12 +70,18 @@ SCHEDULER_CHANNEL = "dts_scheduler_wake"
 _scheduler_in_process = threading.Event()
 
 
-def scheduler_wake() -> None:
-    """Wake every scheduler when the current transaction commits (at once, outside one)."""
+def _wake(channel: str, in_process: threading.Event) -> None:
+    """Notify `channel` when the current transaction commits (at once, outside one), and set the
+    in-process event that stands for it outside PostgreSQL."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"NOTIFY {SCHEDULER_CHANNEL}")
-    transaction.on_commit(_scheduler_in_process.set)
+            cursor.execute(f"NOTIFY {channel}")
+    transaction.on_commit(in_process.set)
+
+
+def scheduler_wake() -> None:
+    """Wake every scheduler when the current transaction commits (at once, outside one)."""
+    _wake(SCHEDULER_CHANNEL, _scheduler_in_process)
 
 
 def scheduler_wake_listener() -> Listener:
@@ -92,10 +98,7 @@ _workflows_in_process = threading.Event()
 
 def workflows_wake() -> None:
     """Wake every workflow advancer when the current transaction commits (at once, outside one)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"NOTIFY {WORKFLOWS_CHANNEL}")
-    transaction.on_commit(_workflows_in_process.set)
+    _wake(WORKFLOWS_CHANNEL, _workflows_in_process)
 
 
 def workflows_wake_listener() -> Listener:
