@@ -1,9 +1,10 @@
 """dts's Celery beat scheduler: `celery -A workers beat -S workers.scheduler:DatabaseScheduler`.
 
 It keeps no schedule of its own in memory or on disk: every tick asks PostgreSQL for the due
-schedules (an indexed query), fires them through apps.schedules.firing, publishes due retries, and
-then sleeps until the next due time or until a change is notified, whichever comes first. So any
-number of replicas can run, restarts lose nothing, and edits apply without a reload.
+schedules (an indexed query), fires them through apps.schedules.firing (a workflow's through
+apps.workflows.firing), publishes due retries, and then sleeps until the next due time or until a
+change is notified, whichever comes first. So any number of replicas can run, restarts lose
+nothing, and edits apply without a reload.
 
 Every few seconds it also keeps runs from getting stuck: it declares lost the runs no worker
 reports executing, and publishes again the queued runs no broker or worker holds (a publisher died
@@ -52,6 +53,11 @@ from apps.runs.services.moves import runs_next_retry_at, runs_retry_due
 from apps.schedules.firing import schedules_due_count, schedules_fire_due, schedules_next_due_at
 from apps.schedules.metrics import due_schedules_record, tick_record
 from apps.schedules.services import skipped_fires_purge
+from apps.workflows.firing import (
+    workflow_schedules_due_count,
+    workflow_schedules_fire_due,
+    workflow_schedules_next_due_at,
+)
 from apps.workflows.services import workflow_runs_advance
 from dispatch.broker import broker_queue_depths
 from dispatch.queues import queue_names
@@ -117,6 +123,8 @@ class DatabaseScheduler(beat.Scheduler):
         batch_size = settings.DTS_SCHEDULER_BATCH_SIZE
         while schedules_fire_due(now=timezone.now(), batch_size=batch_size).claimed == batch_size:
             pass
+        while workflow_schedules_fire_due(now=timezone.now(), batch_size=batch_size) == batch_size:
+            pass
         self.database.succeeded()
         while runs_retry_due(now=timezone.now(), limit=batch_size) == batch_size:
             pass
@@ -150,7 +158,13 @@ class DatabaseScheduler(beat.Scheduler):
     def seconds_until_due(self) -> float:
         longest = float(self.max_interval or settings.DTS_SCHEDULER_MAX_SLEEP_SECONDS)
         upcoming = [
-            due for due in (schedules_next_due_at(), runs_next_retry_at()) if due is not None
+            due
+            for due in (
+                schedules_next_due_at(),
+                workflow_schedules_next_due_at(),
+                runs_next_retry_at(),
+            )
+            if due is not None
         ]
         if not upcoming:
             return longest
@@ -258,7 +272,10 @@ class BacklogGauges:
 
     def measure(self) -> None:
         try:
-            due_schedules_record(schedules_due_count(now=timezone.now()))
+            now = timezone.now()
+            due_schedules_record(
+                schedules_due_count(now=now) + workflow_schedules_due_count(now=now)
+            )
             queues = queue_names()
             oldest = runs_oldest_queued_at(queues=queues)
             depths = broker_queue_depths(queues)

@@ -19,17 +19,17 @@ from apps.api.errors import ERROR_RESPONSES
 from apps.api.fields import BooleanValue, TextField
 from apps.api.jobs import JobDefinitionSerializer
 from apps.api.permissions import role_require
-from apps.api.schedules import ScheduleDefinitionSerializer, kind_inferred
+from apps.api.schedules import ScheduleTimingSerializer
 from apps.api.workflows import StepSerializer, WorkflowCreateSerializer
 from apps.core.exceptions import ValidationFailed
+from apps.jobs.models import OverlapPolicy
 from apps.manifests.services import (
     UNCHANGED,
     JobDeclaration,
     WorkflowDeclaration,
     declarations_apply,
 )
-from apps.schedules.models import ScheduleKind
-from apps.workflows.services import MAX_STEPS
+from apps.workflows.services import MAX_SCHEDULES, MAX_STEPS
 
 # What a document declares, and what a change is of (the schema's enums, by these names).
 JOB_DOCUMENT_KINDS = ["job"]
@@ -59,16 +59,8 @@ class StrictSerializer(serializers.Serializer[Any]):
         return value
 
 
-class ScheduleDocumentSerializer(StrictSerializer, ScheduleDefinitionSerializer):
-    kind = serializers.ChoiceField(
-        choices=ScheduleKind.choices,
-        required=False,
-        help_text="Left out: the kind whose field is given (cron_expression, interval_seconds or "
-        "once_at).",
-    )
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        return kind_inferred(attrs)
+class ScheduleDocumentSerializer(StrictSerializer, ScheduleTimingSerializer):
+    pass
 
 
 class JobDocumentSerializer(StrictSerializer, JobDefinitionSerializer):
@@ -101,6 +93,12 @@ class WorkflowDocumentSerializer(StrictSerializer, WorkflowCreateSerializer):
 
     kind = serializers.ChoiceField(choices=WORKFLOW_DOCUMENT_KINDS)
     steps = StepDocumentSerializer(many=True, max_length=MAX_STEPS)  # type: ignore[call-arg]
+    schedules = ScheduleDocumentSerializer(  # type: ignore[call-arg]
+        many=True,
+        required=False,
+        max_length=MAX_SCHEDULES,
+        help_text="All the workflow's schedules ([]: none). Left out: it keeps its own.",
+    )
 
 
 DOCUMENT_SERIALIZERS: dict[str, type[serializers.Serializer[Any]]] = {
@@ -193,7 +191,9 @@ def declaration_of(
             team=team,
             name=document["name"],
             description=document.get("description", ""),
+            overlap_policy=document.get("overlap_policy", OverlapPolicy.ALLOW),
             steps=document["steps"],
+            schedules=document.get("schedules"),
         )
     fields = {
         name: value for name, value in document.items() if name not in ("kind", "team", "schedules")

@@ -83,6 +83,20 @@ class ScheduleDefinitionSerializer(serializers.Serializer[Any]):
     enabled = BooleanValue(required=False)
 
 
+class ScheduleTimingSerializer(ScheduleDefinitionSerializer):
+    """A schedule's definition whose kind may be left out (a workflow's, or a declared job's)."""
+
+    kind = serializers.ChoiceField(
+        choices=ScheduleKind.choices,
+        required=False,
+        help_text="Left out: the kind whose field is given (cron_expression, interval_seconds or "
+        "once_at).",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return kind_inferred(attrs)
+
+
 def kind_inferred(attrs: dict[str, Any]) -> dict[str, Any]:
     """A schedule's fields, with its kind, when left out, the one whose field is given."""
     if "kind" not in attrs:

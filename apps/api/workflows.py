@@ -16,15 +16,20 @@ from apps.api.errors import ERROR_RESPONSES
 from apps.api.fields import BooleanValue, JSONObjectField, QueryText, TextField
 from apps.api.pagination import LimitPage, LimitPageQuery, limit_page_of
 from apps.api.permissions import role_require
+from apps.api.schedules import ScheduleTimingSerializer
+from apps.jobs.models import OverlapPolicy
 from apps.runs.models import RunTrigger
+from apps.schedules.services import EDITABLE_FIELDS as SCHEDULE_FIELDS
 from apps.workflows.models import (
     StepCondition,
     Workflow,
     WorkflowRun,
     WorkflowRunState,
+    WorkflowSchedule,
 )
 from apps.workflows.selectors import workflow_runs_visible, workflows_visible
 from apps.workflows.services import (
+    MAX_SCHEDULES,
     MAX_STEPS,
     workflow_create,
     workflow_definition,
@@ -55,11 +60,41 @@ class StepSerializer(serializers.Serializer[Any]):
 class WorkflowDefinitionSerializer(serializers.Serializer[Any]):
     name = TextField(max_length=200)
     description = TextField(allow_blank=True, required=False, max_length=10_000)
+    overlap_policy = serializers.ChoiceField(
+        choices=OverlapPolicy.choices,
+        required=False,
+        help_text="What a schedule's fire does while a run of the workflow is still running.",
+    )
     steps = StepSerializer(many=True, max_length=MAX_STEPS)  # type: ignore[call-arg]
+    schedules = ScheduleTimingSerializer(  # type: ignore[call-arg]
+        many=True,
+        required=False,
+        max_length=MAX_SCHEDULES,
+        help_text="When it runs by itself: a job's schedules' fields. An update's replace them "
+        "all; one whose definition is kept keeps its next fire.",
+    )
 
 
 class WorkflowCreateSerializer(WorkflowDefinitionSerializer):
     team = TextField(max_length=100, help_text="The name of the owning team.")
+
+
+class WorkflowScheduleSerializer(serializers.ModelSerializer[WorkflowSchedule]):
+    description = serializers.CharField(
+        source="describe", read_only=True, help_text="When it fires, in words."
+    )
+
+    class Meta:
+        model = WorkflowSchedule
+        fields = [
+            "id",
+            "description",
+            *sorted(SCHEDULE_FIELDS),
+            "next_scheduled_for",
+            "next_fire_at",
+            "last_fired_for",
+        ]
+        read_only_fields = fields
 
 
 class WorkflowSerializer(serializers.Serializer[Any]):
@@ -67,7 +102,9 @@ class WorkflowSerializer(serializers.Serializer[Any]):
     team = serializers.CharField(source="team.name")
     name = serializers.CharField()
     description = serializers.CharField()
+    overlap_policy = serializers.ChoiceField(choices=OverlapPolicy.choices)
     steps = StepSerializer(many=True)
+    schedules = WorkflowScheduleSerializer(many=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 

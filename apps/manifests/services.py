@@ -7,7 +7,8 @@ declaration lists schedules has exactly these (an empty list: none); one that do
 keeps its own. Declared schedules are matched to the job's by their whole definition, then by
 their timing, then in order; what is left over is created, or deleted. A workflow is matched by
 (team, name) too, and its steps are the declared ones; its steps may name jobs the same set
-declares (jobs are applied first).
+declares (jobs are applied first). Its schedules, like a job's, are the declared ones when it
+lists them, and its own when it does not.
 
 Nothing is written unless everything is valid: every refusal is collected with the path of the
 field at fault (`documents[2].schedules[0].cron_expression`), and one refusal rolls back all.
@@ -28,19 +29,21 @@ from apps.core.exceptions import ApplicationError, ValidationFailed
 from apps.jobs.models import Job
 from apps.jobs.services import EDITABLE_FIELDS as JOB_FIELDS
 from apps.jobs.services import job_create, job_definition, job_delete, job_update
-from apps.schedules.models import RECURRENCE_FIELDS, Schedule
+from apps.schedules.models import Schedule
 from apps.schedules.services import EDITABLE_FIELDS as SCHEDULE_FIELDS
 from apps.schedules.services import (
     schedule_create,
     schedule_definition,
     schedule_delete,
     schedule_update,
+    schedules_matched,
 )
 from apps.workflows.models import Workflow
 from apps.workflows.services import (
     workflow_create,
     workflow_definition,
     workflow_delete,
+    workflow_schedules_defined,
     workflow_steps_defined,
     workflow_steps_resolved,
     workflow_update,
@@ -64,7 +67,9 @@ class WorkflowDeclaration:
     team: Team
     name: str
     description: str
+    overlap_policy: str
     steps: list[dict[str, Any]]  # as the API takes them: each names its job
+    schedules: list[dict[str, Any]] | None  # None: the workflow's schedules are not declared
 
 
 @dataclass
@@ -178,19 +183,31 @@ def _workflow_apply(run: _Apply, declaration: WorkflowDeclaration) -> None:
             team=team,
             name=name,
             description=declaration.description,
+            overlap_policy=declaration.overlap_policy,
             steps=steps,
+            schedules=declaration.schedules,
             actor=run.actor,
         )
         run.note("workflow", CREATED, workflow, workflow, None, workflow_definition(workflow))
         return
     before = workflow_definition(workflow)
+    schedules = declaration.schedules
     wanted = {
         "name": name,
         "description": declaration.description,
+        "overlap_policy": declaration.overlap_policy,
         "steps": workflow_steps_defined(steps),
+        "schedules": before["schedules"]
+        if schedules is None
+        else workflow_schedules_defined(schedules),
     }
     if wanted != before:
-        data = {"description": declaration.description, "steps": steps}
+        data = {
+            "description": declaration.description,
+            "overlap_policy": declaration.overlap_policy,
+            "steps": steps,
+            **({} if schedules is None else {"schedules": schedules}),
+        }
         workflow_update(workflow=workflow, data=data, actor=run.actor)
     after = workflow_definition(workflow)
     action = CONFIGURED if wanted != before else UNCHANGED
@@ -224,7 +241,7 @@ def _schedules_apply(run: _Apply, job: Job, declared: list[dict[str, Any]], *, w
         for fields in declared
     ]
     existing = list(job.schedules.order_by("id"))
-    pairs, unmatched = _schedules_matched(existing, wanted)
+    pairs, unmatched = schedules_matched(existing, wanted)
     for gone in unmatched:  # first: the places they free count for the team's cap
         run.note("schedule", DELETED, job, gone, schedule_definition(gone), None)
         schedule_delete(schedule=gone, actor=run.actor)
@@ -244,30 +261,6 @@ def _schedules_apply(run: _Apply, job: Job, declared: list[dict[str, Any]], *, w
                 schedule_update(schedule=schedule, data=changes, actor=run.actor)
             action = CONFIGURED if changes else UNCHANGED
             run.note("schedule", action, job, schedule, before, schedule_definition(schedule))
-
-
-def _schedules_matched(
-    existing: list[Schedule], wanted: list[dict[str, Any]]
-) -> tuple[list[tuple[int, Schedule | None]], list[Schedule]]:
-    """Each wanted schedule (by index) with the existing one it becomes, or None (a new one);
-    and the existing ones none becomes. Matched by whole definition, then by timing, then in
-    order: changing one schedule's cron expression changes that schedule, keeping its history."""
-    definitions = {schedule.id: schedule_definition(schedule) for schedule in existing}
-    free = list(existing)
-    matched: dict[int, Schedule | None] = {}
-    for same in (
-        lambda a, b: a == b,
-        lambda a, b: all(a[name] == b[name] for name in RECURRENCE_FIELDS),
-        lambda a, b: True,
-    ):
-        for index, fields in enumerate(wanted):
-            if index in matched:
-                continue
-            schedule = next((s for s in free if same(definitions[s.id], fields)), None)
-            if schedule is not None:
-                free.remove(schedule)
-                matched[index] = schedule
-    return [(index, matched.get(index)) for index in range(len(wanted))], free
 
 
 def _default(model: type[Model], name: str) -> Any:

@@ -22,8 +22,11 @@ class MisfirePolicy(models.TextChoices):
     CATCH_UP = "catch_up", "Catch up the missed fires within a window (bounded)"
 
 
-class Schedule(models.Model):
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="schedules")
+class ScheduleTiming(models.Model):
+    """When something fires, and what a fire missed while no scheduler ran becomes: a job's
+    schedule (Schedule) and a workflow's (apps.workflows.models.WorkflowSchedule) are both this,
+    read by the same planner and refused by the same checks (apps.schedules.validation)."""
+
     kind = models.CharField(max_length=10, choices=ScheduleKind.choices)
     cron_expression = models.CharField(
         max_length=200, blank=True, help_text="5 fields or an alias such as @hourly."
@@ -44,12 +47,6 @@ class Schedule(models.Model):
     catch_up_window_seconds = models.PositiveIntegerField(default=3600)
     catch_up_max_fires = models.PositiveIntegerField(default=10)
     enabled = models.BooleanField(default=True)
-    paused = models.BooleanField(default=False)
-    pause_note = models.TextField(blank=True)
-    paused_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    paused_at = models.DateTimeField(null=True, blank=True)
     # The next nominal fire time, and when to fire it (the same, plus this schedule's jitter).
     # Both are None once the schedule has nothing left to fire.
     next_scheduled_for = models.DateTimeField(null=True, blank=True)
@@ -59,18 +56,7 @@ class Schedule(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["job__name", "id"]
-        indexes = [
-            # The scheduler's only query over all schedules: the due ones, by time.
-            models.Index(
-                fields=["next_fire_at"],
-                condition=Q(enabled=True, paused=False, next_fire_at__isnull=False),
-                name="schedule_due_idx",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.job} — {self.describe()}"
+        abstract = True
 
     def describe(self) -> str:
         """When it fires, as a person says it: "At 09:00, Monday through Friday, Europe/Paris",
@@ -85,6 +71,30 @@ class Schedule(models.Model):
 
     def recurrence(self) -> Recurrence:
         return schedule_recurrence(**{field: getattr(self, field) for field in RECURRENCE_FIELDS})
+
+
+class Schedule(ScheduleTiming):
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="schedules")
+    paused = models.BooleanField(default=False)
+    pause_note = models.TextField(blank=True)
+    paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    paused_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job__name", "id"]
+        indexes = [
+            # The scheduler's only query over all schedules: the due ones, by time.
+            models.Index(
+                fields=["next_fire_at"],
+                condition=Q(enabled=True, paused=False, next_fire_at__isnull=False),
+                name="schedule_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job} — {self.describe()}"
 
 
 # The columns a schedule's timing is made of (schedule_recurrence's arguments).

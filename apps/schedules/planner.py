@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from apps.schedules.models import MisfirePolicy, Schedule, SkipReason
+from apps.schedules.models import MisfirePolicy, ScheduleTiming, SkipReason
 from apps.schedules.timing import Recurrence, cached_fires_between, cached_next_after
 
 # Counting the fires a long pause skipped stops here; the record then says "at least".
@@ -59,7 +59,7 @@ class FirePlan:
 
 
 def fire_plan(
-    schedule: Schedule,
+    schedule: ScheduleTiming,
     *,
     now: datetime,
     grace_seconds: int,
@@ -82,14 +82,14 @@ def fire_plan(
 
 
 def next_fire(
-    schedule: Schedule, *, after: datetime, draw_jitter: JitterDraw = secrets.randbelow
+    schedule: ScheduleTiming, *, after: datetime, draw_jitter: JitterDraw = secrets.randbelow
 ) -> NextFire:
     """The schedule's next nominal fire time strictly after `after`, and when to fire it."""
     return _next_fire(schedule.recurrence(), schedule.jitter_seconds, after=after, draw=draw_jitter)
 
 
 def skipped_while_inactive(
-    schedule: Schedule, *, reason: SkipReason, now: datetime
+    schedule: ScheduleTiming, *, reason: SkipReason, now: datetime
 ) -> SkippedRange | None:
     """The fire times that passed while the schedule was paused or disabled, up to `now`: they are
     skipped, not fired (the misfire policy is for scheduler outages only)."""
@@ -117,7 +117,7 @@ def skipped_fires_count(
 
 
 def _due_fires(
-    schedule: Schedule, recurrence: Recurrence, *, now: datetime, grace_seconds: int
+    schedule: ScheduleTiming, recurrence: Recurrence, *, now: datetime, grace_seconds: int
 ) -> tuple[list[datetime], tuple[SkippedRange, ...]]:
     first = schedule.next_scheduled_for
     if first is None:

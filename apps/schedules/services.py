@@ -1,5 +1,6 @@
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -20,6 +21,7 @@ from apps.schedules.models import (
     MisfirePolicy,
     Schedule,
     ScheduleKind,
+    ScheduleTiming,
     SkippedFire,
     SkipReason,
 )
@@ -30,6 +32,8 @@ from apps.schedules.planner import (
     skipped_while_inactive,
 )
 from apps.schedules.validation import cron_syntax_refusal, schedule_validate
+
+S = TypeVar("S", bound=ScheduleTiming)
 
 EDITABLE_FIELDS = frozenset(
     {
@@ -43,7 +47,7 @@ EDITABLE_FIELDS = frozenset(
 )
 
 
-def schedule_next_fire_set(schedule: Schedule, *, after: datetime) -> None:
+def schedule_next_fire_set(schedule: ScheduleTiming, *, after: datetime) -> None:
     """Set the next nominal fire time strictly after `after`, and when to fire it (with jitter),
     as the planner answers; the caller saves."""
     following = next_fire(schedule, after=after)
@@ -213,7 +217,7 @@ def _team_cap_check(team_id: int, *, adding: int) -> None:
         )
 
 
-def schedule_definition(schedule: Schedule) -> dict[str, Any]:
+def schedule_definition(schedule: ScheduleTiming) -> dict[str, Any]:
     """What the schedule is defined by: its editable fields, by name."""
     return {field: getattr(schedule, field) for field in sorted(EDITABLE_FIELDS)}
 
@@ -266,6 +270,30 @@ def skipped_fires_record(schedule: Schedule, skipped_range: SkippedRange) -> Ski
     return skipped
 
 
+def schedules_matched(
+    existing: Sequence[S], wanted: list[dict[str, Any]]
+) -> tuple[list[tuple[int, S | None]], list[S]]:
+    """Each wanted schedule (by index) with the existing one it becomes, or None (a new one);
+    and the existing ones none becomes. Matched by whole definition, then by timing, then in
+    order: changing one schedule's cron expression changes that schedule, keeping its history."""
+    definitions = {schedule.pk: schedule_definition(schedule) for schedule in existing}
+    free = list(existing)
+    matched: dict[int, S | None] = {}
+    for same in (
+        lambda a, b: a == b,
+        lambda a, b: all(a[name] == b[name] for name in RECURRENCE_FIELDS),
+        lambda a, b: True,
+    ):
+        for index, fields in enumerate(wanted):
+            if index in matched:
+                continue
+            schedule = next((s for s in free if same(definitions[s.pk], fields)), None)
+            if schedule is not None:
+                free.remove(schedule)
+                matched[index] = schedule
+    return [(index, matched.get(index)) for index in range(len(wanted))], free
+
+
 def schedule_preview(
     schedule: Schedule, *, count: int = 10, after: datetime | None = None
 ) -> list[datetime]:
@@ -289,7 +317,7 @@ def schedule_timing_preview(
     return schedule.describe(), schedule_preview(schedule, count=count, after=now)
 
 
-def stored_cron_refusal(schedule: Schedule) -> str | None:
+def stored_cron_refusal(schedule: ScheduleTiming) -> str | None:
     """Why a stored schedule's cron expression cannot be read, or None. One saved before the
     current rules may have an expression they refuse (croniter took R, H, ?, 15W, 23-1): its fire
     times cannot be computed, and reading it another way would fire at times nobody asked for."""

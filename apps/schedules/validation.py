@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSimError
 
 from apps.core.exceptions import ValidationFailed
-from apps.schedules.models import Schedule, ScheduleKind
+from apps.schedules.models import ScheduleKind, ScheduleTiming
 from apps.schedules.timing import (
     CRON_FIELDS,
     EPOCH,
@@ -34,7 +34,7 @@ FIELDS_OF_KIND = {
 }
 
 
-def schedule_validate(schedule: Schedule, *, now: datetime) -> None:
+def schedule_validate(schedule: ScheduleTiming, *, now: datetime) -> None:
     """Refuse a schedule that is malformed, or that could never fire after `now`."""
     if schedule.kind not in ScheduleKind.values:
         raise ValidationFailed(f"must be one of {', '.join(ScheduleKind.values)}.", field="kind")

@@ -6,8 +6,9 @@ from django.core.validators import RegexValidator
 from django.db import models
 
 from apps.core import ids
-from apps.jobs.models import Job
+from apps.jobs.models import Job, OverlapPolicy
 from apps.runs.models import Run, RunTrigger
+from apps.schedules.models import ScheduleTiming
 
 STEP_NAME = RegexValidator(
     r"^[a-z0-9][a-z0-9_.-]*$",
@@ -28,6 +29,10 @@ class Workflow(models.Model):
     team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="workflows")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    # What a schedule does when it fires while a run of the workflow is still under way.
+    overlap_policy = models.CharField(
+        max_length=20, choices=OverlapPolicy.choices, default=OverlapPolicy.ALLOW
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -76,6 +81,26 @@ class WorkflowStep(models.Model):
         return f"{self.workflow}: {self.name}"
 
 
+class WorkflowSchedule(ScheduleTiming):
+    """When the workflow is triggered: a job's schedule's timing and misfire policy, fired by
+    apps.workflows.firing from the same scheduler ticks."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="schedules")
+
+    class Meta:
+        ordering = ["workflow", "id"]
+        indexes = [
+            models.Index(
+                fields=["next_fire_at"],
+                condition=models.Q(enabled=True, next_fire_at__isnull=False),
+                name="workflow_schedule_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow} — {self.describe()}"
+
+
 class WorkflowRunState(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
@@ -93,6 +118,11 @@ class WorkflowRun(models.Model):
     # The steps as they were when it was triggered (name, job_id, args, depends_on, condition,
     # pass_results): later edits of the workflow do not change a run under way.
     graph = models.JSONField()
+    # The schedule that fired it, and for which nominal time (a time fires once: unique).
+    schedule = models.ForeignKey(
+        WorkflowSchedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    scheduled_for = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -101,6 +131,13 @@ class WorkflowRun(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["workflow", "-created_at"], name="workflow_run_created_idx")
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["schedule", "scheduled_for"],
+                condition=models.Q(schedule__isnull=False),
+                name="workflow_run_fired_once",
+            )
         ]
 
     def __str__(self) -> str:

@@ -11,7 +11,7 @@ in turn, and the second sees what the first did: a step is started once.
 """
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,15 +24,23 @@ from apps.audit.models import AuditAction
 from apps.audit.services import Actor, audit_record, field_changes
 from apps.core.db import models_insert, models_update
 from apps.core.exceptions import ApplicationError, InvalidTransition, ValidationFailed
+from apps.core.notify import scheduler_wake
 from apps.core.validation import editable_fields_check, model_validate
 from apps.events.models import EventType, OutboxEvent
 from apps.events.outbox import event_new, events_record
-from apps.jobs.models import Job
+from apps.jobs.models import Job, OverlapPolicy
 from apps.runs.models import Run, RunTrigger
 from apps.runs.services.build import run_build
 from apps.runs.services.moves import runs_cancel
 from apps.runs.services.publish import run_queued_event, runs_publish_on_commit
 from apps.runs.states import TERMINAL_STATES, RunState
+from apps.schedules.services import EDITABLE_FIELDS as SCHEDULE_FIELDS
+from apps.schedules.services import (
+    schedule_definition,
+    schedule_next_fire_set,
+    schedules_matched,
+)
+from apps.schedules.validation import schedule_validate
 from apps.tasktypes.registry import task_args_validate
 from apps.workflows.models import (
     STEP_NAME,
@@ -41,14 +49,16 @@ from apps.workflows.models import (
     Workflow,
     WorkflowRun,
     WorkflowRunState,
+    WorkflowSchedule,
     WorkflowStep,
     WorkflowStepRun,
 )
 
 MAX_STEPS = 200
+MAX_SCHEDULES = 100
 # The most a step reads of its dependencies' results (pass_results), as JSON.
 MAX_INPUTS_BYTES = 64 * 1024
-EDITABLE_FIELDS = frozenset({"name", "description", "steps"})
+EDITABLE_FIELDS = frozenset({"name", "description", "overlap_policy", "steps", "schedules"})
 STEP_FIELDS = ("name", "job", "args", "depends_on", "condition", "pass_results")
 ENDED_STEPS = frozenset(
     {StepState.SUCCEEDED, StepState.FAILED, StepState.CANCELLED, StepState.SKIPPED}
@@ -203,13 +213,76 @@ def _steps_save(workflow: Workflow, steps: list[dict[str, Any]]) -> None:
 def workflow_definition(workflow: Workflow) -> dict[str, Any]:
     """What the workflow is defined by, its steps' jobs by name."""
     steps = workflow.steps.select_related("job").order_by("id") if workflow.pk else []
+    schedules = workflow.schedules.all() if workflow.pk else []
     return {
         "name": workflow.name,
         "description": workflow.description,
+        "overlap_policy": workflow.overlap_policy,
         "steps": workflow_steps_defined(
             [{field: getattr(step, field) for field in STEP_FIELDS} for step in steps]
         ),
+        "schedules": workflow_schedules_defined(map(schedule_definition, schedules)),
     }
+
+
+def workflow_schedules_defined(schedules: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Schedules as workflow_definition gives them: each by the fields a schedule is defined by,
+    those it leaves out at their defaults, in an order of their own (not the order given)."""
+    return sorted(map(_schedule_fields, schedules), key=_schedule_order)
+
+
+def _schedule_fields(schedule: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        name: schedule[name] if name in schedule else SCHEDULE_DEFAULTS[name]
+        for name in sorted(SCHEDULE_FIELDS)
+    }
+
+
+def _schedule_order(definition: Mapping[str, Any]) -> str:
+    return json.dumps(
+        definition,
+        sort_keys=True,
+        default=lambda value: value.timestamp() if isinstance(value, datetime) else str(value),
+    )
+
+
+SCHEDULE_DEFAULTS = {
+    field.name: field.get_default()
+    for field in WorkflowSchedule._meta.concrete_fields
+    if field.name in SCHEDULE_FIELDS
+}
+
+
+def _schedules_save(workflow: Workflow, schedules: Sequence[Mapping[str, Any]]) -> None:
+    """Give the workflow exactly these schedules, refused naming the field at fault
+    (`schedules[1].cron_expression`). Matched to its own as a job's declared schedules are
+    (apps.schedules.services.schedules_matched), so an edited one keeps its row and history; a
+    changed or new one fires next after now, never again at a time it fired."""
+    if len(schedules) > MAX_SCHEDULES:
+        raise ValidationFailed(
+            f"A workflow has at most {MAX_SCHEDULES} schedules.", field="schedules"
+        )
+    now = timezone.now()
+    wanted = [_schedule_fields(schedule) for schedule in schedules]
+    pairs, unmatched = schedules_matched(list(workflow.schedules.order_by("id")), wanted)
+    WorkflowSchedule.objects.filter(id__in=[schedule.id for schedule in unmatched]).delete()
+    for index, found in pairs:
+        if found is not None and schedule_definition(found) == wanted[index]:
+            continue
+        schedule = found or WorkflowSchedule(workflow=workflow)
+        for name, value in wanted[index].items():
+            setattr(schedule, name, value)
+        try:
+            model_validate(schedule)
+            schedule_validate(schedule, now=now)
+        except ValidationFailed as refusal:
+            where = f"schedules[{index}]"
+            field = f"{where}.{refusal.field}" if refusal.field else where
+            raise ValidationFailed(refusal.message, field=field) from refusal
+        last = schedule.last_fired_for
+        schedule_next_fire_set(schedule, after=max(now, last) if last else now)
+        schedule.save()
+    scheduler_wake()
 
 
 @transaction.atomic
@@ -219,14 +292,20 @@ def workflow_create(
     name: str,
     steps: list[dict[str, Any]],
     description: str = "",
+    overlap_policy: str = OverlapPolicy.ALLOW,
+    schedules: Sequence[Mapping[str, Any]] | None = None,
     actor: Actor = None,
 ) -> Workflow:
-    workflow = Workflow(team=team, name=name, description=description)
+    workflow = Workflow(
+        team=team, name=name, description=description, overlap_policy=overlap_policy
+    )
     _name_check(workflow)
     model_validate(workflow)
     workflow_steps_validate(team=team, steps=steps)
     workflow.save()
     _steps_save(workflow, steps)
+    if schedules:
+        _schedules_save(workflow, schedules)
     audit_record(
         actor=actor,
         action=AuditAction.CREATE,
@@ -242,12 +321,13 @@ def workflow_create(
 
 @transaction.atomic
 def workflow_update(*, workflow: Workflow, data: dict[str, Any], actor: Actor = None) -> Workflow:
-    """Change its name, description or steps (all of them: `steps` replaces the graph). Runs
-    under way keep the graph they started with."""
+    """Change its name, description, overlap policy, steps or schedules (all of them: `steps`
+    replaces the graph, `schedules` the schedules). Runs under way keep the graph they started
+    with."""
     editable_fields_check(data, EDITABLE_FIELDS)
     Workflow.objects.select_for_update().get(id=workflow.id)
     before = workflow_definition(workflow)
-    for field in ("name", "description"):
+    for field in ("name", "description", "overlap_policy"):
         if field in data:
             setattr(workflow, field, data[field])
     _name_check(workflow)
@@ -257,6 +337,8 @@ def workflow_update(*, workflow: Workflow, data: dict[str, Any], actor: Actor = 
     workflow.save()
     if "steps" in data:
         _steps_save(workflow, data["steps"])
+    if "schedules" in data:
+        _schedules_save(workflow, data["schedules"])
     changes = field_changes(before, workflow_definition(workflow), fields=data)
     if changes:
         audit_record(
@@ -280,9 +362,16 @@ def workflow_delete(*, workflow: Workflow, actor: Actor = None) -> None:
 
 
 def workflow_trigger(
-    *, workflow: Workflow, trigger: RunTrigger = RunTrigger.MANUAL, actor: Actor = None
+    *,
+    workflow: Workflow,
+    trigger: RunTrigger = RunTrigger.MANUAL,
+    actor: Actor = None,
+    schedule: WorkflowSchedule | None = None,
+    scheduled_for: datetime | None = None,
 ) -> WorkflowRun:
-    """Start a run of the workflow: its steps that depend on none are queued at once."""
+    """Start a run of the workflow: its steps that depend on none are queued at once. One
+    `schedule` fires for `scheduled_for` is started once: a second start of it is refused (an
+    IntegrityError, and nothing is written)."""
     steps = list(workflow.steps.order_by("id"))
     graph = [
         {
@@ -296,7 +385,13 @@ def workflow_trigger(
         for step in steps
     ]
     with transaction.atomic():
-        workflow_run = WorkflowRun.objects.create(workflow=workflow, trigger=trigger, graph=graph)
+        workflow_run = WorkflowRun.objects.create(
+            workflow=workflow,
+            trigger=trigger,
+            graph=graph,
+            schedule=schedule,
+            scheduled_for=scheduled_for,
+        )
         WorkflowStepRun.objects.bulk_create(
             WorkflowStepRun(workflow_run=workflow_run, name=step.name) for step in steps
         )
