@@ -1,6 +1,7 @@
-"""Workflows in the admin: a workflow with its steps inline, checked as one graph (the refusals of
-apps.workflows.services, under the step's field) and saved through the services (audited); its
-runs, read-only, each with its steps' states."""
+"""Workflows in the admin: a workflow with its steps and schedules inline, the steps checked as one
+graph (the refusals of apps.workflows.services, under the step's field), the schedules as a job's
+are, and saved through the services (audited); its runs, read-only, each with its steps'
+states."""
 
 from collections.abc import Iterable
 from typing import Any
@@ -10,9 +11,18 @@ from django.contrib import admin
 from django.forms import BaseFormSet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
-from apps.workflows.models import Workflow, WorkflowRun, WorkflowStep, WorkflowStepRun
+from apps.schedules.services import EDITABLE_FIELDS as SCHEDULE_FIELDS
+from apps.schedules.validation import schedule_validate
+from apps.workflows.models import (
+    Workflow,
+    WorkflowRun,
+    WorkflowSchedule,
+    WorkflowStep,
+    WorkflowStepRun,
+)
 from apps.workflows.services import (
     STEP_FIELDS,
     workflow_create,
@@ -77,13 +87,44 @@ class StepInline(admin.TabularInline):
     autocomplete_fields = ["job"]
 
 
+class ScheduleFormSet(BaseInlineFormSet):
+    def schedules(self) -> list[dict[str, Any]]:
+        """The schedules the forms define (deleted ones left out)."""
+        return [
+            {field: form.cleaned_data.get(field) for field in SCHEDULE_FIELDS}
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+
+    def clean(self) -> None:
+        """Each schedule refused as a job's would be, under the field at fault."""
+        super().clean()
+        now = timezone.now()
+        for form in self.forms:
+            if form.errors or not form.cleaned_data or form.cleaned_data.get("DELETE"):
+                continue
+            fields = {field: form.cleaned_data.get(field) for field in SCHEDULE_FIELDS}
+            try:
+                schedule_validate(WorkflowSchedule(**fields), now=now)
+            except ApplicationError as error:
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+
+
+class ScheduleInline(admin.StackedInline):
+    model = WorkflowSchedule
+    formset = ScheduleFormSet
+    fields = [*sorted(SCHEDULE_FIELDS), "next_fire_at", "last_fired_for"]
+    readonly_fields = ["next_fire_at", "last_fired_for"]
+    extra = 0
+
+
 @admin.register(Workflow)
 class WorkflowAdmin(admin.ModelAdmin):
     list_display = ["name", "team", "description", "updated_at"]
     list_filter = ["team"]
     search_fields = ["name"]
-    inlines = [StepInline]
-    fields = ["team", "name", "description"]
+    inlines = [StepInline, ScheduleInline]
+    fields = ["team", "name", "description", "overlap_policy"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return ["team"] if obj else []
@@ -106,21 +147,19 @@ class WorkflowAdmin(admin.ModelAdmin):
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         workflow = form.instance
-        steps = formsets[0].steps()
+        data = {
+            "name": workflow.name,
+            "description": workflow.description,
+            "overlap_policy": workflow.overlap_policy,
+            "steps": formsets[0].steps(),
+            "schedules": formsets[1].schedules(),
+        }
         if change:
-            data = {"name": workflow.name, "description": workflow.description, "steps": steps}
             workflow_update(
                 workflow=Workflow.objects.get(pk=workflow.pk), data=data, actor=request.user
             )
         else:
-            created = workflow_create(
-                team=workflow.team,
-                name=workflow.name,
-                description=workflow.description,
-                steps=steps,
-                actor=request.user,
-            )
-            workflow.pk = created.pk
+            workflow.pk = workflow_create(team=workflow.team, actor=request.user, **data).pk
 
     def delete_model(self, request: HttpRequest, obj: Workflow) -> None:
         workflow_delete(workflow=obj, actor=request.user)

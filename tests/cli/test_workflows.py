@@ -24,6 +24,10 @@ steps:
     job: report
     depends_on: [load]
     condition: on_failure
+overlap_policy: skip
+schedules:
+  - cron_expression: "0 2 * * *"
+    timezone: Europe/Paris
 """
 
 
@@ -54,6 +58,9 @@ def test_a_workflow_is_applied_shown_run_as_a_tree_cancelled_and_retried(dts, jo
     assert "No changes" in again.stderr
     assert [workflow["name"] for workflow in listed] == ["etl"]
     assert [step["name"] for step in shown["steps"]] == ["load", "report", "alert"]
+    assert [schedule["description"] for schedule in shown["schedules"]] == [
+        "At 02:00, Europe/Paris"
+    ]
     assert f"etl run {run.id} running" in tree
     assert "load running" in tree
     assert "report pending" in tree

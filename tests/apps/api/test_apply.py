@@ -276,6 +276,32 @@ def test_a_workflow_is_applied_with_the_jobs_it_runs_then_changed_then_pruned(wo
     assert not Workflow.objects.exists()
 
 
+def test_a_workflows_schedules_are_the_declared_ones_kept_when_left_out(world, client_as):
+    admin = client_as("admin")
+    hourly = {"cron_expression": "0 * * * *"}
+    scheduled = {**PIPELINE, "overlap_policy": "skip", "schedules": [hourly]}
+
+    created = apply(admin, NIGHTLY, scheduled)
+    again = apply(admin, NIGHTLY, scheduled)
+    left_out = apply(admin, NIGHTLY, {**PIPELINE, "overlap_policy": "skip"})
+    retimed = apply(admin, NIGHTLY, {**scheduled, "schedules": [{"interval_seconds": 60}]})
+    refused = apply(
+        admin, NIGHTLY, {**scheduled, "schedules": [{"cron_expression": "x"}]}, expect=400
+    )
+
+    workflow = Workflow.objects.get()
+    first = next(c for c in created["changes"] if c["kind"] == "workflow")["after"]
+    assert [(s["kind"], s["cron_expression"]) for s in first["schedules"]] == [
+        ("cron", "0 * * * *")
+    ]
+    assert workflow.overlap_policy == "skip"
+    assert not again["changed"]
+    assert not left_out["changed"]
+    assert retimed["changed"]
+    assert list(workflow.schedules.values_list("kind", "interval_seconds")) == [("interval", 60)]
+    assert list(refused["error"]["errors"]) == ["documents[1].schedules[0].cron_expression"]
+
+
 def test_a_bad_workflow_document_is_refused_naming_its_field(world, client_as):
     unknown_job = {**PIPELINE, "steps": [{"name": "load", "job": "nope"}]}
     cycle = {

@@ -81,6 +81,30 @@ def test_a_bad_workflow_is_refused_naming_the_field(world, client_as, change, fi
     assert not Workflow.objects.exists()
 
 
+def test_a_workflow_has_schedules_and_an_overlap_policy(world, client_as):
+    admin = client_as("admin")
+    nightly = {"cron_expression": "0 2 * * *", "timezone": "Europe/Paris"}
+
+    created = admin.post(
+        "/api/v1/workflows/", {**ETL, "overlap_policy": "skip", "schedules": [nightly]}, "json"
+    ).json()
+    url = f"/api/v1/workflows/{created['id']}/"
+    refused = admin.patch(url, {"schedules": [nightly, {"kind": "interval"}]}, "json")
+    unknown_kind = admin.patch(url, {"schedules": [{"timezone": "UTC"}]}, "json")
+    kept = admin.patch(url, {"description": "nightly", "schedules": [nightly]}, "json").json()
+
+    [schedule] = created["schedules"]
+    assert created["overlap_policy"] == "skip"
+    assert schedule["kind"] == "cron"  # inferred from the field given
+    assert schedule["description"] == "At 02:00, Europe/Paris"
+    assert schedule["next_fire_at"] is not None
+    assert refused.status_code == 400
+    assert refused.json()["error"]["field"] == "schedules[1].interval_seconds"
+    assert unknown_kind.status_code == 400
+    assert "schedules" in unknown_kind.json()["error"]["field"]
+    assert kept["schedules"] == created["schedules"]  # the same row, the same next fire
+
+
 def test_a_workflow_run_shows_each_steps_state_and_is_cancelled_then_retried(world, client_as):
     admin = client_as("admin")
     workflow = admin.post("/api/v1/workflows/", ETL, "json").json()

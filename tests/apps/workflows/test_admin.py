@@ -21,8 +21,11 @@ def workflow_form(job, steps, **fields):
         "team": str(job.team_id),
         "name": "etl",
         "description": "",
+        "overlap_policy": "allow",
         "steps-TOTAL_FORMS": str(len(steps)),
         "steps-INITIAL_FORMS": "0",
+        "schedules-TOTAL_FORMS": "0",
+        "schedules-INITIAL_FORMS": "0",
         **fields,
     }
     for index, (name, depends_on) in enumerate(steps):
@@ -49,6 +52,56 @@ def test_the_admin_creates_a_workflow_with_its_steps_through_the_services(admin_
         ("report", ["load"]),
     ]
     assert AuditEntry.objects.filter(object_type="workflow", action="create").exists()
+
+
+def schedule_form(index, **fields):
+    form = {
+        "kind": "cron",
+        "cron_expression": "",
+        "timezone": "UTC",
+        "jitter_seconds": "0",
+        "misfire_policy": "run_once",
+        "catch_up_window_seconds": "3600",
+        "catch_up_max_fires": "10",
+        "enabled": "on",
+        **fields,
+    }
+    return {f"schedules-{index}-{name}": value for name, value in form.items()}
+
+
+def test_the_admin_gives_a_workflow_schedules_refusing_one_that_cannot_fire(admin_client, job):
+    url = reverse("admin:workflows_workflow_add")
+    steps = [("load", "")]
+    refused = admin_client.post(
+        url,
+        workflow_form(
+            job,
+            steps,
+            **{"schedules-TOTAL_FORMS": "1"},
+            **schedule_form(0, cron_expression="61 * * * *"),
+        ),
+    )
+    created = admin_client.post(
+        url,
+        workflow_form(
+            job,
+            steps,
+            overlap_policy="skip",
+            **{"schedules-TOTAL_FORMS": "1"},
+            **schedule_form(0, cron_expression="0 2 * * *"),
+        ),
+    )
+
+    assert refused.status_code == 200
+    assert (
+        "61"
+        in refused.context["inline_admin_formsets"][1].formset.forms[0].errors["cron_expression"][0]
+    )
+    assert created.status_code == 302, created.content.decode()[:3000]
+    workflow = Workflow.objects.get()
+    assert workflow.overlap_policy == "skip"
+    assert [s.describe() for s in workflow.schedules.all()] == ["At 02:00, UTC"]
+    assert workflow.schedules.get().next_fire_at is not None
 
 
 def test_a_cycle_is_shown_on_the_form_and_nothing_is_saved(admin_client, job):

@@ -13,7 +13,7 @@ from apps.core.exceptions import ValidationFailed
 from apps.runs.models import Run, RunTrigger
 from apps.runs.states import RunState
 from apps.workflows.firing import workflow_schedules_fire_due
-from apps.workflows.models import Workflow, WorkflowRun, WorkflowRunState, WorkflowSchedule
+from apps.workflows.models import Workflow, WorkflowRunState, WorkflowSchedule
 from apps.workflows.services import (
     workflow_create,
     workflow_definition,
