@@ -9,7 +9,9 @@ nothing, and edits apply without a reload.
 Every few seconds it also keeps runs from getting stuck: it declares lost the runs no worker
 reports executing, and publishes again the queued runs no broker or worker holds (a publisher died
 before sending, or Redis lost its data). Every hour it removes finished runs past their
-retention, old skipped-fire records, published events past theirs, and expired log indices.
+retention, old skipped-fire records and webhook deliveries, published events past theirs, and
+expired log indices. Beside its ticks, threads of its own move workflow runs on and tell webhooks
+what they asked for (apps.notifications).
 
 It starts and keeps running while PostgreSQL or the broker is down: each tick that fails is tried
 again a second later, and the outage is logged once, with a reminder each minute and its end
@@ -42,6 +44,8 @@ from apps.core.outages import database_outage, database_unreachable, redis_outag
 from apps.events.outbox import events_purge_published
 from apps.jobs.metrics import JOB_HEALTH_EVERY_SECONDS, JobHealthExposition
 from apps.logs.maintenance import log_indices_purge_expired
+from apps.notifications.notices import notices_collect
+from apps.notifications.services import deliveries_purge, deliveries_send
 from apps.runs.metrics import broker_queues_record
 from apps.runs.selectors import runs_oldest_queued_at
 from apps.runs.services.maintenance import (
@@ -73,6 +77,9 @@ GAUGES_EVERY_SECONDS = 5.0
 ADVANCE_EVERY_SECONDS = 5.0
 ADVANCE_LINGER_SECONDS = 0.025
 ADVANCE_BATCH = 100
+# The notifier looks for what to tell webhooks, and sends what is due, this often.
+NOTIFY_EVERY_SECONDS = 1.0
+NOTIFY_BATCH = 20
 BROKER_ERRORS = (BrokerError, redis.ConnectionError, redis.TimeoutError)
 
 
@@ -92,8 +99,9 @@ class DatabaseScheduler(beat.Scheduler):
 
     def setup_schedule(self) -> None:
         """Schedules live in the database; Celery's own beat_schedule is not used. Workflow runs
-        are moved on beside the ticks, from a thread of their own."""
+        are moved on beside the ticks, and webhooks told, from threads of their own."""
         WorkflowAdvancer().start()
+        Notifier().start()
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         """Fire what is due, then wait for the next due time or a change; beat loops at once."""
@@ -151,6 +159,7 @@ class DatabaseScheduler(beat.Scheduler):
                 keep = timedelta(days=settings.DTS_RUN_RETENTION_DAYS)
                 runs_purge_expired(now=now, keep=keep)
                 skipped_fires_purge(now=now, keep=keep)
+                deliveries_purge(now=now, keep=keep)
             events_purge_published(now=now)
             log_indices_purge_expired(now=now)
             self.next_retention = time.monotonic() + RETENTION_EVERY_SECONDS
@@ -238,6 +247,38 @@ class WorkflowAdvancer:
             close_old_connections()
             return False
         return True
+
+
+class Notifier:
+    """Tells webhooks what they asked for, from a thread of its own: every NOTIFY_EVERY_SECONDS
+    it writes the deliveries of what ended or turned late since its last look
+    (apps.notifications.notices; one replica at a time) and makes the due attempts
+    (apps.notifications.services.deliveries_send; replicas share them). A slow receiver holds up
+    this thread only."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self.run, name="dts-notifier", daemon=True).start()
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                self.notify()
+                self.stop.wait(NOTIFY_EVERY_SECONDS)
+        finally:
+            connection.close()  # this thread's own
+
+    def notify(self) -> None:
+        try:
+            notices_collect(now=timezone.now())
+            while deliveries_send(limit=NOTIFY_BATCH) == NOTIFY_BATCH:
+                pass
+        except Exception as problem:
+            if not database_unreachable(problem):
+                logger.exception("Webhooks not told")
+            close_old_connections()
 
 
 class BacklogGauges:

@@ -34,6 +34,13 @@ from apps.api.schedules import (
 from apps.api.task_types import TaskTypeListView
 from apps.api.teams import MemberDetailView, MemberListView, TeamDetailView, TeamListView
 from apps.api.tokens import TokenDetailView, TokenListView
+from apps.api.webhooks import (
+    DeliveryListView,
+    DeliveryRedeliverView,
+    WebhookDetailView,
+    WebhookListView,
+    WebhookPingView,
+)
 from apps.api.workers import QueueListView, WorkerListView
 from apps.api.workflows import (
     WorkflowDetailView,
@@ -85,6 +92,19 @@ v1 = [
         "workflow-runs/<uuid:workflow_run_id>/retry/",
         WorkflowRunRetryView.as_view(),
         name="workflow-run-retry",
+    ),
+    path("webhooks/", WebhookListView.as_view(), name="webhooks"),
+    path("webhooks/<int:webhook_id>/", WebhookDetailView.as_view(), name="webhook"),
+    path("webhooks/<int:webhook_id>/ping/", WebhookPingView.as_view(), name="webhook-ping"),
+    path(
+        "webhooks/<int:webhook_id>/deliveries/",
+        DeliveryListView.as_view(),
+        name="webhook-deliveries",
+    ),
+    path(
+        "webhooks/<int:webhook_id>/deliveries/<uuid:delivery_id>/redeliver/",
+        DeliveryRedeliverView.as_view(),
+        name="webhook-delivery-redeliver",
     ),
     path("runs/", RunListView.as_view(), name="runs"),
     path("runs/counts/", RunCountsView.as_view(), name="run-counts"),

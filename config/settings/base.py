@@ -47,6 +47,7 @@ LOCAL_APPS = [
     "apps.runs",
     "apps.schedules",
     "apps.workflows",
+    "apps.notifications",
     "apps.events",
     "apps.logs",
     "apps.live",
@@ -391,6 +392,22 @@ if DTS_JOB_HEALTH_GRACE_SECONDS < 1:
     raise ImproperlyConfigured("DTS_JOB_HEALTH_GRACE_SECONDS must be at least 1.")
 if not 1 <= DTS_JOB_FAILING_RUNS <= 20:
     raise ImproperlyConfigured("DTS_JOB_FAILING_RUNS must be between 1 and 20.")
+
+# Webhooks (apps/notifications, docs/notifications.md): each attempt waits this long for the
+# receiver; a failed one is tried again after DTS_WEBHOOK_RETRY_BASE_SECONDS, doubling (up to an
+# hour), DTS_WEBHOOK_MAX_ATTEMPTS times in all. Webhooks are sent to public addresses only unless
+# DTS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES (receivers inside your network; it lets a team admin reach
+# them, and this machine's own ports).
+DTS_WEBHOOK_TIMEOUT_SECONDS = env.float("DTS_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+DTS_WEBHOOK_RETRY_BASE_SECONDS = env.float("DTS_WEBHOOK_RETRY_BASE_SECONDS", default=10.0)
+DTS_WEBHOOK_MAX_ATTEMPTS = env.int("DTS_WEBHOOK_MAX_ATTEMPTS", default=8)
+DTS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("DTS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
+if not 0 < DTS_WEBHOOK_TIMEOUT_SECONDS <= 60:
+    raise ImproperlyConfigured("DTS_WEBHOOK_TIMEOUT_SECONDS must be above 0 and at most 60.")
+if DTS_WEBHOOK_RETRY_BASE_SECONDS <= 0:
+    raise ImproperlyConfigured("DTS_WEBHOOK_RETRY_BASE_SECONDS must be above 0.")
+if not 1 <= DTS_WEBHOOK_MAX_ATTEMPTS <= 50:
+    raise ImproperlyConfigured("DTS_WEBHOOK_MAX_ATTEMPTS must be between 1 and 50.")
 
 # A team has at most this many active (enabled, unpaused) schedules unless its own cap says
 # otherwise (Team.max_active_schedules).

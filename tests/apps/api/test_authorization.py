@@ -4,6 +4,8 @@ team, and a superuser: the status codes, and lists that never show another team'
 import pytest
 from django.utils import timezone
 
+from apps.notifications.models import Delivery, DeliveryState, Webhook
+from apps.notifications.services import webhook_ping
 from apps.runs.states import RunState
 from apps.workflows.models import StepState, WorkflowRun, WorkflowRunState
 from apps.workflows.services import workflow_create, workflow_trigger
@@ -36,6 +38,21 @@ def workflow_run_of(world, state=WorkflowRunState.RUNNING):
         WorkflowRun.objects.filter(id=run.id).update(state=state)
         run.steps.update(state=StepState.FAILED)
     return run
+
+
+def webhook_of(world):
+    """Team red's webhook, made the first time a row asks for it."""
+    if not hasattr(world, "webhook"):
+        world.webhook = Webhook.objects.create(
+            team=world.red, name="ops", url="https://93.184.215.14/hooks", secret="x" * 16
+        )
+    return world.webhook
+
+
+def failed_delivery_of(world):
+    delivery = webhook_ping(webhook=webhook_of(world))
+    Delivery.objects.filter(id=delivery.id).update(state=DeliveryState.FAILED)
+    return delivery
 
 
 def schedule_url(world, tail: str = "") -> str:
@@ -219,6 +236,50 @@ ENDPOINTS = {
         None,
         expect(200, "operator"),
     ),
+    "webhook": (
+        "get",
+        lambda w: f"/api/v1/webhooks/{webhook_of(w).id}/",
+        None,
+        expect(200, "viewer"),
+    ),
+    "webhook update": (
+        "patch",
+        lambda w: f"/api/v1/webhooks/{webhook_of(w).id}/",
+        {"enabled": False},
+        expect(200, "admin"),
+    ),
+    "webhook delete": (
+        "delete",
+        lambda w: f"/api/v1/webhooks/{webhook_of(w).id}/",
+        None,
+        expect(204, "admin"),
+    ),
+    "webhook create": (
+        "post",
+        lambda w: "/api/v1/webhooks/",
+        {"team": "red", "name": "new", "url": "https://93.184.215.14/", "secret": "y" * 16},
+        {**expect(201, "admin"), "other_team": 400},
+    ),
+    "webhook ping": (
+        "post",
+        lambda w: f"/api/v1/webhooks/{webhook_of(w).id}/ping/",
+        None,
+        expect(201, "operator"),
+    ),
+    "webhook deliveries": (
+        "get",
+        lambda w: f"/api/v1/webhooks/{webhook_of(w).id}/deliveries/",
+        None,
+        expect(200, "viewer"),
+    ),
+    "webhook delivery redeliver": (
+        "post",
+        lambda w: (
+            f"/api/v1/webhooks/{webhook_of(w).id}/deliveries/{failed_delivery_of(w).id}/redeliver/"
+        ),
+        None,
+        expect(200, "operator"),
+    ),
     "apply": (
         "post",
         lambda w: "/api/v1/apply/",
@@ -245,6 +306,7 @@ ENDPOINTS = {
             ("task types", "/api/v1/task-types/"),
             ("workflows", "/api/v1/workflows/"),
             ("workflow runs", "/api/v1/workflow-runs/"),
+            ("webhooks", "/api/v1/webhooks/"),
             ("schedule timing preview", "/api/v1/schedules/preview/?interval_seconds=60"),
             ("workers", "/api/v1/workers/"),
             ("queues", "/api/v1/queues/"),
