@@ -42,13 +42,13 @@ def cluster(tmp_path):
             processes.append(process)
             return process
 
-        def scheduler(self) -> subprocess.Popen:
+        def scheduler(self, env: dict[str, str] | None = None) -> subprocess.Popen:
             process = start_celery(
                 "beat",
                 *("--scheduler", "workers.scheduler:DatabaseScheduler"),
                 *("--pidfile", str(tmp_path / "beat.pid")),
                 log=tmp_path / "beat.log",
-                env=FAST,
+                env=FAST | (env or {}),
             )
             processes.append(process)
             return process
