@@ -35,12 +35,16 @@ runs = typer.Typer(help="Runs: executions of jobs.", no_args_is_help=True)
 workers = typer.Typer(help="Workers.", no_args_is_help=True)
 teams = typer.Typer(help="Teams, their members and roles.", no_args_is_help=True)
 workflows = typer.Typer(help="Workflows: jobs that depend on jobs.", no_args_is_help=True)
+webhooks = typer.Typer(
+    help="Webhooks: what a team is told of its jobs and workflows.", no_args_is_help=True
+)
 app.add_typer(jobs, name="jobs")
 app.add_typer(schedules, name="schedules")
 app.add_typer(runs, name="runs")
 app.add_typer(workers, name="workers")
 app.add_typer(teams, name="teams")
 app.add_typer(workflows, name="workflows")
+app.add_typer(webhooks, name="webhooks")
 
 OutputOption = Annotated[
     Output, typer.Option("--output", "-o", help="table, json or yaml.", case_sensitive=False)
@@ -85,9 +89,7 @@ def call(function: Any, *args: Any, **kwargs: Any) -> Any:
 
 def job_id(api: Client, job: str, team: str | None = None) -> int:
     """The id of the job `job` names (its id, or its name in one of your teams, or in `team`)."""
-    if job.isdigit():
-        return int(job)
-    return int(job_named(api, job, team)["id"])
+    return named_id(api, "/api/v1/jobs/", job, team, what="job")
 
 
 def job_named(api: Client, name: str, team: str | None) -> dict[str, Any]:
@@ -95,9 +97,24 @@ def job_named(api: Client, name: str, team: str | None) -> dict[str, Any]:
     of your teams use is refused (INVALID) until --team says which."""
     found = job_of_name(api, name, team)
     if found is None:
-        where = f" in team {team!r}" if team else " in your teams"
-        fail(f"No job named {name!r}{where}.", ExitCode.NOT_FOUND)
+        not_found("job", name, team)
     return found
+
+
+def named_id(api: Client, path: str, value: str, team: str | None, *, what: str) -> int:
+    """The id of the object of the list at `path` that `value` names: its id, or its name (as
+    `named` finds it); none is NOT_FOUND."""
+    if value.isdigit():
+        return int(value)
+    found = named(api, path, value, team, what=what)
+    if found is None:
+        not_found(what, value, team)
+    return int(found["id"])
+
+
+def not_found(what: str, name: str, team: str | None) -> NoReturn:
+    where = f" in team {team!r}" if team else " in your teams"
+    fail(f"No {what} named {name!r}{where}.", ExitCode.NOT_FOUND)
 
 
 def job_of_name(api: Client, name: str, team: str | None) -> dict[str, Any] | None:
@@ -837,13 +854,7 @@ WorkflowTeamOption = Annotated[
 
 
 def workflow_id(api: Client, workflow: str, team: str | None) -> int:
-    if workflow.isdigit():
-        return int(workflow)
-    found = named(api, "/api/v1/workflows/", workflow, team, what="workflow")
-    if found is None:
-        where = f" in team {team!r}" if team else " in your teams"
-        fail(f"No workflow named {workflow!r}{where}.", ExitCode.NOT_FOUND)
-    return int(found["id"])
+    return named_id(api, "/api/v1/workflows/", workflow, team, what="workflow")
 
 
 def workflow_tree(run: dict[str, Any]) -> Tree:
@@ -962,3 +973,68 @@ def workflows_cancel(run: WorkflowRunArgument, output: OutputOption = Output.TAB
 def workflows_retry(run: WorkflowRunArgument, output: OutputOption = Output.TABLE) -> None:
     """Run again the failed, cancelled and skipped steps of a failed or cancelled workflow run."""
     workflow_run_show(call(client().post, f"/api/v1/workflow-runs/{run}/retry/"), output)
+
+
+WEBHOOK_COLUMNS = ["id", "name", "team", "url", "enabled"]
+DELIVERY_COLUMNS = ["id", "event", "state", "attempts", "response_status", "created_at", "error"]
+WebhookArgument = Annotated[str, typer.Argument(help="The webhook's id or exact name.")]
+WebhookTeamOption = Annotated[
+    str | None,
+    typer.Option(help="The webhook's team, when several of your teams have one of that name."),
+]
+
+
+def webhook_path(api: Client, webhook: str, team: str | None) -> str:
+    return f"/api/v1/webhooks/{named_id(api, '/api/v1/webhooks/', webhook, team, what='webhook')}/"
+
+
+@webhooks.command("ls")
+def webhooks_ls(team: str | None = None, output: OutputOption = Output.TABLE) -> None:
+    """List webhooks."""
+    show(call(client().pages, "/api/v1/webhooks/", team=team), output, WEBHOOK_COLUMNS)
+
+
+@webhooks.command("show")
+def webhooks_show(
+    webhook: WebhookArgument, team: WebhookTeamOption = None, output: OutputOption = Output.YAML
+) -> None:
+    """Show a webhook with what it is told of (its secret is never shown)."""
+    api = client()
+    show(call(api.get, webhook_path(api, webhook, team)), output)
+
+
+@webhooks.command("deliveries")
+def webhooks_deliveries(
+    webhook: WebhookArgument,
+    state: Annotated[str | None, typer.Option(help="pending, delivered, failed")] = None,
+    event: Annotated[str | None, typer.Option(help="run.failed, job.late, ping, …")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    team: WebhookTeamOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """The webhook's delivery log, newest first: each notice's attempts and how the last went."""
+    api = client()
+    path = f"{webhook_path(api, webhook, team)}deliveries/"
+    show(call(api.pages, path, most=limit, state=state, event=event), output, DELIVERY_COLUMNS)
+
+
+@webhooks.command("ping")
+def webhooks_ping(
+    webhook: WebhookArgument, team: WebhookTeamOption = None, output: OutputOption = Output.TABLE
+) -> None:
+    """Send the webhook a `ping` delivery (see how it went with `dts webhooks deliveries`)."""
+    api = client()
+    show(call(api.post, f"{webhook_path(api, webhook, team)}ping/"), output)
+
+
+@webhooks.command("redeliver")
+def webhooks_redeliver(
+    webhook: WebhookArgument,
+    delivery: Annotated[str, typer.Argument(help="The failed delivery's id.")],
+    team: WebhookTeamOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Send a failed delivery again, from its first attempt."""
+    api = client()
+    path = f"{webhook_path(api, webhook, team)}deliveries/{delivery}/redeliver/"
+    show(call(api.post, path), output)

@@ -104,6 +104,7 @@ class DeliverySerializer(serializers.ModelSerializer[Delivery]):
 
 class WebhookFilterSerializer(LimitPageQuery):
     team = QueryText(required=False, max_length=100, help_text="A team's name.")
+    name = QueryText(required=False, max_length=200, help_text="The exact name.")
 
 
 class DeliveryFilterSerializer(LimitPageQuery):
@@ -128,8 +129,9 @@ class WebhookListView(APIView):
         filters = WebhookFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         webhooks = webhooks_visible(user=request.user).order_by("name", "id")
-        if "team" in filters.validated_data:
-            webhooks = webhooks.filter(team__name=filters.validated_data["team"])
+        for field, lookup in (("team", "team__name"), ("name", "name")):
+            if field in filters.validated_data:
+                webhooks = webhooks.filter(**{lookup: filters.validated_data[field]})
         page = LimitPage()
         found = page.paginate_queryset(webhooks, request, self) or []
         return page.get_paginated_response(WebhookSerializer(found, many=True).data)

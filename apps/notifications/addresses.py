@@ -61,6 +61,12 @@ def url_parts(url: str) -> Target:
         raise ValidationFailed("must start with https:// or http://.", field="url")
     if not parts.hostname:
         raise ValidationFailed("has no host.", field="url")
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError as error:
+        raise ValidationFailed(
+            f"has a host name that is not valid: {error}.", field="url"
+        ) from error
     if parts.username is not None or parts.password is not None:
         raise ValidationFailed(
             "must not hold credentials: the receiver checks the signature instead.", field="url"

@@ -9,6 +9,8 @@ from urllib.parse import quote
 
 from drf_spectacular.generators import SchemaGenerator
 
+from apps.notifications.models import Webhook
+from apps.notifications.services import webhook_ping
 from apps.workflows.services import workflow_create, workflow_trigger
 
 DEEP = json.loads("[" * 200 + "]" * 200)
@@ -144,12 +146,17 @@ def page_urls(route: str, valid: dict[str, str]) -> list[str]:
 
 def path_values(world: Any, token_id: int) -> dict[str, str]:
     """The path parameters of the schema's operations, naming the objects of tests/apps/api/
-    conftest.py's world (its red team's), a workflow made here and a run of it, and a token of
-    its admin."""
+    conftest.py's world (its red team's), a workflow made here and a run of it, a webhook and a
+    delivery of it, and a token of its admin."""
     workflow = workflow_create(
         team=world.red, name="fuzzed", steps=[{"name": "a", "job": world.job}]
     )
+    webhook = Webhook.objects.create(
+        team=world.red, name="fuzzed", url="https://93.184.215.14/hooks", secret="x" * 16
+    )
     return {
+        "webhook_id": str(webhook.id),
+        "delivery_id": str(webhook_ping(webhook=webhook).id),
         "workflow_id": str(workflow.id),
         "workflow_run_id": str(workflow_trigger(workflow=workflow).id),
         "job_id": str(world.job.id),

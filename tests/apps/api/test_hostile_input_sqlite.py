@@ -73,6 +73,8 @@ def test_hostile_query_parameters_are_no_server_error_on_sqlite(dev):
         "username": "admin",
         "workflow_id": "1",
         "workflow_run_id": runs[0],  # no workflow run's: not found, as it should be
+        "webhook_id": "1",
+        "delivery_id": runs[0],
     }
     failures = []
 

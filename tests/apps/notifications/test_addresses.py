@@ -31,6 +31,7 @@ from apps.notifications.addresses import webhook_url_check
         ("http://100.64.0.1/", "not a public"),
         ("http://224.0.0.1/", "not a public"),
         ("https://" + "a" * 2000 + ".com/", "longer than"),
+        ("https://" + "ä" * 70 + ".com/", "not valid"),
     ],
 )
 def test_a_url_that_is_no_public_webhook_is_refused_naming_the_url(url, reason):
