@@ -9,9 +9,9 @@ nothing, and edits apply without a reload.
 Every few seconds it also keeps runs from getting stuck: it declares lost the runs no worker
 reports executing, and publishes again the queued runs no broker or worker holds (a publisher died
 before sending, or Redis lost its data). Every hour it removes finished runs past their
-retention, old skipped-fire records and webhook deliveries, published events past theirs, and
-expired log indices. Beside its ticks, threads of its own move workflow runs on and tell webhooks
-what they asked for (apps.notifications).
+retention with the workflow runs, old skipped-fire records and webhook deliveries, published
+events past theirs, and expired log indices. Beside its ticks, threads of its own move workflow
+runs on and tell webhooks what they asked for (apps.notifications).
 
 It starts and keeps running while PostgreSQL or the broker is down: each tick that fails is tried
 again a second later, and the outage is logged once, with a reminder each minute and its end
@@ -62,7 +62,12 @@ from apps.workflows.firing import (
     workflow_schedules_fire_due,
     workflow_schedules_next_due_at,
 )
-from apps.workflows.services import workflow_runs_advance
+from apps.workflows.metrics import workflow_runs_running_record
+from apps.workflows.services import (
+    workflow_runs_advance,
+    workflow_runs_purge_expired,
+    workflow_runs_running_count,
+)
 from dispatch.broker import broker_queue_depths
 from dispatch.queues import queue_names
 
@@ -160,6 +165,7 @@ class DatabaseScheduler(beat.Scheduler):
                 runs_purge_expired(now=now, keep=keep)
                 skipped_fires_purge(now=now, keep=keep)
                 deliveries_purge(now=now, keep=keep)
+                workflow_runs_purge_expired(now=now, keep=keep)
             events_purge_published(now=now)
             log_indices_purge_expired(now=now)
             self.next_retention = time.monotonic() + RETENTION_EVERY_SECONDS
@@ -317,6 +323,7 @@ class BacklogGauges:
             due_schedules_record(
                 schedules_due_count(now=now) + workflow_schedules_due_count(now=now)
             )
+            workflow_runs_running_record(workflow_runs_running_count())
             queues = queue_names()
             oldest = runs_oldest_queued_at(queues=queues)
             depths = broker_queue_depths(queues)

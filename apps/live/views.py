@@ -18,7 +18,10 @@ from apps.jobs.selectors import jobs_visible
 from apps.live.graph import NODE_HEIGHT, NODE_WIDTH, graph_layout
 from apps.runs.selectors import runs_visible
 from apps.runs.states import RunState
-from apps.workflows.selectors import workflow_runs_visible
+from apps.workflows.selectors import workflow_runs_latest, workflow_runs_visible, workflows_visible
+
+# The workflows page shows this many of each workflow's latest runs.
+LATEST_WORKFLOW_RUNS = 20
 
 
 @login_required
@@ -67,6 +70,19 @@ def run_page(request: HttpRequest, run_id: str) -> HttpResponse:
         "page": {"run": str(run.id)},
     }
     return render(request, "live/run.html", context)
+
+
+@login_required
+def workflows_page(request: HttpRequest) -> HttpResponse:
+    """Each workflow with its schedules and its latest runs as cells, each a link to its graph."""
+    workflows = list(
+        workflows_visible(user=request.user).prefetch_related("schedules").order_by("name", "id")
+    )
+    latest = workflow_runs_latest(
+        workflow_ids=[workflow.id for workflow in workflows], count=LATEST_WORKFLOW_RUNS
+    )
+    rows = [(workflow, latest.get(workflow.id, [])) for workflow in workflows]
+    return render(request, "live/workflows.html", {"rows": rows})
 
 
 @login_required

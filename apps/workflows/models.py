@@ -130,7 +130,19 @@ class WorkflowRun(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["workflow", "-created_at"], name="workflow_run_created_idx")
+            models.Index(fields=["workflow", "-created_at"], name="workflow_run_created_idx"),
+            # The retention's purge, and the notifier's look at what ended.
+            models.Index(
+                fields=["finished_at"],
+                condition=models.Q(finished_at__isnull=False),
+                name="workflow_run_finished_idx",
+            ),
+            # The overlap policy's look at a workflow's runs under way, and the gauge of them.
+            models.Index(
+                fields=["workflow"],
+                condition=models.Q(state="running"),
+                name="workflow_run_running_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

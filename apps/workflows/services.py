@@ -12,7 +12,8 @@ in turn, and the second sees what the first did: a step is started once.
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -42,6 +43,7 @@ from apps.schedules.services import (
 )
 from apps.schedules.validation import schedule_validate
 from apps.tasktypes.registry import task_args_validate
+from apps.workflows.metrics import workflow_run_finished_record, workflow_run_started_record
 from apps.workflows.models import (
     STEP_NAME,
     StepCondition,
@@ -56,6 +58,7 @@ from apps.workflows.models import (
 
 MAX_STEPS = 200
 MAX_SCHEDULES = 100
+PURGE_BATCH = 1000
 # The most a step reads of its dependencies' results (pass_results), as JSON.
 MAX_INPUTS_BYTES = 64 * 1024
 EDITABLE_FIELDS = frozenset({"name", "description", "overlap_policy", "steps", "schedules"})
@@ -411,6 +414,7 @@ def workflow_trigger(
             team_id=workflow.team_id,
         )
         _advance(workflow_run)
+        transaction.on_commit(partial(workflow_run_started_record, trigger))
     return workflow_run
 
 
@@ -461,6 +465,7 @@ def _advance(workflow_run: WorkflowRun, trigger: RunTrigger | None = None) -> No
     models_update([steps[name] for name in changed], ["state", "run", "inputs"])
     if workflow_run.finished_at == now:
         workflow_run.save(update_fields=["state", "finished_at", "updated_at"])
+        _finished_on_commit(workflow_run)
     events = [run_queued_event(run, time=now) for run in new_runs]
     if workflow_run.finished_at == now:
         events.append(_event(workflow_run, _states(steps.values()), time=now))
@@ -470,6 +475,11 @@ def _advance(workflow_run: WorkflowRun, trigger: RunTrigger | None = None) -> No
         events.append(_event(workflow_run, changed_steps, kind=kind, time=now))
     events_record(events)
     runs_publish_on_commit(new_runs)
+
+
+def _finished_on_commit(workflow_run: WorkflowRun) -> None:
+    took = (workflow_run.finished_at or workflow_run.created_at) - workflow_run.created_at
+    transaction.on_commit(partial(workflow_run_finished_record, workflow_run.state, took))
 
 
 def _states(steps: Iterable[WorkflowStepRun]) -> dict[str, str]:
@@ -640,6 +650,7 @@ def workflow_run_cancel(*, workflow_run: WorkflowRun, actor: Actor = None) -> Wo
     locked.state = WorkflowRunState.CANCELLED
     locked.finished_at = timezone.now()
     locked.save(update_fields=["state", "finished_at", "updated_at"])
+    _finished_on_commit(locked)
     events_record([_event(locked, _states(noted.values()), time=locked.finished_at)])
     audit_record(
         actor=actor,
@@ -703,3 +714,24 @@ def workflow_runs_advance(*, limit: int = 100) -> int:
     for workflow_run_id in due:
         workflow_run_advance(workflow_run_id=workflow_run_id)
     return len(due)
+
+
+def workflow_runs_purge_expired(*, now: datetime, keep: timedelta) -> int:
+    """Delete the workflow runs (with their steps' rows) that ended before `now - keep`, in
+    batches; return how many. The scheduler runs it every hour, with the runs' retention
+    (DTS_RUN_RETENTION_DAYS): the runs of their steps go by their own end."""
+    purged = 0
+    while True:
+        batch = list(
+            WorkflowRun.objects.filter(finished_at__lt=now - keep)
+            .exclude(state=WorkflowRunState.RUNNING)
+            .values_list("id", flat=True)[:PURGE_BATCH]
+        )
+        if not batch:
+            return purged
+        WorkflowRun.objects.filter(id__in=batch).delete()
+        purged += len(batch)
+
+
+def workflow_runs_running_count() -> int:
+    return WorkflowRun.objects.filter(state=WorkflowRunState.RUNNING).count()

@@ -1,7 +1,11 @@
+import re
+
 import pytest
 from django.test import Client
 
 from apps.accounts.models import Role
+from apps.live.views import LATEST_WORKFLOW_RUNS
+from apps.workflows.services import workflow_create, workflow_trigger
 from tests.factories import JobFactory, MembershipFactory, RunFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -85,3 +89,29 @@ def test_the_dashboard_carries_the_vendored_chart_library(red):
     assert "live/vendor/uPlot.iife.min.js" in page
     assert "live/vendor/uPlot.min.css" in page
     assert 'id="per-minute-chart"' in page
+
+
+def test_the_workflows_page_shows_the_teams_workflows_their_schedules_and_latest_runs(red):
+    team, job, _ = red
+    steps = [{"name": "a", "job": job}]
+    workflow = workflow_create(
+        team=team,
+        name="etl",
+        steps=steps,
+        schedules=[{"kind": "cron", "cron_expression": "0 2 * * *"}],
+    )
+    runs = [workflow_trigger(workflow=workflow) for _ in range(LATEST_WORKFLOW_RUNS + 2)]
+    blue = TeamFactory(name="blue")
+    workflow_create(team=blue, name="blue etl", steps=[{"name": "a", "job": JobFactory(team=blue)}])
+    step_run = runs[-1].steps.get().run
+
+    page = signed_in(team, Role.VIEWER).get("/live/workflows/").content.decode()
+    run_page = signed_in(team, Role.VIEWER).get(f"/live/runs/{step_run.id}/").content.decode()
+
+    assert '<a href="/live/workflows/">Workflows</a>' in page
+    assert "etl" in page
+    assert "blue etl" not in page
+    assert "At 02:00, UTC" in page
+    shown = re.findall(r'href="/live/workflow-runs/([0-9a-f-]+)/"', page)
+    assert shown == [str(run.id) for run in reversed(runs)][:LATEST_WORKFLOW_RUNS]
+    assert f'href="/live/workflow-runs/{runs[-1].id}/"' in run_page

@@ -2,10 +2,12 @@
 on by their steps' runs ending, as the run services end them."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from apps.core.exceptions import InvalidTransition, ValidationFailed
 from apps.events.envelope import envelope
@@ -17,13 +19,14 @@ from apps.runs.services.moves import run_attempt_end
 from apps.runs.states import RunState
 from apps.tasktypes.context import run_context
 from apps.workflows.context import upstream_results
-from apps.workflows.models import StepState, WorkflowRunState
+from apps.workflows.models import StepState, WorkflowRun, WorkflowRunState, WorkflowStepRun
 from apps.workflows.services import (
     MAX_STEPS,
     workflow_create,
     workflow_run_cancel,
     workflow_run_retry,
     workflow_runs_advance,
+    workflow_runs_purge_expired,
     workflow_trigger,
 )
 from tests.factories import JobFactory, TeamFactory
@@ -301,3 +304,47 @@ def test_each_change_of_a_workflow_run_is_an_event_keyed_by_its_workflow(team, j
     assert {event["data"]["workflow_id"] for event in events} == {workflow.id}
     assert {event["subject"] for event in events} == {f"workflow_runs/{run.id}"}
     assert events[0]["data"]["trigger"] == "manual"
+
+
+def test_ended_workflow_runs_past_the_retention_are_purged_their_steps_runs_kept(team, job):
+    workflow = workflow_create(team=team, name="etl", steps=[step("a", job)])
+    old, recent, running = (workflow_trigger(workflow=workflow) for _ in range(3))
+    now = timezone.now()
+    WorkflowRun.objects.filter(id__in=[old.id, recent.id]).update(
+        state=WorkflowRunState.SUCCEEDED, finished_at=now - timedelta(days=31)
+    )
+    WorkflowRun.objects.filter(id=recent.id).update(finished_at=now - timedelta(days=29))
+    WorkflowRun.objects.filter(id=running.id).update(created_at=now - timedelta(days=90))
+    old_step_run = run_of(old, "a")
+
+    assert workflow_runs_purge_expired(now=now, keep=timedelta(days=30)) == 1
+
+    assert set(WorkflowRun.objects.values_list("id", flat=True)) == {recent.id, running.id}
+    assert not WorkflowStepRun.objects.filter(workflow_run_id=old.id).exists()
+    assert Run.objects.get(id=old_step_run.id).workflow_run_id is None
+
+
+def test_workflow_runs_started_and_ended_are_counted_after_their_commit(
+    team, job, django_capture_on_commit_callbacks
+):
+    workflow = workflow_create(team=team, name="etl", steps=[step("a", job)])
+
+    def sample(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = (
+        sample("dts_workflow_runs_started_total", trigger="api"),
+        sample("dts_workflow_runs_finished_total", state="cancelled"),
+        sample("dts_workflow_run_duration_seconds_count", state="cancelled"),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        run = workflow_trigger(workflow=workflow, trigger=RunTrigger.API)
+    with django_capture_on_commit_callbacks(execute=True):
+        workflow_run_cancel(workflow_run=run)
+
+    after = (
+        sample("dts_workflow_runs_started_total", trigger="api"),
+        sample("dts_workflow_runs_finished_total", state="cancelled"),
+        sample("dts_workflow_run_duration_seconds_count", state="cancelled"),
+    )
+    assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 1]
