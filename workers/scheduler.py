@@ -64,9 +64,11 @@ from apps.workflows.firing import (
 )
 from apps.workflows.metrics import workflow_runs_running_record
 from apps.workflows.services import (
+    workflow_run_advance,
     workflow_runs_advance,
     workflow_runs_purge_expired,
     workflow_runs_running_count,
+    workflow_steps_running,
 )
 from dispatch.broker import broker_queue_depths
 from dispatch.queues import queue_names
@@ -78,9 +80,12 @@ RETENTION_EVERY_SECONDS = 3600.0
 RETRY_AFTER_ERROR_SECONDS = 1.0
 # The backlog and the broker's queues are measured this often (each is a query or two).
 GAUGES_EVERY_SECONDS = 5.0
-# Workflow runs are moved on when a step's run ends, and this often besides.
+# Workflow runs are moved on when a step's run ends, and this often besides. The ends of a burst
+# gather for ADVANCE_LINGER_SECONDS, but a workflow run whose running steps have all ended is moved
+# at once; one the advancer has not counted is looked for at most every SETTLED_EVERY_SECONDS.
 ADVANCE_EVERY_SECONDS = 5.0
-ADVANCE_LINGER_SECONDS = 0.025
+ADVANCE_LINGER_SECONDS = 0.25
+SETTLED_EVERY_SECONDS = 0.005
 ADVANCE_BATCH = 100
 # The notifier looks for what to tell webhooks, and sends what is due, this often.
 NOTIFY_EVERY_SECONDS = 1.0
@@ -223,6 +228,9 @@ class WorkflowAdvancer:
     def __init__(self) -> None:
         self.listener = workflows_wake_listener()
         self.stop = threading.Event()
+        # Of each workflow run it moved, how many steps waited for a run then, less the ends
+        # woken since: at 0, the workflow run is moved at once.
+        self.running: dict[str, int] = {}
 
     def start(self) -> None:
         threading.Thread(target=self.run, name="dts-workflow-advancer", daemon=True).start()
@@ -234,19 +242,61 @@ class WorkflowAdvancer:
                     # Not on the listener: it would need the database that may be away.
                     self.listener.close()
                     self.stop.wait(ADVANCE_EVERY_SECONDS)
-                elif self.listener.wait(ADVANCE_EVERY_SECONDS):
-                    # Let a burst of ends gather (the fan-in of a wide workflow): one move of
-                    # each workflow run for all of them, not one per end.
-                    time.sleep(ADVANCE_LINGER_SECONDS)
+                elif (ended := self.listener.received(ADVANCE_EVERY_SECONDS)) is not None:
+                    self.linger(ended)
         finally:
             self.listener.close()
             connection.close()  # this thread's own
 
-    def advance(self) -> bool:
-        """Move on what is due; False when that failed (PostgreSQL away, or a bug: logged)."""
+    def linger(self, ended: list[str]) -> None:
+        """Let a burst of ends gather (the branches of a wide fan-out): the next move of each
+        workflow run notes all of them, not one each. A workflow run whose running steps have
+        all ended may have a step ready (a fan-in's join, a chain's next): it is moved at once.
+        Each wake-up names the workflow run whose step ended (`ended`), counted against the
+        steps it had running; one it does not know of, or does not name (make dev), is looked
+        for in the database, at most every SETTLED_EVERY_SECONDS."""
+        until = time.monotonic() + ADVANCE_LINGER_SECONDS
+        looked, owed = 0.0, False
+        while True:
+            owed = self.settle(ended) or owed
+            now = time.monotonic()
+            if owed and now - looked >= SETTLED_EVERY_SECONDS:
+                looked, owed = now, False
+                if not self.advance(settled=True):
+                    return
+            if now >= until:
+                return
+            deadline = min(until, looked + SETTLED_EVERY_SECONDS) if owed else until
+            ended = self.listener.received(deadline - time.monotonic()) or []
+
+    def settle(self, ended: list[str]) -> bool:
+        """Count `ended` down, and move each workflow run that reaches 0; False when each was
+        known, True when one was not (or a move failed)."""
+        unknown = False
+        for workflow_run_id in ended:
+            if workflow_run_id not in self.running:
+                unknown = True
+                continue
+            self.running[workflow_run_id] -= 1
+            if self.running[workflow_run_id] <= 0:
+                del self.running[workflow_run_id]
+                try:
+                    workflow_run_advance(workflow_run_id=workflow_run_id)
+                except Exception as problem:
+                    if not database_unreachable(problem):
+                        logger.exception("Workflow run %s not moved on", workflow_run_id)
+                    close_old_connections()
+                    return True
+        return unknown
+
+    def advance(self, *, settled: bool = False) -> bool:
+        """Move on what is due (`settled`: only the workflow runs whose running steps have all
+        ended), then count the steps each workflow run has running; False when that failed
+        (PostgreSQL away, or a bug: logged)."""
         try:
-            while workflow_runs_advance(limit=ADVANCE_BATCH) == ADVANCE_BATCH:
+            while workflow_runs_advance(limit=ADVANCE_BATCH, settled=settled) == ADVANCE_BATCH:
                 pass
+            self.running = workflow_steps_running()
         except Exception as problem:
             if not database_unreachable(problem):
                 logger.exception("Workflow runs not moved on")

@@ -27,26 +27,32 @@ class Listener:
 
     def wait(self, timeout: float) -> bool:
         """Block up to `timeout` seconds; True when a change was notified."""
+        return self.received(timeout) is not None
+
+    def received(self, timeout: float) -> list[str] | None:
+        """Block up to `timeout` seconds; the payloads of the notifications that came ("" for
+        one without, and for a wake-up outside PostgreSQL), or None when none came."""
         if timeout <= 0:
-            return False
+            return None
         if connection.vendor != "postgresql":
             woke = self.fallback.wait(timeout)
             self.fallback.clear()
-            return woke
+            return [""] if woke else None
         try:
             listening = self._listen()
             readable, _, _ = select.select([listening], [], [], timeout)
             if not readable:
-                return False
+                return None
             listening.poll()
+            payloads = [notice.payload for notice in listening.notifies]
             listening.notifies.clear()
-            return True
+            return payloads
         except (psycopg2.Error, OSError) as problem:
             # An outage, which the process's own outage tracking says: no traceback here.
             logger.warning("Notifications on %s unavailable (%s); polling", self.channel, problem)
             self.close()
             threading.Event().wait(timeout)
-            return False
+            return None
 
     def close(self) -> None:
         if self._connection is not None:
@@ -70,12 +76,12 @@ SCHEDULER_CHANNEL = "dts_scheduler_wake"
 _scheduler_in_process = threading.Event()
 
 
-def _wake(channel: str, in_process: threading.Event) -> None:
-    """Notify `channel` when the current transaction commits (at once, outside one), and set the
-    in-process event that stands for it outside PostgreSQL."""
+def _wake(channel: str, in_process: threading.Event, payload: str = "") -> None:
+    """Notify `channel` (with `payload`) when the current transaction commits (at once, outside
+    one), and set the in-process event that stands for it outside PostgreSQL."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"NOTIFY {channel}")
+            cursor.execute("SELECT pg_notify(%s, %s)", [channel, payload])
     transaction.on_commit(in_process.set)
 
 
@@ -96,9 +102,10 @@ WORKFLOWS_CHANNEL = "dts_workflows_wake"
 _workflows_in_process = threading.Event()
 
 
-def workflows_wake() -> None:
-    """Wake every workflow advancer when the current transaction commits (at once, outside one)."""
-    _wake(WORKFLOWS_CHANNEL, _workflows_in_process)
+def workflows_wake(workflow_run_id: object = "") -> None:
+    """Wake every workflow advancer when the current transaction commits (at once, outside one),
+    saying which workflow run's step ended, when one did."""
+    _wake(WORKFLOWS_CHANNEL, _workflows_in_process, str(workflow_run_id))
 
 
 def workflows_wake_listener() -> Listener:

@@ -12,12 +12,14 @@ in turn, and the second sees what the first did: a step is started once.
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
+from uuid import UUID
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.accounts.models import Team
@@ -395,25 +397,14 @@ def workflow_trigger(
             schedule=schedule,
             scheduled_for=scheduled_for,
         )
-        WorkflowStepRun.objects.bulk_create(
-            WorkflowStepRun(workflow_run=workflow_run, name=step.name) for step in steps
-        )
-        pending = {step.name: StepState.PENDING for step in steps}
-        kind = EventType.WORKFLOW_RUN_STARTED
-        events_record(
-            [
-                _event(
-                    workflow_run, pending, kind=kind, time=workflow_run.created_at, trigger=trigger
-                )
-            ]
-        )
         audit_record(
             actor=actor,
             action=AuditAction.TRIGGER,
             target=workflow_run,
             team_id=workflow.team_id,
         )
-        _advance(workflow_run)
+        # Its first move, before its steps' rows are written: they are written as it leaves them.
+        _advance(workflow_run, steps={step.name: _Step.new(step.name) for step in steps})
         transaction.on_commit(partial(workflow_run_started_record, trigger))
     return workflow_run
 
@@ -428,10 +419,18 @@ def workflow_run_advance(*, workflow_run_id: Any) -> None:
             _advance(workflow_run)
 
 
-def _advance(workflow_run: WorkflowRun, trigger: RunTrigger | None = None) -> None:
-    """Under the workflow run's lock (or in the transaction that created it)."""
+def _advance(
+    workflow_run: WorkflowRun,
+    trigger: RunTrigger | None = None,
+    steps: dict[str, "_Step"] | None = None,
+) -> None:
+    """Under the workflow run's lock; or in the transaction that created it, with its new
+    `steps`, whose rows it writes, and whose start is its event."""
     now = timezone.now()
-    steps, changed = _ended_runs_noted(workflow_run, save=False)
+    starting = steps is not None and all(step.id is None for step in steps.values())
+    if steps is None:
+        steps = _steps_read(workflow_run)
+    changed = _ended_noted(steps)
     made: list[Run] = []
     if workflow_run.state == WorkflowRunState.RUNNING:
         graph = {node["name"]: node for node in workflow_run.graph}
@@ -448,7 +447,7 @@ def _advance(workflow_run: WorkflowRun, trigger: RunTrigger | None = None) -> No
                     continue
                 if _condition_met(node["condition"], upstream):
                     run = _step_run(workflow_run, step, node, upstream, jobs, trigger, now)
-                    step.run = run
+                    step.run_id = run.id if run is not None else None
                     queued = run is not None and run.state == RunState.QUEUED
                     step.state = StepState.RUNNING if queued else StepState.FAILED
                     if run is not None:
@@ -462,14 +461,32 @@ def _advance(workflow_run: WorkflowRun, trigger: RunTrigger | None = None) -> No
             workflow_run.finished_at = now
     models_insert(made)  # before the steps that name them
     new_runs = [run for run in made if run.state == RunState.QUEUED]
-    models_update([steps[name] for name in changed], ["state", "run", "inputs"])
+    if starting:
+        models_insert(
+            [
+                WorkflowStepRun(
+                    workflow_run=workflow_run,
+                    name=step.name,
+                    state=step.state,
+                    run_id=step.run_id,
+                    inputs=step.inputs,
+                )
+                for step in steps.values()
+            ]
+        )
+    else:
+        _step_runs_save(steps[name] for name in changed)
     if workflow_run.finished_at == now:
         workflow_run.save(update_fields=["state", "finished_at", "updated_at"])
         _finished_on_commit(workflow_run)
     events = [run_queued_event(run, time=now) for run in new_runs]
+    if starting:
+        kind, trigger_name = EventType.WORKFLOW_RUN_STARTED, workflow_run.trigger
+        states = _states(steps.values())
+        events.insert(0, _event(workflow_run, states, kind=kind, time=now, trigger=trigger_name))
     if workflow_run.finished_at == now:
         events.append(_event(workflow_run, _states(steps.values()), time=now))
-    elif changed:
+    elif changed and not starting:
         kind = EventType.WORKFLOW_RUN_STEPS_CHANGED
         changed_steps = _states(steps[name] for name in changed)
         events.append(_event(workflow_run, changed_steps, kind=kind, time=now))
@@ -482,7 +499,7 @@ def _finished_on_commit(workflow_run: WorkflowRun) -> None:
     transaction.on_commit(partial(workflow_run_finished_record, workflow_run.state, took))
 
 
-def _states(steps: Iterable[WorkflowStepRun]) -> dict[str, str]:
+def _states(steps: Iterable["_Step"]) -> dict[str, str]:
     return {step.name: step.state for step in steps}
 
 
@@ -518,27 +535,54 @@ def _event(
     )
 
 
-def _ended_runs_noted(
-    workflow_run: WorkflowRun, *, save: bool = True
-) -> tuple[dict[str, WorkflowStepRun], set[str]]:
-    """The workflow run's steps by name, each running one whose run has ended noted as ended (and
-    saved, with `save`); and the names of those. Of their runs, only the state is read (a
-    result, when a step reads it, is read then)."""
-    found = workflow_run.steps.select_related("run").only(*STEP_RUN_COLUMNS)
-    steps = {step.name: step for step in found}
-    ended = []
+@dataclass(slots=True)
+class _Step:
+    """A step of a workflow run as a move reads and changes it: its row's values and its run's
+    state, read as plain values (a wide workflow's move reads every step, and model instances of
+    them and their runs were most of its time)."""
+
+    id: int | None  # None: its row is not written yet
+    name: str
+    state: str
+    inputs: Any
+    run_id: UUID | None
+    run_state: str | None
+
+    @classmethod
+    def new(cls, name: str) -> "_Step":
+        """A step of a workflow run being started: no row yet."""
+        return cls(None, name, StepState.PENDING, None, None, None)
+
+
+def _steps_read(workflow_run: WorkflowRun) -> dict[str, _Step]:
+    """The workflow run's steps by name, each with its run's state."""
+    rows = workflow_run.steps.values_list("id", "name", "state", "inputs", "run_id", "run__state")
+    return {row[1]: _Step(*row) for row in rows}
+
+
+def _ended_noted(steps: dict[str, _Step]) -> set[str]:
+    """Note each running step whose run has ended as ended; the names of those."""
+    ended = set()
     for step in steps.values():
-        run = step.run
-        if step.state == StepState.RUNNING and (run is None or run.state in TERMINAL_STATES):
+        if step.state == StepState.RUNNING and (
+            step.run_id is None or step.run_state in TERMINAL_STATES
+        ):
             # A run gone (the runs' retention) tells nothing of its outcome: failed.
-            step.state = STEP_OF_RUN[RunState(run.state)] if run else StepState.FAILED
-            ended.append(step)
-    if save:
-        WorkflowStepRun.objects.bulk_update(ended, ["state"])
-    return steps, {step.name for step in ended}
+            ran = step.run_state if step.run_id is not None else None
+            step.state = STEP_OF_RUN[RunState(ran)] if ran is not None else StepState.FAILED
+            ended.add(step.name)
+    return ended
 
 
-STEP_RUN_COLUMNS = ("workflow_run_id", "name", "state", "inputs", "run__id", "run__state")
+def _step_runs_save(steps: Iterable[_Step]) -> None:
+    """Write the steps' state, run and inputs."""
+    models_update(
+        [
+            WorkflowStepRun(id=step.id, state=step.state, run_id=step.run_id, inputs=step.inputs)
+            for step in steps
+        ],
+        ["state", "run", "inputs"],
+    )
 
 
 class _Jobs:
@@ -568,7 +612,7 @@ class _Jobs:
         return self.refusals[key]
 
 
-def _condition_met(condition: str, upstream: list[WorkflowStepRun]) -> bool:
+def _condition_met(condition: str, upstream: list[_Step]) -> bool:
     if condition == StepCondition.ALWAYS:
         return True
     if condition == StepCondition.ON_FAILURE:
@@ -578,9 +622,9 @@ def _condition_met(condition: str, upstream: list[WorkflowStepRun]) -> bool:
 
 def _step_run(
     workflow_run: WorkflowRun,
-    step: WorkflowStepRun,
+    step: _Step,
     node: dict[str, Any],
-    upstream: list[WorkflowStepRun],
+    upstream: list[_Step],
     jobs: "_Jobs",
     trigger: RunTrigger | None,
     now: datetime,
@@ -595,8 +639,10 @@ def _step_run(
     args = node["args"]
     refusal = jobs.refusal(job, job.args if args is None else args)
     if node["pass_results"]:
+        ids = [other.run_id for other in upstream if other.run_id is not None]
+        results = dict(Run.objects.filter(id__in=ids).values_list("id", "result"))
         step.inputs = {
-            other.name: other.run.result if other.run is not None else None for other in upstream
+            other.name: results.get(other.run_id) if other.run_id else None for other in upstream
         }
         size = len(json.dumps(step.inputs, cls=DjangoJSONEncoder))
         if size > MAX_INPUTS_BYTES and refusal is None:
@@ -615,7 +661,7 @@ def _step_run(
     return run
 
 
-def _outcome(graph: dict[str, dict[str, Any]], steps: dict[str, WorkflowStepRun]) -> str:
+def _outcome(graph: dict[str, dict[str, Any]], steps: dict[str, _Step]) -> str:
     """How a workflow run whose steps have all ended ends: failed when a step failed and no step
     handling it ran (one that depends on it with the condition on_failure or always); cancelled
     when a step was cancelled so; succeeded otherwise."""
@@ -646,7 +692,8 @@ def workflow_run_cancel(*, workflow_run: WorkflowRun, actor: Actor = None) -> Wo
         step.state = StepState.CANCELLED
     WorkflowStepRun.objects.bulk_update(pending, ["state"])
     runs_cancel(runs=[step.run for step in steps if step.state == StepState.RUNNING and step.run])
-    noted, _ = _ended_runs_noted(locked)  # with those cancelled before they started
+    noted = _steps_read(locked)  # with those cancelled before they started
+    _step_runs_save(noted[name] for name in _ended_noted(noted))
     locked.state = WorkflowRunState.CANCELLED
     locked.finished_at = timezone.now()
     locked.save(update_fields=["state", "finished_at", "updated_at"])
@@ -672,15 +719,16 @@ def workflow_run_retry(*, workflow_run: WorkflowRun, actor: Actor = None) -> Wor
             f"Only a failed or cancelled workflow run is retried; this one is {locked.state}.",
             field="state",
         )
-    steps, _ = _ended_runs_noted(locked)
+    steps = _steps_read(locked)
+    ended = _ended_noted(steps)
     again = [
         step
         for step in steps.values()
         if step.state in (StepState.FAILED, StepState.CANCELLED, StepState.SKIPPED)
     ]
     for step in again:
-        step.state, step.run, step.inputs = StepState.PENDING, None, None
-    WorkflowStepRun.objects.bulk_update(again, ["state", "run", "inputs"])
+        step.state, step.run_id, step.run_state, step.inputs = StepState.PENDING, None, None, None
+    _step_runs_save(steps[name] for name in ended | {step.name for step in again})
     state = locked.state
     locked.state, locked.finished_at = WorkflowRunState.RUNNING, None
     audit_record(
@@ -696,24 +744,62 @@ def workflow_run_retry(*, workflow_run: WorkflowRun, actor: Actor = None) -> Wor
     locked.save(update_fields=["state", "finished_at", "updated_at"])
     kind = EventType.WORKFLOW_RUN_RETRIED
     events_record([_event(locked, _states(again), kind=kind, time=timezone.now())])
-    _advance(locked, trigger=RunTrigger.RETRY)
+    _advance(locked, trigger=RunTrigger.RETRY, steps=steps)
     return locked
 
 
-def workflow_runs_advance(*, limit: int = 100) -> int:
+def workflow_runs_advance(*, limit: int = 100, settled: bool = False) -> int:
     """Move on (up to `limit` of) the workflow runs a step of which still waits for a run that
     has ended; return how many. The WorkflowAdvancer calls it when woken, and every few seconds:
-    a wake-up lost with its process, or sent while PostgreSQL was away, is caught up."""
-    due = list(
-        WorkflowRun.objects.filter(
-            steps__state=StepState.RUNNING, steps__run__state__in=TERMINAL_STATES
+    a wake-up lost with its process, or sent while PostgreSQL was away, is caught up.
+    `settled`: only those whose every running step's run has ended, where a step may be ready
+    now (the join of a fan-in, the next of a chain): the advancer moves them at once, and the
+    others once a burst of ends has gathered."""
+    if settled:
+        with connection.cursor() as cursor:
+            cursor.execute(SETTLED_SQL, [*TERMINAL_STATES, limit])
+            due = [row[0] for row in cursor.fetchall()]
+    else:
+        due = list(
+            WorkflowRun.objects.filter(
+                steps__state=StepState.RUNNING, steps__run__state__in=TERMINAL_STATES
+            )
+            .values_list("id", flat=True)
+            .distinct()[:limit]
         )
-        .values_list("id", flat=True)
-        .distinct()[:limit]
-    )
     for workflow_run_id in due:
         workflow_run_advance(workflow_run_id=workflow_run_id)
     return len(due)
+
+
+def workflow_steps_running() -> dict[str, int]:
+    """How many steps of each workflow run wait for a run that has not ended, by the workflow
+    run's id (as text, as the wake-ups name it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(RUNNING_SQL, list(TERMINAL_STATES))
+        return {str(workflow_run_id): count for workflow_run_id, count in cursor.fetchall()}
+
+
+TERMINAL_PLACEHOLDERS = ", ".join(["%s"] * len(TERMINAL_STATES))
+RUNNING_SQL = f"""
+    SELECT step.workflow_run_id, COUNT(*)
+    FROM {WorkflowStepRun._meta.db_table} step
+    JOIN {Run._meta.db_table} run ON run.id = step.run_id
+    WHERE step.state = '{StepState.RUNNING.value}' AND run.state NOT IN ({TERMINAL_PLACEHOLDERS})
+    GROUP BY step.workflow_run_id
+"""  # noqa: S608 (names and a placeholder per state, no input)
+# The workflow runs whose running steps' runs have all ended (a step gone with its run counts as
+# not ended: the regular moves note it). Plain SQL: the advancer asks at each wake-up of a burst,
+# and compiling the query each time cost more than running it.
+SETTLED_SQL = f"""
+    SELECT step.workflow_run_id
+    FROM {WorkflowStepRun._meta.db_table} step
+    LEFT JOIN {Run._meta.db_table} run ON run.id = step.run_id
+    WHERE step.state = '{StepState.RUNNING.value}'
+    GROUP BY step.workflow_run_id
+    HAVING SUM(CASE WHEN run.state IN ({TERMINAL_PLACEHOLDERS}) THEN 0 ELSE 1 END) = 0
+    LIMIT %s
+"""  # noqa: S608 (names and a placeholder per state, no input)
 
 
 def workflow_runs_purge_expired(*, now: datetime, keep: timedelta) -> int:

@@ -324,7 +324,7 @@ def _attempt_end(
                 ]
             )
     if delay is None and run.workflow_run_id is not None:
-        workflows_wake()
+        workflows_wake(run.workflow_run_id)
     # Counted once committed: a rolled-back ending (retried by survives_database_restart) is not.
     run_ended_record(
         queue=run.queue,
@@ -350,7 +350,7 @@ def _run_succeed(*, run_id: RunId, attempt: int, result: Any, now: datetime) -> 
     event.job_id = job_id
     events_announce([event])
     if workflow_run_id is not None:
-        workflows_wake()
+        workflows_wake(workflow_run_id)
     run_ended_record(
         queue=queue,
         task_type=task_type,

@@ -27,9 +27,11 @@ from apps.workflows.services import (
     workflow_run_retry,
     workflow_runs_advance,
     workflow_runs_purge_expired,
+    workflow_steps_running,
     workflow_trigger,
 )
 from tests.factories import JobFactory, TeamFactory
+from workers.scheduler import WorkflowAdvancer
 
 pytestmark = pytest.mark.django_db
 
@@ -293,8 +295,7 @@ def test_each_change_of_a_workflow_run_is_an_event_keyed_by_its_workflow(team, j
     ]
 
     assert [(event["type"].rsplit(".", 1)[1], event["data"]["steps"]) for event in events] == [
-        ("started", {"a": "pending", "b": "pending"}),
-        ("steps_changed", {"a": "running"}),
+        ("started", {"a": "running", "b": "pending"}),
         ("failed", {"a": "failed", "b": "skipped"}),
         ("retried", {"a": "pending", "b": "pending"}),
         ("steps_changed", {"a": "running"}),
@@ -348,3 +349,50 @@ def test_workflow_runs_started_and_ended_are_counted_after_their_commit(
         sample("dts_workflow_run_duration_seconds_count", state="cancelled"),
     )
     assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 1]
+
+
+def test_settled_moves_only_the_workflow_runs_whose_running_steps_have_all_ended(team, job):
+    steps = [step("a", job), step("b", job), step("join", job, "a", "b")]
+    run = workflow_trigger(workflow=workflow_create(team=team, name="fan", steps=steps))
+    ran = {name: run_of(run, name) for name in ("a", "b")}
+
+    assert workflow_steps_running() == {str(run.id): 2}
+    Run.objects.filter(id=ran["a"].id).update(state=RunState.SUCCEEDED)
+    assert workflow_steps_running() == {str(run.id): 1}
+    assert workflow_runs_advance(settled=True) == 0  # b still runs: nothing can be ready
+    Run.objects.filter(id=ran["b"].id).update(state=RunState.SUCCEEDED)
+    assert workflow_runs_advance(settled=True) == 1
+
+    assert states(run) == {"a": "succeeded", "b": "succeeded", "join": "running"}
+    assert workflow_steps_running() == {str(run.id): 1}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_end_wakes_the_advancer_naming_its_workflow_run_which_it_moves_once_all_ended():
+    """The advancer counts each workflow run's ends, named by the wake-ups, down from the steps it
+    had running, and moves it the moment they have all ended (the join of a fan-in)."""
+    team = TeamFactory(name="ops")
+    job = JobFactory(team=team, name="noop", task_type="dts.noop", args={})
+    steps = [step("a", job), step("b", job), step("join", job, "a", "b")]
+    run = workflow_trigger(workflow=workflow_create(team=team, name="fan", steps=steps))
+    advancer = WorkflowAdvancer()
+    try:
+        assert advancer.advance()
+        assert advancer.running == {str(run.id): 2}
+        advancer.listener.received(0.01)  # listening from now
+
+        for name in ("a", "b"):
+            step_run = run_of(run, name)
+            Run.objects.filter(id=step_run.id).update(
+                state=RunState.RUNNING, started_at=timezone.now()
+            )
+            assert run_attempt_end(run_id=step_run.id, attempt=1, outcome=RunState.SUCCEEDED)
+            ended = advancer.listener.received(5)
+            assert ended == [str(run.id)]
+            assert advancer.settle(ended) is False  # it knew the workflow run
+
+            moved = states(run)["join"] == "running"
+            assert moved == (name == "b")
+    finally:
+        advancer.listener.close()
+        connection.close()
