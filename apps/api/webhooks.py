@@ -17,7 +17,13 @@ from apps.api.fields import BooleanValue, QueryText, TextField
 from apps.api.pagination import LimitPage, LimitPageQuery, limit_page_of
 from apps.api.permissions import role_require
 from apps.notifications.addresses import MAX_URL_LENGTH
-from apps.notifications.models import Delivery, DeliveryState, NotifyOn, Webhook
+from apps.notifications.models import (
+    DELIVERY_LOG_FIELDS,
+    Delivery,
+    DeliveryState,
+    NotifyOn,
+    Webhook,
+)
 from apps.notifications.selectors import webhooks_visible
 from apps.notifications.services import (
     MAX_RULES,
@@ -86,19 +92,7 @@ class WebhookSerializer(serializers.Serializer[Any]):
 class DeliverySerializer(serializers.ModelSerializer[Delivery]):
     class Meta:
         model = Delivery
-        fields = [
-            "id",
-            "event",
-            "state",
-            "attempts",
-            "response_status",
-            "error",
-            "created_at",
-            "last_attempt_at",
-            "next_attempt_at",
-            "delivered_at",
-            "payload",
-        ]
+        fields = ["id", *DELIVERY_LOG_FIELDS]
         read_only_fields = fields
 
 

@@ -2,19 +2,25 @@
 services (audited; the secret is write-only), and its delivery log, read-only, with failed
 deliveries sent again on demand."""
 
-from collections.abc import Iterable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.forms import BaseFormSet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
+from apps.core.admin import SavedByServicesAdmin
 from apps.core.exceptions import ApplicationError
 from apps.notifications.addresses import webhook_url_check
-from apps.notifications.models import Delivery, DeliveryState, NotifyOn, Webhook, WebhookRule
+from apps.notifications.models import (
+    DELIVERY_LOG_FIELDS,
+    Delivery,
+    DeliveryState,
+    NotifyOn,
+    Webhook,
+    WebhookRule,
+)
 from apps.notifications.services import (
     MIN_SECRET_CHARS,
     delivery_redeliver,
@@ -106,31 +112,12 @@ class RuleInline(admin.TabularInline):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(admin.ModelAdmin):
+class WebhookAdmin(SavedByServicesAdmin):
     form = WebhookForm
     list_display = ["name", "team", "url", "enabled", "updated_at"]
     list_filter = ["team", "enabled"]
     search_fields = ["name", "url"]
     inlines = [RuleInline]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return ["team"] if obj else []
-
-    def save_model(self, request: HttpRequest, obj: Webhook, form: Any, change: bool) -> None:
-        """Saved with what it is told of, by save_related, through the services."""
-
-    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        """Saved with the webhook, by save_related."""
-
-    def construct_change_message(
-        self,
-        request: HttpRequest,
-        form: forms.Form,
-        formsets: "Iterable[BaseFormSet[Any]]",
-        add: bool = False,
-    ) -> list[dict[str, dict[str, list[str]]]]:
-        """The admin's log entry, without the entry forms (saved by the services)."""
-        return super().construct_change_message(request, form, [], add)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         webhook = form.instance
@@ -152,19 +139,7 @@ class WebhookAdmin(admin.ModelAdmin):
         webhook_delete(webhook=obj, actor=request.user)
 
 
-DELIVERY_FIELDS = (
-    "webhook",
-    "event",
-    "state",
-    "attempts",
-    "response_status",
-    "error",
-    "created_at",
-    "last_attempt_at",
-    "next_attempt_at",
-    "delivered_at",
-    "payload",
-)
+DELIVERY_FIELDS = ("webhook", *DELIVERY_LOG_FIELDS)
 
 
 @admin.register(Delivery)

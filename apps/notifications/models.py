@@ -122,6 +122,21 @@ class Delivery(models.Model):
         return f"{self.event} to {self.webhook_id}: {self.state}"
 
 
+# What the delivery log shows of each delivery (the API, the admin).
+DELIVERY_LOG_FIELDS = (
+    "event",
+    "state",
+    "attempts",
+    "response_status",
+    "error",
+    "created_at",
+    "last_attempt_at",
+    "next_attempt_at",
+    "delivered_at",
+    "payload",
+)
+
+
 class NoticeCursor(models.Model):
     """How far the notifier has looked at ended runs (one row): the next look starts a little
     before it (apps.notifications.notices)."""

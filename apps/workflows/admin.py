@@ -3,16 +3,15 @@ graph (the refusals of apps.workflows.services, under the step's field), the sch
 are, and saved through the services (audited); its runs, read-only, each with its steps'
 states."""
 
-from collections.abc import Iterable
 from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.forms import BaseFormSet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from apps.core.admin import SavedByServicesAdmin
 from apps.core.exceptions import ApplicationError
 from apps.schedules.services import EDITABLE_FIELDS as SCHEDULE_FIELDS
 from apps.schedules.validation import schedule_validate
@@ -119,31 +118,12 @@ class ScheduleInline(admin.StackedInline):
 
 
 @admin.register(Workflow)
-class WorkflowAdmin(admin.ModelAdmin):
+class WorkflowAdmin(SavedByServicesAdmin):
     list_display = ["name", "team", "description", "updated_at"]
     list_filter = ["team"]
     search_fields = ["name"]
     inlines = [StepInline, ScheduleInline]
     fields = ["team", "name", "description", "overlap_policy"]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return ["team"] if obj else []
-
-    def save_model(self, request: HttpRequest, obj: Workflow, form: Any, change: bool) -> None:
-        """Saved with its steps, by save_related, through the services."""
-
-    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        """Saved with the workflow, by save_related."""
-
-    def construct_change_message(
-        self,
-        request: HttpRequest,
-        form: forms.Form,
-        formsets: "Iterable[BaseFormSet[Any]]",
-        add: bool = False,
-    ) -> list[dict[str, dict[str, list[str]]]]:
-        """The admin's log entry, without the step forms (saved by the services, not by them)."""
-        return super().construct_change_message(request, form, [], add)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         workflow = form.instance
