@@ -25,7 +25,7 @@ from tests.factories import JobFactory, RunFactory, ScheduleFactory, TeamFactory
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 20
 TIMEOUT_SECONDS = 300
 
 

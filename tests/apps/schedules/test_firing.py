@@ -198,7 +198,7 @@ def test_a_weekly_job_fires_on_time_with_the_scheduler_restarted_every_ten_minut
 
     now = start
     scheduler = None
-    while now < start + timedelta(weeks=2):
+    while now < start + timedelta(days=7, hours=10):  # past its second Monday 09:00
         if now.minute % 10 == 0:
             scheduler = DatabaseScheduler(
                 app=app, lazy=True
