@@ -15,11 +15,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.models import Role, Team
-from apps.accounts.selectors import user_teams
 from apps.api.errors import ERROR_RESPONSES
 from apps.api.fields import BooleanValue, JSONObjectField, QueryText, TextField
 from apps.api.pagination import LimitPage, LimitPageQuery, limit_page_of
-from apps.api.permissions import role_require
+from apps.api.permissions import role_require, team_administered
 from apps.api.runs import RunSerializer
 from apps.jobs.health import JobHealth, JobStatus
 from apps.jobs.models import Job, OverlapPolicy
@@ -246,10 +245,7 @@ class JobListView(APIView):
         body = JobCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
-        team = user_teams(user=request.user).filter(name=data.pop("team")).first()
-        if team is None:
-            raise serializers.ValidationError({"team": ["No team of yours has this name."]})
-        role_require(request, team_id=team.id, role=Role.ADMIN)
+        team = team_administered(request, data.pop("team"))
         job = job_create(team=team, actor=request.user, **data)
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
 

@@ -4,11 +4,11 @@ team (apps.accounts.models.Role)."""
 
 from typing import Any
 
-from rest_framework import exceptions, permissions
+from rest_framework import exceptions, permissions, serializers
 from rest_framework.request import Request
 
-from apps.accounts.models import ApiToken, Role
-from apps.accounts.selectors import role_allows, user_role
+from apps.accounts.models import ApiToken, Role, Team
+from apps.accounts.selectors import role_allows, user_role, user_teams
 
 
 class ReadOnlyTokenPermission(permissions.BasePermission):
@@ -30,3 +30,13 @@ def role_require(request: Request, *, team_id: int, role: Role) -> None:
     is not in are not found at all (404): the selectors never return them."""
     if not role_allows(user_role(user=request.user, team_id=team_id), role):
         raise exceptions.PermissionDenied(f"This needs the {role.value} role in the object's team.")
+
+
+def team_administered(request: Request, name: str) -> Team:
+    """The team of this name, which a body names as the owner of what it creates: one of the
+    user's (400 otherwise, naming `team`), where the user is an admin (403 otherwise)."""
+    team = user_teams(user=request.user).filter(name=name).first()
+    if team is None:
+        raise serializers.ValidationError({"team": ["No team of yours has this name."]})
+    role_require(request, team_id=team.id, role=Role.ADMIN)
+    return team

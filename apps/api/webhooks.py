@@ -11,11 +11,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.models import Role
-from apps.accounts.selectors import user_teams
 from apps.api.errors import ERROR_RESPONSES
 from apps.api.fields import BooleanValue, QueryText, TextField
 from apps.api.pagination import LimitPage, LimitPageQuery, limit_page_of
-from apps.api.permissions import role_require
+from apps.api.permissions import role_require, team_administered
 from apps.notifications.addresses import MAX_URL_LENGTH
 from apps.notifications.models import (
     DELIVERY_LOG_FIELDS,
@@ -139,10 +138,7 @@ class WebhookListView(APIView):
         body = WebhookCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
-        team = user_teams(user=request.user).filter(name=data.pop("team")).first()
-        if team is None:
-            raise serializers.ValidationError({"team": ["No team of yours has this name."]})
-        role_require(request, team_id=team.id, role=Role.ADMIN)
+        team = team_administered(request, data.pop("team"))
         data["notify"] = webhook_notify_resolved(team, data.get("notify", []))
         webhook = webhook_create(team=team, actor=request.user, **data)
         return Response(WebhookSerializer(webhook).data, status=status.HTTP_201_CREATED)
